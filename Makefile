@@ -1,0 +1,62 @@
+# Music Cloud. `make help` lists the targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := wsgi.py
+
+# Debian packages the test suite drives: a real browser, real audio tools, real nginx.
+TEST_DEBS := chromium ffmpeg nginx-light
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.DEFAULT_GOAL := help
+.PHONY: help run serve test lint format install install-dev system-deps db-upgrade clean
+
+help: ## Show this list
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the pinned requirements
+
+install-dev: $(VENV)/.installed-dev ## Also install what tests and lint need
+
+db-upgrade: install ## Apply the migrations (SQLite under instance/ unless DATABASE_URL is set)
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+
+run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 (development server)
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx), if missing
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev ## ruff: fix what can be fixed and reformat
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the virtual environment and caches (keeps instance/ and uploads/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

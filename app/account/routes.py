@@ -1,0 +1,72 @@
+"""The user's own account: password and deletion."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from app.account.forms import ChangePasswordForm, DeleteAccountForm
+from app.extensions import db
+from app.services import accounts
+
+bp = Blueprint("account", __name__)
+
+
+@bp.before_request
+@login_required
+def _require_login() -> None:
+    return None
+
+
+def _render(password_form: ChangePasswordForm, delete_form: DeleteAccountForm, status: int = 200):
+    return render_template("account/index.html", password_form=password_form, delete_form=delete_form), status
+
+
+@bp.get("")
+def index():
+    return _render(ChangePasswordForm(prefix="pw"), DeleteAccountForm(prefix="del"))
+
+
+@bp.post("/password")
+def change_password() -> Response | tuple:
+    form = ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            accounts.change_password(
+                user, form.current.data, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"]
+            )
+        except accounts.InvalidCredentials as exc:
+            form.current.errors.append(str(exc))
+        except accounts.WeakPassword as exc:
+            form.password.errors.append(str(exc))
+        else:
+            db.session.commit()
+            # Other sessions ended with the token; this one carries on with the new one.
+            remember = session.permanent
+            session.clear()
+            login_user(user, remember=remember)
+            session.permanent = remember
+            flash("Your password is changed. Other devices have been logged out.", "success")
+            return redirect(url_for("account.index"))
+    return _render(form, DeleteAccountForm(prefix="del"), 400)
+
+
+@bp.post("/delete")
+def delete() -> Response | tuple:
+    form = DeleteAccountForm(prefix="del")
+    if form.validate_on_submit():
+        try:
+            accounts.delete_own_account(current_user._get_current_object(), form.password.data)
+        except accounts.InvalidCredentials as exc:
+            form.password.errors.append(str(exc))
+        except accounts.LastAdmin as exc:
+            form.password.errors.append(str(exc) + " Make another account admin first.")
+        else:
+            db.session.commit()
+            session.clear()
+            logout_user()
+            flash("Your account and everything in it have been deleted.", "info")
+            return redirect(url_for("auth.login"))
+    return _render(ChangePasswordForm(prefix="pw"), form, 400)

@@ -1,0 +1,50 @@
+"""Forms of the admin pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+
+from app.auth.forms import check_password_rules, check_username
+from app.models import Role
+
+ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
+
+
+class ActionForm(FlaskForm):
+    """A button-only form: CSRF and nothing else (disable, enable, delete)."""
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        validators=[InputRequired("Choose a new password."), check_password_rules],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class QuotaForm(FlaskForm):
+    quota_gb = DecimalField(
+        "Storage quota (GB, empty for unlimited)",
+        places=None,
+        validators=[Optional(), NumberRange(min=0, max=1_000_000, message="Give a size from 0 to 1,000,000 GB.")],
+    )
+
+
+class CreateUserForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired("Choose a username."), check_username])
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired("Choose a password."), check_password_rules],
+        render_kw={"autocomplete": "new-password"},
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.USER.value)
+
+
+class RegistrationForm(FlaskForm):
+    open = BooleanField("Anyone may register")

@@ -1,0 +1,198 @@
+"""The admin pages: accounts, roles, quotas and instance settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from app.admin.forms import ActionForm, CreateUserForm, QuotaForm, RegistrationForm, ResetPasswordForm, RoleForm
+from app.extensions import db
+from app.models import Role, User
+from app.services import accounts
+from app.services.errors import DomainError, NotFound
+
+bp = Blueprint("admin", __name__)
+
+GB = 1_000_000_000
+
+
+@bp.before_request
+@login_required
+def _require_admin() -> None:
+    # Read from the database on every request: a demoted admin loses these
+    # pages on the next click.
+    if not current_user.is_admin:
+        abort(403)
+
+
+def _user_or_404(user_id: int) -> User:
+    try:
+        return accounts.get_user(user_id)
+    except NotFound:
+        abort(404)
+
+
+def user_action(view: Callable[[User], str]) -> Callable[[int], Response]:
+    """Run a POST action on one account: CSRF-checked form, domain errors flashed."""
+
+    @wraps(view)
+    def wrapper(user_id: int) -> Response:
+        user = _user_or_404(user_id)
+        try:
+            message = view(user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            if message:
+                db.session.commit()
+                flash(message, "success")
+        return redirect(url_for("admin.user_detail", user_id=user_id))
+
+    return wrapper
+
+
+def _form_error(form) -> str:
+    for errors in form.errors.values():
+        if errors:
+            return errors[0]
+    return "The form was not valid."
+
+
+@bp.get("/users")
+def users() -> str:
+    page = request.args.get("page", 1, type=int)
+    pagination = accounts.list_users(page)
+    usage = accounts.usage_for([u.id for u in pagination.items])
+    rows = [accounts.UserRow(u, *usage.get(u.id, (0, 0))) for u in pagination.items]
+    registration = RegistrationForm(open=accounts.registration_open(current_app.config["ALLOW_REGISTRATION"]))
+    return render_template("admin/users.html", rows=rows, pagination=pagination, registration_form=registration)
+
+
+@bp.post("/settings/registration")
+def registration() -> Response:
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        accounts.set_registration_open(bool(form.open.data))
+        db.session.commit()
+        flash("Registration is open to everyone." if form.open.data else "Registration is closed.", "success")
+    else:
+        flash(_form_error(form), "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def create_user() -> Response | tuple:
+    form = CreateUserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                form.username.data,
+                form.password.data,
+                role=Role(form.role.data),
+                rounds=current_app.config["BCRYPT_ROUNDS"],
+            )
+        except accounts.UsernameTaken as exc:
+            form.username.errors.append(str(exc))
+        except DomainError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(f"Account {user.username} created.", "success")
+            return redirect(url_for("admin.user_detail", user_id=user.id))
+    status = 200 if request.method == "GET" else 400
+    return render_template("admin/user_new.html", form=form), status
+
+
+@bp.get("/users/<int:user_id>")
+def user_detail(user_id: int) -> str:
+    user = _user_or_404(user_id)
+    tracks, used = accounts.usage_for([user.id])[user.id]
+    quota_gb = None if user.quota_bytes is None else Decimal(user.quota_bytes) / GB
+    return render_template(
+        "admin/user_detail.html",
+        user=user,
+        track_count=tracks,
+        bytes_used=used,
+        role_form=RoleForm(role=user.role.value),
+        password_form=ResetPasswordForm(),
+        quota_form=QuotaForm(quota_gb=quota_gb),
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/users/<int:user_id>/role")
+@user_action
+def set_role(user: User) -> str:
+    form = RoleForm()
+    if not form.validate_on_submit():
+        raise DomainError(_form_error(form))
+    role = Role(form.role.data)
+    accounts.set_role(user, role)
+    return f"{user.username} is now {role.label.lower()}."
+
+
+@bp.post("/users/<int:user_id>/disable")
+@user_action
+def disable(user: User) -> str:
+    _require_action_form()
+    accounts.set_disabled(user, True)
+    return f"{user.username} is disabled and has been logged out everywhere."
+
+
+@bp.post("/users/<int:user_id>/enable")
+@user_action
+def enable(user: User) -> str:
+    _require_action_form()
+    accounts.set_disabled(user, False)
+    return f"{user.username} can log in again."
+
+
+@bp.post("/users/<int:user_id>/password")
+@user_action
+def reset_password(user: User) -> str:
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        raise DomainError(_form_error(form))
+    accounts.set_password(user, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"])
+    return f"{user.username}'s password is reset and their sessions have ended."
+
+
+@bp.post("/users/<int:user_id>/quota")
+@user_action
+def set_quota(user: User) -> str:
+    form = QuotaForm()
+    if not form.validate_on_submit():
+        raise DomainError(_form_error(form))
+    value = form.quota_gb.data
+    accounts.set_quota(user, None if value is None else int(value * GB))
+    return f"{user.username}'s quota is now " + ("unlimited." if value is None else f"{value} GB.")
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+def delete_user(user_id: int) -> Response | str:
+    user = _user_or_404(user_id)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            name = user.username
+            accounts.delete_user(user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("admin.user_detail", user_id=user_id))
+        db.session.commit()
+        flash(f"Account {name} and everything it owned are deleted.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template("admin/user_delete.html", user=user, form=form)
+
+
+def _require_action_form() -> None:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        raise DomainError(_form_error(form))

@@ -1,0 +1,84 @@
+"""Accounts."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Enum, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    USER = "user"
+    LISTENER = "listener"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What the user typed (NFKC-normalised), shown on pages.
+    username: Mapped[str] = mapped_column(String(32))
+    # The casefolded username; uniqueness is case-insensitive through it.
+    username_key: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=Role.USER,
+        index=True,
+    )
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Storage quota in bytes; None means unlimited.
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Part of every session and remember-me cookie: rotating it ends them all.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    # --- Flask-Login protocol -------------------------------------------
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        # The "alternative token" pattern: the cookie names the user and the
+        # current token, so rotating the token revokes every old cookie.
+        return f"{self.id}:{self.session_token}"
+
+    # --- roles ------------------------------------------------------------
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def can_upload(self) -> bool:
+        return self.role in (Role.ADMIN, Role.USER)
+
+    def rotate_session_token(self) -> None:
+        self.session_token = new_session_token()
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r} {self.role.value}>"

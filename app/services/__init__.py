@@ -1,0 +1,1 @@
+"""Business logic: plain typed functions that raise small domain errors."""

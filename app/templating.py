@@ -1,0 +1,60 @@
+"""Template filters and the navigation shared by every page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app, request, url_for
+from flask_login import current_user
+
+# (endpoint, label, who sees it); entries whose endpoint does not exist yet
+# are skipped, so the menu grows with the app.
+NAVIGATION = [
+    ("library.index", "Library", "all"),
+    ("playlists.index", "Playlists", "all"),
+    ("library.upload", "Upload", "uploader"),
+    ("account.index", "Account", "all"),
+    ("admin.users", "Admin", "admin"),
+]
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["filesize"] = filesize
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.context_processor(_navigation)
+
+
+def _navigation() -> dict:
+    items = []
+    if current_user.is_authenticated:
+        for endpoint, label, audience in NAVIGATION:
+            if endpoint not in current_app.view_functions:
+                continue
+            if audience == "admin" and not current_user.is_admin:
+                continue
+            if audience == "uploader" and not current_user.can_upload:
+                continue
+            url = url_for(endpoint)
+            active = request.path == url or (url != "/" and request.path.startswith(url))
+            items.append({"url": url, "label": label, "active": active})
+    return {"nav_items": items}
+
+
+def filesize(num: int | None) -> str:
+    """1536 -> '1.5 KB'. Decimal units, as people see them on their devices."""
+    if num is None:
+        return "unlimited"
+    value = float(num)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            if unit == "bytes":
+                return f"{int(value)} bytes"
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    return value.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,95 @@
+"""Configuration: defaults, overridden by environment variables.
+
+Every variable is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return int(value)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URL forms hosting providers hand out and pick the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{INSTANCE_DIR / 'musiccloud.db'}"
+    return normalise_database_url(url)
+
+
+class Config:
+    # "development" (the default) or "production"; production refuses to start
+    # without a strong SECRET_KEY.
+    APP_ENV = os.environ.get("APP_ENV", "development").strip().lower()
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
+    MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)
+    ALLOW_REGISTRATION = _bool("ALLOW_REGISTRATION", True)
+
+    BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
+
+    # Rate limits (Flask-Limiter). memory:// is per process; use
+    # redis://127.0.0.1:6379/0 when several workers or servers run.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "moving-window"
+    LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "20 per minute;200 per hour")
+    LOGIN_LIMIT_PER_USERNAME = os.environ.get("LOGIN_LIMIT_PER_USERNAME", "10 per 15 minutes")
+    REGISTER_LIMIT_PER_IP = os.environ.get("REGISTER_LIMIT_PER_IP", "10 per hour")
+
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers
+    # are trusted (0: none; 1: nginx on the same box).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_NAME = "mc_session"
+    REMEMBER_COOKIE_NAME = "mc_remember"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+
+class TestConfig(Config):
+    TESTING = True
+    APP_ENV = "testing"
+    SECRET_KEY = "test-secret-key-not-for-production-use-0123456789"  # noqa: S105 - tests only
+    BCRYPT_ROUNDS = 4
+    RATELIMIT_ENABLED = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    ALLOW_REGISTRATION = True
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
