@@ -55,6 +55,14 @@ class Config:
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)
     ALLOW_REGISTRATION = _bool("ALLOW_REGISTRATION", True)
+    # One request may carry many files (the form without JavaScript); each file
+    # is held to MAX_UPLOAD_MB, the whole request to MAX_REQUEST_MB.
+    MAX_REQUEST_MB = _int("MAX_REQUEST_MB", 2000)
+
+    # Tag parsing runs in worker processes with these limits.
+    INGEST_WORKERS = _int("INGEST_WORKERS", 2)
+    INGEST_TIMEOUT = float(os.environ.get("INGEST_TIMEOUT", "10"))
+    INGEST_MEMORY_MB = _int("INGEST_MEMORY_MB", 1024)
 
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 

@@ -19,6 +19,8 @@ from app.auth.sessions import load_user
 from app.cli import register_cli
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.library.routes import bp as library_bp
+from app.library.uploads import init_uploads
+from app.streaming.routes import bp as streaming_bp
 from config import BASE_DIR, INSTANCE_DIR, Config
 
 
@@ -31,6 +33,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     )
     _load_config(app, config or Config, overrides)
     _init_extensions(app)
+    init_uploads(app)
     _register_blueprints(app)
     errors.register(app)
     security.register(app)
@@ -46,10 +49,9 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
 def _load_config(app: Flask, config: type[Config], overrides: dict[str, Any]) -> None:
     app.config.from_object(config)
     app.config.update(overrides)
-    app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or (
-        # one request carries one file at the limit, plus the multipart envelope
-        app.config["MAX_UPLOAD_MB"] * 1024 * 1024 + 1024 * 1024
-    )
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        # Larger requests get 413 before a byte of the body is read.
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_MB"] * 1_000_000
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":
             raise RuntimeError("SECRET_KEY is not set; production refuses to start without one.")
@@ -102,4 +104,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(account_bp, url_prefix="/account")
     app.register_blueprint(library_bp)
+    app.register_blueprint(streaming_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")

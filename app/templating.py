@@ -21,6 +21,8 @@ NAVIGATION = [
 def register(app: Flask) -> None:
     app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.globals["cover_url"] = cover_url
     app.context_processor(_navigation)
 
 
@@ -58,3 +60,20 @@ def format_datetime(value: datetime | None) -> str:
     if value is None:
         return "never"
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_duration(seconds: float | None) -> str:
+    """205.3 -> '3:25'; an hour or more -> '1:02:05'."""
+    if seconds is None:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def cover_url(track_id: int | None) -> str:
+    """A track's cover. Track ids are never reused, so browsers may cache it for good."""
+    if track_id is None:
+        return url_for("static", filename="img/cover-placeholder.svg")
+    return url_for("streaming.cover", track_id=track_id)

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.account.forms import ChangePasswordForm, DeleteAccountForm
 from app.extensions import db
+from app.library.uploads import current_storage
 from app.services import accounts
 
 bp = Blueprint("account", __name__)
@@ -57,6 +58,7 @@ def change_password() -> Response | tuple:
 def delete() -> Response | tuple:
     form = DeleteAccountForm(prefix="del")
     if form.validate_on_submit():
+        user_id = current_user.id
         try:
             accounts.delete_own_account(current_user._get_current_object(), form.password.data)
         except accounts.InvalidCredentials as exc:
@@ -65,6 +67,7 @@ def delete() -> Response | tuple:
             form.password.errors.append(str(exc) + " Make another account admin first.")
         else:
             db.session.commit()
+            current_storage().delete_user(user_id)
             session.clear()
             logout_user()
             flash("Your account and everything in it have been deleted.", "info")

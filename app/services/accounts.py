@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Role, Setting, User
 from app.models.types import utcnow
+from app.services import library
 from app.services.errors import DomainError, NotFound
 
 USERNAME_MIN = 3
@@ -303,4 +304,4 @@ def list_users(page: int, per_page: int = 50):
 
 def usage_for(user_ids: list[int]) -> dict[int, tuple[int, int]]:
     """Track count and bytes used per user id (zero for users with no tracks)."""
-    return dict.fromkeys(user_ids, (0, 0))
+    return library.usage_for(user_ids)

@@ -1,0 +1,42 @@
+"""Receiving uploads: multipart file parts stream straight into the uploads folder."""
+
+from __future__ import annotations
+
+from flask import Flask, Request, current_app, g
+
+from app.services.storage import IncomingFile, Storage
+
+MB = 1_000_000
+
+
+def current_storage() -> Storage:
+    return current_app.extensions["storage"]
+
+
+class UploadRequest(Request):
+    """Werkzeug puts file parts over 500 KB in the system temp folder; ours go to
+    the uploads folder's .incoming/ (same file system, so keeping one is a
+    rename), hashed and size-checked as they arrive."""
+
+    def _get_file_stream(  # type: ignore[override]
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IncomingFile:
+        incoming = current_storage().incoming(max_bytes=current_app.config["MAX_UPLOAD_MB"] * MB)
+        g.setdefault("incoming_files", []).append(incoming)
+        return incoming
+
+
+def init_uploads(app: Flask) -> None:
+    app.extensions["storage"] = Storage(app.config["UPLOAD_FOLDER"])
+    app.request_class = UploadRequest
+    app.teardown_request(_discard_incoming)
+
+
+def _discard_incoming(exc: BaseException | None) -> None:
+    # Whatever was not kept (or the request died half way): no temporary file stays.
+    for incoming in g.pop("incoming_files", []):
+        incoming.discard()

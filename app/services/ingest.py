@@ -1,0 +1,474 @@
+"""Reading audio files: format, stream details, tags and cover art.
+
+The only code that calls mutagen (and Pillow for covers). Files come from
+strangers, and mutagen can raise almost anything on a malformed file
+(RecursionError, struct.error, IndexError, MemoryError ...) or spend seconds
+on a hostile tag. So parsing runs in a small pool of worker processes, each
+with an address-space limit and a per-file deadline; any failure, crash or
+timeout becomes UnsupportedAudio, and a broken worker is replaced.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import queue
+import re
+import resource
+import select
+import subprocess
+import sys
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.services.errors import DomainError
+from app.services.text import clean_tag
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TAG_MAX = 300
+COVER_SIZE = 320
+COVER_MAX_BYTES = 16 * 1024 * 1024
+
+FORMATS = {
+    # kind: (extension, mime type, label)
+    "mp3": ("mp3", "audio/mpeg", "MP3"),
+    "flac": ("flac", "audio/flac", "FLAC"),
+    "ogg": ("ogg", "audio/ogg", "Ogg Vorbis"),
+    "opus": ("opus", "audio/ogg", "Opus"),
+    "m4a": ("m4a", "audio/mp4", "M4A"),
+    "wav": ("wav", "audio/wav", "WAV"),
+}
+
+
+class UnsupportedAudio(DomainError):
+    pass
+
+
+@dataclass
+class AudioInfo:
+    kind: str
+    ext: str
+    mime_type: str
+    codec: str
+    duration: float
+    bitrate: int | None
+    sample_rate: int | None
+    channels: int | None
+    title: str
+    artist: str
+    album: str
+    album_artist: str | None
+    track_number: int | None
+    disc_number: int | None
+    year: int | None
+    genre: str | None
+    cover_digest: str | None = None
+    cover_jpeg: bytes | None = None
+
+
+# --- format detection from the bytes -----------------------------------------------
+
+
+def sniff(head: bytes) -> str | None:  # noqa: PLR0911 - one return per format reads best
+    """The audio kind the first bytes announce, or None. Never trusts a name."""
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        if b"OpusHead" in head[:512]:
+            return "opus"
+        if b"\x01vorbis" in head[:512]:
+            return "ogg"
+        return None
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"ID3") and len(head) >= 10:
+        size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
+        return "id3:" + str(10 + size)  # resolved by the caller: MP3, or FLAC behind an ID3 tag
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "mp3"
+    return None
+
+
+def detect_kind(path: Path) -> str | None:
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+        kind = sniff(head)
+        if kind and kind.startswith("id3:"):
+            fh.seek(int(kind[4:]))
+            return "flac" if fh.read(4) == b"fLaC" else "mp3"
+    return kind
+
+
+# --- parsing (runs inside a worker process) ----------------------------------------------
+
+_NUMBER = re.compile(r"\d+")
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def _first(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value if str(v).strip())
+    return str(value)
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, list | tuple) and value:
+        value = value[0]
+    if isinstance(value, tuple):
+        value = value[0]
+    match = _NUMBER.search(str(value)) if value is not None else None
+    if not match:
+        return None
+    number = int(match.group())
+    return number if 0 < number < 10000 else None
+
+
+def _year(value: Any) -> int | None:
+    match = _YEAR.search(_first(value))
+    if not match:
+        return None
+    year = int(match.group(1))
+    return year if 1000 <= year <= 2999 else None
+
+
+def _id3_tags(tags: Any) -> tuple[dict[str, Any], bytes | None]:
+    def text(frame_id: str) -> str:
+        frame = tags.get(frame_id)
+        return _first(list(frame.text)) if frame is not None and hasattr(frame, "text") else ""
+
+    fields = {
+        "title": text("TIT2"),
+        "artist": text("TPE1"),
+        "album": text("TALB"),
+        "album_artist": text("TPE2"),
+        "track_number": _number(text("TRCK")),
+        "disc_number": _number(text("TPOS")),
+        "year": _year(text("TDRC") or text("TYER") or text("TDOR")),
+        "genre": text("TCON"),
+    }
+    pictures = tags.getall("APIC")
+    pictures.sort(key=lambda p: p.type != 3)  # the front cover first
+    return fields, (pictures[0].data if pictures else None)
+
+
+def _vorbis_tags(tags: Any, pictures: list[Any]) -> tuple[dict[str, Any], bytes | None]:
+    def text(key: str) -> str:
+        return _first(tags.get(key)) if tags is not None else ""
+
+    fields = {
+        "title": text("title"),
+        "artist": text("artist"),
+        "album": text("album"),
+        "album_artist": text("albumartist") or text("album artist"),
+        "track_number": _number(text("tracknumber")),
+        "disc_number": _number(text("discnumber")),
+        "year": _year(text("date") or text("year")),
+        "genre": text("genre"),
+    }
+    if not pictures and tags is not None:
+        from mutagen.flac import Picture  # noqa: PLC0415 - worker-only import
+
+        for encoded in tags.get("metadata_block_picture", [])[:4]:
+            with contextlib.suppress(Exception):
+                pictures.append(Picture(base64.b64decode(encoded)))
+    pictures = sorted(pictures, key=lambda p: p.type != 3)
+    return fields, (pictures[0].data if pictures else None)
+
+
+def _mp4_tags(tags: Any) -> tuple[dict[str, Any], bytes | None]:
+    def text(key: str) -> str:
+        return _first(tags.get(key)) if tags is not None else ""
+
+    def pair(key: str) -> int | None:
+        value = tags.get(key) if tags is not None else None
+        return _number(value[0][0]) if value and value[0] else None
+
+    fields = {
+        "title": text("\xa9nam"),
+        "artist": text("\xa9ART"),
+        "album": text("\xa9alb"),
+        "album_artist": text("aART"),
+        "track_number": pair("trkn"),
+        "disc_number": pair("disk"),
+        "year": _year(text("\xa9day")),
+        "genre": text("\xa9gen"),
+    }
+    covers = tags.get("covr") if tags is not None else None
+    return fields, (bytes(covers[0]) if covers else None)
+
+
+def _open(path: str, kind: str) -> tuple[Any, dict[str, Any], bytes | None, str]:
+    from mutagen.flac import FLAC  # noqa: PLC0415 - imported in the worker only
+    from mutagen.mp3 import MP3  # noqa: PLC0415
+    from mutagen.mp4 import MP4  # noqa: PLC0415
+    from mutagen.oggopus import OggOpus  # noqa: PLC0415
+    from mutagen.oggvorbis import OggVorbis  # noqa: PLC0415
+    from mutagen.wave import WAVE  # noqa: PLC0415
+
+    if kind == "mp3":
+        audio = MP3(path)
+        fields, cover = _id3_tags(audio.tags) if audio.tags is not None else ({}, None)
+        return audio, fields, cover, "MP3"
+    if kind == "flac":
+        audio = FLAC(path)
+        fields, cover = _vorbis_tags(audio.tags, list(audio.pictures))
+        return audio, fields, cover, "FLAC"
+    if kind == "ogg":
+        audio = OggVorbis(path)
+        fields, cover = _vorbis_tags(audio.tags, [])
+        return audio, fields, cover, "Vorbis"
+    if kind == "opus":
+        audio = OggOpus(path)
+        fields, cover = _vorbis_tags(audio.tags, [])
+        return audio, fields, cover, "Opus"
+    if kind == "m4a":
+        audio = MP4(path)
+        codec = str(getattr(audio.info, "codec", "") or "")
+        if not (codec.startswith("mp4a") or codec == "alac"):
+            raise UnsupportedAudio("not an audio file")
+        fields, cover = _mp4_tags(audio.tags)
+        return audio, fields, cover, "ALAC" if codec == "alac" else "AAC"
+    if kind == "wav":
+        audio = WAVE(path)
+        fields, cover = _id3_tags(audio.tags) if audio.tags is not None else ({}, None)
+        return audio, fields, cover, "PCM"
+    raise UnsupportedAudio("not an audio file")
+
+
+_cover_cache: OrderedDict[str, bytes | None] = OrderedDict()
+
+
+def _thumbnail(data: bytes | None) -> tuple[str | None, bytes | None]:
+    """A square-bounded JPEG thumbnail of embedded art, cached by the art's hash."""
+    if not data or len(data) > COVER_MAX_BYTES:
+        return None, None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest in _cover_cache:
+        _cover_cache.move_to_end(digest)
+        thumb = _cover_cache[digest]
+        return (digest, thumb) if thumb else (None, None)
+    thumb: bytes | None = None
+    try:
+        from PIL import Image  # noqa: PLC0415 - worker-only import
+
+        Image.MAX_IMAGE_PIXELS = 40_000_000  # larger pictures are refused as bombs
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (COVER_SIZE * 2, COVER_SIZE * 2))
+            rgb = image.convert("RGB")
+            rgb.thumbnail((COVER_SIZE, COVER_SIZE))
+            out = io.BytesIO()
+            rgb.save(out, "JPEG", quality=85, optimize=True)
+            thumb = out.getvalue()
+    except Exception:  # noqa: BLE001 - a broken picture only costs the cover, never the track
+        thumb = None
+    _cover_cache[digest] = thumb
+    if len(_cover_cache) > 64:
+        _cover_cache.popitem(last=False)
+    return (digest, thumb) if thumb else (None, None)
+
+
+def title_from_filename(filename: str) -> str:
+    """A readable title from an uploaded name: its last path part, without the extension."""
+    base = re.split(r"[/\\]", filename or "")[-1]
+    stem, dot, ext = base.rpartition(".")
+    if dot and stem and len(ext) <= 5:
+        base = stem
+    return clean_tag(base.replace("_", " "), TAG_MAX) or "Untitled"
+
+
+def parse_here(path: str, original_name: str) -> AudioInfo:
+    """Parse in the calling process. Raises UnsupportedAudio or anything mutagen raises."""
+    kind = detect_kind(Path(path))
+    if kind is None:
+        raise UnsupportedAudio("not an audio file")
+    audio, fields, cover, codec = _open(path, kind)
+    info = audio.info
+    duration = float(getattr(info, "length", 0) or 0)
+    if not duration > 0 or duration > 100 * 3600:
+        raise UnsupportedAudio("no playable audio found in the file")
+    ext, mime, _label = FORMATS[kind]
+    digest, thumb = _thumbnail(cover)
+
+    def tag(name: str) -> str:
+        return clean_tag(fields.get(name), TAG_MAX)
+
+    def positive(value: Any) -> int | None:
+        return int(value) if isinstance(value, int | float) and value > 0 else None
+
+    return AudioInfo(
+        kind=kind,
+        ext=ext,
+        mime_type=mime,
+        codec=codec,
+        duration=round(duration, 3),
+        bitrate=positive(getattr(info, "bitrate", None)),
+        sample_rate=positive(getattr(info, "sample_rate", None)),
+        channels=positive(getattr(info, "channels", None)),
+        title=tag("title") or title_from_filename(original_name),
+        artist=tag("artist") or "Unknown artist",
+        album=tag("album") or "Unknown album",
+        album_artist=tag("album_artist") or None,
+        track_number=fields.get("track_number"),
+        disc_number=fields.get("disc_number"),
+        year=fields.get("year"),
+        genre=tag("genre") or None,
+        cover_digest=digest,
+        cover_jpeg=thumb,
+    )
+
+
+def worker_main(memory_bytes: int) -> None:
+    """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
+
+    Request {"path", "name"}; answer {"status": "ok"|"error"|"fatal", "payload"}.
+    """
+    protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    sys.stdout = sys.stderr  # nothing but answers may reach the protocol stream
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for line in sys.stdin:
+        status, payload = "error", "not a supported audio file"
+        try:
+            request = json.loads(line)
+            info = asdict(parse_here(request["path"], request["name"]))
+            if info["cover_jpeg"] is not None:
+                info["cover_jpeg"] = base64.b64encode(info["cover_jpeg"]).decode("ascii")
+            status, payload = "ok", info
+        except UnsupportedAudio as exc:
+            payload = str(exc)
+        except MemoryError:
+            status, payload = "fatal", "the file needs too much memory to read"
+        except BaseException:  # noqa: BLE001, S110 - hostile input may raise anything at all
+            pass
+        protocol_out.write(json.dumps({"status": status, "payload": payload}) + "\n")
+        protocol_out.flush()
+        if status == "fatal":
+            return
+
+
+# --- the pool (runs in the web or CLI process) ------------------------------------------------
+
+
+class _Worker:
+    """One parser subprocess (a fresh interpreter: no forked locks, no shared state)."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "app.services.ingest_worker", str(memory_bytes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=str(PROJECT_ROOT),
+            text=True,
+            encoding="utf-8",
+        )
+
+    def ask(self, path: str, name: str, timeout: float) -> tuple[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"path": path, "name": name}) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError
+        line = self.process.stdout.readline()
+        if not line:
+            raise EOFError
+        answer = json.loads(line)
+        return answer["status"], answer["payload"]
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+            self.process.wait(timeout=2)
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+class ParserPool:
+    """Up to `size` parser processes, started on demand and replaced when they fail."""
+
+    def __init__(self, size: int = 2, timeout: float = 10.0, memory_mb: int = 1024) -> None:
+        self.size = max(1, size)
+        self.timeout = timeout
+        self.memory_bytes = memory_mb * 1024 * 1024
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._started = 0
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def parse(self, path: Path, original_name: str) -> AudioInfo:
+        """Raises UnsupportedAudio with a reason fit to show the user."""
+        worker = self._checkout()
+        healthy = False
+        try:
+            status, payload = worker.ask(str(path), original_name, self.timeout)
+            healthy = status != "fatal"
+        except TimeoutError:
+            raise UnsupportedAudio("the file took too long to read") from None
+        except (EOFError, OSError, ValueError):
+            raise UnsupportedAudio("not a supported audio file") from None
+        finally:
+            self._checkin(worker, healthy)
+        if status != "ok":
+            raise UnsupportedAudio(payload)
+        if payload["cover_jpeg"] is not None:
+            payload["cover_jpeg"] = base64.b64decode(payload["cover_jpeg"])
+        return AudioInfo(**payload)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().stop()
+            except queue.Empty:
+                break
+        with self._lock:
+            self._started = 0
+
+    def _checkout(self) -> _Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._started < self.size:
+                self._started += 1
+                try:
+                    return _Worker(self.memory_bytes)
+                except BaseException:
+                    self._started -= 1
+                    raise
+        return self._idle.get()
+
+    def _checkin(self, worker: _Worker, healthy: bool) -> None:
+        if healthy:
+            self._idle.put(worker)
+            return
+        worker.stop()
+        with self._lock:
+            self._started -= 1
+
+
+_pool: ParserPool | None = None
+_pool_lock = threading.Lock()
+
+
+def get_pool(size: int, timeout: float, memory_mb: int) -> ParserPool:
+    """The process's parser pool (a new one after a fork, e.g. in each gunicorn worker)."""
+    global _pool  # noqa: PLW0603 - one pool per process, created on first use
+    with _pool_lock:
+        if _pool is None or _pool._pid != os.getpid():
+            _pool = ParserPool(size, timeout, memory_mb)
+        return _pool

@@ -1,0 +1,531 @@
+"""The library: adding files, finding tracks, albums and artists, editing and deleting.
+
+Access rule everywhere: a user sees their own tracks and every public track;
+anything else does not exist for them (NotFound).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.extensions import db
+from app.models import Album, Artist, Track, User, Visibility
+from app.services.errors import DomainError, Forbidden, NotFound
+from app.services.ingest import AudioInfo, ParserPool, UnsupportedAudio
+from app.services.storage import IncomingFile, Storage
+from app.services.text import clean_tag, fold
+
+MB = 1_000_000
+GB = 1_000_000_000
+TAG_MAX = 300
+PER_PAGE = 50
+
+SORTS = {
+    "title": lambda: [Track.title_key, Track.id],
+    "artist": lambda: [Track.artist_key, Track.album_key, Track.disc_number, Track.track_number, Track.id],
+    "album": lambda: [Track.album_key, Track.disc_number, Track.track_number, Track.id],
+    "year": lambda: [Track.year, Track.id],
+    "duration": lambda: [Track.duration, Track.id],
+    "added": lambda: [Track.uploaded_at, Track.id],
+}
+DEFAULT_ORDER = {"added": "desc"}
+
+
+class QuotaExceeded(DomainError):
+    pass
+
+
+class FileTooLarge(DomainError):
+    pass
+
+
+def human_size(num: int) -> str:
+    if num >= GB:
+        return f"{num / GB:.1f} GB"
+    return f"{max(num, 0) / MB:.0f} MB" if num >= MB else f"{num / MB:.1f} MB"
+
+
+# --- visibility ---------------------------------------------------------------------------
+
+
+def visible_to(user_id: int) -> ColumnElement[bool]:
+    return or_(Track.owner_id == user_id, Track.visibility == Visibility.PUBLIC)
+
+
+def get_visible_track(user_id: int, track_id: int) -> Track:
+    """Raises NotFound when the track does not exist or is someone else's private track."""
+    track = db.session.scalar(select(Track).where(Track.id == track_id, visible_to(user_id)))
+    if track is None:
+        raise NotFound("No such track.")
+    return track
+
+
+def get_own_track(user_id: int, track_id: int) -> Track:
+    """Raises NotFound (invisible) or Forbidden (another account's public track)."""
+    track = get_visible_track(user_id, track_id)
+    if track.owner_id != user_id:
+        raise Forbidden("Only the owner can change this track.")
+    return track
+
+
+# --- adding files -------------------------------------------------------------------------
+
+
+@dataclass
+class AddResult:
+    name: str
+    status: str  # "added", "duplicate" or "rejected"
+    message: str
+    track: Track | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self, urls: dict[str, str] | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "status": self.status, "message": self.message}
+        if self.track is not None:
+            data["track"] = {
+                "id": self.track.id,
+                "title": self.track.title,
+                "artist": self.track.artist,
+                "album": self.track.album,
+                "duration": self.track.duration,
+                **(urls or {}),
+            }
+        return data
+
+
+def bytes_used(user_id: int) -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(Track.size_bytes), 0)).where(Track.owner_id == user_id)) or 0
+
+
+def usage_for(user_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Track count and bytes used per user id."""
+    usage = dict.fromkeys(user_ids, (0, 0))
+    if not user_ids:
+        return usage
+    rows = db.session.execute(
+        select(Track.owner_id, func.count(Track.id), func.coalesce(func.sum(Track.size_bytes), 0))
+        .where(Track.owner_id.in_(user_ids))
+        .group_by(Track.owner_id)
+    )
+    for owner_id, count, used in rows:
+        usage[owner_id] = (int(count), int(used))
+    return usage
+
+
+def check_limits(owner: User, incoming: IncomingFile, max_bytes: int) -> None:
+    """Raises FileTooLarge or QuotaExceeded, with the figures a user needs."""
+    if incoming.too_large:
+        raise FileTooLarge(f"file too large: {human_size(incoming.size)}, the limit is {human_size(max_bytes)}")
+    if owner.quota_bytes is not None:
+        used = bytes_used(owner.id)
+        if used + incoming.size > owner.quota_bytes:
+            raise QuotaExceeded(
+                f"storage quota exceeded: {used / GB:.1f} of {owner.quota_bytes / GB:.1f} GB used"
+                if owner.quota_bytes >= GB
+                else f"storage quota exceeded: {human_size(used)} of {human_size(owner.quota_bytes)} used"
+            )
+
+
+def find_duplicate(owner_id: int, sha256: str) -> Track | None:
+    return db.session.scalar(select(Track).where(Track.owner_id == owner_id, Track.sha256 == sha256))
+
+
+def add_file(  # noqa: PLR0911 - each outcome returns its own result
+    store: Storage,
+    pool: ParserPool,
+    owner: User,
+    incoming: IncomingFile,
+    original_name: str,
+    *,
+    max_bytes: int,
+    info: AudioInfo | None = None,
+    visibility: Visibility = Visibility.PRIVATE,
+) -> AddResult:
+    """Check, parse, store and record one received file, and commit it.
+
+    One file is one unit of work: on any failure neither the file nor a row
+    remains, and the incoming temporary file is always gone afterwards.
+    """
+    name = clean_tag(original_name, TAG_MAX) or "unnamed file"
+    kept: list[str] = []
+    try:
+        if incoming.error:
+            return AddResult(name, "rejected", incoming.error)
+        check_limits(owner, incoming, max_bytes)
+        incoming.finish()
+        if incoming.error:
+            return AddResult(name, "rejected", incoming.error)
+        duplicate = find_duplicate(owner.id, incoming.sha256)
+        if duplicate is not None:
+            return AddResult(name, "duplicate", "already in your library", duplicate)
+        if info is None:
+            info = pool.parse(incoming.path, original_name)
+        track = _new_track(owner, incoming, name, info, visibility)
+        db.session.add(track)
+        db.session.flush()
+        kept.append(store.keep(incoming, owner.id, info.ext))
+        track.storage_path = kept[0]
+        if info.cover_digest and info.cover_jpeg:
+            track.cover_path = store.save_cover(owner.id, info.cover_digest, info.cover_jpeg)
+        db.session.commit()
+        return AddResult(name, "added", f"added: {track.title} by {track.artist}", track)
+    except (UnsupportedAudio, FileTooLarge, QuotaExceeded) as exc:
+        db.session.rollback()
+        return AddResult(name, "rejected", str(exc))
+    except IntegrityError:
+        # The same file, uploaded twice at the same moment: the other one won.
+        db.session.rollback()
+        _remove(store, kept)
+        duplicate = find_duplicate(owner.id, incoming.sha256)
+        return AddResult(name, "duplicate", "already in your library", duplicate)
+    except OSError as exc:
+        db.session.rollback()
+        _remove(store, kept)
+        return AddResult(name, "rejected", f"the server could not store the file ({exc.strerror or exc})")
+    except BaseException:
+        db.session.rollback()
+        _remove(store, kept)
+        raise
+    finally:
+        incoming.discard()
+
+
+def _remove(store: Storage, paths: list[str]) -> None:
+    for rel in paths:
+        store.delete(rel)
+
+
+def _new_track(owner: User, incoming: IncomingFile, name: str, info: AudioInfo, visibility: Visibility) -> Track:
+    track = Track(
+        owner_id=owner.id,
+        visibility=visibility,
+        # A unique placeholder until the file has its final name (set before commit).
+        storage_path=f"pending/{incoming.path.name}",
+        original_filename=name,
+        size_bytes=incoming.size,
+        sha256=incoming.sha256,
+        mime_type=info.mime_type,
+        format=info.ext,
+        codec=info.codec,
+        duration=info.duration,
+        bitrate=info.bitrate,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+    )
+    apply_tags(
+        track,
+        title=info.title,
+        artist=info.artist,
+        album=info.album,
+        album_artist=info.album_artist,
+        track_number=info.track_number,
+        disc_number=info.disc_number,
+        year=info.year,
+        genre=info.genre,
+    )
+    return track
+
+
+def apply_tags(track: Track, **tags: Any) -> None:
+    """Set tag fields and everything derived from them (keys, search text, artist, album)."""
+    for key in ("title", "artist", "album"):
+        if key in tags:
+            setattr(track, key, clean_tag(tags[key], TAG_MAX) or getattr(track, key) or "Unknown")
+    for key in ("album_artist", "genre"):
+        if key in tags:
+            setattr(track, key, clean_tag(tags[key], TAG_MAX) or None)
+    for key in ("track_number", "disc_number", "year"):
+        if key in tags:
+            setattr(track, key, tags[key])
+    track.title_key = fold(track.title)
+    track.artist_key = fold(track.artist)
+    track.album_key = fold(track.album)
+    track.genre_key = fold(track.genre) or None
+    track.search_text = " ".join([track.title_key, track.artist_key, track.album_key, fold(track.album_artist)])
+    artist = _artist(track.artist)
+    album_artist = _artist(track.album_artist) if track.album_artist else artist
+    track.artist_id = artist.id
+    track.album_id = _album(track.album, album_artist).id
+
+
+def _artist(name: str) -> Artist:
+    key = fold(name)
+    artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
+    if artist is not None:
+        return artist
+    try:
+        with db.session.begin_nested():
+            artist = Artist(name=name, name_key=key)
+            db.session.add(artist)
+    except IntegrityError:
+        artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
+    return artist
+
+
+def _album(title: str, artist: Artist) -> Album:
+    key = fold(title)
+    query = select(Album).where(Album.title_key == key, Album.artist_id == artist.id)
+    album = db.session.scalar(query)
+    if album is not None:
+        return album
+    try:
+        with db.session.begin_nested():
+            album = Album(title=title, title_key=key, artist_id=artist.id)
+            db.session.add(album)
+    except IntegrityError:
+        album = db.session.scalar(query)
+    return album
+
+
+# --- editing and deleting -------------------------------------------------------------------
+
+
+def update_track(track: Track, *, visibility: Visibility, **tags: Any) -> None:
+    old_album, old_artist = track.album_id, track.artist_id
+    apply_tags(track, **tags)
+    track.visibility = visibility
+    db.session.flush()
+    _prune(album_ids=[old_album], artist_ids=[old_artist])
+
+
+def delete_track(track: Track) -> list[str]:
+    """Delete the row; return the stored files the caller removes after committing."""
+    files = [track.storage_path]
+    if track.cover_path:
+        shared = db.session.scalar(
+            select(func.count()).where(Track.cover_path == track.cover_path, Track.id != track.id)
+        )
+        if not shared:
+            files.append(track.cover_path)
+    album_id, artist_id = track.album_id, track.artist_id
+    db.session.delete(track)
+    db.session.flush()
+    _prune(album_ids=[album_id], artist_ids=[artist_id])
+    return files
+
+
+def remove_files(store: Storage, paths: list[str]) -> None:
+    for rel in paths:
+        with contextlib.suppress(OSError):
+            store.delete(rel)
+
+
+def _prune(album_ids: list[int], artist_ids: list[int]) -> None:
+    """Drop albums and artists no track refers to any more."""
+    for album_id in album_ids:
+        if not db.session.scalar(select(func.count()).where(Track.album_id == album_id)):
+            album = db.session.get(Album, album_id)
+            if album is not None:
+                artist_ids.append(album.artist_id)
+                db.session.delete(album)
+    db.session.flush()
+    for artist_id in set(artist_ids):
+        used = db.session.scalar(select(func.count()).where(Track.artist_id == artist_id)) or db.session.scalar(
+            select(func.count()).select_from(Album).where(Album.artist_id == artist_id)
+        )
+        if not used:
+            artist = db.session.get(Artist, artist_id)
+            if artist is not None:
+                db.session.delete(artist)
+
+
+# --- browsing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TrackQuery:
+    q: str = ""
+    sort: str = "added"
+    order: str = ""
+    artist: int | None = None
+    album: int | None = None
+    genre: str = ""
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    def normalised(self) -> TrackQuery:
+        sort = self.sort if self.sort in SORTS else "added"
+        order = self.order if self.order in ("asc", "desc") else DEFAULT_ORDER.get(sort, "asc")
+        return TrackQuery(
+            q=self.q.strip()[:200],
+            sort=sort,
+            order=order,
+            artist=self.artist,
+            album=self.album,
+            genre=self.genre.strip()[:TAG_MAX],
+            page=max(1, min(self.page, 100_000)),
+            per_page=self.per_page,
+        )
+
+
+def search_terms(q: str) -> list[str]:
+    return [term for term in fold(q).split(" ") if term][:8]
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def track_select(user_id: int, query: TrackQuery) -> Select:
+    stmt = select(Track).where(visible_to(user_id))
+    for term in search_terms(query.q):
+        stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
+    if query.artist:
+        stmt = stmt.where(or_(Track.artist_id == query.artist, Track.album_id.in_(_albums_by(query.artist))))
+    if query.album:
+        stmt = stmt.where(Track.album_id == query.album)
+    if query.genre:
+        stmt = stmt.where(Track.genre_key == fold(query.genre))
+    columns = SORTS[query.sort]()
+    if query.order == "desc":
+        columns = [c.desc() for c in columns]
+    return stmt.order_by(*columns)
+
+
+def _albums_by(artist_id: int) -> Select:
+    return select(Album.id).where(Album.artist_id == artist_id)
+
+
+def list_tracks(user_id: int, query: TrackQuery):
+    query = query.normalised()
+    return db.paginate(track_select(user_id, query), page=query.page, per_page=query.per_page, error_out=False)
+
+
+@dataclass
+class AlbumSummary:
+    id: int
+    title: str
+    artist_id: int
+    artist: str
+    track_count: int
+    duration: float
+    year: int | None
+    cover_track_id: int | None
+
+
+def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Select:
+    cover = func.max(case((Track.cover_path.is_not(None), Track.id), else_=None))
+    stmt = (
+        select(
+            Album.id,
+            Album.title,
+            Artist.id,
+            Artist.name,
+            func.count(Track.id),
+            func.coalesce(func.sum(Track.duration), 0),
+            func.max(Track.year),
+            cover,
+        )
+        .join(Track, Track.album_id == Album.id)
+        .join(Artist, Artist.id == Album.artist_id)
+        .where(visible_to(user_id))
+        .group_by(Album.id, Album.title, Artist.id, Artist.name)
+    )
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt
+
+
+def list_albums(user_id: int, page: int, q: str = "", per_page: int = 48):
+    where = None
+    terms = search_terms(q)
+    if terms:
+        where = and_(*[Track.search_text.like(f"%{_like_escape(t)}%", escape="\\") for t in terms])
+    stmt = _album_rows(user_id, where).order_by(Album.title_key, Album.id)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.execute(stmt.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    return [AlbumSummary(*row) for row in rows], total
+
+
+def get_album(user_id: int, album_id: int) -> tuple[AlbumSummary, list[Track]]:
+    """Raises NotFound when the viewer sees no track of the album."""
+    row = db.session.execute(_album_rows(user_id, Album.id == album_id)).first()
+    if row is None:
+        raise NotFound("No such album.")
+    tracks = db.session.scalars(
+        select(Track)
+        .where(Track.album_id == album_id, visible_to(user_id))
+        .order_by(func.coalesce(Track.disc_number, 1), func.coalesce(Track.track_number, 0), Track.title_key, Track.id)
+    ).all()
+    return AlbumSummary(*row), list(tracks)
+
+
+@dataclass
+class ArtistSummary:
+    id: int
+    name: str
+    track_count: int
+    album_count: int
+
+
+def _artist_rows(user_id: int) -> Select:
+    return (
+        select(Artist.id, Artist.name, func.count(Track.id), func.count(func.distinct(Track.album_id)))
+        .join(Track, Track.artist_id == Artist.id)
+        .where(visible_to(user_id))
+        .group_by(Artist.id, Artist.name)
+    )
+
+
+def list_artists(user_id: int, page: int, per_page: int = 100):
+    stmt = _artist_rows(user_id).order_by(Artist.name_key, Artist.id)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.execute(stmt.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
+    return [ArtistSummary(*row) for row in rows], total
+
+
+def get_artist(user_id: int, artist_id: int) -> tuple[Artist, list[AlbumSummary], int]:
+    """The artist, the albums with their visible tracks, and the visible track count.
+
+    Raises NotFound when the viewer sees no track by or under the artist.
+    """
+    artist = db.session.get(Artist, artist_id)
+    if artist is None:
+        raise NotFound("No such artist.")
+    by_artist = or_(Track.artist_id == artist_id, Album.artist_id == artist_id)
+    albums = [
+        AlbumSummary(*row)
+        for row in db.session.execute(
+            _album_rows(user_id, by_artist).order_by(func.max(Track.year), Album.title_key)
+        ).all()
+    ]
+    if not albums:
+        raise NotFound("No such artist.")
+    return artist, albums, sum(a.track_count for a in albums)
+
+
+def genres(user_id: int) -> list[str]:
+    rows = db.session.execute(
+        select(func.min(Track.genre))
+        .where(visible_to(user_id), Track.genre_key.is_not(None))
+        .group_by(Track.genre_key)
+        .order_by(Track.genre_key)
+        .limit(500)
+    )
+    return [r[0] for r in rows]
+
+
+def cover_path(user_id: int, track_id: int) -> str | None:
+    """Raises NotFound for an invisible track; None when it has no cover."""
+    row = db.session.execute(select(Track.cover_path).where(Track.id == track_id, visible_to(user_id))).first()
+    if row is None:
+        raise NotFound("No such track.")
+    return row[0]
+
+
+def source_files(root: Path, extensions: frozenset[str]) -> list[Path]:
+    """Audio-looking files under root, in a stable order, hidden files skipped."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.is_file() and path.suffix.lower().lstrip(".") in extensions:
+            found.append(path)
+    return found

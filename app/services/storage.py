@@ -1,0 +1,215 @@
+"""The uploads folder. The only code that creates, names, moves or deletes files in it.
+
+Layout under the root:
+    <user id>/<random>.<ext>          audio files (names never come from the user)
+    <user id>/covers/<sha256>.jpg     cover thumbnails, one per distinct picture
+    .incoming/                        uploads being received or checked
+
+A file is written to .incoming/ while it is hashed, checked by ingest, then
+fsynced and renamed into place: a reader never sees half a file, and a failure
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from app.services.errors import DomainError, NotFound
+
+CHUNK = 1024 * 1024
+INCOMING = ".incoming"
+
+
+class StorageError(DomainError):
+    pass
+
+
+class IncomingFile:
+    """A file being received: written to a temporary file, hashed and counted as it arrives.
+
+    Past `max_bytes` it stops writing and only counts, so an oversized file
+    never fills the disk; a write error (a full disk) is kept, not raised, so
+    the rest of a multi-file request is still read and answered.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = _mkstemp(folder)
+        self.path = Path(name)
+        self._fh: BinaryIO | None = os.fdopen(fd, "w+b")
+        self._hash = hashlib.sha256()
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.error: str | None = None
+
+    # --- the file-like part werkzeug's form parser writes to ------------------------
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self._fh is None or self.error:
+            return len(data)
+        if self.size > self.max_bytes:
+            self._give_up(None)
+            return len(data)
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            self._give_up(f"the server could not store the file ({exc.strerror or 'write error'})")
+        else:
+            self._hash.update(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence) if self._fh else 0
+
+    def tell(self) -> int:
+        return self._fh.tell() if self._fh else 0
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fh.read(size) if self._fh else b""
+
+    def flush(self) -> None:
+        if self._fh:
+            self._fh.flush()
+
+    # --- results ----------------------------------------------------------------
+    @property
+    def too_large(self) -> bool:
+        return self.size > self.max_bytes
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def finish(self) -> None:
+        """Flush to disk (fsync) and close; the bytes are durable before any rename."""
+        if self._fh is None:
+            return
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            self.error = self.error or f"the server could not store the file ({exc.strerror})"
+        finally:
+            self._fh.close()
+            self._fh = None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def discard(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _give_up(self, error: str | None) -> None:
+        self.error = self.error or error
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.truncate(0)
+            self._fh.close()
+            self._fh = None
+
+
+def _mkstemp(folder: Path) -> tuple[int, str]:
+    return tempfile.mkstemp(prefix="up-", suffix=".part", dir=folder)
+
+
+class Storage:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    # --- receiving ------------------------------------------------------------------
+    def incoming(self, max_bytes: int) -> IncomingFile:
+        return IncomingFile(self.root / INCOMING, max_bytes)
+
+    def copy_in(self, source: Path, max_bytes: int) -> IncomingFile:
+        """Copy a file from elsewhere on the server into .incoming/, hashing it on the way."""
+        incoming = self.incoming(max_bytes)
+        try:
+            with source.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    incoming.write(chunk)
+                    if incoming.too_large or incoming.error:
+                        break
+        except OSError:
+            incoming.discard()
+            raise
+        incoming.finish()
+        return incoming
+
+    def keep(self, incoming: IncomingFile, user_id: int, ext: str) -> str:
+        """Rename a received file into the user's folder; return its relative path."""
+        if not ext.isalnum() or len(ext) > 5:
+            raise StorageError(f"bad extension {ext!r}")
+        folder = self._user_folder(user_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        incoming.finish()
+        for _ in range(5):
+            name = f"{secrets.token_urlsafe(12)}.{ext}"
+            target = folder / name
+            if not target.exists():
+                incoming.path.replace(target)
+                _fsync_dir(folder)
+                return f"{user_id}/{name}"
+        raise StorageError("could not find a free file name")
+
+    def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
+        """Store a cover thumbnail once per distinct picture; return its relative path."""
+        if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise StorageError("bad cover digest")
+        folder = self._user_folder(user_id) / "covers"
+        rel = f"{user_id}/covers/{digest}.jpg"
+        target = folder / f"{digest}.jpg"
+        if target.exists():
+            return rel
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _mkstemp(folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            Path(tmp).replace(target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                Path(tmp).unlink()
+            raise
+        return rel
+
+    # --- reading and deleting ---------------------------------------------------------
+    def path(self, rel: str) -> Path:
+        """The absolute path of a stored file. Raises NotFound for anything outside the root."""
+        candidate = (self.root / rel).resolve()
+        if not candidate.is_relative_to(self.root) or candidate == self.root:
+            raise NotFound("No such file.")
+        return candidate
+
+    def delete(self, rel: str | None) -> None:
+        if not rel:
+            return
+        with contextlib.suppress(FileNotFoundError, NotFound):
+            self.path(rel).unlink()
+
+    def delete_user(self, user_id: int) -> None:
+        shutil.rmtree(self._user_folder(user_id), ignore_errors=True)
+
+    def _user_folder(self, user_id: int) -> Path:
+        return self.root / str(int(user_id))
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
