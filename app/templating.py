@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["khz"] = format_khz
     app.jinja_env.globals["cover_url"] = cover_url
     app.context_processor(_navigation)
 
@@ -77,3 +78,8 @@ def cover_url(track_id: int | None) -> str:
     if track_id is None:
         return url_for("static", filename="img/cover-placeholder.svg")
     return url_for("streaming.cover", track_id=track_id)
+
+
+def format_khz(rate: int | None) -> str:
+    """44100 -> '44.1 kHz'."""
+    return f"{rate / 1000:g} kHz" if rate else "—"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, has_app_context
-from flask.testing import FlaskClient
+from flask.testing import EnvironBuilder, FlaskClient
 from sqlalchemy import create_engine, text
 
 from app import create_app
@@ -82,15 +82,29 @@ class FreshContextClient(FlaskClient):
     the test's objects are expired so they show what the request wrote.
     """
 
-    def open(self, *args, **kwargs):
+    def open(self, *args, buffered=False, follow_redirects=False, **kwargs):
         if has_app_context():
             _db.session.commit()
+        request = None
+        if not args or isinstance(args[0], str):
+            # Build the request here so its body can be closed afterwards: a
+            # body over 500 kB is spooled to a temporary file the stock client
+            # leaves open.
+            kwargs["environ_base"] = self._copy_environ(kwargs.get("environ_base", {}))
+            builder = EnvironBuilder(self.application, *args, **kwargs)
+            try:
+                request = builder.get_request()
+            finally:
+                builder.close()
+            args, kwargs = (request,), {}
         ctx = self.application.app_context()
         ctx.push()
         try:
-            return super().open(*args, **kwargs)
+            return super().open(*args, buffered=buffered, follow_redirects=follow_redirects, **kwargs)
         finally:
             ctx.pop()
+            if request is not None:
+                request.environ["wsgi.input"].close()
             if has_app_context():
                 _db.session.expire_all()
 

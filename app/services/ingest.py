@@ -34,6 +34,7 @@ from app.services.text import clean_tag
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TAG_MAX = 300
 COVER_SIZE = 320
+STARTUP_TIMEOUT = 120.0
 COVER_MAX_BYTES = 16 * 1024 * 1024
 
 FORMATS = {
@@ -313,7 +314,8 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
         codec=codec,
         duration=round(duration, 3),
         bitrate=positive(getattr(info, "bitrate", None)),
-        sample_rate=positive(getattr(info, "sample_rate", None)),
+        # Opus always decodes at 48 kHz; its header keeps only the input's rate.
+        sample_rate=48000 if kind == "opus" else positive(getattr(info, "sample_rate", None)),
         channels=positive(getattr(info, "channels", None)),
         title=tag("title") or title_from_filename(original_name),
         artist=tag("artist") or "Unknown artist",
@@ -339,6 +341,8 @@ def worker_main(memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    protocol_out.write(json.dumps({"status": "ready"}) + "\n")
+    protocol_out.flush()
     for line in sys.stdin:
         status, payload = "error", "not a supported audio file"
         try:
@@ -374,11 +378,19 @@ class _Worker:
             text=True,
             encoding="utf-8",
         )
+        # Starting an interpreter is slow on a loaded machine; it does not
+        # count against a file's deadline.
+        try:
+            status, _ = self._answer(STARTUP_TIMEOUT)
+        except (TimeoutError, EOFError, ValueError):
+            self.stop()
+            raise
+        if status != "ready":
+            self.stop()
+            raise EOFError
 
-    def ask(self, path: str, name: str, timeout: float) -> tuple[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"path": path, "name": name}) + "\n")
-        self.process.stdin.flush()
+    def _answer(self, timeout: float) -> tuple[str, Any]:
+        assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         if not ready:
             raise TimeoutError
@@ -386,7 +398,13 @@ class _Worker:
         if not line:
             raise EOFError
         answer = json.loads(line)
-        return answer["status"], answer["payload"]
+        return answer["status"], answer.get("payload")
+
+    def ask(self, path: str, name: str, timeout: float) -> tuple[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"path": path, "name": name}) + "\n")
+        self.process.stdin.flush()
+        return self._answer(timeout)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -411,7 +429,10 @@ class ParserPool:
 
     def parse(self, path: Path, original_name: str) -> AudioInfo:
         """Raises UnsupportedAudio with a reason fit to show the user."""
-        worker = self._checkout()
+        try:
+            worker = self._checkout()
+        except (TimeoutError, EOFError, OSError, ValueError):
+            raise UnsupportedAudio("the server could not start reading the file; please try again") from None
         healthy = False
         try:
             status, payload = worker.ask(str(path), original_name, self.timeout)

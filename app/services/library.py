@@ -46,10 +46,15 @@ class FileTooLarge(DomainError):
     pass
 
 
-def human_size(num: int) -> str:
+def human_size(num: float) -> str:
+    """Sizes as people read them: 612 MB, 1.7 MB, 39 kB, 1.9 GB."""
     if num >= GB:
         return f"{num / GB:.1f} GB"
-    return f"{max(num, 0) / MB:.0f} MB" if num >= MB else f"{num / MB:.1f} MB"
+    if num >= 10 * MB:
+        return f"{num / MB:.0f} MB"
+    if num >= MB:
+        return f"{num / MB:.1f} MB"
+    return f"{max(num, 0) / 1000:.0f} kB"
 
 
 # --- visibility ---------------------------------------------------------------------------
@@ -126,11 +131,9 @@ def check_limits(owner: User, incoming: IncomingFile, max_bytes: int) -> None:
     if owner.quota_bytes is not None:
         used = bytes_used(owner.id)
         if used + incoming.size > owner.quota_bytes:
-            raise QuotaExceeded(
-                f"storage quota exceeded: {used / GB:.1f} of {owner.quota_bytes / GB:.1f} GB used"
-                if owner.quota_bytes >= GB
-                else f"storage quota exceeded: {human_size(used)} of {human_size(owner.quota_bytes)} used"
-            )
+            if owner.quota_bytes >= GB:
+                raise QuotaExceeded(f"storage quota exceeded: {used / GB:.1f} of {owner.quota_bytes / GB:g} GB used")
+            raise QuotaExceeded(f"storage quota exceeded: {human_size(used)} of {human_size(owner.quota_bytes)} used")
 
 
 def find_duplicate(owner_id: int, sha256: str) -> Track | None:
@@ -244,11 +247,13 @@ def apply_tags(track: Track, **tags: Any) -> None:
     for key in ("track_number", "disc_number", "year"):
         if key in tags:
             setattr(track, key, tags[key])
-    track.title_key = fold(track.title)
-    track.artist_key = fold(track.artist)
-    track.album_key = fold(track.album)
-    track.genre_key = fold(track.genre) or None
-    track.search_text = " ".join([track.title_key, track.artist_key, track.album_key, fold(track.album_artist)])
+    # Folding can lengthen text ("…" becomes "...", ligatures split), so keys are clamped again.
+    track.title_key = fold(track.title)[:TAG_MAX]
+    track.artist_key = fold(track.artist)[:TAG_MAX]
+    track.album_key = fold(track.album)[:TAG_MAX]
+    track.genre_key = fold(track.genre)[:TAG_MAX] or None
+    parts = [track.title_key, track.artist_key, track.album_key, fold(track.album_artist)[:TAG_MAX]]
+    track.search_text = " ".join(parts)[: 4 * TAG_MAX]
     artist = _artist(track.artist)
     album_artist = _artist(track.album_artist) if track.album_artist else artist
     track.artist_id = artist.id
@@ -256,7 +261,7 @@ def apply_tags(track: Track, **tags: Any) -> None:
 
 
 def _artist(name: str) -> Artist:
-    key = fold(name)
+    key = fold(name)[:TAG_MAX]
     artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
     if artist is not None:
         return artist
@@ -270,7 +275,7 @@ def _artist(name: str) -> Artist:
 
 
 def _album(title: str, artist: Artist) -> Album:
-    key = fold(title)
+    key = fold(title)[:TAG_MAX]
     query = select(Album).where(Album.title_key == key, Album.artist_id == artist.id)
     album = db.session.scalar(query)
     if album is not None:
@@ -382,7 +387,7 @@ def track_select(user_id: int, query: TrackQuery) -> Select:
     if query.album:
         stmt = stmt.where(Track.album_id == query.album)
     if query.genre:
-        stmt = stmt.where(Track.genre_key == fold(query.genre))
+        stmt = stmt.where(Track.genre_key == fold(query.genre)[:TAG_MAX])
     columns = SORTS[query.sort]()
     if query.order == "desc":
         columns = [c.desc() for c in columns]
