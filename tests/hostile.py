@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from mutagen.id3 import ID3, TALB, TIT2, TPE1, TXXX
+from mutagen.id3 import ID3, TALB, TCON, TDRC, TIT2, TPE1, TPE2, TPOS, TRCK, TXXX
 
 DATA = Path(__file__).parent / "data"
 
@@ -49,14 +49,29 @@ def nested_mp4(depth: int = 600) -> bytes:
     return ftyp + _atom(b"moov", inner)
 
 
-def mp3_with_tags(path: Path, *, title: str, artist: str, album: str, extra: str | None = None) -> bytes:
+def mp3_with_tags(
+    path: Path,
+    *,
+    title: str,
+    artist: str,
+    album: str,
+    extra: str | None = None,
+    track: str | None = None,
+    disc: str | None = None,
+    year: str | None = None,
+    genre: str | None = None,
+    album_artist: str | None = None,
+) -> bytes:
     """The untagged sample with an ID3v2.4 tag holding the given text."""
     path.write_bytes(sample("untagged.mp3"))
     tags = ID3()
     tags.add(TIT2(encoding=3, text=title))
     tags.add(TPE1(encoding=3, text=artist))
     tags.add(TALB(encoding=3, text=album))
-    if extra is not None:
-        tags.add(TXXX(encoding=3, desc="notes", text=extra))
+    optional = {TXXX: extra, TRCK: track, TPOS: disc, TDRC: year, TCON: genre, TPE2: album_artist}
+    for frame, value in optional.items():
+        if value is not None:
+            kwargs = {"desc": "notes"} if frame is TXXX else {}
+            tags.add(frame(encoding=3, text=value, **kwargs))
     tags.save(path)
     return path.read_bytes()

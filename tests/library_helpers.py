@@ -1,0 +1,27 @@
+"""Putting real files into a library the way the app does, for tests that browse it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+from app.models import Track, User, Visibility
+from app.services import library
+from app.services.ingest import get_pool
+from app.services.storage import Storage
+
+DATA = Path(__file__).parent / "data"
+
+
+def add_track(
+    owner: User, name: str, visibility: Visibility = Visibility.PRIVATE, content: bytes | None = None
+) -> Track:
+    """Add tests/data/<name> (or `content`) to owner's library through the upload service."""
+    store = Storage(current_app.config["UPLOAD_FOLDER"])
+    incoming = store.incoming(max_bytes=10**9)
+    incoming.write(content if content is not None else (DATA / name).read_bytes())
+    pool = get_pool(2, 30, 1024)
+    result = library.add_file(store, pool, owner, incoming, name, max_bytes=10**9, visibility=visibility)
+    assert result.status == "added", result
+    return result.track
