@@ -94,7 +94,7 @@ def test_development_keeps_a_generated_key_in_instance(tmp_path, monkeypatch):
         APP_ENV = "development"
         UPLOAD_FOLDER = str(tmp_path / "up")
 
-    monkeypatch.setattr("app.INSTANCE_DIR", tmp_path / "instance")
+    monkeypatch.setattr("app.factory.INSTANCE_DIR", tmp_path / "instance")
     first = create_app(Dev).config["SECRET_KEY"]
     second = create_app(Dev).config["SECRET_KEY"]
     assert first == second and len(first) == 64

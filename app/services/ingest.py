@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -341,6 +342,10 @@ def worker_main(memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Load the parsers now, so the first file's deadline measures only the file.
+    import mutagen.flac, mutagen.mp3, mutagen.mp4, mutagen.oggopus, mutagen.oggvorbis, mutagen.wave  # noqa: E401, F401, I001, PLC0415
+    import PIL.Image, PIL.JpegImagePlugin  # noqa: E401, F401, PLC0415
+
     protocol_out.write(json.dumps({"status": "ready"}) + "\n")
     protocol_out.flush()
     for line in sys.stdin:
@@ -448,6 +453,12 @@ class ParserPool:
         if payload["cover_jpeg"] is not None:
             payload["cover_jpeg"] = base64.b64decode(payload["cover_jpeg"])
         return AudioInfo(**payload)
+
+    def warm(self) -> None:
+        """Start every worker now, in parallel, rather than on first use."""
+        with ThreadPoolExecutor(max_workers=self.size) as starter:
+            for worker in starter.map(lambda _: self._checkout(), range(self.size)):
+                self._idle.put(worker)
 
     def close(self) -> None:
         while True:

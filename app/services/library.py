@@ -7,12 +7,15 @@ anything else does not exist for them (NotFound).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
@@ -140,7 +143,37 @@ def find_duplicate(owner_id: int, sha256: str) -> Track | None:
     return db.session.scalar(select(Track).where(Track.owner_id == owner_id, Track.sha256 == sha256))
 
 
-def add_file(  # noqa: PLR0911 - each outcome returns its own result
+class ImportBatch:
+    """Several files committed together (the importer's speed); each file still
+    gets its own savepoint, so one bad file never undoes the others."""
+
+    def __init__(self, store: Storage, size: int = 50) -> None:
+        self.store = store
+        self.size = size
+        self.kept: list[str] = []
+        self.results: list[AddResult] = []
+        self.user_ids: set[int] = set()
+
+    def full(self) -> bool:
+        return len(self.results) >= self.size
+
+    def commit(self) -> list[AddResult]:
+        """Make the batch's files and rows durable together; return its results."""
+        results, self.results = self.results, []
+        try:
+            for user_id in self.user_ids:
+                self.store.sync_user_folder(user_id)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            _remove(self.store, self.kept)
+            raise
+        finally:
+            self.kept = []
+        return results
+
+
+def add_file(  # noqa: PLR0911, PLR0915 - each outcome returns its own result, in one readable place
     store: Storage,
     pool: ParserPool,
     owner: User,
@@ -150,51 +183,71 @@ def add_file(  # noqa: PLR0911 - each outcome returns its own result
     max_bytes: int,
     info: AudioInfo | None = None,
     visibility: Visibility = Visibility.PRIVATE,
+    check_duplicate: bool = True,
+    batch: ImportBatch | None = None,
 ) -> AddResult:
     """Check, parse, store and record one received file, and commit it.
 
     One file is one unit of work: on any failure neither the file nor a row
-    remains, and the incoming temporary file is always gone afterwards.
+    remains, and the incoming temporary file is always gone afterwards. With
+    a batch, the file is recorded under a savepoint and committed by the batch.
     """
     name = clean_tag(original_name, TAG_MAX) or "unnamed file"
     kept: list[str] = []
+    savepoint = db.session.begin_nested() if batch is not None else None
+
+    def undo() -> None:
+        if savepoint is not None:
+            if savepoint.is_active:
+                savepoint.rollback()
+        else:
+            db.session.rollback()
+        _remove(store, kept)
+
     try:
         if incoming.error:
+            undo()
             return AddResult(name, "rejected", incoming.error)
         check_limits(owner, incoming, max_bytes)
         incoming.finish()
         if incoming.error:
+            undo()
             return AddResult(name, "rejected", incoming.error)
-        duplicate = find_duplicate(owner.id, incoming.sha256)
+        # (The unique index on owner and hash catches what this check cannot.)
+        duplicate = find_duplicate(owner.id, incoming.sha256) if check_duplicate else None
         if duplicate is not None:
+            undo()
             return AddResult(name, "duplicate", "already in your library", duplicate)
         if info is None:
             info = pool.parse(incoming.path, original_name)
         track = _new_track(owner, incoming, name, info, visibility)
         db.session.add(track)
         db.session.flush()
-        kept.append(store.keep(incoming, owner.id, info.ext))
+        kept.append(store.keep(incoming, owner.id, info.ext, sync=batch is None))
         track.storage_path = kept[0]
         if info.cover_digest and info.cover_jpeg:
             track.cover_path = store.save_cover(owner.id, info.cover_digest, info.cover_jpeg)
-        db.session.commit()
-        return AddResult(name, "added", f"added: {track.title} by {track.artist}", track)
+        result = AddResult(name, "added", f"added: {track.title} by {track.artist}", track)
+        if batch is None:
+            db.session.commit()
+        else:
+            savepoint.commit()
+            batch.kept.extend(kept)
+            batch.user_ids.add(owner.id)
+        return result
     except (UnsupportedAudio, FileTooLarge, QuotaExceeded) as exc:
-        db.session.rollback()
+        undo()
         return AddResult(name, "rejected", str(exc))
     except IntegrityError:
         # The same file, uploaded twice at the same moment: the other one won.
-        db.session.rollback()
-        _remove(store, kept)
+        undo()
         duplicate = find_duplicate(owner.id, incoming.sha256)
         return AddResult(name, "duplicate", "already in your library", duplicate)
     except OSError as exc:
-        db.session.rollback()
-        _remove(store, kept)
+        undo()
         return AddResult(name, "rejected", f"the server could not store the file ({exc.strerror or exc})")
     except BaseException:
-        db.session.rollback()
-        _remove(store, kept)
+        undo()
         raise
     finally:
         incoming.discard()
@@ -260,10 +313,25 @@ def apply_tags(track: Track, **tags: Any) -> None:
     track.album_id = _album(track.album, album_artist).id
 
 
+def _cache() -> dict[tuple[str, ...], Any]:
+    # Artists and albums met in this session; dropped on rollback (see below),
+    # since a rolled-back row must not be reused.
+    return db.session.info.setdefault("library_cache", {})
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_cache(session: Session) -> None:
+    session.info.pop("library_cache", None)
+
+
 def _artist(name: str) -> Artist:
     key = fold(name)[:TAG_MAX]
+    cache = _cache()
+    if ("artist", key) in cache:
+        return cache[("artist", key)]
     artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
     if artist is not None:
+        cache[("artist", key)] = artist
         return artist
     try:
         with db.session.begin_nested():
@@ -271,14 +339,19 @@ def _artist(name: str) -> Artist:
             db.session.add(artist)
     except IntegrityError:
         artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
+    cache[("artist", key)] = artist
     return artist
 
 
 def _album(title: str, artist: Artist) -> Album:
     key = fold(title)[:TAG_MAX]
+    cache = _cache()
+    if ("album", key, str(artist.id)) in cache:
+        return cache[("album", key, str(artist.id))]
     query = select(Album).where(Album.title_key == key, Album.artist_id == artist.id)
     album = db.session.scalar(query)
     if album is not None:
+        cache[("album", key, str(artist.id))] = album
         return album
     try:
         with db.session.begin_nested():
@@ -286,6 +359,7 @@ def _album(title: str, artist: Artist) -> Album:
             db.session.add(album)
     except IntegrityError:
         album = db.session.scalar(query)
+    cache[("album", key, str(artist.id))] = album
     return album
 
 
@@ -534,3 +608,85 @@ def source_files(root: Path, extensions: frozenset[str]) -> list[Path]:
         if path.is_file() and path.suffix.lower().lstrip(".") in extensions:
             found.append(path)
     return found
+
+
+# --- importing a folder on the server -------------------------------------------------------
+
+AUDIO_EXTENSIONS = frozenset({"mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "wav"})
+
+
+@dataclass
+class _Prepared:
+    source: Path
+    incoming: IncomingFile | None = None
+    info: AudioInfo | None = None
+    error: str | None = None
+    known: bool = False
+
+
+def import_files(
+    store: Storage,
+    pool: ParserPool,
+    owner: User,
+    sources: list[Path],
+    *,
+    max_bytes: int,
+    visibility: Visibility = Visibility.PRIVATE,
+) -> Iterator[AddResult]:
+    """Import files already on the server, yielding one result per file in order.
+
+    Copying, hashing and parsing run on `pool.size` threads at once; the
+    database work stays on the calling thread. A file whose content the owner
+    already has is skipped without parsing, so a re-run is quick and safe.
+    """
+    known = set(db.session.scalars(select(Track.sha256).where(Track.owner_id == owner.id)))
+
+    def prepare(source: Path) -> _Prepared:
+        try:
+            incoming = store.copy_in(source, max_bytes)
+        except OSError as exc:
+            return _Prepared(source, error=f"cannot read the file ({exc.strerror or exc})")
+        prepared = _Prepared(source, incoming)
+        if incoming.error or incoming.too_large:
+            return prepared
+        if incoming.sha256 in known:
+            prepared.known = True
+            return prepared
+        try:
+            prepared.info = pool.parse(incoming.path, source.name)
+        except UnsupportedAudio as exc:
+            prepared.error = str(exc)
+        return prepared
+
+    # Threads mostly wait on fsync and on the parser processes, so more than cores.
+    batch = ImportBatch(store)
+    with ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
+        for prepared in executor.map(prepare, sources):
+            name = clean_tag(prepared.source.name, TAG_MAX)
+            incoming = prepared.incoming
+            if incoming is None or prepared.error:
+                if incoming is not None:
+                    incoming.discard()
+                batch.results.append(AddResult(name, "rejected", prepared.error or "cannot read the file"))
+            elif prepared.known:
+                incoming.discard()
+                existing = find_duplicate(owner.id, incoming.sha256)
+                batch.results.append(AddResult(name, "duplicate", "already in the library", existing))
+            else:
+                batch.results.append(
+                    add_file(
+                        store,
+                        pool,
+                        owner,
+                        incoming,
+                        prepared.source.name,
+                        max_bytes=max_bytes,
+                        info=prepared.info,
+                        visibility=visibility,
+                        check_duplicate=False,  # checked against `known`, before parsing
+                        batch=batch,
+                    )
+                )
+            if batch.full():
+                yield from batch.commit()
+    yield from batch.commit()

@@ -146,8 +146,12 @@ class Storage:
         incoming.finish()
         return incoming
 
-    def keep(self, incoming: IncomingFile, user_id: int, ext: str) -> str:
-        """Rename a received file into the user's folder; return its relative path."""
+    def keep(self, incoming: IncomingFile, user_id: int, ext: str, *, sync: bool = True) -> str:
+        """Rename a received file into the user's folder; return its relative path.
+
+        With sync=False the caller makes the rename durable later, with
+        sync_user_folder(), before it commits the rows that name the file.
+        """
         if not ext.isalnum() or len(ext) > 5:
             raise StorageError(f"bad extension {ext!r}")
         folder = self._user_folder(user_id)
@@ -158,7 +162,8 @@ class Storage:
             target = folder / name
             if not target.exists():
                 incoming.path.replace(target)
-                _fsync_dir(folder)
+                if sync:
+                    _fsync_dir(folder)
                 return f"{user_id}/{name}"
         raise StorageError("could not find a free file name")
 
@@ -198,6 +203,11 @@ class Storage:
             return
         with contextlib.suppress(FileNotFoundError, NotFound):
             self.path(rel).unlink()
+
+    def sync_user_folder(self, user_id: int) -> None:
+        folder = self._user_folder(user_id)
+        if folder.exists():
+            _fsync_dir(folder)
 
     def delete_user(self, user_id: int) -> None:
         shutil.rmtree(self._user_folder(user_id), ignore_errors=True)

@@ -1,0 +1,108 @@
+"""The Music Cloud application factory: config, extensions, blueprints, errors, CLI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import errors, security, templating
+from app import models as _models  # noqa: F401 - registers every table on db.metadata
+from app.account.routes import bp as account_bp
+from app.admin.routes import bp as admin_bp
+from app.auth.routes import bp as auth_bp
+from app.auth.sessions import load_user
+from app.cli import register_cli
+from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.library.routes import bp as library_bp
+from app.library.uploads import init_uploads
+from app.streaming.routes import bp as streaming_bp
+from config import BASE_DIR, INSTANCE_DIR, Config
+
+
+def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    _load_config(app, config or Config, overrides)
+    _init_extensions(app)
+    init_uploads(app)
+    _register_blueprints(app)
+    errors.register(app)
+    security.register(app)
+    templating.register(app)
+    register_cli(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Outermost, so everything inside sees the client's scheme and address.
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+    return app
+
+
+def _load_config(app: Flask, config: type[Config], overrides: dict[str, Any]) -> None:
+    app.config.from_object(config)
+    app.config.update(overrides)
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        # Larger requests get 413 before a byte of the body is read.
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_MB"] * 1_000_000
+    if not app.config.get("SECRET_KEY"):
+        if app.config["APP_ENV"] == "production":
+            raise RuntimeError("SECRET_KEY is not set; production refuses to start without one.")
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    if app.config["APP_ENV"] == "production":
+        _refuse_weak_key(app.config["SECRET_KEY"])
+    Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """Development convenience: a random key kept in instance/secret_key."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+WEAK_KEYS = {"dev", "secret", "changeme", "change-me", "password", "secret-key", "development"}
+
+
+def _refuse_weak_key(key: str) -> None:
+    if len(key) < 32 or key.lower() in WEAK_KEYS or len(set(key)) < 10:
+        raise RuntimeError(
+            "SECRET_KEY is too weak for production: use at least 32 random characters, "
+            'for example python -c "import secrets; print(secrets.token_hex(32))".'
+        )
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_user)
+
+
+def _register_blueprints(app: Flask) -> None:
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(account_bp, url_prefix="/account")
+    app.register_blueprint(library_bp)
+    app.register_blueprint(streaming_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
