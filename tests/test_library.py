@@ -303,3 +303,14 @@ def test_anonymous_gets_401_for_media_and_login_for_pages(client, user):
     for url in ("/library", f"/library/tracks/{track.id}", "/library/albums", "/library/upload"):
         response = client.get(url)
         assert response.status_code == 302 and "/auth/login" in response.headers["Location"], url
+
+
+def test_genres_page_links_to_the_filter(alice, shelf, bob, user):
+    page = alice.get("/library/genres").get_data(as_text=True)
+    assert [g for g in ("Dream Pop", "Pop", "Rock") if g in page] == ["Dream Pop", "Pop", "Rock"]
+    assert 'href="/library?genre=Rock&amp;sort=artist"' in page
+    filtered = alice.get("/library?genre=Rock&sort=artist").get_data(as_text=True)
+    assert titles(filtered) == ["Apple", "Mango"]
+    assert "2 tracks" in filtered and "show everything" in filtered
+    # Bob sees none of alice's private genres.
+    assert "Rock" not in bob.get("/library/genres").get_data(as_text=True)

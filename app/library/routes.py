@@ -82,8 +82,13 @@ def index() -> str:
         tracks=pagination.items,
         query=query,
         sorts=SORT_LABELS,
-        genres=library.genres(current_user.id),
     )
+
+
+@bp.get("/library/genres")
+@login_required
+def genres() -> str:
+    return render_template("library/genres.html", genres=library.genres(current_user.id))
 
 
 @bp.get("/library/albums")

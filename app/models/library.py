@@ -50,23 +50,36 @@ class Track(db.Model):
     __tablename__ = "tracks"
     __table_args__ = (
         UniqueConstraint("owner_id", "sha256", name="uq_tracks_owner_id_sha256"),
-        Index("ix_tracks_title_key_id", "title_key", "id"),
-        Index("ix_tracks_artist_sort", "artist_key", "album_key", "disc_number", "track_number", "id"),
-        Index("ix_tracks_album_sort", "album_key", "disc_number", "track_number", "id"),
-        Index("ix_tracks_year_id", "year", "id"),
-        Index("ix_tracks_duration_id", "duration", "id"),
-        Index("ix_tracks_uploaded_at_id", "uploaded_at", "id"),
-        Index("ix_tracks_visibility_id", "visibility", "id"),
-        Index("ix_tracks_genre_key", "genre_key"),
-        Index("ix_tracks_album_id_order", "album_id", "disc_number", "track_number"),
-        Index("ix_tracks_artist_id", "artist_id"),
+        # Each sort order has an index ending in the columns of the visibility
+        # test, so deep pages skip rows inside the index, never in the table.
+        Index("ix_tracks_sort_title", "title_key", "id", "owner_id", "visibility"),
+        Index(
+            "ix_tracks_sort_artist",
+            "artist_key",
+            "album_key",
+            "disc_number",
+            "track_number",
+            "id",
+            "owner_id",
+            "visibility",
+        ),
+        Index("ix_tracks_sort_album", "album_key", "disc_number", "track_number", "id", "owner_id", "visibility"),
+        Index("ix_tracks_sort_year", "year", "id", "owner_id", "visibility"),
+        Index("ix_tracks_sort_duration", "duration", "id", "owner_id", "visibility"),
+        Index("ix_tracks_sort_added", "uploaded_at", "id", "owner_id", "visibility"),
+        # Genre lists and counts come from these without reading the table.
+        Index("ix_tracks_owner_genre", "owner_id", "genre_key", "genre"),
+        Index("ix_tracks_visibility_genre", "visibility", "genre_key", "genre"),
+        Index("ix_tracks_album_order", "album_id", "disc_number", "track_number", "owner_id", "visibility"),
+        Index("ix_tracks_artist_visible", "artist_id", "owner_id", "visibility"),
+        Index("ix_tracks_album_artist_visible", "album_artist_id", "owner_id", "visibility"),
         # Ids are never reused (SQLite would otherwise hand out a deleted max id
         # again), so URLs such as a cover's may be cached for good.
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     visibility: Mapped[Visibility] = mapped_column(
         Enum(Visibility, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
         default=Visibility.PRIVATE,
@@ -107,12 +120,15 @@ class Track(db.Model):
 
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
     album_id: Mapped[int] = mapped_column(ForeignKey("albums.id"))
+    # The album's artist (a copy of albums.artist_id): "tracks by or under this
+    # artist" is then two indexed lookups.
+    album_artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
 
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     owner = relationship("User", lazy="raise")
-    artist_ref: Mapped[Artist] = relationship(lazy="raise")
+    artist_ref: Mapped[Artist] = relationship(lazy="raise", foreign_keys=[artist_id])
     album_ref: Mapped[Album] = relationship(lazy="raise")
 
     @property

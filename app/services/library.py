@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, case, event, func, or_, select
+from sqlalchemy import Select, case, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -311,6 +311,7 @@ def apply_tags(track: Track, **tags: Any) -> None:
     album_artist = _artist(track.album_artist) if track.album_artist else artist
     track.artist_id = artist.id
     track.album_id = _album(track.album, album_artist).id
+    track.album_artist_id = album_artist.id
 
 
 def _cache() -> dict[tuple[str, ...], Any]:
@@ -452,29 +453,100 @@ def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def track_select(user_id: int, query: TrackQuery) -> Select:
-    stmt = select(Track).where(visible_to(user_id))
+def _filtered(user_id: int, query: TrackQuery, stmt: Select) -> Select:
+    stmt = stmt.where(visible_to(user_id))
     for term in search_terms(query.q):
         stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
     if query.artist:
-        stmt = stmt.where(or_(Track.artist_id == query.artist, Track.album_id.in_(_albums_by(query.artist))))
+        stmt = stmt.where(or_(Track.artist_id == query.artist, Track.album_artist_id == query.artist))
     if query.album:
         stmt = stmt.where(Track.album_id == query.album)
     if query.genre:
         stmt = stmt.where(Track.genre_key == fold(query.genre)[:TAG_MAX])
+    return stmt
+
+
+def _ordering(query: TrackQuery) -> list[Any]:
     columns = SORTS[query.sort]()
-    if query.order == "desc":
-        columns = [c.desc() for c in columns]
-    return stmt.order_by(*columns)
+    return [c.desc() for c in columns] if query.order == "desc" else columns
 
 
-def _albums_by(artist_id: int) -> Select:
-    return select(Album.id).where(Album.artist_id == artist_id)
+def track_select(user_id: int, query: TrackQuery) -> Select:
+    return _filtered(user_id, query, select(Track)).order_by(*_ordering(query))
 
 
-def list_tracks(user_id: int, query: TrackQuery):
+def _page_ids(user_id: int, query: TrackQuery, limit: int, offset: int) -> Select:
+    # The page's ids first, from the sort index alone; whole rows only for those.
+    return _filtered(user_id, query, select(Track.id)).order_by(*_ordering(query)).limit(limit).offset(offset)
+
+
+COUNT_CAP = 1000
+
+
+@dataclass
+class Page:
+    """One page of results. `total` is exact for the whole library; for a
+    filtered view it stops counting at COUNT_CAP (then `capped` is true)."""
+
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+    capped: bool = False
+    more: bool = False
+
+    @property
+    def pages(self) -> int | None:
+        return None if self.capped else max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.more
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def list_tracks(user_id: int, query: TrackQuery) -> Page:
     query = query.normalised()
-    return db.paginate(track_select(user_id, query), page=query.page, per_page=query.per_page, error_out=False)
+    offset = (query.page - 1) * query.per_page
+    ids = list(db.session.scalars(_page_ids(user_id, query, query.per_page + 1, offset)))
+    more = len(ids) > query.per_page
+    ids = ids[: query.per_page]
+    by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
+    rows = [by_id[i] for i in ids if i in by_id]
+    if query.q or query.artist or query.album or query.genre:
+        # A filtered view counts only as far as anyone reads.
+        capped_rows = _filtered(user_id, query, select(Track.id)).limit(COUNT_CAP + 1).subquery()
+        total = db.session.scalar(select(func.count()).select_from(capped_rows)) or 0
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP)
+    else:
+        total, capped = visible_count(user_id), False
+    return Page(rows, query.page, query.per_page, total, capped, more)
+
+
+def visible_count(user_id: int) -> int:
+    """Own tracks plus other accounts' public ones, each counted from an index."""
+    own = db.session.scalar(select(func.count()).select_from(Track).where(Track.owner_id == user_id)) or 0
+    public = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Track)
+            .where(Track.visibility == Visibility.PUBLIC, Track.owner_id != user_id)
+        )
+        or 0
+    )
+    return own + public
 
 
 @dataclass
@@ -512,15 +584,23 @@ def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Selec
     return stmt
 
 
-def list_albums(user_id: int, page: int, q: str = "", per_page: int = 48):
-    where = None
-    terms = search_terms(q)
-    if terms:
-        where = and_(*[Track.search_text.like(f"%{_like_escape(t)}%", escape="\\") for t in terms])
-    stmt = _album_rows(user_id, where).order_by(Album.title_key, Album.id)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = db.session.execute(stmt.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
-    return [AlbumSummary(*row) for row in rows], total
+def list_albums(user_id: int, page: int, q: str = "", per_page: int = 48) -> tuple[list[AlbumSummary], int]:
+    """Albums with at least one track the viewer may see, by title; `q` matches title or artist."""
+    visible = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id)).exists()
+    base = select(Album.id).join(Artist, Artist.id == Album.artist_id).where(visible)
+    for term in search_terms(q):
+        pattern = f"%{_like_escape(term)}%"
+        base = base.where(or_(Album.title_key.like(pattern, escape="\\"), Artist.name_key.like(pattern, escape="\\")))
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    ids = list(
+        db.session.scalars(
+            base.order_by(Album.title_key, Album.id).limit(per_page).offset((max(page, 1) - 1) * per_page)
+        )
+    )
+    if not ids:
+        return [], total
+    found = {row[0]: AlbumSummary(*row) for row in db.session.execute(_album_rows(user_id, Album.id.in_(ids)))}
+    return [found[i] for i in ids if i in found], total
 
 
 def get_album(user_id: int, album_id: int) -> tuple[AlbumSummary, list[Track]]:
@@ -544,20 +624,26 @@ class ArtistSummary:
     album_count: int
 
 
-def _artist_rows(user_id: int) -> Select:
-    return (
+def list_artists(user_id: int, page: int, per_page: int = 100) -> tuple[list[ArtistSummary], int]:
+    """Artists credited on at least one track the viewer may see, by name."""
+    visible = select(Track.id).where(Track.artist_id == Artist.id, visible_to(user_id)).exists()
+    base = select(Artist.id).where(visible)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    ids = list(
+        db.session.scalars(
+            base.order_by(Artist.name_key, Artist.id).limit(per_page).offset((max(page, 1) - 1) * per_page)
+        )
+    )
+    if not ids:
+        return [], total
+    rows = db.session.execute(
         select(Artist.id, Artist.name, func.count(Track.id), func.count(func.distinct(Track.album_id)))
         .join(Track, Track.artist_id == Artist.id)
-        .where(visible_to(user_id))
+        .where(Artist.id.in_(ids), visible_to(user_id))
         .group_by(Artist.id, Artist.name)
     )
-
-
-def list_artists(user_id: int, page: int, per_page: int = 100):
-    stmt = _artist_rows(user_id).order_by(Artist.name_key, Artist.id)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = db.session.execute(stmt.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
-    return [ArtistSummary(*row) for row in rows], total
+    found = {row[0]: ArtistSummary(*row) for row in rows}
+    return [found[i] for i in ids if i in found], total
 
 
 def get_artist(user_id: int, artist_id: int) -> tuple[Artist, list[AlbumSummary], int]:
@@ -568,7 +654,7 @@ def get_artist(user_id: int, artist_id: int) -> tuple[Artist, list[AlbumSummary]
     artist = db.session.get(Artist, artist_id)
     if artist is None:
         raise NotFound("No such artist.")
-    by_artist = or_(Track.artist_id == artist_id, Album.artist_id == artist_id)
+    by_artist = or_(Track.artist_id == artist_id, Track.album_artist_id == artist_id)
     albums = [
         AlbumSummary(*row)
         for row in db.session.execute(
@@ -581,14 +667,21 @@ def get_artist(user_id: int, artist_id: int) -> tuple[Artist, list[AlbumSummary]
 
 
 def genres(user_id: int) -> list[str]:
-    rows = db.session.execute(
-        select(func.min(Track.genre))
-        .where(visible_to(user_id), Track.genre_key.is_not(None))
+    """Genre names in the viewer's tracks and the public ones, read from indexes alone."""
+    own = (
+        select(Track.genre_key, func.min(Track.genre).label("genre"))
+        .where(Track.owner_id == user_id, Track.genre_key.is_not(None))
         .group_by(Track.genre_key)
-        .order_by(Track.genre_key)
-        .limit(500)
     )
-    return [r[0] for r in rows]
+    public = (
+        select(Track.genre_key, func.min(Track.genre).label("genre"))
+        .where(Track.visibility == Visibility.PUBLIC, Track.genre_key.is_not(None))
+        .group_by(Track.genre_key)
+    )
+    names: dict[str, str] = {}
+    for key, name in db.session.execute(own.union_all(public)):
+        names.setdefault(key, name)
+    return [names[key] for key in sorted(names)][:500]
 
 
 def cover_path(user_id: int, track_id: int) -> str | None:

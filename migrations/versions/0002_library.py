@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 06:19:00.851595
+Create Date: 2026-11-21 06:40:44.756143
 
 """
 
@@ -75,8 +75,10 @@ def upgrade():
         sa.Column("search_text", sa.String(length=1200), nullable=False),
         sa.Column("artist_id", sa.Integer(), nullable=False),
         sa.Column("album_id", sa.Integer(), nullable=False),
+        sa.Column("album_artist_id", sa.Integer(), nullable=False),
         sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["album_artist_id"], ["artists.id"], name=op.f("fk_tracks_album_artist_id_artists")),
         sa.ForeignKeyConstraint(["album_id"], ["albums.id"], name=op.f("fk_tracks_album_id_albums")),
         sa.ForeignKeyConstraint(["artist_id"], ["artists.id"], name=op.f("fk_tracks_artist_id_artists")),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_tracks_owner_id_users"), ondelete="CASCADE"),
@@ -86,34 +88,44 @@ def upgrade():
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tracks", schema=None) as batch_op:
-        batch_op.create_index("ix_tracks_album_id_order", ["album_id", "disc_number", "track_number"], unique=False)
-        batch_op.create_index("ix_tracks_album_sort", ["album_key", "disc_number", "track_number", "id"], unique=False)
-        batch_op.create_index("ix_tracks_artist_id", ["artist_id"], unique=False)
         batch_op.create_index(
-            "ix_tracks_artist_sort", ["artist_key", "album_key", "disc_number", "track_number", "id"], unique=False
+            "ix_tracks_album_artist_visible", ["album_artist_id", "owner_id", "visibility"], unique=False
         )
-        batch_op.create_index("ix_tracks_duration_id", ["duration", "id"], unique=False)
-        batch_op.create_index("ix_tracks_genre_key", ["genre_key"], unique=False)
-        batch_op.create_index(batch_op.f("ix_tracks_owner_id"), ["owner_id"], unique=False)
-        batch_op.create_index("ix_tracks_title_key_id", ["title_key", "id"], unique=False)
-        batch_op.create_index("ix_tracks_uploaded_at_id", ["uploaded_at", "id"], unique=False)
-        batch_op.create_index("ix_tracks_visibility_id", ["visibility", "id"], unique=False)
-        batch_op.create_index("ix_tracks_year_id", ["year", "id"], unique=False)
+        batch_op.create_index(
+            "ix_tracks_album_order", ["album_id", "disc_number", "track_number", "owner_id", "visibility"], unique=False
+        )
+        batch_op.create_index("ix_tracks_artist_visible", ["artist_id", "owner_id", "visibility"], unique=False)
+        batch_op.create_index("ix_tracks_owner_genre", ["owner_id", "genre_key", "genre"], unique=False)
+        batch_op.create_index("ix_tracks_sort_added", ["uploaded_at", "id", "owner_id", "visibility"], unique=False)
+        batch_op.create_index(
+            "ix_tracks_sort_album",
+            ["album_key", "disc_number", "track_number", "id", "owner_id", "visibility"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_tracks_sort_artist",
+            ["artist_key", "album_key", "disc_number", "track_number", "id", "owner_id", "visibility"],
+            unique=False,
+        )
+        batch_op.create_index("ix_tracks_sort_duration", ["duration", "id", "owner_id", "visibility"], unique=False)
+        batch_op.create_index("ix_tracks_sort_title", ["title_key", "id", "owner_id", "visibility"], unique=False)
+        batch_op.create_index("ix_tracks_sort_year", ["year", "id", "owner_id", "visibility"], unique=False)
+        batch_op.create_index("ix_tracks_visibility_genre", ["visibility", "genre_key", "genre"], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table("tracks", schema=None) as batch_op:
-        batch_op.drop_index("ix_tracks_year_id")
-        batch_op.drop_index("ix_tracks_visibility_id")
-        batch_op.drop_index("ix_tracks_uploaded_at_id")
-        batch_op.drop_index("ix_tracks_title_key_id")
-        batch_op.drop_index(batch_op.f("ix_tracks_owner_id"))
-        batch_op.drop_index("ix_tracks_genre_key")
-        batch_op.drop_index("ix_tracks_duration_id")
-        batch_op.drop_index("ix_tracks_artist_sort")
-        batch_op.drop_index("ix_tracks_artist_id")
-        batch_op.drop_index("ix_tracks_album_sort")
-        batch_op.drop_index("ix_tracks_album_id_order")
+        batch_op.drop_index("ix_tracks_visibility_genre")
+        batch_op.drop_index("ix_tracks_sort_year")
+        batch_op.drop_index("ix_tracks_sort_title")
+        batch_op.drop_index("ix_tracks_sort_duration")
+        batch_op.drop_index("ix_tracks_sort_artist")
+        batch_op.drop_index("ix_tracks_sort_album")
+        batch_op.drop_index("ix_tracks_sort_added")
+        batch_op.drop_index("ix_tracks_owner_genre")
+        batch_op.drop_index("ix_tracks_artist_visible")
+        batch_op.drop_index("ix_tracks_album_order")
+        batch_op.drop_index("ix_tracks_album_artist_visible")
 
     op.drop_table("tracks")
     with op.batch_alter_table("albums", schema=None) as batch_op:
