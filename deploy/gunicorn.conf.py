@@ -1,0 +1,22 @@
+"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Threaded workers (gthread): a listener holds a connection for minutes while
+pulling bytes slowly, so each worker serves many connections at once on
+threads; two processes use both cores of a small box.
+"""
+
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "16"))
+# Long uploads and downloads are fine; a silent client is dropped.
+timeout = 120
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+# The uploads' temporary files go to UPLOAD_FOLDER, never to /tmp.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
