@@ -37,9 +37,11 @@ def _navigation() -> dict:
                 continue
             if audience == "uploader" and not current_user.can_upload:
                 continue
-            url = url_for(endpoint)
-            active = request.path == url or (url != "/" and request.path.startswith(url))
-            items.append({"url": url, "label": label, "active": active})
+            items.append({"url": url_for(endpoint), "label": label, "active": False})
+    # The menu entry whose address is the longest prefix of this page's is current.
+    matches = [i for i in items if request.path == i["url"] or request.path.startswith(i["url"].rstrip("/") + "/")]
+    if matches:
+        max(matches, key=lambda i: len(i["url"]))["active"] = True
     return {"nav_items": items}
 
 
@@ -52,7 +54,7 @@ def filesize(num: int | None) -> str:
         if value < 1000 or unit == "TB":
             if unit == "bytes":
                 return f"{int(value)} bytes"
-            return f"{value:.1f} {unit}"
+            return f"{value:.1f} {unit}".replace(".0 ", " ")
         value /= 1000
     return f"{value:.1f} TB"
 

@@ -59,7 +59,7 @@ def test_user_list_shows_every_account(admin_client, make_user):
     page = admin_client.get("/admin/users").get_data(as_text=True)
     assert "bob" in page and "admin" in page
     assert "Listener" in page and "Disabled" in page
-    assert "2.0 GB" in page  # the quota
+    assert "2 GB" in page  # the quota
     assert "never" in page  # bob never logged in
     assert "0 bytes" in page  # storage used
 

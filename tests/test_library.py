@@ -234,7 +234,7 @@ def test_admin_sees_usage(app, admin, user, db):
     page = client.get("/admin/users").get_data(as_text=True)
     row = page[page.index(">alice<") :]
     assert '<td data-label="Tracks" class="num">2</td>' in row
-    assert "41.0 KB" in row
+    assert "41 KB" in row
 
 
 # --- two users ----------------------------------------------------------------------------
