@@ -57,18 +57,41 @@ def rss_mb(pid: int) -> float:
 def make_flac(path: Path, mb: int) -> None:
     seconds = int(mb * 1_000_000 / 88_000)  # FLAC keeps about half of 44.1 kHz stereo noise
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         f"anoisesrc=d={seconds}:c=white:r=44100:a=1", "-ac", "2", "-sample_fmt", "s16",
-         "-metadata", "title=Benchmark Noise", "-metadata", "artist=Bench", str(path)],
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"anoisesrc=d={seconds}:c=white:r=44100:a=1",
+            "-ac",
+            "2",
+            "-sample_fmt",
+            "s16",
+            "-metadata",
+            "title=Benchmark Noise",
+            "-metadata",
+            "artist=Bench",
+            str(path),
+        ],
         check=True,
     )
 
 
 def make_wav(path: Path, mb: int) -> None:
     data = mb * 1_000_000
-    header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE" + b"fmt " + struct.pack(
-        "<IHHIIHH", 16, 1, 2, 44100, 176400, 4, 16
-    ) + b"data" + struct.pack("<I", data)
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 2, 44100, 176400, 4, 16)
+        + b"data"
+        + struct.pack("<I", data)
+    )
     with path.open("wb") as fh:
         fh.write(header)
         chunk = b"\0" * (1 << 20)
@@ -82,7 +105,7 @@ class Session:
         self.port = port
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):  # noqa: ANN201
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         headers = dict(headers or {})
         if self.cookies:
@@ -106,8 +129,8 @@ def upload(session: Session, path: Path) -> tuple[int, bytes, float, float]:
     token = session.csrf("/library/upload")
     boundary = secrets.token_hex(16)
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
@@ -133,7 +156,7 @@ def upload(session: Session, path: Path) -> tuple[int, bytes, float, float]:
     return response.status, body, sent - started, done - sent
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flac-mb", type=int, default=50)
     parser.add_argument("--big-mb", type=int, default=450)
@@ -145,15 +168,38 @@ def main() -> None:
         flac, wav = tmp / "noise.flac", tmp / "big.wav"
         make_flac(flac, args.flac_mb)
         make_wav(wav, args.big_mb)
-        env = dict(os.environ, FLASK_APP="wsgi.py", DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
-                   UPLOAD_FOLDER=str(tmp / "uploads"), SECRET_KEY="bench-" + "k" * 40, RATELIMIT_ENABLED="false")
+        env = dict(
+            os.environ,
+            FLASK_APP="wsgi.py",
+            DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
+            UPLOAD_FOLDER=str(tmp / "uploads"),
+            SECRET_KEY="bench-" + "k" * 40,
+            RATELIMIT_ENABLED="false",
+        )
         subprocess.run([str(VENV_BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-        subprocess.run([str(VENV_BIN / "flask"), "create-admin", "bench"], cwd=ROOT, env=env, check=True,
-                       input="bench password\nbench password\n", text=True, capture_output=True)
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "create-admin", "bench"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            input="bench password\nbench password\n",
+            text=True,
+            capture_output=True,
+        )
         port = free_port()
         server = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "deploy" / "gunicorn.conf.py"),
+                "-b",
+                f"127.0.0.1:{port}",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for _ in range(100):
             try:
@@ -167,7 +213,7 @@ def main() -> None:
         status, _ = session.request("POST", "/auth/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
         assert status == 302, status
 
-        print(f"| upload | size | sending | server work after the last byte | result |\n|---|---|---|---|---|")
+        print("| upload | size | sending | server work after the last byte | result |\n|---|---|---|---|---|")
         for run in range(args.runs):
             # A fresh copy each time (different bytes), so none is a duplicate.
             copy = tmp / f"noise-{run}.flac"
@@ -176,8 +222,10 @@ def main() -> None:
                 fh.write(secrets.token_bytes(16))
             status, payload, sending, after = upload(session, copy)
             outcome = re.search(rb'"status":\s*"(\w+)"', payload)
-            print(f"| FLAC #{run + 1} | {copy.stat().st_size / 1e6:.0f} MB | {sending:.2f} s | {after * 1000:.0f} ms | "
-                  f"{status} {outcome.group(1).decode() if outcome else payload[:80]!r} |")
+            print(
+                f"| FLAC #{run + 1} | {copy.stat().st_size / 1e6:.0f} MB | {sending:.2f} s | {after * 1000:.0f} ms | "
+                f"{status} {outcome.group(1).decode() if outcome else payload[:80]!r} |"
+            )
 
         idle = rss_mb(server.pid)
         peak = idle
@@ -195,10 +243,14 @@ def main() -> None:
         stop.set()
         sampler.join()
         outcome = re.search(rb'"status":\s*"(\w+)"', payload)
-        print(f"| WAV | {wav.stat().st_size / 1e6:.0f} MB | {sending:.2f} s | {after * 1000:.0f} ms | "
-              f"{status} {outcome.group(1).decode() if outcome else payload[:80]!r} |")
-        print(f"\nServer RSS (master + workers): idle {idle:.0f} MB, peak during the {args.big_mb} MB upload "
-              f"{peak:.0f} MB, growth {peak - idle:.1f} MB")
+        print(
+            f"| WAV | {wav.stat().st_size / 1e6:.0f} MB | {sending:.2f} s | {after * 1000:.0f} ms | "
+            f"{status} {outcome.group(1).decode() if outcome else payload[:80]!r} |"
+        )
+        print(
+            f"\nServer RSS (master + workers): idle {idle:.0f} MB, peak during the {args.big_mb} MB upload "
+            f"{peak:.0f} MB, growth {peak - idle:.1f} MB"
+        )
     finally:
         if server is not None:
             server.terminate()
