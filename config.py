@@ -66,6 +66,12 @@ class Config:
 
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 
+    # How audio bytes leave the server: "python" (the app streams them, with
+    # ranges), "x-accel" (nginx serves them from X_ACCEL_PREFIX, an internal
+    # location) or "x-sendfile" (Apache's mod_xsendfile).
+    SEND_FILE_MODE = os.environ.get("SEND_FILE_MODE", "python").strip().lower()
+    X_ACCEL_PREFIX = os.environ.get("X_ACCEL_PREFIX", "/_media/")
+
     # Rate limits (Flask-Limiter). memory:// is per process; use
     # redis://127.0.0.1:6379/0 when several workers or servers run.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")

@@ -14,6 +14,7 @@ from app import errors, security, templating
 from app import models as _models  # noqa: F401 - registers every table on db.metadata
 from app.account.routes import bp as account_bp
 from app.admin.routes import bp as admin_bp
+from app.api.routes import bp as api_bp
 from app.auth.routes import bp as auth_bp
 from app.auth.sessions import load_user
 from app.cli import register_cli
@@ -105,4 +106,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp, url_prefix="/account")
     app.register_blueprint(library_bp)
     app.register_blueprint(streaming_bp)
+    app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(admin_bp, url_prefix="/admin")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Flask, current_app, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 # (endpoint, label, who sees it); entries whose endpoint does not exist yet
 # are skipped, so the menu grows with the app.
@@ -24,6 +25,8 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["khz"] = format_khz
     app.jinja_env.globals["cover_url"] = cover_url
+    app.jinja_env.globals["track_data"] = track_data
+    app.jinja_env.globals["icon"] = icon
     app.context_processor(_navigation)
 
 
@@ -85,3 +88,23 @@ def cover_url(track_id: int | None) -> str:
 def format_khz(rate: int | None) -> str:
     """44100 -> '44.1 kHz'."""
     return f"{rate / 1000:g} kHz" if rate else "—"
+
+
+def track_data(track) -> dict:
+    """What the player needs to queue a track, embedded in the row that shows it."""
+    return {
+        "id": track.id,
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "duration": track.duration,
+        "stream": url_for("streaming.stream", track_id=track.id),
+        "cover": url_for("streaming.cover", track_id=track.id),
+        "page": url_for("library.track", track_id=track.id),
+    }
+
+
+def icon(name: str) -> Markup:
+    """An icon from static/img/icons.svg; the button around it carries the label."""
+    href = url_for("static", filename="img/icons.svg") + "#" + name
+    return Markup('<svg class="icon" aria-hidden="true" focusable="false"><use href="{}"></use></svg>').format(href)

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.library.forms import ActionForm, TrackForm, UploadForm
 from app.library.uploads import MB, current_storage
 from app.models import Visibility
-from app.services import library
+from app.services import library, listening
 from app.services.errors import Forbidden, NotFound
 from app.services.ingest import get_pool
 from app.services.storage import IncomingFile
@@ -126,7 +126,18 @@ def artist(artist_id: int) -> str:
 @login_required
 def track(track_id: int) -> str:
     found = _or_404(library.get_visible_track, current_user.id, track_id)
-    return render_template("library/track.html", track=found, delete_form=ActionForm())
+    return render_template(
+        "library/track.html",
+        track=found,
+        delete_form=ActionForm(),
+        play_count=listening.play_count(current_user.id, found.id),
+    )
+
+
+@bp.get("/library/history")
+@login_required
+def history() -> str:
+    return render_template("library/history.html", plays=listening.recent_plays(current_user.id))
 
 
 @bp.route("/library/tracks/<int:track_id>/edit", methods=["GET", "POST"])

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, send_file
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, request, send_file
 from flask_login import current_user
-from werkzeug.wrappers import Response
 
 from app.library.uploads import current_storage
+from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
+from app.streaming.ranges import normalise_range
 
 bp = Blueprint("streaming", __name__)
 
 PLACEHOLDER_COVER = "img/cover-placeholder.svg"
 YEAR = 365 * 24 * 3600
+DAY = 24 * 3600
 
 
 def _require_login() -> None:
@@ -31,43 +35,72 @@ def cover(track_id: int) -> Response:
         abort(404)
     if rel is None:
         response = current_app.send_static_file(PLACEHOLDER_COVER)
-        response.headers["Cache-Control"] = "private, max-age=86400"
+        response.headers["Cache-Control"] = f"private, max-age={DAY}"
         return response
     try:
         path = current_storage().path(rel)
     except NotFound:
         abort(404)
-    # The file name is the picture's hash: a changed cover has a new name.
+    # Track ids are never reused and a track's art never changes.
     response = send_file(path, mimetype="image/jpeg", conditional=True, max_age=YEAR)
     response.headers["Cache-Control"] = f"private, max-age={YEAR}, immutable"
     return response
 
 
-def _track_file(track_id: int):
+def _visible_track(track_id: int) -> Track:
     _require_login()
     try:
-        track = library.get_visible_track(current_user.id, track_id)
-        return track, current_storage().path(track.storage_path)
+        return library.get_visible_track(current_user.id, track_id)
     except NotFound:
         abort(404)
 
 
+def _send(track: Track, *, download_name: str | None = None) -> Response:
+    """The file, by the configured mode: Python (with ranges), or a hand-off header."""
+    mode = current_app.config["SEND_FILE_MODE"]
+    if mode in ("x-accel", "x-sendfile"):
+        response = Response(status=200, mimetype=track.mime_type)
+        if mode == "x-accel":
+            # nginx serves the bytes (ranges included) from an internal location.
+            response.headers["X-Accel-Redirect"] = current_app.config["X_ACCEL_PREFIX"] + quote(track.storage_path)
+        else:
+            response.headers["X-Sendfile"] = str(current_storage().path(track.storage_path))
+        if download_name:
+            _attachment(response, download_name)
+    else:
+        path = current_storage().path(track.storage_path)
+        request.environ["HTTP_RANGE"] = normalise_range(request.headers.get("Range"), path.stat().st_size) or ""
+        if not request.environ["HTTP_RANGE"]:
+            del request.environ["HTTP_RANGE"]
+        response = send_file(
+            path,
+            mimetype=track.mime_type,
+            conditional=True,
+            etag=track.sha256,
+            as_attachment=download_name is not None,
+            download_name=download_name,
+        )
+    response.headers["Cache-Control"] = f"private, max-age={DAY}"
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _attachment(response: Response, name: str) -> None:
+    ascii_name = name.encode("ascii", "ignore").decode() or "download"
+    response.headers.set(
+        "Content-Disposition", "attachment", filename=ascii_name, **{"filename*": f"UTF-8''{quote(name)}"}
+    )
+
+
 @bp.route("/stream/<int:track_id>", methods=["GET", "HEAD"])
 def stream(track_id: int) -> Response:
-    track, path = _track_file(track_id)
-    response = send_file(path, mimetype=track.mime_type, conditional=True, etag=track.sha256, max_age=0)
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return _send(_visible_track(track_id))
 
 
 @bp.route("/stream/<int:track_id>/download", methods=["GET", "HEAD"])
 def download(track_id: int) -> Response:
-    track, path = _track_file(track_id)
+    track = _visible_track(track_id)
     name = track.original_filename
     if not name.lower().endswith("." + track.format):
         name = f"{name}.{track.format}"
-    response = send_file(
-        path, mimetype=track.mime_type, as_attachment=True, download_name=name, conditional=True, etag=track.sha256
-    )
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return _send(track, download_name=name)

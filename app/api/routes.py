@@ -1,0 +1,71 @@
+"""A small JSON API for the player, with the session cookie and the usual access rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from app.extensions import db
+from app.models import Track
+from app.services import library, listening
+from app.services.errors import NotFound
+
+bp = Blueprint("api", __name__)
+
+
+@bp.before_request
+def _require_login() -> None:
+    if not current_user.is_authenticated:
+        abort(401)
+
+
+def track_json(track: Track) -> dict[str, Any]:
+    return {
+        "id": track.id,
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "duration": track.duration,
+        "stream": url_for("streaming.stream", track_id=track.id),
+        "cover": url_for("streaming.cover", track_id=track.id),
+        "page": url_for("library.track", track_id=track.id),
+    }
+
+
+@bp.get("/tracks/<int:track_id>")
+def track(track_id: int) -> Response:
+    try:
+        found = library.get_visible_track(current_user.id, track_id)
+    except NotFound:
+        abort(404)
+    return jsonify(track_json(found))
+
+
+@bp.get("/albums/<int:album_id>")
+def album(album_id: int) -> Response:
+    try:
+        summary, tracks = library.get_album(current_user.id, album_id)
+    except NotFound:
+        abort(404)
+    return jsonify(
+        {"id": summary.id, "title": summary.title, "artist": summary.artist, "tracks": [track_json(t) for t in tracks]}
+    )
+
+
+@bp.post("/plays")
+def plays() -> tuple[Response, int]:
+    payload = request.get_json(silent=True) or {}
+    track_id = payload.get("track_id")
+    if not isinstance(track_id, int) or isinstance(track_id, bool):
+        return jsonify({"error": "track_id must be a number"}), 400
+    try:
+        event = listening.record_play(current_user.id, track_id)
+    except NotFound:
+        abort(404)
+    db.session.commit()
+    return jsonify(
+        {"recorded": True, "play_id": event.id, "play_count": listening.play_count(current_user.id, track_id)}
+    ), 201

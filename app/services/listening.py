@@ -1,0 +1,62 @@
+"""Listens: recorded when the player reports a real one, never per byte request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import PlayEvent, Track
+from app.models.types import utcnow
+from app.services import library
+
+# A listen counts after half the track or four minutes, whichever comes first.
+MIN_LISTEN_SECONDS = 240.0
+
+
+def record_play(user_id: int, track_id: int) -> PlayEvent:
+    """Raises NotFound for a track the user cannot see.
+
+    The same track reported twice within a tenth of its length is one listen
+    (a double report from a flaky network), not two.
+    """
+    track = library.get_visible_track(user_id, track_id)
+    recent = db.session.scalar(
+        select(PlayEvent)
+        .where(
+            PlayEvent.user_id == user_id,
+            PlayEvent.track_id == track.id,
+            PlayEvent.played_at > utcnow() - timedelta(seconds=max(5.0, track.duration / 10)),
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return recent
+    event = PlayEvent(user_id=user_id, track_id=track.id)
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def play_count(user_id: int, track_id: int) -> int:
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(PlayEvent)
+            .where(PlayEvent.user_id == user_id, PlayEvent.track_id == track_id)
+        )
+        or 0
+    )
+
+
+def recent_plays(user_id: int, limit: int = 50) -> list[tuple[PlayEvent, Track]]:
+    """The user's latest listens of tracks they can still see, newest first."""
+    rows = db.session.execute(
+        select(PlayEvent, Track)
+        .join(Track, Track.id == PlayEvent.track_id)
+        .where(PlayEvent.user_id == user_id, library.visible_to(user_id))
+        .order_by(PlayEvent.played_at.desc(), PlayEvent.id.desc())
+        .limit(limit)
+    )
+    return [(event, track) for event, track in rows]

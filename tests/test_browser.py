@@ -1,0 +1,291 @@
+"""What a listener does in a real browser: Debian's Chromium, driven by Playwright,
+against a real gunicorn process started here on a fresh SQLite database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "a browser password"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two 30-second tracks, long enough to seek in, made with ffmpeg."""
+    folder = tmp_path_factory.mktemp("audio")
+    files = {"mp3": folder / "Morning Song.mp3", "flac": folder / "Evening Song.flac"}
+    common = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
+    subprocess.run(
+        [
+            *common,
+            "-i",
+            "sine=frequency=440:duration=30",
+            "-ac",
+            "1",
+            "-ar",
+            "22050",
+            "-b:a",
+            "48k",
+            "-metadata",
+            "title=Morning Song",
+            "-metadata",
+            "artist=Browser Band",
+            "-metadata",
+            "album=Day",
+            "-metadata",
+            "track=1",
+            str(files["mp3"]),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            *common,
+            "-i",
+            "sine=frequency=660:duration=30",
+            "-ac",
+            "1",
+            "-ar",
+            "22050",
+            "-sample_fmt",
+            "s16",
+            "-metadata",
+            "title=Evening Song",
+            "-metadata",
+            "artist=Browser Band",
+            "-metadata",
+            "album=Day",
+            "-metadata",
+            "track=2",
+            str(files["flac"]),
+        ],
+        check=True,
+    )
+    return files
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gunicorn with the production settings, on a free loopback port."""
+    tmp = tmp_path_factory.mktemp("server")
+    env = dict(
+        os.environ,
+        FLASK_APP="wsgi.py",
+        DATABASE_URL=f"sqlite:///{tmp / 'browser.db'}",
+        UPLOAD_FOLDER=str(tmp / "uploads"),
+        SECRET_KEY="browser-tests-" + "s" * 40,
+        BCRYPT_ROUNDS="4",
+        WEB_WORKERS="1",
+        WEB_THREADS="8",
+    )
+    subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = _free_port()
+    log = (tmp / "server.log").open("w")
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        server.kill()
+        pytest.fail("the server did not start: " + (tmp / "server.log").read_text())
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser, live_server, audio_files):
+    """A browser page of the first account, with the two tracks uploaded through the page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.goto(live_server + "/auth/register")
+    page.fill("#username", "listener1")
+    page.fill("#password", PASSWORD)
+    page.fill("#confirm", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/library")
+    page.goto(live_server + "/library/upload")
+    page.set_input_files("#files", [str(audio_files["mp3"]), str(audio_files["flac"])])
+    page.wait_for_selector(".upload-item.status-added >> nth=1", timeout=30_000)
+    assert page.locator(".upload-item.status-added").count() == 2
+    yield page
+    context.close()
+
+
+PLAYING = """() => [...document.querySelectorAll('#player audio')]
+    .some(a => !a.paused && a.currentTime > %s)"""
+
+
+def playing_audio(page):
+    return page.evaluate_handle("() => [...document.querySelectorAll('#player audio')].find(a => !a.paused)")
+
+
+def test_play_seek_navigate_and_keep_playing(signed_in, live_server):
+    page = signed_in
+    streams: list[tuple[str, int, str | None]] = []
+    page.on(
+        "response",
+        lambda r: (
+            streams.append((r.url, r.status, r.request.headers.get("range")))
+            if "/stream/" in r.url and not r.url.endswith("/cover")
+            else None
+        ),
+    )
+    page.goto(live_server + "/library?sort=title")
+    titles = page.locator("tr[data-track] .title-cell").all_inner_texts()
+    assert [t.strip() for t in titles] == ["Evening Song", "Morning Song"]
+
+    page.click("tr[data-track] >> nth=0 >> [data-play-row]")
+    page.wait_for_function(PLAYING % "0.5", timeout=15_000)
+    assert page.inner_text(".player-title") == "Evening Song"
+    assert page.get_attribute('[data-action="toggle"]', "aria-label") == "Pause"
+
+    # Seek to the middle with the seek bar, as a user drags it.
+    audio = playing_audio(page)
+    audio.evaluate("a => a.dataset.marker = 'the-same-element'")
+    streams.clear()
+    page.evaluate("""() => { const s = document.querySelector('#player .seek');
+        s.value = String(15); s.dispatchEvent(new Event('input', {bubbles: true})); }""")
+    page.wait_for_function(PLAYING % "15.3", timeout=15_000)
+    assert audio.evaluate("a => a.currentTime") < 25
+
+    # Navigate: only #content is swapped; the very same element keeps playing.
+    page.click(".tabs >> text=Albums")
+    page.wait_for_url("**/library/albums")
+    page.wait_for_selector("h1:has-text('Albums')")
+    before = audio.evaluate("a => a.currentTime")
+    page.wait_for_timeout(700)
+    assert audio.evaluate("a => a.isConnected && !a.paused && a.dataset.marker") == "the-same-element"
+    assert audio.evaluate("a => a.currentTime") > before
+    page.click("text=Artists")
+    page.wait_for_url("**/library/artists")
+    page.go_back()
+    page.wait_for_url("**/library/albums")
+    page.wait_for_selector("h1:has-text('Albums')")
+    assert audio.evaluate("a => a.isConnected && !a.paused")
+    assert page.title().startswith("Albums")
+
+    # The browser asked for ranges and the server answered 206.
+    assert any(status == 206 and rng for _, status, rng in streams), streams
+
+
+def test_queue_next_previous_and_reload(signed_in, live_server):
+    page = signed_in
+    page.goto(live_server + "/library?sort=title")
+    page.click("tr[data-track] >> nth=0 >> [data-play-row]")
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    assert page.inner_text(".player-title") == "Evening Song"
+    page.click('[data-action="next"]')
+    page.wait_for_function("() => document.querySelector('.player-title').textContent === 'Morning Song'")
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    page.click('[data-action="prev"]')
+    page.wait_for_function("() => document.querySelector('.player-title').textContent === 'Evening Song'")
+    page.wait_for_function(PLAYING % "1.0", timeout=15_000)
+
+    # The queue panel lists both, in order, and can reorder them.
+    page.click('[data-action="queue"]')
+    items = page.locator(".queue-list li .queue-track strong").all_inner_texts()
+    assert items == ["Evening Song", "Morning Song"]
+    page.click(".queue-list li >> nth=1 >> [data-move='-1']")
+    assert page.locator(".queue-list li .queue-track strong").all_inner_texts() == ["Morning Song", "Evening Song"]
+
+    # A reload keeps the queue, the track and the position.
+    position = page.evaluate("() => [...document.querySelectorAll('#player audio')].find(a => !a.paused).currentTime")
+    page.reload()
+    page.wait_for_function("() => document.querySelector('.player-title').textContent === 'Evening Song'")
+    page.click('[data-action="queue"]')
+    assert page.locator(".queue-list li .queue-track strong").all_inner_texts() == ["Morning Song", "Evening Song"]
+    page.wait_for_function(
+        "p => [...document.querySelectorAll('#player audio')].some(a => a.currentTime >= p - 1.5)",
+        arg=position,
+        timeout=15_000,
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(live_server + "/library")
+    page.screenshot(path=str(ARTIFACTS / "library-with-player.png"))
+    page.keyboard.press("Space")  # pauses (or plays) without scrolling the page
+    page.wait_for_timeout(200)
+
+
+def test_a_real_listen_is_recorded_once(signed_in, live_server, audio_files):
+    page = signed_in
+    page.goto(live_server + "/library?sort=title")
+    # Half of a 30-second track is 15 seconds of real listening (seeking does not count).
+    page.click("tr[data-track] >> nth=1 >> [data-play-row]")
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/plays") and r.request.method == "POST", timeout=40_000
+    ) as info:
+        pass
+    assert info.value.status == 201
+    page.goto(live_server + "/library/history")
+    assert "Morning Song" in page.inner_text("#content")
+    page.goto(live_server + "/library")
+    track_url = page.get_attribute("tr[data-track]:has-text('Morning Song') .title-cell a", "href")
+    page.goto(live_server + track_url)
+    assert page.inner_text("[data-play-count]") == "1"
+
+
+def test_keyboard_help_and_shortcuts(signed_in, live_server):
+    page = signed_in
+    page.goto(live_server + "/library")
+    page.click("body")
+    page.keyboard.press("Shift+Slash")
+    assert page.locator(".help-dialog").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator(".help-dialog").is_visible()
+    page.keyboard.press("m")
+    assert page.get_attribute('[data-action="mute"]', "aria-pressed") == "true"
+    page.keyboard.press("m")
+    assert page.get_attribute('[data-action="mute"]', "aria-pressed") == "false"
