@@ -23,36 +23,45 @@ def normalise_range(header: str | None, size: int) -> str | None:
     An unsatisfiable request comes back as "bytes=<size>-", which Werkzeug
     answers with 416 and "Content-Range: bytes */<size>".
     """
-    if not header:
-        return None
-    unit, sep, specs = header.partition("=")
+    unit, sep, specs = (header or "").partition("=")
     if not sep or unit.strip().lower() != "bytes":
         return None
-    parts = specs.split(",")
-    if len(parts) > MAX_RANGES:
+    ranges = _satisfiable(specs.split(","), size)
+    if ranges is None:
         return None
-    ranges: list[tuple[int, int]] = []
-    for part in parts:
-        match = _SPEC.match(part)
-        if not match or (not match.group(1) and not match.group(2)):
-            return None  # invalid syntax: the whole header is ignored
-        first, last = match.group(1), match.group(2)
-        if first:
-            start = int(first)
-            end = int(last) if last else size - 1
-            if last and end < start:
-                return None
-            if start >= size:
-                continue  # unsatisfiable; others may still be
-            ranges.append((start, min(end, size - 1)))
-        else:
-            length = int(last)
-            if length == 0 or size == 0:
-                continue
-            ranges.append((max(0, size - length), size - 1))
     if not ranges:
         return f"bytes={size}-"
-    ranges.sort()
+    merged = _merge(sorted(ranges))
+    if len(merged) > 1:
+        return None
+    start, end = merged[0]
+    return f"bytes={start}-{end}"
+
+
+def _satisfiable(parts: list[str], size: int) -> list[tuple[int, int]] | None:
+    """Inclusive (start, end) pairs within the file; None when the syntax is invalid."""
+    if len(parts) > MAX_RANGES:
+        return None
+    ranges = []
+    for part in parts:
+        match = _SPEC.match(part)
+        if not match or not (match.group(1) or match.group(2)):
+            return None
+        first, last = match.group(1), match.group(2)
+        if not first:  # a suffix: the last N bytes, or the whole file when N is larger
+            if int(last) > 0 and size > 0:
+                ranges.append((max(0, size - int(last)), size - 1))
+            continue
+        start, end = int(first), int(last) if last else size - 1
+        if end < start:
+            return None
+        if start < size:
+            ranges.append((start, min(end, size - 1)))
+    return ranges
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge sorted ranges that overlap or touch."""
     merged = [ranges[0]]
     for start, end in ranges[1:]:
         last_start, last_end = merged[-1]
@@ -60,7 +69,4 @@ def normalise_range(header: str | None, size: int) -> str | None:
             merged[-1] = (last_start, max(last_end, end))
         else:
             merged.append((start, end))
-    if len(merged) > 1:
-        return None
-    start, end = merged[0]
-    return f"bytes={start}-{end}"
+    return merged
