@@ -82,7 +82,9 @@ class FreshContextClient(FlaskClient):
     the test's objects are expired so they show what the request wrote.
     """
 
-    def open(self, *args, buffered=False, follow_redirects=False, **kwargs):
+    # buffered=True: the response body is read and closed, as a server would
+    # (open files are not left to the garbage collector).
+    def open(self, *args, buffered=True, follow_redirects=False, **kwargs):
         if has_app_context():
             _db.session.commit()
         request = None

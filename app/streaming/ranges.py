@@ -52,11 +52,11 @@ def _satisfiable(parts: list[str], size: int) -> list[tuple[int, int]] | None:
             if int(last) > 0 and size > 0:
                 ranges.append((max(0, size - int(last)), size - 1))
             continue
-        start, end = int(first), int(last) if last else size - 1
-        if end < start:
-            return None
+        start = int(first)
+        if last and int(last) < start:
+            return None  # "5-2" is invalid syntax, not an empty range
         if start < size:
-            ranges.append((start, min(end, size - 1)))
+            ranges.append((start, min(int(last), size - 1) if last else size - 1))
     return ranges
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
 from flask_login import current_user
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import dump_options_header
 
 from app.library.uploads import current_storage
 from app.models import Track
@@ -65,31 +68,38 @@ def _send(track: Track, *, download_name: str | None = None) -> Response:
             response.headers["X-Accel-Redirect"] = current_app.config["X_ACCEL_PREFIX"] + quote(track.storage_path)
         else:
             response.headers["X-Sendfile"] = str(current_storage().path(track.storage_path))
-        if download_name:
-            _attachment(response, download_name)
     else:
         path = current_storage().path(track.storage_path)
-        request.environ["HTTP_RANGE"] = normalise_range(request.headers.get("Range"), path.stat().st_size) or ""
+        size = path.stat().st_size
+        request.environ["HTTP_RANGE"] = normalise_range(request.headers.get("Range"), size) or ""
         if not request.environ["HTTP_RANGE"]:
             del request.environ["HTTP_RANGE"]
-        response = send_file(
-            path,
-            mimetype=track.mime_type,
-            conditional=True,
-            etag=track.sha256,
-            as_attachment=download_name is not None,
-            download_name=download_name,
-        )
+        try:
+            response = send_file(
+                path,
+                mimetype=track.mime_type,
+                conditional=True,
+                etag=track.sha256,
+            )
+        except RequestedRangeNotSatisfiable:
+            # A media client wants the status and Content-Range, not an HTML page.
+            response = Response(status=416, content_type="text/plain", headers={"Content-Range": f"bytes */{size}"})
+    if download_name:
+        _attachment(response, download_name)
     response.headers["Cache-Control"] = f"private, max-age={DAY}"
     response.headers["Accept-Ranges"] = "bytes"
     return response
 
 
 def _attachment(response: Response, name: str) -> None:
-    ascii_name = name.encode("ascii", "ignore").decode() or "download"
-    response.headers.set(
-        "Content-Disposition", "attachment", filename=ascii_name, **{"filename*": f"UTF-8''{quote(name)}"}
-    )
+    """RFC 6266: an ASCII filename (quoted as needed) and, for other names, filename*."""
+    stem, dot, ext = name.rpartition(".")
+    fallback = unicodedata.normalize("NFKD", stem if dot else name).encode("ascii", "ignore").decode().strip()
+    fallback = (fallback or "track") + (dot + ext if dot else "")
+    options = {"filename": fallback}
+    if fallback != name:
+        options["filename*"] = "UTF-8''" + quote(name, safe="!#$&+^`|~")
+    response.headers["Content-Disposition"] = dump_options_header("attachment", options)
 
 
 @bp.route("/stream/<int:track_id>", methods=["GET", "HEAD"])

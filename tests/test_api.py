@@ -1,0 +1,86 @@
+"""The player's JSON API and listens."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import PlayEvent, Visibility
+from tests.conftest import csrf_from, login
+from tests.library_helpers import add_track
+
+
+@pytest.fixture
+def alice(client, user):  # noqa: ANN001, ANN201
+    login(client, "alice")
+    return client
+
+
+def report(client, track_id, token: str | None = "page"):  # noqa: ANN001, ANN201
+    headers = {}
+    if token == "page":
+        token = csrf_from(client, "/library")
+    if token:
+        headers["X-CSRFToken"] = token
+    return client.post("/api/plays", json={"track_id": track_id}, headers=headers)
+
+
+def test_track_and_album_json(alice, user):
+    track = add_track(user, "cover.flac")
+    data = alice.get(f"/api/tracks/{track.id}").get_json()
+    assert data == {
+        "id": track.id, "title": "Flac Tone", "artist": "Ünïcode Artist", "album": "Lossless",
+        "duration": 3.0, "stream": f"/stream/{track.id}", "cover": f"/stream/{track.id}/cover",
+        "page": f"/library/tracks/{track.id}",
+    }
+    album = alice.get(f"/api/albums/{track.album_id}").get_json()
+    assert album["title"] == "Lossless" and [t["id"] for t in album["tracks"]] == [track.id]
+
+
+def test_api_follows_the_access_rules(app, user, make_user):
+    private = add_track(user, "cover.flac")
+    public = add_track(user, "tagged.mp3", visibility=Visibility.PUBLIC)
+    make_user("bob")
+    bob = app.test_client()
+    login(bob, "bob")
+    assert bob.get(f"/api/tracks/{private.id}").status_code == 404
+    assert bob.get(f"/api/albums/{private.album_id}").status_code == 404
+    assert bob.get(f"/api/tracks/{public.id}").status_code == 200
+    assert report(bob, private.id).status_code == 404
+    anonymous = app.test_client()
+    response = anonymous.get(f"/api/tracks/{public.id}")
+    assert response.status_code == 401
+    assert response.get_json()["status"] == 401
+
+
+def test_a_listen_is_recorded_and_counted(alice, user, db):
+    track = add_track(user, "cover.flac")
+    response = report(alice, track.id)
+    assert response.status_code == 201
+    assert response.get_json()["play_count"] == 1
+    # A duplicate report moments later (a retry) is the same listen.
+    assert report(alice, track.id).get_json()["play_count"] == 1
+    assert db.session.scalar(select(func.count(PlayEvent.id))) == 1
+    assert "Flac Tone" in alice.get("/library/history").get_data(as_text=True)
+    page = alice.get(f"/library/tracks/{track.id}").get_data(as_text=True)
+    assert '<dd data-play-count>1</dd>' in page
+
+
+def test_listens_need_csrf_and_a_valid_id(alice, user, db):
+    track = add_track(user, "cover.flac")
+    assert report(alice, track.id, token=None).status_code == 400
+    assert report(alice, track.id, token="forged").status_code == 400
+    token = csrf_from(alice, "/library")
+    for payload in ({"track_id": "1"}, {"track_id": True}, {}, {"track_id": None}):
+        assert alice.post("/api/plays", json=payload, headers={"X-CSRFToken": token}).status_code == 400
+    assert alice.post("/api/plays", data="not json", headers={"X-CSRFToken": token}).status_code == 400
+    assert db.session.scalar(select(func.count(PlayEvent.id))) == 0
+
+
+def test_history_shows_only_own_listens(app, alice, user, make_user):
+    track = add_track(user, "cover.flac", visibility=Visibility.PUBLIC)
+    report(alice, track.id)
+    make_user("bob")
+    bob = app.test_client()
+    login(bob, "bob")
+    assert "Nothing yet" in bob.get("/library/history").get_data(as_text=True)

@@ -1,0 +1,252 @@
+"""Streaming: RFC 9110 range semantics case by case, downloads, hand-off modes, access, memory."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from app.models import Visibility
+from tests.conftest import login
+from tests.library_helpers import add_track
+
+
+@pytest.fixture
+def alice(client, user):
+    login(client, "alice")
+    return client
+
+
+@pytest.fixture
+def flac(user, app):
+    track = add_track(user, "cover.flac")
+    data = (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).read_bytes()
+    return track, data
+
+
+SIZE = 39100  # tests/data/cover.flac
+
+RANGE_CASES = [
+    # (Range header, status, (first, last) of the bytes sent or None for all)
+    ("bytes=0-0", 206, (0, 0)),
+    ("bytes=0-1", 206, (0, 1)),  # what Apple's players ask first ...
+    ("bytes=2-", 206, (2, SIZE - 1)),  # ... and next
+    ("bytes=-500", 206, (SIZE - 500, SIZE - 1)),
+    ("bytes=1000-", 206, (1000, SIZE - 1)),
+    ("bytes=1000-1999", 206, (1000, 1999)),
+    ("bytes=30000-999999", 206, (30000, SIZE - 1)),  # an end past the file is clamped
+    ("bytes=-99999", 206, (0, SIZE - 1)),  # a suffix longer than the file: all of it
+    ("bytes=0-10,5-20", 206, (0, 20)),  # overlapping ranges are merged
+    ("bytes=0-9,10-19", 206, (0, 19)),  # so are adjacent ones
+    ("bytes=0-1,5000-6000", 200, None),  # disjoint ranges: the whole file, once
+    ("bytes=" + ",".join(f"{i}-{i}" for i in range(0, 400, 2)), 200, None),  # too many ranges
+    ("items=0-5", 200, None),  # an unknown unit is ignored
+    ("bytes=5-2", 200, None),  # invalid syntax is ignored
+    ("bytes=abc", 200, None),
+    ("bytes", 200, None),
+    ("garbage\u00e9", 200, None),
+    ("bytes=39100-", 416, None),  # starts at the end: nothing to send
+    ("bytes=50000-60000", 416, None),
+    ("bytes=-0", 416, None),
+]
+
+
+@pytest.mark.parametrize(("header", "status", "span"), RANGE_CASES)
+def test_range_requests(alice, flac, header, status, span):
+    track, data = flac
+    response = alice.get(f"/stream/{track.id}", headers={"Range": header})
+    assert response.status_code == status, response.headers
+    assert response.headers["Accept-Ranges"] == "bytes"
+    if status != 416:
+        assert response.headers["Content-Type"] == "audio/flac"
+    if status == 206:
+        first, last = span
+        assert response.headers["Content-Range"] == f"bytes {first}-{last}/{SIZE}"
+        assert response.data == data[first : last + 1]
+        assert response.headers["Content-Length"] == str(last - first + 1)
+    elif status == 200:
+        assert response.data == data
+        assert "Content-Range" not in response.headers
+    else:
+        assert response.headers["Content-Range"] == f"bytes */{SIZE}"
+        assert response.data == b""
+    response.close()
+
+
+def test_head_gives_headers_only(alice, flac):
+    track, _ = flac
+    response = alice.head(f"/stream/{track.id}", headers={"Range": "bytes=0-99"})
+    assert response.status_code == 206
+    assert response.headers["Content-Length"] == "100"
+    assert response.data == b""
+
+
+def test_validators_and_caching_headers(alice, flac):
+    track, data = flac
+    response = alice.get(f"/stream/{track.id}")
+    etag = response.headers["ETag"]
+    assert etag == f'"{track.sha256}"'  # strong
+    assert response.headers["Last-Modified"]
+    assert response.headers["Cache-Control"].startswith("private")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    response.close()
+
+    assert alice.get(f"/stream/{track.id}", headers={"If-None-Match": etag}).status_code == 304
+    later = format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
+    assert alice.get(f"/stream/{track.id}", headers={"If-Modified-Since": later}).status_code == 304
+
+    fresh = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=10-19", "If-Range": etag})
+    assert fresh.status_code == 206 and fresh.data == data[10:20]
+    stale = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=10-19", "If-Range": '"stale"'})
+    assert stale.status_code == 200 and stale.data == data
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("tagged.mp3", "audio/mpeg"),
+        ("tagged.flac", "audio/flac"),
+        ("tagged.ogg", "audio/ogg"),
+        ("tagged.opus", "audio/ogg"),
+        ("tagged.m4a", "audio/mp4"),
+        ("plain.wav", "audio/wav"),
+    ],
+)
+def test_content_type_per_format(alice, user, name, mime):
+    track = add_track(user, name)
+    response = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=0-15"})
+    assert response.headers["Content-Type"] == mime
+    response.close()
+
+
+def test_range_requests_write_nothing(alice, flac, db):
+    from sqlalchemy import func, select
+
+    from app.models import PlayEvent
+
+    track, _ = flac
+    for header in ("bytes=0-1", "bytes=2-", "bytes=-500"):
+        alice.get(f"/stream/{track.id}", headers={"Range": header}).close()
+    assert db.session.scalar(select(func.count(PlayEvent.id))) == 0
+
+
+# --- downloads ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("original", "disposition"),
+    [
+        ("song.flac", "attachment; filename=song.flac"),
+        (
+            "Beyoncé \u2013 Halo.flac",  # an en dash
+            "attachment; filename=\"Beyonce  Halo.flac\"; filename*=UTF-8''Beyonc%C3%A9%20%E2%80%93%20Halo.flac",
+        ),
+        # Quotes stay inside a quoted-string: nothing can be injected.
+        ('say "hi"; x=y.flac', 'attachment; filename="say \\"hi\\"; x=y.flac"'),
+        ("日本語", "attachment; filename=track.flac; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.flac"),
+    ],
+)
+def test_download_names_follow_rfc_6266(alice, user, db, original, disposition):
+    track = add_track(user, "cover.flac")
+    track.original_filename = original
+    db.session.commit()
+    response = alice.get(f"/stream/{track.id}/download")
+    assert response.headers["Content-Disposition"] == disposition
+    assert response.data == (DATA_DIR / "cover.flac").read_bytes()
+
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def test_download_supports_ranges_too(alice, flac):
+    track, data = flac
+    response = alice.get(f"/stream/{track.id}/download", headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206 and response.data == data[100:200]
+
+
+# --- hand-off to the web server ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["x-accel", "x-sendfile"])
+def test_hand_off_modes_send_headers_not_bytes(make_app, mode):
+    from app.extensions import db
+    from app.services import accounts
+
+    app = make_app(SEND_FILE_MODE=mode)
+    with app.app_context():
+        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        db.session.commit()
+        track = add_track(owner, "cover.flac")
+        client = app.test_client()
+        login(client, "alice")
+        response = client.get(f"/stream/{track.id}", headers={"Range": "bytes=0-1"})
+        assert response.status_code == 200
+        assert response.data == b""
+        assert response.headers["Content-Type"] == "audio/flac"
+        if mode == "x-accel":
+            assert response.headers["X-Accel-Redirect"] == f"/_media/{track.storage_path}"
+        else:
+            assert response.headers["X-Sendfile"] == str(
+                Path(app.config["UPLOAD_FOLDER"]).resolve() / track.storage_path
+            )
+        download = client.get(f"/stream/{track.id}/download")
+        assert download.headers["Content-Disposition"] == "attachment; filename=cover.flac"
+        # Access is still checked by the app: others get 404.
+        accounts.create_user("bob", "correct horse battery", rounds=4)
+        db.session.commit()
+        other = app.test_client()
+        login(other, "bob")
+        assert other.get(f"/stream/{track.id}").status_code == 404
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+def test_access_rules_for_media(app, user, make_user, db):
+    private = add_track(user, "cover.flac")
+    public = add_track(user, "tagged.mp3", visibility=Visibility.PUBLIC)
+    make_user("bob")
+    bob = app.test_client()
+    login(bob, "bob")
+    anonymous = app.test_client()
+    for suffix in ("", "/download", "/cover"):
+        assert bob.get(f"/stream/{private.id}{suffix}").status_code == 404
+        response = bob.get(f"/stream/{public.id}{suffix}")
+        assert response.status_code == 200
+        response.close()
+        for track in (private, public):
+            response = anonymous.get(f"/stream/{track.id}{suffix}")
+            assert response.status_code == 401
+            assert "Location" not in response.headers
+    assert bob.get("/stream/999999").status_code == 404
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_streaming_a_large_file_keeps_memory_flat(alice, user, app, db):
+    """A 300 MB file (sparse: no disk used) streams in chunks; the process does not grow with it."""
+    track = add_track(user, "plain.wav")
+    path = Path(app.config["UPLOAD_FOLDER"]) / track.storage_path
+    with path.open("r+b") as fh:
+        fh.truncate(300 * 1024 * 1024)
+    response = alice.get(f"/stream/{track.id}", buffered=False)
+    before = _rss_kb()
+    total = 0
+    for chunk in response.response:
+        total += len(chunk)
+    response.close()
+    grown_mb = (_rss_kb() - before) / 1024
+    assert total == 300 * 1024 * 1024
+    assert grown_mb < 20, f"the process grew by {grown_mb:.1f} MB"
+    os.truncate(path, 16078)
