@@ -11,12 +11,12 @@ from tests.library_helpers import add_track
 
 
 @pytest.fixture
-def alice(client, user):  # noqa: ANN001, ANN201
+def alice(client, user):
     login(client, "alice")
     return client
 
 
-def report(client, track_id, token: str | None = "page"):  # noqa: ANN001, ANN201
+def report(client, track_id, token: str | None = "page"):
     headers = {}
     if token == "page":
         token = csrf_from(client, "/library")
@@ -29,8 +29,13 @@ def test_track_and_album_json(alice, user):
     track = add_track(user, "cover.flac")
     data = alice.get(f"/api/tracks/{track.id}").get_json()
     assert data == {
-        "id": track.id, "title": "Flac Tone", "artist": "Ünïcode Artist", "album": "Lossless",
-        "duration": 3.0, "stream": f"/stream/{track.id}", "cover": f"/stream/{track.id}/cover",
+        "id": track.id,
+        "title": "Flac Tone",
+        "artist": "Ünïcode Artist",
+        "album": "Lossless",
+        "duration": 3.0,
+        "stream": f"/stream/{track.id}",
+        "cover": f"/stream/{track.id}/cover",
         "page": f"/library/tracks/{track.id}",
     }
     album = alice.get(f"/api/albums/{track.album_id}").get_json()
@@ -63,7 +68,7 @@ def test_a_listen_is_recorded_and_counted(alice, user, db):
     assert db.session.scalar(select(func.count(PlayEvent.id))) == 1
     assert "Flac Tone" in alice.get("/library/history").get_data(as_text=True)
     page = alice.get(f"/library/tracks/{track.id}").get_data(as_text=True)
-    assert '<dd data-play-count>1</dd>' in page
+    assert "<dd data-play-count>1</dd>" in page
 
 
 def test_listens_need_csrf_and_a_valid_id(alice, user, db):

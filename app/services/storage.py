@@ -25,6 +25,10 @@ from app.services.errors import DomainError, NotFound
 
 CHUNK = 1024 * 1024
 INCOMING = ".incoming"
+# Kept files are readable by the app's group, so a web server in that group
+# (nginx with X-Accel-Redirect) can send them; nobody else can.
+FILE_MODE = 0o640
+DIR_MODE = 0o750
 
 
 class StorageError(DomainError):
@@ -155,12 +159,13 @@ class Storage:
         if not ext.isalnum() or len(ext) > 5:
             raise StorageError(f"bad extension {ext!r}")
         folder = self._user_folder(user_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         incoming.finish()
         for _ in range(5):
             name = f"{secrets.token_urlsafe(12)}.{ext}"
             target = folder / name
             if not target.exists():
+                incoming.path.chmod(FILE_MODE)
                 incoming.path.replace(target)
                 if sync:
                     _fsync_dir(folder)
@@ -176,9 +181,10 @@ class Storage:
         target = folder / f"{digest}.jpg"
         if target.exists():
             return rel
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         fd, tmp = _mkstemp(folder)
         try:
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
