@@ -40,6 +40,9 @@ db-upgrade: install ## Apply the migrations (SQLite under instance/ unless DATAB
 run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 (development server)
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
+serve: db-upgrade ## Production: migrate, then gunicorn with deploy/gunicorn.conf.py (127.0.0.1:8000)
+	$(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
+
 system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx), if missing
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
