@@ -81,6 +81,9 @@ class Config:
     LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "20 per minute;200 per hour")
     LOGIN_LIMIT_PER_USERNAME = os.environ.get("LOGIN_LIMIT_PER_USERNAME", "10 per 15 minutes")
     REGISTER_LIMIT_PER_IP = os.environ.get("REGISTER_LIMIT_PER_IP", "10 per hour")
+    # Share links: pages and their audio requests per address (a listener
+    # seeking makes many requests; a guesser makes far more).
+    SHARE_LIMIT_PER_IP = os.environ.get("SHARE_LIMIT_PER_IP", "300 per minute")
 
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers
     # are trusted (0: none; 1: nginx on the same box).

@@ -21,6 +21,8 @@ from app.cli import register_cli
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.library.routes import bp as library_bp
 from app.library.uploads import init_uploads
+from app.playlists.routes import bp as playlists_bp
+from app.share.routes import bp as share_bp
 from app.streaming.routes import bp as streaming_bp
 from config import BASE_DIR, INSTANCE_DIR, Config
 
@@ -107,4 +109,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(library_bp)
     app.register_blueprint(streaming_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(playlists_bp)
+    app.register_blueprint(share_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -27,6 +27,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["cover_url"] = cover_url
     app.jinja_env.globals["track_data"] = track_data
     app.jinja_env.globals["icon"] = icon
+    app.jinja_env.globals["is_favourite"] = is_favourite
     app.context_processor(_navigation)
 
 
@@ -108,3 +109,12 @@ def icon(name: str) -> Markup:
     """An icon from static/img/icons.svg; the button around it carries the label."""
     href = url_for("static", filename="img/icons.svg") + "#" + name
     return Markup('<svg class="icon" aria-hidden="true" focusable="false"><use href="{}"></use></svg>').format(href)
+
+
+def is_favourite(track_id: int) -> bool:
+    """Whether the current user hearted the track (their favourites read once per request)."""
+    from app.services.playlists import favourite_ids  # noqa: PLC0415 - templates load before services
+
+    if "favourite_ids" not in g:
+        g.favourite_ids = favourite_ids(current_user.id) if current_user.is_authenticated else set()
+    return track_id in g.favourite_ids

@@ -37,6 +37,7 @@ def test_track_and_album_json(alice, user):
         "stream": f"/stream/{track.id}",
         "cover": f"/stream/{track.id}/cover",
         "page": f"/library/tracks/{track.id}",
+        "favourite": False,
     }
     album = alice.get(f"/api/albums/{track.album_id}").get_json()
     assert album["title"] == "Lossless" and [t["id"] for t in album["tracks"]] == [track.id]

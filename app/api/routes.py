@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.models import Track
-from app.services import library, listening
+from app.services import library, listening, playlists
 from app.services.errors import NotFound
 
 bp = Blueprint("api", __name__)
@@ -41,7 +41,24 @@ def track(track_id: int) -> Response:
         found = library.get_visible_track(current_user.id, track_id)
     except NotFound:
         abort(404)
-    return jsonify(track_json(found))
+    return jsonify(dict(track_json(found), favourite=found.id in playlists.favourite_ids(current_user.id)))
+
+
+@bp.get("/playlists/<int:playlist_id>")
+def playlist(playlist_id: int) -> Response:
+    try:
+        found = playlists.get_visible_playlist(current_user.id, playlist_id)
+    except NotFound:
+        abort(404)
+    views = playlists.entries(found, current_user.id)
+    return jsonify(
+        {
+            "id": found.id,
+            "name": found.name,
+            "description": found.description,
+            "tracks": [dict(track_json(v.track), entry=v.entry.id) for v in views],
+        }
+    )
 
 
 @bp.get("/albums/<int:album_id>")

@@ -2,7 +2,21 @@
 
 from app.models.library import Album, Artist, Track, Visibility
 from app.models.listening import PlayEvent
+from app.models.playlist import Favourite, Playlist, PlaylistEntry, PlaylistVisibility
 from app.models.settings import Setting
 from app.models.user import Role, User
 
-__all__ = ["Album", "Artist", "PlayEvent", "Role", "Setting", "Track", "User", "Visibility"]
+__all__ = [
+    "Album",
+    "Artist",
+    "Favourite",
+    "PlayEvent",
+    "Playlist",
+    "PlaylistEntry",
+    "PlaylistVisibility",
+    "Role",
+    "Setting",
+    "Track",
+    "User",
+    "Visibility",
+]

@@ -58,7 +58,7 @@ def _visible_track(track_id: int) -> Track:
         abort(404)
 
 
-def _send(track: Track, *, download_name: str | None = None) -> Response:
+def send_track(track: Track, *, download_name: str | None = None) -> Response:
     """The file, by the configured mode: Python (with ranges), or a hand-off header."""
     mode = current_app.config["SEND_FILE_MODE"]
     if mode in ("x-accel", "x-sendfile"):
@@ -85,13 +85,13 @@ def _send(track: Track, *, download_name: str | None = None) -> Response:
             # A media client wants the status and Content-Range, not an HTML page.
             response = Response(status=416, content_type="text/plain", headers={"Content-Range": f"bytes */{size}"})
     if download_name:
-        _attachment(response, download_name)
+        set_attachment(response, download_name)
     response.headers["Cache-Control"] = f"private, max-age={DAY}"
     response.headers["Accept-Ranges"] = "bytes"
     return response
 
 
-def _attachment(response: Response, name: str) -> None:
+def set_attachment(response: Response, name: str) -> None:
     """RFC 6266: an ASCII filename (quoted as needed) and, for other names, filename*."""
     stem, dot, ext = name.rpartition(".")
     fallback = unicodedata.normalize("NFKD", stem if dot else name).encode("ascii", "ignore").decode().strip()
@@ -104,7 +104,7 @@ def _attachment(response: Response, name: str) -> None:
 
 @bp.route("/stream/<int:track_id>", methods=["GET", "HEAD"])
 def stream(track_id: int) -> Response:
-    return _send(_visible_track(track_id))
+    return send_track(_visible_track(track_id))
 
 
 @bp.route("/stream/<int:track_id>/download", methods=["GET", "HEAD"])
@@ -113,4 +113,4 @@ def download(track_id: int) -> Response:
     name = track.original_filename
     if not name.lower().endswith("." + track.format):
         name = f"{name}.{track.format}"
-    return _send(track, download_name=name)
+    return send_track(track, download_name=name)

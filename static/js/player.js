@@ -248,6 +248,7 @@
         artwork: [{ src: track.cover, sizes: "320x320", type: "image/jpeg" }],
       });
     }
+    refreshHeart(track);
     document.querySelectorAll("tr.now-playing").forEach(function (r) { r.classList.remove("now-playing"); });
     document.querySelectorAll('tr[data-track-id="' + track.id + '"]').forEach(function (r) { r.classList.add("now-playing"); });
   }
@@ -304,6 +305,88 @@
       });
       list.appendChild(li);
     });
+  }
+
+  // --- favourites ------------------------------------------------------------------------
+  function favouriteUrl(trackId) { return "/favourites/" + trackId; }
+  function refreshHeart(track) {
+    fetch("/api/tracks/" + track.id, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) { if (data && current() && current().id === track.id) showHeart(ui.heart, !!data.favourite); })
+      .catch(function () { /* offline: leave the heart as it is */ });
+  }
+  function showHeart(button, on) {
+    button.setAttribute("aria-pressed", String(on));
+    setIcon(button, on ? "heart-filled" : "heart");
+  }
+  function toggleFavourite(trackId) {
+    return fetch(favouriteUrl(trackId), {
+      method: "POST", credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": bar.dataset.csrf },
+    }).then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); }).then(function (data) {
+      document.querySelectorAll('form[data-favourite-form][action="' + favouriteUrl(trackId) + '"] button').forEach(function (b) {
+        showHeart(b, data.favourite);
+      });
+      if (current() && current().id === trackId) showHeart(ui.heart, data.favourite);
+      return data.favourite;
+    });
+  }
+  function onSubmit(e) {
+    var form = e.target.closest("form[data-favourite-form]");
+    if (!form) return;
+    // Capture phase: handled here, htmx never sees it.
+    e.preventDefault();
+    e.stopPropagation();
+    toggleFavourite(parseInt(form.action.split("/").pop(), 10)).catch(function () { form.submit(); });
+  }
+
+  // --- playlists: drag to reorder, copy the share link -----------------------------------------
+  function initReorder() {
+    var table = document.querySelector("table.playlist-entries[data-reorder-url]");
+    if (!table || table.dataset.reorderReady) return;
+    table.dataset.reorderReady = "1";
+    var body = table.tBodies[0], dragging = null, from = 0;
+    table.addEventListener("dragstart", function (e) {
+      dragging = e.target.closest("tr[data-entry-id]");
+      if (!dragging) return;
+      from = Array.prototype.indexOf.call(body.rows, dragging) + 1;
+      e.dataTransfer.effectAllowed = "move";
+      e.dataTransfer.setData("text/plain", dragging.dataset.entryId);
+      dragging.classList.add("dragging");
+    });
+    table.addEventListener("dragover", function (e) {
+      if (!dragging) return;
+      e.preventDefault();
+      var row = e.target.closest("tr[data-entry-id]");
+      if (!row || row === dragging) return;
+      var box = row.getBoundingClientRect();
+      body.insertBefore(dragging, e.clientY > box.top + box.height / 2 ? row.nextSibling : row);
+    });
+    table.addEventListener("drop", function (e) { if (dragging) e.preventDefault(); });
+    table.addEventListener("dragend", function () {
+      if (!dragging) return;
+      var row = dragging, to = Array.prototype.indexOf.call(body.rows, row) + 1;
+      row.classList.remove("dragging");
+      dragging = null;
+      if (to === from) return;
+      var data = new FormData();
+      data.append("csrf_token", table.dataset.csrf);
+      data.append("entry", row.dataset.entryId);
+      data.append("position", String(to));
+      fetch(table.dataset.reorderUrl, { method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); })
+        .then(function () { htmx.ajax("GET", location.pathname + location.search, { target: "#content", select: "#content", swap: "outerHTML" }); })
+        .catch(function () { location.reload(); });
+    });
+  }
+  function onCopy(e) {
+    var b = e.target.closest("[data-copy]");
+    if (!b) return;
+    var input = document.querySelector(b.dataset.copy);
+    input.select();
+    var done = function () { b.textContent = "Copied"; setTimeout(function () { b.textContent = "Copy"; }, 2000); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(input.value).then(done);
+    else { document.execCommand("copy"); done(); }
   }
 
   var flashTimer = null;
@@ -373,6 +456,7 @@
         break;
       case "clear": clearQueue(); break;
       case "help": $(".help-dialog", bar).showModal(); break;
+      case "favourite": if (current()) toggleFavourite(current().id); break;
     }
   }
 
@@ -408,6 +492,7 @@
     if (best) best.setAttribute("aria-current", "page");
     var track = current();
     if (track) document.querySelectorAll('tr[data-track-id="' + track.id + '"]').forEach(function (r) { r.classList.add("now-playing"); });
+    initReorder();
   }
 
   function init() {
@@ -420,12 +505,16 @@
       toggle: $('[data-action="toggle"]', bar), shuffle: $('[data-action="shuffle"]', bar),
       repeat: $('[data-action="repeat"]', bar), mute: $('[data-action="mute"]', bar),
       seek: $(".seek", bar), volume: $(".volume", bar), elapsed: $("[data-elapsed]", bar), total: $("[data-total]", bar),
+      heart: $('[data-action="favourite"]', bar),
     };
     state = load();
     audios.forEach(bindAudio);
     bar.addEventListener("click", onBarClick);
     document.addEventListener("click", onPageClick);
     document.addEventListener("keydown", onKey);
+    document.addEventListener("submit", onSubmit, true);
+    document.addEventListener("click", onCopy);
+    initReorder();
     ui.seek.addEventListener("input", function () { if (current()) active.currentTime = parseFloat(ui.seek.value); });
     ui.volume.addEventListener("input", function () {
       state.volume = parseFloat(ui.volume.value); active.volume = state.volume;

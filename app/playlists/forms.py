@@ -1,0 +1,57 @@
+"""Forms of the playlist pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import DateTimeLocalField, HiddenField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from app.models.playlist import DESCRIPTION_MAX, NAME_MAX, PlaylistVisibility
+
+
+class PlaylistForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("A playlist needs a name."), Length(max=NAME_MAX)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=DESCRIPTION_MAX)])
+
+
+class AddForm(FlaskForm):
+    """Add a track or a whole album to a playlist (or to a new one)."""
+
+    track = HiddenField()
+    album = HiddenField()
+    next = HiddenField()
+    playlist = SelectField("Playlist", coerce=str, validate_choice=False)
+    new_name = StringField("Or a new playlist named", validators=[Optional(), Length(max=NAME_MAX)])
+
+
+class MoveForm(FlaskForm):
+    entry = IntegerField(validators=[DataRequired()])
+    position = IntegerField(validators=[DataRequired(), NumberRange(min=1)])
+
+
+class EntryForm(FlaskForm):
+    entry = IntegerField(validators=[DataRequired()])
+
+
+class SharingForm(FlaskForm):
+    visibility = SelectField(
+        "Who can see it",
+        choices=[
+            SelectChoice(PlaylistVisibility.PRIVATE.value, "Only me"),
+            SelectChoice(PlaylistVisibility.PUBLIC.value, "Everyone with an account here"),
+            SelectChoice(PlaylistVisibility.LINK.value, "Anyone with the link (no account needed)"),
+        ],
+    )
+    expires = DateTimeLocalField("Link expires (UTC, optional)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+
+
+class ImportForm(FlaskForm):
+    file = FileField("M3U or M3U8 file")
+    name = StringField(
+        "Playlist name", validators=[DataRequired("Give the new playlist a name."), Length(max=NAME_MAX)]
+    )
+
+
+class ActionForm(FlaskForm):
+    """CSRF only."""

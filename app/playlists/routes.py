@@ -1,0 +1,267 @@
+"""Playlists and favourites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice
+
+from app.auth.routes import safe_next
+from app.errors import wants_json
+from app.extensions import db
+from app.models import PlaylistVisibility
+from app.playlists.forms import ActionForm, AddForm, EntryForm, ImportForm, MoveForm, PlaylistForm, SharingForm
+from app.services import library, playlists
+from app.services.errors import DomainError, Forbidden, NotFound
+from app.streaming.routes import set_attachment
+
+bp = Blueprint("playlists", __name__)
+
+M3U_MAX_BYTES = 2_000_000
+
+
+@bp.before_request
+@login_required
+def _require_login() -> None:
+    return None
+
+
+def _or_error(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+
+
+def _back(default: str) -> str:
+    return safe_next(request.form.get("next") or request.args.get("next")) or default
+
+
+@bp.get("/playlists")
+def index() -> str:
+    own, others = playlists.list_playlists(current_user.id)
+    return render_template("playlists/index.html", own=own, others=others, form=PlaylistForm())
+
+
+@bp.post("/playlists")
+def create() -> Response | tuple[str, int]:
+    form = PlaylistForm()
+    if form.validate_on_submit():
+        playlist = playlists.create(current_user.id, form.name.data, form.description.data or "")
+        db.session.commit()
+        flash(f"Playlist {playlist.name} created.", "success")
+        return redirect(url_for("playlists.show", playlist_id=playlist.id))
+    own, others = playlists.list_playlists(current_user.id)
+    return render_template("playlists/index.html", own=own, others=others, form=form), 400
+
+
+@bp.get("/playlists/<int:playlist_id>")
+def show(playlist_id: int) -> str:
+    playlist = _or_error(playlists.get_visible_playlist, current_user.id, playlist_id)
+    views = playlists.entries(playlist, current_user.id)
+    return render_template(
+        "playlists/show.html",
+        playlist=playlist,
+        views=views,
+        total=sum(v.track.duration for v in views),
+        owner=playlist.owner_id == current_user.id,
+        form=ActionForm(),
+    )
+
+
+@bp.route("/playlists/<int:playlist_id>/edit", methods=["GET", "POST"])
+def edit(playlist_id: int) -> Response | tuple[str, int]:
+    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    form = PlaylistForm(obj=playlist if request.method == "GET" else None)
+    sharing = SharingForm(visibility=playlist.visibility.value, expires=playlist.share_expires_at)
+    if form.validate_on_submit():
+        playlists.update_details(playlist, form.name.data, form.description.data or "")
+        db.session.commit()
+        flash("The playlist is saved.", "success")
+        return redirect(url_for("playlists.show", playlist_id=playlist.id))
+    status = 200 if request.method == "GET" else 400
+    return render_template(
+        "playlists/edit.html", playlist=playlist, form=form, sharing=sharing, action=ActionForm()
+    ), status
+
+
+@bp.post("/playlists/<int:playlist_id>/sharing")
+def sharing(playlist_id: int) -> Response:
+    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    form = SharingForm()
+    if not form.validate_on_submit():
+        flash(next(iter(form.errors.values()))[0], "error")
+        return redirect(url_for("playlists.edit", playlist_id=playlist.id))
+    expires = form.expires.data.replace(tzinfo=UTC) if form.expires.data else None
+    playlists.set_visibility(playlist, PlaylistVisibility(form.visibility.data), expires)
+    db.session.commit()
+    flash("Sharing is updated.", "success")
+    return redirect(url_for("playlists.edit", playlist_id=playlist.id))
+
+
+@bp.post("/playlists/<int:playlist_id>/revoke")
+def revoke(playlist_id: int) -> Response:
+    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    if ActionForm().validate_on_submit():
+        playlists.revoke_link(playlist)
+        db.session.commit()
+        flash("The link no longer works. The playlist is private again.", "success")
+    return redirect(url_for("playlists.edit", playlist_id=playlist.id))
+
+
+@bp.route("/playlists/<int:playlist_id>/delete", methods=["GET", "POST"])
+def delete(playlist_id: int) -> Response | str:
+    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        name = playlist.name
+        playlists.delete_playlist(playlist)
+        db.session.commit()
+        flash(f"Playlist {name} is deleted.", "success")
+        return redirect(url_for("playlists.index"))
+    return render_template("playlists/delete.html", playlist=playlist, form=form)
+
+
+@bp.post("/playlists/<int:playlist_id>/remove")
+def remove(playlist_id: int) -> Response:
+    form = EntryForm()
+    if not form.validate_on_submit():
+        abort(400)
+    _or_error(playlists.run_with_retry, lambda: playlists.remove_entry(current_user.id, playlist_id, form.entry.data))
+    if wants_json():
+        return jsonify({"removed": True})
+    return redirect(url_for("playlists.show", playlist_id=playlist_id))
+
+
+@bp.post("/playlists/<int:playlist_id>/move")
+def move(playlist_id: int) -> Response:
+    form = MoveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    _or_error(
+        playlists.run_with_retry,
+        lambda: playlists.move_entry(current_user.id, playlist_id, form.entry.data, form.position.data),
+    )
+    if wants_json():
+        return jsonify({"moved": True})
+    return redirect(url_for("playlists.show", playlist_id=playlist_id) + f"#entry-{form.entry.data}")
+
+
+@bp.route("/playlists/add", methods=["GET", "POST"])
+def add() -> Response | tuple[str, int]:
+    """Add a track (?track=) or an album (?album=) to one of the user's playlists or a new one."""
+    form = AddForm(
+        formdata=request.form if request.method == "POST" else None,
+        track=request.args.get("track", ""),
+        album=request.args.get("album", ""),
+        next=request.args.get("next", ""),
+    )
+    own = playlists.own_playlists(current_user.id)
+    form.playlist.choices = [SelectChoice(str(p.id), p.name) for p in own]
+    track_ids = _tracks_to_add(form.track.data, form.album.data)
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            if form.new_name.data and form.new_name.data.strip():
+                target = playlists.create(current_user.id, form.new_name.data)
+                db.session.commit()
+            elif form.playlist.data:
+                target = playlists.get_own_playlist(current_user.id, int(form.playlist.data))
+            else:
+                raise playlists.PlaylistError("Choose a playlist or name a new one.")
+            target_id, target_name = target.id, target.name
+            count = playlists.run_with_retry(lambda: playlists.add_tracks(current_user.id, target_id, track_ids))
+        except (NotFound, Forbidden, ValueError):
+            abort(404)
+        except DomainError as exc:
+            form.new_name.errors.append(str(exc))
+        else:
+            message = f"Added {count} track{'' if count == 1 else 's'} to {target_name}."
+            if wants_json():
+                return jsonify({"added": count, "playlist": target_id, "message": message})
+            flash(message, "success")
+            return redirect(_back(url_for("playlists.show", playlist_id=target_id)))
+    status = 200 if request.method == "GET" else 400
+    return render_template("playlists/add.html", form=form, count=len(track_ids)), status
+
+
+def _tracks_to_add(track: str, album: str) -> list[int]:
+    """The track ids named by the request, all visible to the user, or 404."""
+    try:
+        if track:
+            return [library.get_visible_track(current_user.id, int(track)).id]
+        if album:
+            _, tracks = library.get_album(current_user.id, int(album))
+            return [t.id for t in tracks]
+    except (NotFound, ValueError):
+        abort(404)
+    abort(404)
+
+
+@bp.get("/playlists/<int:playlist_id>.m3u8")
+def export(playlist_id: int) -> Response:
+    playlist = _or_error(playlists.get_visible_playlist, current_user.id, playlist_id)
+    views = playlists.entries(playlist, current_user.id)
+    body = playlists.m3u8(views, lambda track_id: url_for("streaming.stream", track_id=track_id, _external=True))
+    response = Response(body, mimetype="audio/x-mpegurl")
+    response.headers["Content-Type"] = "audio/x-mpegurl; charset=utf-8"
+    set_attachment(response, f"{playlist.name}.m3u8")
+    return response
+
+
+@bp.route("/playlists/import", methods=["GET", "POST"])
+def import_m3u() -> Response | tuple[str, int] | str:
+    form = ImportForm()
+    if form.validate_on_submit():
+        upload = request.files.get("file")
+        raw = upload.stream.read(M3U_MAX_BYTES + 1) if upload else b""
+        if not raw or len(raw) > M3U_MAX_BYTES:
+            form.file.errors.append("Choose an M3U or M3U8 file of at most 2 MB.")
+        else:
+            text = (
+                raw.decode("utf-8", errors="replace")
+                if raw[:3] == b"\xef\xbb\xbf" or _is_utf8(raw)
+                else raw.decode("latin-1")
+            )
+            result = playlists.match_entries(current_user.id, playlists.parse_m3u(text))
+            playlist = playlists.create(current_user.id, form.name.data)
+            playlist_id = playlist.id
+            if result.matched:
+                playlists.add_tracks(current_user.id, playlist_id, [t.id for _, t in result.matched])
+            db.session.commit()
+            return render_template("playlists/import_result.html", playlist=playlist, result=result)
+    status = 200 if request.method == "GET" else 400
+    return render_template("playlists/import.html", form=form), status
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# --- favourites ----------------------------------------------------------------------------
+
+
+@bp.get("/playlists/favourites")
+def favourites() -> str:
+    return render_template("playlists/favourites.html", tracks=playlists.favourites(current_user.id))
+
+
+@bp.post("/favourites/<int:track_id>")
+def toggle_favourite(track_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    now = _or_error(playlists.toggle_favourite, current_user.id, track_id)
+    db.session.commit()
+    if wants_json():
+        return jsonify({"favourite": now})
+    return redirect(_back(url_for("library.track", track_id=track_id)))

@@ -1,0 +1,92 @@
+"""Shared playlists: /s/<token>, playable without an account.
+
+The page lists only that playlist's tracks and links to nothing else of the
+owner's. Its audio URLs are signed for one track of this link and expire, so
+they grant nothing beyond what the link already shows. Guessing is throttled
+per address, and every failure is the same 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+
+from app.extensions import limiter
+from app.models import Playlist, Track
+from app.services import playlists
+from app.services.errors import NotFound
+from app.streaming.routes import send_track
+
+bp = Blueprint("share", __name__)
+
+URL_LIFETIME = 6 * 3600
+
+
+def _limit() -> str:
+    return current_app.config["SHARE_LIMIT_PER_IP"]
+
+
+def _signature(token: str, track_id: int, expires: int) -> str:
+    key = hashlib.sha256(b"share-stream:" + current_app.config["SECRET_KEY"].encode()).digest()
+    message = f"{hashlib.sha256(token.encode()).hexdigest()}:{track_id}:{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
+
+
+def signed_stream_url(playlist: Playlist, track_id: int) -> str:
+    expires = int(time.time()) + URL_LIFETIME
+    if playlist.share_expires_at is not None:
+        expires = min(expires, int(playlist.share_expires_at.timestamp()))
+    token = playlist.share_token or ""
+    return url_for(
+        "share.stream", token=token, track_id=track_id, exp=expires, sig=_signature(token, track_id, expires)
+    )
+
+
+def _playlist(token: str) -> Playlist:
+    try:
+        return playlists.by_share_token(token)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/s/<token>")
+@limiter.limit(_limit)
+def page(token: str) -> Response:
+    playlist = _playlist(token)
+    views = playlists.shared_entries(playlist)
+    response = Response(
+        render_template(
+            "share/page.html",
+            playlist=playlist,
+            items=[(v, signed_stream_url(playlist, v.track.id)) for v in views],
+            total=sum(v.track.duration for v in views),
+        )
+    )
+    return _private(response)
+
+
+@bp.route("/s/<token>/stream/<int:track_id>", methods=["GET", "HEAD"])
+@limiter.limit(_limit)
+def stream(token: str, track_id: int) -> Response:
+    expires = request.args.get("exp", type=int)
+    signature = request.args.get("sig", "")
+    if expires is None or expires < time.time():
+        abort(404)
+    if not hmac.compare_digest(signature.encode(), _signature(token, track_id, expires).encode()):
+        abort(404)
+    playlist = _playlist(token)  # revoked or expired links stop at once
+    try:
+        track: Track = playlists.shared_track(playlist, track_id)
+    except NotFound:
+        abort(404)
+    return _private(send_track(track))
+
+
+def _private(response: Response) -> Response:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
