@@ -4,6 +4,7 @@ against a real gunicorn process started here on a fresh SQLite database."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -289,3 +290,49 @@ def test_keyboard_help_and_shortcuts(signed_in, live_server):
     assert page.get_attribute('[data-action="mute"]', "aria-pressed") == "true"
     page.keyboard.press("m")
     assert page.get_attribute('[data-action="mute"]', "aria-pressed") == "false"
+
+
+def test_build_reorder_and_play_a_playlist(signed_in, live_server):
+    page = signed_in
+    page.goto(live_server + "/playlists")
+    page.fill("#name", "Drive")
+    page.click("button:has-text('Create playlist')")
+    page.wait_for_url(re.compile(r".*/playlists/\d+$"))
+    playlist_url = page.url
+    for title in ("Evening Song", "Morning Song"):
+        page.goto(live_server + "/library?sort=title")
+        page.click(f"tr[data-track]:has-text('{title}') a[title='Add to playlist']")
+        page.wait_for_selector("h1:has-text('Add 1 track')")
+        page.select_option("#playlist", label="Drive")
+        page.click("button:has-text('Add')")
+        page.wait_for_url("**/library?sort=title")
+    page.goto(playlist_url)
+    rows = "table.playlist-entries tbody tr .title-cell"
+    assert [t.strip() for t in page.locator(rows).all_inner_texts()] == ["Evening Song", "Morning Song"]
+
+    # Drag the second row above the first.
+    page.drag_and_drop(
+        "table.playlist-entries tbody tr >> nth=1",
+        "table.playlist-entries tbody tr >> nth=0",
+        target_position={"x": 20, "y": 3},
+    )
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('table.playlist-entries tbody tr .title-cell')]
+                 .map(c => c.textContent.trim()).join('|') === 'Morning Song|Evening Song'"""
+    )
+    page.reload()  # the order is saved, not just shown
+    assert [t.strip() for t in page.locator(rows).all_inner_texts()] == ["Morning Song", "Evening Song"]
+
+    page.click("[data-play-all]:not([data-play-all='shuffle'])")
+    page.wait_for_function("() => document.querySelector('.player-title').textContent === 'Morning Song'")
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    page.click('[data-action="next"]')
+    page.wait_for_function("() => document.querySelector('.player-title').textContent === 'Evening Song'")
+
+    # The heart in the player marks the playing track as a favourite.
+    page.click('#player [data-action="favourite"]')
+    page.wait_for_function(
+        "() => document.querySelector('#player [data-action=\"favourite\"]').getAttribute('aria-pressed') === 'true'"
+    )
+    page.goto(live_server + "/playlists/favourites")
+    assert "Evening Song" in page.inner_text("#content")

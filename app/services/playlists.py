@@ -2,10 +2,11 @@
 
 - Only the owner changes a playlist. Another account's private playlist does
   not exist for anyone else (NotFound); a public one is read-only (Forbidden).
-- Entries have positions 1..N with no gaps or duplicates. Every change locks
-  the playlist row first (SELECT ... FOR UPDATE on PostgreSQL; SQLite
-  serialises writers), and the unique (playlist, position) index catches
-  anything that slips through, so concurrent edits cannot corrupt the order.
+- Entries have positions 1..N with no gaps or duplicates. Every change first
+  writes the playlist row (its updated_at): on PostgreSQL that locks the row,
+  on SQLite it opens the transaction with the database's write lock, so the
+  positions read afterwards cannot go stale. The unique (playlist, position)
+  index catches anything that slips through.
 - A viewer only ever sees entries whose track they may see.
 """
 
@@ -56,13 +57,14 @@ def get_visible_playlist(user_id: int, playlist_id: int) -> Playlist:
 def get_own_playlist(user_id: int, playlist_id: int, *, lock: bool = False) -> Playlist:
     """Raises NotFound (invisible) or Forbidden (someone else's public playlist).
 
-    With lock=True the row is locked for the rest of the transaction.
+    With lock=True the row is locked for the rest of the transaction (by
+    writing it, which works the same on SQLite and PostgreSQL).
     """
     playlist = get_visible_playlist(user_id, playlist_id)
     if playlist.owner_id != user_id:
         raise Forbidden("Only the owner can change this playlist.")
     if lock:
-        db.session.execute(select(Playlist.id).where(Playlist.id == playlist_id).with_for_update())
+        db.session.execute(update(Playlist).where(Playlist.id == playlist_id).values(updated_at=utcnow()))
     return playlist
 
 
@@ -191,7 +193,6 @@ def add_tracks(user_id: int, playlist_id: int, track_ids: Iterable[int]) -> int:
         PlaylistEntry(playlist_id=playlist.id, track_id=track_id, position=start + i + 1)
         for i, track_id in enumerate(ids)
     )
-    playlist.updated_at = utcnow()
     db.session.flush()
     return len(ids)
 
@@ -223,7 +224,6 @@ def remove_entry(user_id: int, playlist_id: int, entry_id: int) -> None:
     db.session.delete(entry)
     db.session.flush()
     _shift(playlist.id, position + 1, MAX_ENTRIES * 10, -1)
-    playlist.updated_at = utcnow()
     db.session.expire_all()
 
 
@@ -243,7 +243,6 @@ def move_entry(user_id: int, playlist_id: int, entry_id: int, to_position: int) 
     else:
         _shift(playlist.id, current + 1, to_position, -1)
     db.session.execute(update(PlaylistEntry).where(PlaylistEntry.id == entry.id).values(position=to_position))
-    playlist.updated_at = utcnow()
     db.session.expire_all()
 
 
