@@ -50,7 +50,9 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
 
     SQLALCHEMY_DATABASE_URI = _database_url()
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pre-ping: it would cost a round trip on every request, seeks included.
+    # Connections are recycled instead, before a server would drop them idle.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": 1800}
 
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)

@@ -331,3 +331,32 @@ def test_registration_is_throttled_per_address(limited_app):
     assert register(client, "n1", "short").status_code == 400
     assert register(client, "n2", "short").status_code == 400
     assert register(client, "n3").status_code == 429
+
+
+def test_limits_can_live_in_redis(make_app):
+    """Several processes share their counters through Redis (RATELIMIT_STORAGE_URI)."""
+    import os
+
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        message = f"Redis not reachable at {url}: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + "; CI=true requires it")
+        pytest.skip(message)
+    from app.extensions import limiter
+
+    redis.Redis.from_url(url).flushdb()
+    first = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=url, REGISTER_LIMIT_PER_IP="2 per minute")
+    with first.app_context():
+        add_user("admin", Role.ADMIN)
+        client = first.test_client()
+        assert register(client, "n1", "short").status_code == 400
+        assert register(client, "n2", "short").status_code == 400
+        # A second app (another worker) sees the same counter.
+        second = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=url, REGISTER_LIMIT_PER_IP="2 per minute")
+        assert register(second.test_client(), "n3", "short").status_code == 429
+        limiter.reset()

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import hmac
 import unicodedata
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, current_app, request, send_file, session
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import dump_options_header
+from werkzeug.wsgi import wrap_file
 
+from app.extensions import db
 from app.library.uploads import current_storage
-from app.models import Track
+from app.models import Track, User
 from app.services import library
 from app.services.errors import NotFound
 from app.streaming.ranges import normalise_range
 
 bp = Blueprint("streaming", __name__)
+
+
+class StreamTrack(NamedTuple):
+    """The columns serving a file needs (loading whole ORM objects costs more)."""
+
+    id: int
+    storage_path: str
+    mime_type: str
+    sha256: str
+    format: str
+    original_filename: str
+
+
+STREAM_COLUMNS = (Track.id, Track.storage_path, Track.mime_type, Track.sha256, Track.format, Track.original_filename)
 
 PLACEHOLDER_COVER = "img/cover-placeholder.svg"
 YEAR = 365 * 24 * 3600
@@ -50,15 +70,33 @@ def cover(track_id: int) -> Response:
     return response
 
 
-def _visible_track(track_id: int) -> Track:
-    _require_login()
-    try:
-        return library.get_visible_track(current_user.id, track_id)
-    except NotFound:
+def _visible_track(track_id: int) -> StreamTrack:
+    """The track, if the session's user may hear it: one indexed query on the hot path.
+
+    A seek is a new request, so this runs for every range a player asks for.
+    With a session cookie, the user's token check and the track lookup are one
+    query; only without one (a remember-me cookie alone) does Flask-Login load
+    the user first.
+    """
+    user_id, _, token = (session.get("_user_id") or "").partition(":")
+    if not user_id.isdigit() or not token:
+        _require_login()
+        user_id, token = str(current_user.id), current_user.session_token
+    row = db.session.execute(
+        select(*STREAM_COLUMNS, User.session_token, User.disabled)
+        .join(User, User.id == int(user_id))
+        .where(Track.id == track_id, library.visible_to(int(user_id)))
+    ).first()
+    if row is None:
+        # Tell "not logged in" (401) from "not yours" (404) only now, off the hot path.
+        _require_login()
         abort(404)
+    if row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
+        abort(401)
+    return StreamTrack(*row[: len(STREAM_COLUMNS)])
 
 
-def send_track(track: Track, *, download_name: str | None = None) -> Response:
+def send_track(track: Track | StreamTrack, *, download_name: str | None = None) -> Response:
     """The file, by the configured mode: Python (with ranges), or a hand-off header."""
     mode = current_app.config["SEND_FILE_MODE"]
     if mode in ("x-accel", "x-sendfile"):
@@ -81,6 +119,8 @@ def send_track(track: Track, *, download_name: str | None = None) -> Response:
                 conditional=True,
                 etag=track.sha256,
             )
+            if response.status_code == 206 and _server_honours_length():
+                _send_range_with_sendfile(response, path)
         except RequestedRangeNotSatisfiable:
             # A media client wants the status and Content-Range, not an HTML page.
             response = Response(status=416, content_type="text/plain", headers={"Content-Range": f"bytes */{size}"})
@@ -89,6 +129,27 @@ def send_track(track: Track, *, download_name: str | None = None) -> Response:
     response.headers["Cache-Control"] = f"private, max-age={DAY}"
     response.headers["Accept-Ranges"] = "bytes"
     return response
+
+
+def _server_honours_length() -> bool:
+    # gunicorn sends a file wrapper with sendfile() from the file's offset for
+    # exactly Content-Length bytes (and stops there without sendfile too).
+    # Other servers get Werkzeug's own range iterator.
+    environ = request.environ
+    return "wsgi.file_wrapper" in environ and environ.get("SERVER_SOFTWARE", "").startswith("gunicorn")
+
+
+def _send_range_with_sendfile(response: Response, path: Path) -> None:
+    """Werkzeug decided the status and headers of a 206; hand the server the file
+    at the range's first byte, so gunicorn can sendfile() Content-Length bytes
+    instead of pushing them through Python in small pieces."""
+    first = int(response.headers["Content-Range"].split()[1].split("-")[0])
+    fh = path.open("rb")
+    fh.seek(first)
+    old = response.response
+    response.response = wrap_file(request.environ, fh, buffer_size=256 * 1024)
+    if hasattr(old, "close"):
+        old.close()
 
 
 def set_attachment(response: Response, name: str) -> None:
