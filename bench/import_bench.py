@@ -10,34 +10,15 @@ twice: the first run adds everything, the second must skip everything.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import flask, instance_env  # noqa: E402
 from corpus import make  # noqa: E402
-
-
-def flask(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed, done.stdout
 
 
 def main() -> None:
@@ -47,15 +28,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         files = make(tmpdir / "corpus", args.tracks, max(1, args.tracks // 10))
-        env = dict(
-            os.environ,
-            FLASK_APP="wsgi.py",
-            DATABASE_URL=f"sqlite:///{tmpdir / 'bench.db'}",
-            UPLOAD_FOLDER=str(tmpdir / "uploads"),
-            SECRET_KEY="bench-" + "x" * 40,
-        )
-        flask(env, "db", "upgrade")
-        flask(env, "create-admin", "bench", stdin="bench password\nbench password\n")
+        env = instance_env(tmpdir)
         first, out1 = flask(env, "import", str(tmpdir / "corpus"), "--user", "bench")
         second, out2 = flask(env, "import", str(tmpdir / "corpus"), "--user", "bench")
         print(out1.strip().splitlines()[-1])

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,39 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
 CHUNK = 256 * 1024
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int) -> None:
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def tree_rss_mb(pid: int) -> float:
-    pids, total = [pid], 0
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total / 1024
+from common import flask, free_port, gunicorn, instance_env, login_cookie, tree_rss_mb, wait_port  # noqa: E402
 
 
 def make_corpus(folder: Path) -> None:
@@ -200,37 +169,13 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         print("Generating the corpus ...", file=sys.stderr)
         make_corpus(tmp / "corpus")
         uploads = tmp / "uploads"
-        env = dict(
-            os.environ,
-            FLASK_APP="wsgi.py",
-            DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
-            UPLOAD_FOLDER=str(uploads),
-            SECRET_KEY="bench-" + "k" * 40,
-            RATELIMIT_ENABLED="false",
-        )
-        run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True}
-        subprocess.run([str(BIN / "flask"), "db", "upgrade"], check=True, **run)
-        subprocess.run(
-            [str(BIN / "flask"), "create-admin", "bench"], input="bench password\nbench password\n", check=True, **run
-        )
-        subprocess.run([str(BIN / "flask"), "import", str(tmp / "corpus"), "--user", "bench"], check=True, **run)
+        env = instance_env(tmp)
+        flask(env, "import", str(tmp / "corpus"), "--user", "bench")
 
         py_port, xa_port, nginx_direct, nginx_app = free_port(), free_port(), free_port(), free_port()
-        gunicorn = [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-        quiet = {"cwd": ROOT, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        procs.append(
-            subprocess.Popen(
-                [*gunicorn, "-b", f"127.0.0.1:{py_port}", "--access-logfile", "/dev/null", "wsgi:app"], env=env, **quiet
-            )
-        )
-        xa_env = dict(env, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
-        procs.append(
-            subprocess.Popen(
-                [*gunicorn, "-b", f"127.0.0.1:{xa_port}", "--access-logfile", "/dev/null", "wsgi:app"],
-                env=xa_env,
-                **quiet,
-            )
-        )
+        procs.append(gunicorn(env, py_port))
+        procs.append(gunicorn(dict(env, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1"), xa_port))
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         conf = tmp / "nginx.conf"
         conf.write_text(f"""
 user root; worker_processes 2; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx-error.log;
@@ -254,21 +199,7 @@ http {{
             wait_port(port)
 
         # Log in once; the same cookie works for both app servers (one database, one key).
-        conn = http.client.HTTPConnection("127.0.0.1", py_port)
-        conn.request("GET", "/auth/login")
-        response = conn.getresponse()
-        page = response.read().decode()
-        cookie = response.getheader("Set-Cookie").split(";")[0]
-        token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
-        conn.request(
-            "POST",
-            "/auth/login",
-            body=f"username=bench&password=bench+password&csrf_token={token}",
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
-        )
-        response = conn.getresponse()
-        response.read()
-        cookie = response.getheader("Set-Cookie").split(";")[0]
+        cookie = login_cookie(py_port)
 
         rows = sqlite3.connect(tmp / "bench.db").execute("select id, storage_path, size_bytes from tracks").fetchall()
         app_targets = [(f"/stream/{i}", size, uploads / p) for i, p, size in rows]

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import re
 import secrets
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -28,30 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    """RSS of a process and its children, in MB."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total / 1024
+from common import free_port, gunicorn, instance_env, login_cookie, tree_rss_mb, wait_port  # noqa: E402
 
 
 def make_flac(path: Path, mb: int) -> None:
@@ -156,7 +133,7 @@ def upload(session: Session, path: Path) -> tuple[int, bytes, float, float]:
     return response.status, body, sent - started, done - sent
 
 
-def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flac-mb", type=int, default=50)
     parser.add_argument("--big-mb", type=int, default=450)
@@ -168,50 +145,13 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         flac, wav = tmp / "noise.flac", tmp / "big.wav"
         make_flac(flac, args.flac_mb)
         make_wav(wav, args.big_mb)
-        env = dict(
-            os.environ,
-            FLASK_APP="wsgi.py",
-            DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
-            UPLOAD_FOLDER=str(tmp / "uploads"),
-            SECRET_KEY="bench-" + "k" * 40,
-            RATELIMIT_ENABLED="false",
-        )
-        subprocess.run([str(VENV_BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-        subprocess.run(
-            [str(VENV_BIN / "flask"), "create-admin", "bench"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            input="bench password\nbench password\n",
-            text=True,
-            capture_output=True,
-        )
+        env = instance_env(tmp)
         port = free_port()
-        server = subprocess.Popen(
-            [
-                str(VENV_BIN / "gunicorn"),
-                "-c",
-                str(ROOT / "deploy" / "gunicorn.conf.py"),
-                "-b",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        server = gunicorn(env, port)
+        wait_port(port)
         session = Session(port)
-        token = session.csrf("/auth/login")
-        body = f"username=bench&password=bench+password&csrf_token={token}".encode()
-        status, _ = session.request("POST", "/auth/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
-        assert status == 302, status
+        name, value = login_cookie(port).split("=", 1)
+        session.cookies[name] = value
 
         print("| upload | size | sending | server work after the last byte | result |\n|---|---|---|---|---|")
         for run in range(args.runs):
@@ -227,14 +167,14 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
                 f"{status} {outcome.group(1).decode() if outcome else payload[:80]!r} |"
             )
 
-        idle = rss_mb(server.pid)
+        idle = tree_rss_mb(server.pid)
         peak = idle
         stop = threading.Event()
 
         def sample() -> None:
             nonlocal peak
             while not stop.is_set():
-                peak = max(peak, rss_mb(server.pid))
+                peak = max(peak, tree_rss_mb(server.pid))
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample)

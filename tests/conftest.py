@@ -192,6 +192,13 @@ def user(make_user: Callable[..., User], admin: User) -> User:
     return make_user("alice")
 
 
+@pytest.fixture
+def alice(client: FlaskClient, user: User) -> FlaskClient:
+    """A client logged in as the user `alice`."""
+    login(client, "alice")
+    return client
+
+
 _CSRF_RE = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from app.models import PlayEvent, Visibility
 from tests.conftest import csrf_from, login
 from tests.library_helpers import add_track
-
-
-@pytest.fixture
-def alice(client, user):
-    login(client, "alice")
-    return client
 
 
 def report(client, track_id, token: str | None = "page"):

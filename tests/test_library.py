@@ -38,12 +38,6 @@ def shelf(user, tmp_path: Path):
     return tracks
 
 
-@pytest.fixture
-def alice(client, user):
-    login(client, "alice")
-    return client
-
-
 def test_library_lists_tracks_newest_first(alice, shelf):
     page = alice.get("/library").get_data(as_text=True)
     assert titles(page) == ["Mango", "Apple", "Zebra", "If I Were a Boy", "Halo"]

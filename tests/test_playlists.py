@@ -20,12 +20,6 @@ from tests.library_helpers import add_track
 
 
 @pytest.fixture
-def alice(client, user):
-    login(client, "alice")
-    return client
-
-
-@pytest.fixture
 def tracks(user, tmp_path):
     made = []
     for i, title in enumerate(["Ünus", "Duo", "Tres"]):

@@ -15,12 +15,6 @@ from tests.library_helpers import add_track
 
 
 @pytest.fixture
-def alice(client, user):
-    login(client, "alice")
-    return client
-
-
-@pytest.fixture
 def flac(user, app):
     track = add_track(user, "cover.flac")
     data = (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).read_bytes()

@@ -44,12 +44,6 @@ def stored_files(root: Path) -> list[Path]:
 
 
 @pytest.fixture
-def alice(client, user):
-    login(client, "alice")
-    return client
-
-
-@pytest.fixture
 def uploads(app) -> Path:
     return Path(app.config["UPLOAD_FOLDER"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import Track
 from app.services import library, listening, playlists
 from app.services.errors import NotFound
+from app.templating import track_data
 
 bp = Blueprint("api", __name__)
 
@@ -23,16 +24,7 @@ def _require_login() -> None:
 
 
 def track_json(track: Track) -> dict[str, Any]:
-    return {
-        "id": track.id,
-        "title": track.title,
-        "artist": track.artist,
-        "album": track.album,
-        "duration": track.duration,
-        "stream": url_for("streaming.stream", track_id=track.id),
-        "cover": url_for("streaming.cover", track_id=track.id),
-        "page": url_for("library.track", track_id=track.id),
-    }
+    return track_data(track)
 
 
 @bp.get("/tracks/<int:track_id>")

@@ -591,16 +591,17 @@ def list_albums(user_id: int, page: int, q: str = "", per_page: int = 48) -> tup
     for term in search_terms(q):
         pattern = f"%{_like_escape(term)}%"
         base = base.where(or_(Album.title_key.like(pattern, escape="\\"), Artist.name_key.like(pattern, escape="\\")))
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    ids = list(
-        db.session.scalars(
-            base.order_by(Album.title_key, Album.id).limit(per_page).offset((max(page, 1) - 1) * per_page)
-        )
-    )
-    if not ids:
-        return [], total
-    found = {row[0]: AlbumSummary(*row) for row in db.session.execute(_album_rows(user_id, Album.id.in_(ids)))}
+    ids, total = _page_of_ids(base.order_by(Album.title_key, Album.id), page, per_page)
+    rows = db.session.execute(_album_rows(user_id, Album.id.in_(ids))) if ids else []
+    found = {row[0]: AlbumSummary(*row) for row in rows}
     return [found[i] for i in ids if i in found], total
+
+
+def _page_of_ids(ordered: Select, page: int, per_page: int) -> tuple[list[int], int]:
+    """One page of an ordered id query, and how many there are in all."""
+    total = db.session.scalar(select(func.count()).select_from(ordered.order_by(None).subquery())) or 0
+    ids = list(db.session.scalars(ordered.limit(per_page).offset((max(page, 1) - 1) * per_page)))
+    return ids, total
 
 
 def get_album(user_id: int, album_id: int) -> tuple[AlbumSummary, list[Track]]:
@@ -627,13 +628,7 @@ class ArtistSummary:
 def list_artists(user_id: int, page: int, per_page: int = 100) -> tuple[list[ArtistSummary], int]:
     """Artists credited on at least one track the viewer may see, by name."""
     visible = select(Track.id).where(Track.artist_id == Artist.id, visible_to(user_id)).exists()
-    base = select(Artist.id).where(visible)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    ids = list(
-        db.session.scalars(
-            base.order_by(Artist.name_key, Artist.id).limit(per_page).offset((max(page, 1) - 1) * per_page)
-        )
-    )
+    ids, total = _page_of_ids(select(Artist.id).where(visible).order_by(Artist.name_key, Artist.id), page, per_page)
     if not ids:
         return [], total
     rows = db.session.execute(

@@ -1,0 +1,120 @@
+"""Helpers shared by the benchmarks: loopback ports, process memory, a fresh instance."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PASSWORD = "bench password"  # noqa: S105 - a throwaway account in a temporary instance
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its direct children (gunicorn's master and workers), in MB."""
+    pids, total = [pid], 0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def instance_env(folder: Path, **extra: str) -> dict[str, str]:
+    """Environment for a fresh instance kept in `folder` (SQLite), migrated, with a user `bench`."""
+    env = dict(
+        os.environ,
+        FLASK_APP="wsgi.py",
+        DATABASE_URL=f"sqlite:///{folder / 'bench.db'}",
+        UPLOAD_FOLDER=str(folder / "uploads"),
+        SECRET_KEY="bench-" + "k" * 40,
+        RATELIMIT_ENABLED="false",
+        **extra,
+    )
+    flask(env, "db", "upgrade")
+    flask(env, "create-admin", "bench", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    return env
+
+
+def flask(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[float, str]:
+    """Run a `flask` command; return its wall time and output."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(BIN / "flask"), *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed, done.stdout
+
+
+def login_cookie(port: int) -> str:
+    """Log `bench` in through the real form; return the session cookie ("name=value")."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/auth/login")
+    response = conn.getresponse()
+    page = response.read().decode()
+    cookie = response.getheader("Set-Cookie").split(";")[0]
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
+    conn.request(
+        "POST",
+        "/auth/login",
+        body=f"username=bench&password={PASSWORD.replace(' ', '+')}&csrf_token={token}",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    if response.status != 302:
+        raise RuntimeError(f"login failed: {response.status}")
+    return response.getheader("Set-Cookie").split(";")[0]
+
+
+def gunicorn(env: dict[str, str], port: int, *extra: str) -> subprocess.Popen:
+    """gunicorn as the README recommends (deploy/gunicorn.conf.py), quiet, on 127.0.0.1:port."""
+    return subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "/dev/null",
+            *extra,
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
