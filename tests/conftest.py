@@ -199,6 +199,15 @@ def alice(client: FlaskClient, user: User) -> FlaskClient:
     return client
 
 
+@pytest.fixture
+def bob(app: Flask, make_user: Callable[..., User]) -> FlaskClient:
+    """A second account's client, logged in (for the two-user tests)."""
+    make_user("bob")
+    client = app.test_client()
+    login(client, "bob")
+    return client
+
+
 _CSRF_RE = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
 

@@ -234,14 +234,6 @@ def test_admin_sees_usage(app, admin, user, db):
 # --- two users ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def bob(app, make_user):
-    make_user("bob")
-    client = app.test_client()
-    login(client, "bob")
-    return client
-
-
 def private_urls(track: Track) -> list[str]:
     return [
         f"/library/tracks/{track.id}",

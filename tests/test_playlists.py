@@ -15,7 +15,7 @@ from app.extensions import db as _db
 from app.models import Playlist, PlaylistEntry, Track, Visibility
 from app.services import playlists
 from tests import hostile
-from tests.conftest import csrf_from, login, post_form
+from tests.conftest import csrf_from, post_form
 from tests.library_helpers import add_track
 
 
@@ -161,14 +161,6 @@ def test_favourites(alice, tracks):
 
 
 # --- two users and anonymous ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def bob(app, make_user):
-    make_user("bob")
-    client = app.test_client()
-    login(client, "bob")
-    return client
 
 
 def every_url(pid: int, entry: int) -> list[tuple[str, str, dict]]:
