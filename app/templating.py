@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from pathlib import Path
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, Response, current_app, g, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -28,6 +30,8 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["track_data"] = track_data
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.globals["is_favourite"] = is_favourite
+    app.jinja_env.globals["static_url"] = static_url
+    app.after_request(_cache_versioned_static)
     app.context_processor(_navigation)
 
 
@@ -82,7 +86,7 @@ def format_duration(seconds: float | None) -> str:
 def cover_url(track_id: int | None) -> str:
     """A track's cover. Track ids are never reused, so browsers may cache it for good."""
     if track_id is None:
-        return url_for("static", filename="img/cover-placeholder.svg")
+        return static_url("img/cover-placeholder.svg")
     return url_for("streaming.cover", track_id=track_id)
 
 
@@ -107,7 +111,7 @@ def track_data(track) -> dict:
 
 def icon(name: str) -> Markup:
     """An icon from static/img/icons.svg; the button around it carries the label."""
-    href = url_for("static", filename="img/icons.svg") + "#" + name
+    href = static_url("img/icons.svg") + "#" + name
     return Markup('<svg class="icon" aria-hidden="true" focusable="false"><use href="{}"></use></svg>').format(href)
 
 
@@ -118,3 +122,30 @@ def is_favourite(track_id: int) -> bool:
     if "favourite_ids" not in g:
         g.favourite_ids = favourite_ids(current_user.id) if current_user.is_authenticated else set()
     return track_id in g.favourite_ids
+
+
+_static_versions: dict[tuple[str, float], str] = {}
+YEAR = 365 * 24 * 3600
+
+
+def static_url(filename: str) -> str:
+    """A static file's URL with a fingerprint of its content (?v=...), so it can be
+    cached for a year and a new version is fetched as soon as it changes."""
+    path = Path(current_app.static_folder or "") / filename
+    try:
+        key = (filename, path.stat().st_mtime)
+    except OSError:
+        return url_for("static", filename=filename)
+    version = _static_versions.get(key)
+    if version is None:
+        version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        _static_versions[key] = version
+    return url_for("static", filename=filename, v=version)
+
+
+def _cache_versioned_static(response: Response) -> Response:
+    if request.endpoint == "static" and request.args.get("v") and response.status_code in (200, 304):
+        response.cache_control.public = True
+        response.cache_control.max_age = YEAR
+        response.cache_control.immutable = True
+    return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import create_app
@@ -112,3 +114,14 @@ def test_development_keeps_a_generated_key_in_instance(tmp_path, monkeypatch):
 )
 def test_database_url_forms(given, expected):
     assert normalise_database_url(given) == expected
+
+
+def test_static_files_are_fingerprinted_and_cached_for_a_year(client):
+    page = client.get("/auth/login").get_data(as_text=True)
+    css = re.search(r'href="(/static/css/app\.css\?v=[0-9a-f]{12})"', page).group(1)
+    response = client.get(css)
+    assert response.status_code == 200
+    assert "max-age=31536000" in response.headers["Cache-Control"]
+    assert "immutable" in response.headers["Cache-Control"]
+    plain = client.get("/static/css/app.css")
+    assert "31536000" not in (plain.headers.get("Cache-Control") or "")

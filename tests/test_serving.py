@@ -1,0 +1,223 @@
+"""Range semantics end to end through the production servers: gunicorn (the app
+streams, with sendfile) and nginx in front of the app (X-Accel-Redirect)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DATA = Path(__file__).parent / "data"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+class Servers:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.uploads = tmp / "uploads"
+        self.procs: list[subprocess.Popen] = []
+        self.logs: list = []
+        self.env = dict(
+            os.environ,
+            FLASK_APP="wsgi.py",
+            DATABASE_URL=f"sqlite:///{tmp / 'serve.db'}",
+            UPLOAD_FOLDER=str(self.uploads),
+            SECRET_KEY="serving-tests-" + "s" * 40,
+            BCRYPT_ROUNDS="4",
+            RATELIMIT_ENABLED="false",
+            WEB_WORKERS="1",
+            WEB_THREADS="8",
+        )
+
+    def flask(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [str(BIN / "flask"), *args], cwd=ROOT, env=self.env, input=stdin, text=True, capture_output=True, check=True
+        )
+        return done.stdout
+
+    def gunicorn(self, port: int, **env: str) -> None:
+        log = (self.tmp / f"gunicorn-{port}.log").open("w")
+        self.logs.append(log)
+        self.procs.append(
+            subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+                cwd=ROOT,
+                env=dict(self.env, **env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def nginx(self, port: int, upstream: int) -> None:
+        conf = self.tmp / "nginx.conf"
+        conf.write_text(f"""
+user root; worker_processes 1; daemon off; pid {self.tmp}/nginx.pid; error_log {self.tmp}/nginx-error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.tmp}/nb; proxy_temp_path {self.tmp}/np; fastcgi_temp_path {self.tmp}/nf;
+  uwsgi_temp_path {self.tmp}/nu; scgi_temp_path {self.tmp}/ns;
+  server {{
+    listen 127.0.0.1:{port};
+    location /_media/ {{ internal; alias {self.uploads}/; sendfile on; }}
+    location / {{ proxy_pass http://127.0.0.1:{upstream}; proxy_set_header Host $host;
+                 proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; }}
+  }}
+}}
+""")
+        self.procs.append(
+            subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=10)
+        for log in self.logs:
+            log.close()
+
+
+def request(
+    port: int, path: str, method: str = "GET", headers: dict | None = None, body: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+
+def login(port: int, username: str) -> str:
+    status, headers, page = request(port, "/auth/login")
+    cookie = headers["set-cookie"].split(";")[0]
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1).decode()
+    status, headers, _ = request(
+        port,
+        "/auth/login",
+        "POST",
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+        f"username={username}&password=serving+password&csrf_token={token}",
+    )
+    assert status == 302
+    return headers["set-cookie"].split(";")[0]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    if not Path(NGINX).exists():
+        pytest.fail("nginx is missing: `make test` installs Debian's nginx-light")
+    s = Servers(tmp_path_factory.mktemp("serving"))
+    s.flask("db", "upgrade")
+    for name in ("owner", "other"):
+        s.flask("create-admin", name, stdin="serving password\n" * 2)
+    s.flask("import", str(DATA / "cover.flac"), "--user", "owner")
+    app_port, accel_port, nginx_port = _port(), _port(), _port()
+    s.gunicorn(app_port)
+    s.gunicorn(accel_port, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
+    s.nginx(nginx_port, accel_port)
+    try:
+        for port in (app_port, accel_port, nginx_port):
+            _wait(port)
+        cookie = login(app_port, "owner")
+        yield {
+            "python": app_port,
+            "nginx": nginx_port,
+            "cookie": cookie,
+            "other": login(app_port, "other"),
+            "file": next(s.uploads.glob("*/*.flac")).read_bytes(),
+            "servers": s,
+        }
+    finally:
+        s.stop()
+
+
+SIZE = (DATA / "cover.flac").stat().st_size
+
+CASES = [
+    ("bytes=0-0", 206, (0, 0)),
+    ("bytes=0-1", 206, (0, 1)),
+    ("bytes=2-", 206, (2, SIZE - 1)),
+    ("bytes=-500", 206, (SIZE - 500, SIZE - 1)),
+    ("bytes=1000-1999", 206, (1000, 1999)),
+    ("bytes=30000-999999", 206, (30000, SIZE - 1)),
+    (None, 200, (0, SIZE - 1)),
+    (f"bytes={SIZE}-", 416, None),
+]
+
+
+@pytest.mark.parametrize("via", ["python", "nginx"])
+@pytest.mark.parametrize(("header", "status", "span"), CASES)
+def test_ranges_end_to_end(servers, via, header, status, span):
+    headers = {"Cookie": servers["cookie"]}
+    if header:
+        headers["Range"] = header
+    got, response_headers, body = request(servers[via], "/stream/1", headers=headers)
+    assert got == status, response_headers
+    if span:
+        first, last = span
+        assert body == servers["file"][first : last + 1]
+        assert response_headers["content-length"] == str(last - first + 1)
+        assert response_headers["content-type"] == "audio/flac"
+    if status == 206:
+        assert response_headers["content-range"] == f"bytes {span[0]}-{span[1]}/{SIZE}"
+    if status == 416:
+        assert response_headers["content-range"] == f"bytes */{SIZE}"
+
+
+@pytest.mark.parametrize("via", ["python", "nginx"])
+def test_access_is_checked_by_the_app_in_both_modes(servers, via):
+    assert request(servers[via], "/stream/1")[0] == 401
+    assert request(servers[via], "/stream/1", headers={"Cookie": servers["other"]})[0] == 404
+    assert request(servers[via], "/_media/1/anything.flac", headers={"Cookie": servers["cookie"]})[0] == 404
+
+
+def test_downloads_through_nginx_keep_the_apps_headers(servers):
+    status, headers, body = request(servers["nginx"], "/stream/1/download", headers={"Cookie": servers["cookie"]})
+    assert status == 200
+    assert headers["content-disposition"] == "attachment; filename=cover.flac"
+    assert headers["cache-control"].startswith("private")
+    assert body == servers["file"]
+
+
+def test_range_requests_write_nothing(servers):
+    db = servers["servers"].tmp / "serve.db"
+    files = [db, db.with_name(db.name + "-wal")]
+
+    def state() -> list[tuple[int, float]]:
+        return [(f.stat().st_size, f.stat().st_mtime) if f.exists() else (0, 0.0) for f in files]
+
+    before = state()
+    for start in range(0, 30000, 3000):
+        for via in ("python", "nginx"):
+            request(servers[via], "/stream/1", headers={"Cookie": servers["cookie"], "Range": f"bytes={start}-"})
+    assert state() == before
