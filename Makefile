@@ -9,10 +9,12 @@ export FLASK_APP := wsgi.py
 
 # Debian packages the test suite drives: a real browser, real audio tools, real nginx.
 TEST_DEBS := chromium ffmpeg nginx-light
+# ... and what the benchmarks add: a load generator.
+BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve test lint format install install-dev system-deps db-upgrade clean
+.PHONY: help run serve test bench bench-deps lint format install install-dev system-deps db-upgrade clean
 
 help: ## Show this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,15 +45,29 @@ run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 (develop
 serve: db-upgrade ## Production: migrate, then gunicorn with deploy/gunicorn.conf.py (127.0.0.1:8000)
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
 
-system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx), if missing
-	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the Debian packages in $(1) that are missing (apt-get, with sudo when not root).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx), if missing
+	$(call apt_install,$(TEST_DEBS))
+
+bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wrk), if missing
+	$(call apt_install,$(BENCH_DEBS))
 
 test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 8 minutes)
+	$(BIN)/python bench/library_bench.py
+	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/upload_bench.py
+	$(BIN)/python bench/stream_bench.py
 
 lint: install-dev ## ruff: lint and format check
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ import http.client
 import random
 import re
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -154,11 +155,90 @@ def wrk(  # noqa: PLR0917 - one call site, in a benchmark
     }
 
 
+def slow_listeners(
+    port: int, cookie: str, targets: list[tuple[str, int, Path]], listeners: int, seconds: int, *, rate: int = 40_000
+) -> dict:
+    """`listeners` clients each pull a whole track at `rate` bytes/s for `seconds`, while one
+    more client seeks once a second. A listener stalls when a read waits over a second."""
+    stop_at = time.monotonic() + seconds
+    worst: list[float] = []
+    failures: list[str] = []
+
+    def listen(index: int) -> None:
+        path = targets[index % len(targets)][0]
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
+            started, received, longest = time.monotonic(), 0, 0.0
+            while time.monotonic() < stop_at:
+                ahead = received - rate * (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(min(ahead / rate, max(0.0, stop_at - time.monotonic())))
+                    continue
+                waited = time.monotonic()
+                chunk = sock.recv(8192)
+                longest = max(longest, time.monotonic() - waited)
+                if not chunk:
+                    break
+                received += len(chunk)
+            sock.close()
+            worst.append(longest)
+        except OSError as exc:
+            failures.append(str(exc))
+
+    threads = [threading.Thread(target=listen, args=(i,)) for i in range(listeners)]
+    for t in threads:
+        t.start()
+        time.sleep(0.005)  # a crowd arriving, not one burst
+    client, rng, seeks = Client(port, cookie), random.Random(3), []
+    while time.monotonic() < stop_at - 1:
+        path, size, _ = rng.choice(targets)
+        ttfb, status, _ = client.range_ttfb(path, rng.randrange(0, size - CHUNK))
+        seeks.append(ttfb * 1000 if status == 206 else float("inf"))
+        time.sleep(1)
+    for t in threads:
+        t.join()
+    seeks.sort()
+    return {
+        "stalled": sum(1 for w in worst if w > 1.0) + len(failures),
+        "worst": max(worst or [0]),
+        "seek_median": statistics.median(seeks),
+        "seek_max": seeks[-1],
+        "seeks": len(seeks),
+    }
+
+
+def downloads(port: int, cookie: str, path: str, clients: int, seconds: int) -> float:
+    """Full-file download throughput (MB/s) with `clients` connections (wrk)."""
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(min(2, clients)),
+            "-c",
+            str(clients),
+            "-d",
+            f"{seconds}s",
+            "-H",
+            f"Cookie: {cookie}",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", done.stdout)
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"B": 1e-6, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(unit.upper(), 1) * (1.048576 if unit != "B" else 1)
+
+
 def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seeks", type=int, default=400)
+    parser.add_argument("--listeners", type=int, default=200)
+    parser.add_argument("--listen-seconds", type=int, default=30)
     args = parser.parse_args()
     for tool in ("nginx", "wrk", "ffmpeg"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -227,6 +307,15 @@ http {{
         loads = {
             name: wrk(port, cookie, targets, args.clients, args.duration, tmp) for name, port, targets, _ in servers
         }
+        big = max(range(len(rows)), key=lambda i: rows[i][2])
+        fetches = {
+            name: [downloads(port, cookie, targets[big][0], n, max(5, args.duration // 2)) for n in (1, 8)]
+            for name, port, targets, _ in servers
+        }
+        slow = {
+            name: slow_listeners(port, cookie, targets, args.listeners, args.listen_seconds)
+            for name, port, targets, _ in servers
+        }
         stop.set()
         sampler.join()
 
@@ -242,6 +331,18 @@ http {{
                 f"| {name} | {r['rps']:.0f} | {r['mbps']:.0f} | {r['p99']} | {r['errors']} | "
                 f"{r['rps'] / nginx_rps:.0%} |"
             )
+        nginx_dl = fetches["nginx alone (sendfile)"]
+        print(f"\nFull downloads of a {rows[big][2] / 1e6:.0f} MB FLAC (wrk)\n")
+        print("| server | 1 client MB/s | 8 clients MB/s | share of nginx (1 / 8) |\n|---|---|---|---|")
+        for name, (one, eight) in fetches.items():
+            print(f"| {name} | {one:.0f} | {eight:.0f} | {one / nginx_dl[0]:.0%} / {eight / nginx_dl[1]:.0%} |")
+        print(
+            f"\nSlow listeners: {args.listeners} clients at 40 KB/s for {args.listen_seconds} s, one more seeking"
+            " every second\n"
+        )
+        print("| server | stalled over 1 s | longest wait s | seek median ms | seek worst ms |\n|---|---|---|---|---|")
+        for name, r in slow.items():
+            print(f"| {name} | {r['stalled']} | {r['worst']:.2f} | {r['seek_median']:.1f} | {r['seek_max']:.1f} |")
         print("\nApp memory (RSS of gunicorn master and workers)\n")
         print("| server | at rest MB | peak MB |\n|---|---|---|")
         for name, at_rest in rest.items():

@@ -11,7 +11,8 @@ from pathlib import Path
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "16"))
+# Each listener holds a thread while its file is sent; 2 x 128 serves 256 at once.
+threads = int(os.environ.get("WEB_THREADS", "128"))
 # Long uploads and downloads are fine; a silent client is dropped.
 timeout = 120
 graceful_timeout = 30
