@@ -11,8 +11,11 @@ from pathlib import Path
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 worker_class = "gthread"
-# Each listener holds a thread while its file is sent; 2 x 128 serves 256 at once.
-threads = int(os.environ.get("WEB_THREADS", "128"))
+# Each listener holds a thread while its file is sent. A worker accepts no
+# more connections than it has threads (worker_connections), so a crowd of
+# listeners spreads over both workers and a seek always finds a free thread.
+threads = int(os.environ.get("WEB_THREADS", "256"))
+worker_connections = threads
 # Long uploads and downloads are fine; a silent client is dropped.
 timeout = 120
 graceful_timeout = 30
