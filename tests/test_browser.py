@@ -310,12 +310,14 @@ def test_build_reorder_and_play_a_playlist(signed_in, live_server):
     rows = "table.playlist-entries tbody tr .title-cell"
     assert [t.strip() for t in page.locator(rows).all_inner_texts()] == ["Evening Song", "Morning Song"]
 
-    # Drag the second row above the first.
-    page.drag_and_drop(
-        "table.playlist-entries tbody tr >> nth=1",
-        "table.playlist-entries tbody tr >> nth=0",
-        target_position={"x": 20, "y": 3},
-    )
+    # Drag the second row above the first; the page saves the new order.
+    with page.expect_response(lambda r: r.url.endswith("/move") and r.request.method == "POST") as saved:
+        page.drag_and_drop(
+            "table.playlist-entries tbody tr >> nth=1",
+            "table.playlist-entries tbody tr >> nth=0",
+            target_position={"x": 20, "y": 3},
+        )
+    assert saved.value.status == 200
     page.wait_for_function(
         """() => [...document.querySelectorAll('table.playlist-entries tbody tr .title-cell')]
                  .map(c => c.textContent.trim()).join('|') === 'Morning Song|Evening Song'"""
