@@ -201,7 +201,7 @@ def run(backend: str, tracks: int, runs: int) -> list[tuple]:
             with engine.begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA "{schema}"'))
             engine.dispose()
-            url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+            url = f"{PG_URL}?options=-csearch_path%3D{schema},public"
 
         class BenchConfig(Config):
             SQLALCHEMY_DATABASE_URI = url

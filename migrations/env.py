@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, for_this_dialect
 
 config = context.config
 # Keep the application's loggers (and pytest's capture) working.
@@ -22,6 +22,10 @@ def render_item(type_, obj, autogen_context):
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return for_this_dialect(obj, target_db.engine.dialect.name)
 
 
 def process_revision_directives(context, revision, directives):
@@ -48,6 +52,7 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_item)
     conf_args.setdefault("compare_type", True)
+    conf_args.setdefault("include_object", include_object)
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():

@@ -61,8 +61,11 @@ def new_pg_schema() -> tuple[str, str]:
     engine = create_engine(PG_BASE_URL)
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        # Extensions are per database; public stays on the path so the trigram
+        # operators resolve from every test schema.
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
     engine.dispose()
-    return schema, f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    return schema, f"{PG_BASE_URL}?options=-csearch_path%3D{schema},public"
 
 
 def drop_pg_schema(schema: str) -> None:

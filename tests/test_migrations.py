@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 
 from app import create_app
 from app.extensions import db
+from app.models.types import for_this_dialect
 from config import TestConfig
 from tests.conftest import drop_pg_schema, new_pg_schema
 
@@ -32,7 +33,14 @@ def test_upgrade_matches_models_and_downgrade_empties(empty_database: str, tmp_p
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            dialect = db.engine.dialect.name
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_object": lambda obj, *_: for_this_dialect(obj, dialect),
+                },
+            )
             diff = compare_metadata(context, db.metadata)
         assert diff == [], f"the migrations and the models disagree: {diff}"
         tables = set(inspect(db.engine).get_table_names())

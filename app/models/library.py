@@ -72,6 +72,13 @@ class Track(db.Model):
         Index("ix_tracks_visibility_genre", "visibility", "genre_key", "genre"),
         Index("ix_tracks_album_order", "album_id", "disc_number", "track_number", "owner_id", "visibility"),
         Index("ix_tracks_artist_visible", "artist_id", "owner_id", "visibility"),
+        # PostgreSQL answers the search's LIKE '%word%' from a trigram index.
+        Index(
+            "ix_tracks_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
         Index("ix_tracks_album_artist_visible", "album_artist_id", "owner_id", "visibility"),
         # Ids are never reused (SQLite would otherwise hand out a deleted max id
         # again), so URLs such as a cover's may be cached for good.
