@@ -52,7 +52,13 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _database_url()
     # No pre-ping: it would cost a round trip on every request, seeks included.
     # Connections are recycled instead, before a server would drop them idle.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": 1800}
+    # A pool big enough for the worker's busy threads: a connection opened
+    # past it is closed after one request, and opening one is not free.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_recycle": 1800,
+        "pool_size": _int("DB_POOL_SIZE", 16),
+        "max_overflow": _int("DB_POOL_OVERFLOW", 32),
+    }
 
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)

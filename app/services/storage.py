@@ -130,6 +130,8 @@ def _mkstemp(folder: Path) -> tuple[int, str]:
 class Storage:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
+        self._root_str = str(self.root)
+        self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
 
     # --- receiving ------------------------------------------------------------------
     def incoming(self, max_bytes: int) -> IncomingFile:
@@ -198,11 +200,16 @@ class Storage:
 
     # --- reading and deleting ---------------------------------------------------------
     def path(self, rel: str) -> Path:
-        """The absolute path of a stored file. Raises NotFound for anything outside the root."""
-        candidate = (self.root / rel).resolve()
-        if not candidate.is_relative_to(self.root) or candidate == self.root:
+        """The absolute path of a stored file. Raises NotFound for anything outside the root.
+
+        Names are checked lexically (normalised, no "..", no absolute paths):
+        this runs on every seek, and resolving symlinks would cost a system
+        call per path component. The storage never creates symlinks.
+        """
+        joined = os.path.normpath(os.path.join(self._root_str, rel))
+        if not joined.startswith(self._root_prefix) or "\0" in rel:
             raise NotFound("No such file.")
-        return candidate
+        return Path(joined)
 
     def delete(self, rel: str | None) -> None:
         if not rel:
