@@ -206,7 +206,7 @@ class Storage:
         this runs on every seek, and resolving symlinks would cost a system
         call per path component. The storage never creates symlinks.
         """
-        joined = os.path.normpath(os.path.join(self._root_str, rel))
+        joined = os.path.normpath(os.path.join(self._root_str, rel))  # noqa: PTH118 - string-only, no syscalls
         if not joined.startswith(self._root_prefix) or "\0" in rel:
             raise NotFound("No such file.")
         return Path(joined)
