@@ -23,6 +23,7 @@ from app.library.routes import bp as library_bp
 from app.library.uploads import init_uploads
 from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
+from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
 from config import BASE_DIR, INSTANCE_DIR, Config
 
@@ -39,6 +40,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     init_uploads(app)
     _register_blueprints(app)
     errors.register(app)
+    _stream_fast_path(app)
     security.register(app)
     templating.register(app)
     register_cli(app)
@@ -88,6 +90,15 @@ def _refuse_weak_key(key: str) -> None:
             "SECRET_KEY is too weak for production: use at least 32 random characters, "
             'for example python -c "import secrets; print(secrets.token_hex(32))".'
         )
+
+
+def _stream_fast_path(app: Flask) -> None:
+    """Seeks skip the full Flask stack when the app streams the bytes itself."""
+    if app.config["SEND_FILE_MODE"] != "python" or not app.config.get("STREAM_FAST_PATH", True):
+        return
+    with app.app_context():
+        engine = db.engine
+    app.wsgi_app = StreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])  # type: ignore[method-assign]
 
 
 def _init_extensions(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import Headers
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -29,15 +30,18 @@ def register(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    headers = response.headers
+    apply_security_headers(response.headers, secure=request.is_secure)
+    return response
+
+
+def apply_security_headers(headers: Headers, *, secure: bool) -> None:
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.is_secure:
+    if secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
 
 
 class SecureCookiesOverHttps:

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from flask import request
 
 from app.models import Visibility
 from tests.conftest import login
@@ -244,3 +245,58 @@ def test_streaming_a_large_file_keeps_memory_flat(alice, user, app, db):
     assert total == 300 * 1024 * 1024
     assert grown_mb < 20, f"the process grew by {grown_mb:.1f} MB"
     os.truncate(path, 16078)
+
+
+# --- the fast path for seeks -----------------------------------------------------------------
+
+
+@pytest.fixture
+def watched(make_app):
+    """An app that records every request reaching Flask, with alice's track, and her client."""
+    from app.extensions import db
+    from app.services import accounts
+
+    app = make_app()
+    seen: list[str] = []
+    app.before_request(lambda: seen.append(request.path))
+    with app.app_context():
+        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        accounts.create_user("bob", "correct horse battery", rounds=4)
+        db.session.commit()
+        track = add_track(owner, "cover.flac")
+        client = app.test_client()
+        login(client, "alice")
+        seen.clear()
+        yield app, client, track, seen, owner
+
+
+def test_seeks_skip_the_flask_stack(watched):
+    app, alice, track, seen, _ = watched
+    data = (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).read_bytes()
+    response = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206 and response.data == data[100:200]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"]
+    assert seen == []  # answered before Flask
+    alice.get(f"/stream/{track.id}/download")
+    assert seen == [f"/stream/{track.id}/download"]  # everything else goes through Flask
+
+
+def test_the_fast_path_never_says_no_itself(watched):
+    from app.extensions import db
+
+    app, alice, track, seen, owner = watched
+    bob = app.test_client()
+    login(bob, "bob")
+    seen.clear()
+    assert bob.get(f"/stream/{track.id}").status_code == 404  # not bob's: Flask answers
+    assert seen == [f"/stream/{track.id}"]
+    stolen = alice.get_cookie("mc_session").value
+    owner.rotate_session_token()  # as a logout elsewhere does
+    db.session.commit()
+    thief = app.test_client()
+    thief.set_cookie("mc_session", stolen)
+    assert thief.get(f"/stream/{track.id}").status_code == 401
+    forged = app.test_client()
+    forged.set_cookie("mc_session", stolen[:-2] + "xx")
+    assert forged.get(f"/stream/{track.id}").status_code == 401

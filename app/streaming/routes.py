@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import hmac
 import unicodedata
-from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, request, send_file, session
 from flask_login import current_user
 from sqlalchemy import select
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import dump_options_header
-from werkzeug.wsgi import wrap_file
 
 from app.extensions import db
 from app.library.uploads import current_storage
 from app.models import Track, User
 from app.services import library
 from app.services.errors import NotFound
-from app.streaming.ranges import normalise_range
+from app.streaming.files import DAY, serve_audio
 
 bp = Blueprint("streaming", __name__)
 
@@ -40,7 +37,6 @@ STREAM_COLUMNS = (Track.id, Track.storage_path, Track.mime_type, Track.sha256, T
 
 PLACEHOLDER_COVER = "img/cover-placeholder.svg"
 YEAR = 365 * 24 * 3600
-DAY = 24 * 3600
 
 
 def _require_login() -> None:
@@ -108,48 +104,12 @@ def send_track(track: Track | StreamTrack, *, download_name: str | None = None) 
             response.headers["X-Sendfile"] = str(current_storage().path(track.storage_path))
     else:
         path = current_storage().path(track.storage_path)
-        size = path.stat().st_size
-        request.environ["HTTP_RANGE"] = normalise_range(request.headers.get("Range"), size) or ""
-        if not request.environ["HTTP_RANGE"]:
-            del request.environ["HTTP_RANGE"]
-        try:
-            response = send_file(
-                path,
-                mimetype=track.mime_type,
-                conditional=True,
-                etag=track.sha256,
-            )
-            if response.status_code == 206 and _server_honours_length():
-                _send_range_with_sendfile(response, path)
-        except RequestedRangeNotSatisfiable:
-            # A media client wants the status and Content-Range, not an HTML page.
-            response = Response(status=416, content_type="text/plain", headers={"Content-Range": f"bytes */{size}"})
+        response = serve_audio(request.environ, path, track.mime_type, track.sha256)
     if download_name:
         set_attachment(response, download_name)
     response.headers["Cache-Control"] = f"private, max-age={DAY}"
     response.headers["Accept-Ranges"] = "bytes"
     return response
-
-
-def _server_honours_length() -> bool:
-    # gunicorn sends a file wrapper with sendfile() from the file's offset for
-    # exactly Content-Length bytes (and stops there without sendfile too).
-    # Other servers get Werkzeug's own range iterator.
-    environ = request.environ
-    return "wsgi.file_wrapper" in environ and environ.get("SERVER_SOFTWARE", "").startswith("gunicorn")
-
-
-def _send_range_with_sendfile(response: Response, path: Path) -> None:
-    """Werkzeug decided the status and headers of a 206; hand the server the file
-    at the range's first byte, so gunicorn can sendfile() Content-Length bytes
-    instead of pushing them through Python in small pieces."""
-    first = int(response.headers["Content-Range"].split()[1].split("-")[0])
-    fh = path.open("rb")
-    fh.seek(first)
-    old = response.response
-    response.response = wrap_file(request.environ, fh, buffer_size=256 * 1024)
-    if hasattr(old, "close"):
-        old.close()
 
 
 def set_attachment(response: Response, name: str) -> None:
