@@ -52,7 +52,10 @@ class StreamFastPath:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
         if match and environ.get("REQUEST_METHOD") in ("GET", "HEAD") and self.serializer is not None:
-            response = self._answer(environ, int(match.group(1)))
+            try:
+                response = self._answer(environ, int(match.group(1)))
+            except Exception:  # noqa: BLE001 - e.g. the database is down: Flask answers (with its error page)
+                response = None
             if response is not None:
                 return response(environ, start_response)
         return self.wsgi_app(environ, start_response)
