@@ -312,6 +312,7 @@ http {{
             name: [downloads(port, cookie, targets[big][0], n, max(5, args.duration // 2)) for n in (1, 8)]
             for name, port, targets, _ in servers
         }
+        time.sleep(5)  # let the servers finish the downloads wrk abandoned when its time ran out
         slow = {
             name: slow_listeners(port, cookie, targets, args.listeners, args.listen_seconds)
             for name, port, targets, _ in servers
