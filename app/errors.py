@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, make_response, render_template, request
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, abort, current_app, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.services.errors import Forbidden, NotFound
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Reload the page and try again."),
@@ -25,6 +29,16 @@ def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+
+
+def or_abort(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a service; its NotFound becomes a 404 and its Forbidden a 403."""
+    try:
+        return fn(*args, **kwargs)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
 
 
 def wants_json() -> bool:

@@ -10,13 +10,12 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app.errors import wants_json
+from app.errors import or_abort, wants_json
 from app.extensions import db
 from app.library.forms import ActionForm, TrackForm, UploadForm
 from app.library.uploads import MB, current_storage
 from app.models import Visibility
 from app.services import library, listening
-from app.services.errors import Forbidden, NotFound
 from app.services.ingest import get_pool
 from app.services.storage import IncomingFile
 
@@ -40,15 +39,6 @@ def uploader_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _or_404(fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
 
 
 def parser_pool():
@@ -103,7 +93,7 @@ def albums() -> str:
 @bp.get("/library/albums/<int:album_id>")
 @login_required
 def album(album_id: int) -> str:
-    summary, tracks = _or_404(library.get_album, current_user.id, album_id)
+    summary, tracks = or_abort(library.get_album, current_user.id, album_id)
     return render_template("library/album.html", album=summary, tracks=tracks)
 
 
@@ -118,14 +108,14 @@ def artists() -> str:
 @bp.get("/library/artists/<int:artist_id>")
 @login_required
 def artist(artist_id: int) -> str:
-    found, albums, count = _or_404(library.get_artist, current_user.id, artist_id)
+    found, albums, count = or_abort(library.get_artist, current_user.id, artist_id)
     return render_template("library/artist.html", artist=found, albums=albums, track_count=count)
 
 
 @bp.get("/library/tracks/<int:track_id>")
 @login_required
 def track(track_id: int) -> str:
-    found = _or_404(library.get_visible_track, current_user.id, track_id)
+    found = or_abort(library.get_visible_track, current_user.id, track_id)
     return render_template(
         "library/track.html",
         track=found,
@@ -143,7 +133,7 @@ def history() -> str:
 @bp.route("/library/tracks/<int:track_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(track_id: int) -> Response | tuple[str, int]:
-    found = _or_404(library.get_own_track, current_user.id, track_id)
+    found = or_abort(library.get_own_track, current_user.id, track_id)
     form = TrackForm(obj=found if request.method == "GET" else None)
     if request.method == "GET":
         form.visibility.data = found.visibility.value
@@ -170,7 +160,7 @@ def edit(track_id: int) -> Response | tuple[str, int]:
 @bp.post("/library/tracks/<int:track_id>/delete")
 @login_required
 def delete(track_id: int) -> Response:
-    found = _or_404(library.get_own_track, current_user.id, track_id)
+    found = or_abort(library.get_own_track, current_user.id, track_id)
     title = found.title
     files = library.delete_track(found)
     db.session.commit()

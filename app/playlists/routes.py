@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC
-from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -12,7 +10,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from app.auth.routes import safe_next
-from app.errors import wants_json
+from app.errors import or_abort, wants_json
 from app.extensions import db
 from app.models import PlaylistVisibility
 from app.playlists.forms import ActionForm, AddForm, EntryForm, ImportForm, MoveForm, PlaylistForm, SharingForm
@@ -29,15 +27,6 @@ M3U_MAX_BYTES = 2_000_000
 @login_required
 def _require_login() -> None:
     return None
-
-
-def _or_error(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
 
 
 def _back(default: str) -> str:
@@ -64,7 +53,7 @@ def create() -> Response | tuple[str, int]:
 
 @bp.get("/playlists/<int:playlist_id>")
 def show(playlist_id: int) -> str:
-    playlist = _or_error(playlists.get_visible_playlist, current_user.id, playlist_id)
+    playlist = or_abort(playlists.get_visible_playlist, current_user.id, playlist_id)
     views = playlists.entries(playlist, current_user.id)
     return render_template(
         "playlists/show.html",
@@ -78,7 +67,7 @@ def show(playlist_id: int) -> str:
 
 @bp.route("/playlists/<int:playlist_id>/edit", methods=["GET", "POST"])
 def edit(playlist_id: int) -> Response | tuple[str, int]:
-    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
     form = PlaylistForm(obj=playlist if request.method == "GET" else None)
     sharing = SharingForm(visibility=playlist.visibility.value, expires=playlist.share_expires_at)
     if form.validate_on_submit():
@@ -94,7 +83,7 @@ def edit(playlist_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/playlists/<int:playlist_id>/sharing")
 def sharing(playlist_id: int) -> Response:
-    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
     form = SharingForm()
     if not form.validate_on_submit():
         flash(next(iter(form.errors.values()))[0], "error")
@@ -108,7 +97,7 @@ def sharing(playlist_id: int) -> Response:
 
 @bp.post("/playlists/<int:playlist_id>/revoke")
 def revoke(playlist_id: int) -> Response:
-    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
     if ActionForm().validate_on_submit():
         playlists.revoke_link(playlist)
         db.session.commit()
@@ -118,7 +107,7 @@ def revoke(playlist_id: int) -> Response:
 
 @bp.route("/playlists/<int:playlist_id>/delete", methods=["GET", "POST"])
 def delete(playlist_id: int) -> Response | str:
-    playlist = _or_error(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
     form = ActionForm()
     if request.method == "POST" and form.validate_on_submit():
         name = playlist.name
@@ -134,7 +123,7 @@ def remove(playlist_id: int) -> Response:
     form = EntryForm()
     if not form.validate_on_submit():
         abort(400)
-    _or_error(playlists.run_with_retry, lambda: playlists.remove_entry(current_user.id, playlist_id, form.entry.data))
+    or_abort(playlists.run_with_retry, lambda: playlists.remove_entry(current_user.id, playlist_id, form.entry.data))
     if wants_json():
         return jsonify({"removed": True})
     return redirect(url_for("playlists.show", playlist_id=playlist_id))
@@ -145,7 +134,7 @@ def move(playlist_id: int) -> Response:
     form = MoveForm()
     if not form.validate_on_submit():
         abort(400)
-    _or_error(
+    or_abort(
         playlists.run_with_retry,
         lambda: playlists.move_entry(current_user.id, playlist_id, form.entry.data, form.position.data),
     )
@@ -206,7 +195,7 @@ def _tracks_to_add(track: str, album: str) -> list[int]:
 
 @bp.get("/playlists/<int:playlist_id>.m3u8")
 def export(playlist_id: int) -> Response:
-    playlist = _or_error(playlists.get_visible_playlist, current_user.id, playlist_id)
+    playlist = or_abort(playlists.get_visible_playlist, current_user.id, playlist_id)
     views = playlists.entries(playlist, current_user.id)
     body = playlists.m3u8(views, lambda track_id: url_for("streaming.stream", track_id=track_id, _external=True))
     response = Response(body, mimetype="audio/x-mpegurl")
@@ -260,7 +249,7 @@ def favourites() -> str:
 def toggle_favourite(track_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    now = _or_error(playlists.toggle_favourite, current_user.id, track_id)
+    now = or_abort(playlists.toggle_favourite, current_user.id, track_id)
     db.session.commit()
     if wants_json():
         return jsonify({"favourite": now})
