@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, case, event, func, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, case, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -63,8 +63,19 @@ def human_size(num: float) -> str:
 # --- visibility ---------------------------------------------------------------------------
 
 
-def visible_to(user_id: int) -> ColumnElement[bool]:
+def visible_to(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
     return or_(Track.owner_id == user_id, Track.visibility == Visibility.PUBLIC)
+
+
+# What serving a file needs, with the session check, in one indexed lookup:
+# the track if the user (:uid) may hear it, with that user's session token
+# and disabled flag. Both the stream view and its fast path run it.
+STREAM_COLUMNS = (Track.id, Track.storage_path, Track.mime_type, Track.sha256, Track.format, Track.original_filename)
+STREAM_LOOKUP = (
+    select(*STREAM_COLUMNS, User.session_token, User.disabled)
+    .join(User, User.id == bindparam("uid"))
+    .where(Track.id == bindparam("tid"), visible_to(bindparam("uid")))
+)
 
 
 def get_visible_track(user_id: int, track_id: int) -> Track:

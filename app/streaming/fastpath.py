@@ -18,25 +18,16 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask
 from itsdangerous import BadSignature
-from sqlalchemy import Engine, bindparam, or_, select
+from sqlalchemy import Engine
 from werkzeug.http import parse_cookie
 
-from app.models import Track, User, Visibility
 from app.security import apply_security_headers
 from app.services.errors import NotFound
+from app.services.library import STREAM_LOOKUP
 from app.services.storage import Storage
 from app.streaming.files import serve_audio
 
 _PATH = re.compile(r"^/stream/([1-9][0-9]{0,17})$")
-
-_QUERY = (
-    select(Track.storage_path, Track.mime_type, Track.sha256, User.session_token, User.disabled)
-    .join(User, User.id == bindparam("uid"))
-    .where(
-        Track.id == bindparam("tid"),
-        or_(Track.owner_id == bindparam("uid"), Track.visibility == Visibility.PUBLIC),
-    )
-)
 
 
 class StreamFastPath:
@@ -72,7 +63,7 @@ class StreamFastPath:
         if not user_id.isdigit() or not token:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(_QUERY, {"uid": int(user_id), "tid": track_id}).first()
+            row = conn.execute(STREAM_LOOKUP, {"uid": int(user_id), "tid": track_id}).first()
         if row is None or row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
             return None
         try:

@@ -9,12 +9,11 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, request, send_file, session
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.http import dump_options_header
 
 from app.extensions import db
 from app.library.uploads import current_storage
-from app.models import Track, User
+from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
 from app.streaming.files import DAY, serve_audio
@@ -32,8 +31,6 @@ class StreamTrack(NamedTuple):
     format: str
     original_filename: str
 
-
-STREAM_COLUMNS = (Track.id, Track.storage_path, Track.mime_type, Track.sha256, Track.format, Track.original_filename)
 
 PLACEHOLDER_COVER = "img/cover-placeholder.svg"
 YEAR = 365 * 24 * 3600
@@ -78,18 +75,14 @@ def _visible_track(track_id: int) -> StreamTrack:
     if not user_id.isdigit() or not token:
         _require_login()
         user_id, token = str(current_user.id), current_user.session_token
-    row = db.session.execute(
-        select(*STREAM_COLUMNS, User.session_token, User.disabled)
-        .join(User, User.id == int(user_id))
-        .where(Track.id == track_id, library.visible_to(int(user_id)))
-    ).first()
+    row = db.session.execute(library.STREAM_LOOKUP, {"uid": int(user_id), "tid": track_id}).first()
     if row is None:
         # Tell "not logged in" (401) from "not yours" (404) only now, off the hot path.
         _require_login()
         abort(404)
     if row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
         abort(401)
-    return StreamTrack(*row[: len(STREAM_COLUMNS)])
+    return StreamTrack(*row[: len(library.STREAM_COLUMNS)])
 
 
 def send_track(track: Track | StreamTrack, *, download_name: str | None = None) -> Response:
@@ -102,13 +95,15 @@ def send_track(track: Track | StreamTrack, *, download_name: str | None = None) 
             response.headers["X-Accel-Redirect"] = current_app.config["X_ACCEL_PREFIX"] + quote(track.storage_path)
         else:
             response.headers["X-Sendfile"] = str(current_storage().path(track.storage_path))
+        response.headers["Cache-Control"] = f"private, max-age={DAY}"
+        response.headers["Accept-Ranges"] = "bytes"
     else:
-        path = current_storage().path(track.storage_path)
-        response = serve_audio(request.environ, path, track.mime_type, track.sha256)
+        # serve_audio sets the caching and range headers itself.
+        response = serve_audio(
+            request.environ, current_storage().path(track.storage_path), track.mime_type, track.sha256
+        )
     if download_name:
         set_attachment(response, download_name)
-    response.headers["Cache-Control"] = f"private, max-age={DAY}"
-    response.headers["Accept-Ranges"] = "bytes"
     return response
 
 
