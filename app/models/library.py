@@ -138,9 +138,5 @@ class Track(db.Model):
     artist_ref: Mapped[Artist] = relationship(lazy="raise", foreign_keys=[artist_id])
     album_ref: Mapped[Album] = relationship(lazy="raise")
 
-    @property
-    def is_public(self) -> bool:
-        return self.visibility == Visibility.PUBLIC
-
     def __repr__(self) -> str:
         return f"<Track {self.id} {self.title!r}>"

@@ -7,9 +7,9 @@ anything else does not exist for them (NotFound).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,6 @@ class AddResult:
     status: str  # "added", "duplicate" or "rejected"
     message: str
     track: Track | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self, urls: dict[str, str] | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "status": self.status, "message": self.message}
@@ -177,7 +176,7 @@ class ImportBatch:
             db.session.commit()
         except BaseException:
             db.session.rollback()
-            _remove(self.store, self.kept)
+            remove_files(self.store, self.kept)
             raise
         finally:
             self.kept = []
@@ -213,7 +212,7 @@ def add_file(  # noqa: PLR0911, PLR0915 - each outcome returns its own result, i
                 savepoint.rollback()
         else:
             db.session.rollback()
-        _remove(store, kept)
+        remove_files(store, kept)
 
     try:
         if incoming.error:
@@ -262,11 +261,6 @@ def add_file(  # noqa: PLR0911, PLR0915 - each outcome returns its own result, i
         raise
     finally:
         incoming.discard()
-
-
-def _remove(store: Storage, paths: list[str]) -> None:
-    for rel in paths:
-        store.delete(rel)
 
 
 def _new_track(owner: User, incoming: IncomingFile, name: str, info: AudioInfo, visibility: Visibility) -> Track:
@@ -338,41 +332,36 @@ def _forget_cache(session: Session) -> None:
 
 def _artist(name: str) -> Artist:
     key = fold(name)[:TAG_MAX]
-    cache = _cache()
-    if ("artist", key) in cache:
-        return cache[("artist", key)]
-    artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
-    if artist is not None:
-        cache[("artist", key)] = artist
-        return artist
-    try:
-        with db.session.begin_nested():
-            artist = Artist(name=name, name_key=key)
-            db.session.add(artist)
-    except IntegrityError:
-        artist = db.session.scalar(select(Artist).where(Artist.name_key == key))
-    cache[("artist", key)] = artist
-    return artist
+    return _get_or_create(
+        ("artist", key), select(Artist).where(Artist.name_key == key), lambda: Artist(name=name, name_key=key)
+    )
 
 
 def _album(title: str, artist: Artist) -> Album:
     key = fold(title)[:TAG_MAX]
+    return _get_or_create(
+        ("album", key, str(artist.id)),
+        select(Album).where(Album.title_key == key, Album.artist_id == artist.id),
+        lambda: Album(title=title, title_key=key, artist_id=artist.id),
+    )
+
+
+def _get_or_create(cache_key: tuple[str, ...], query: Select, make: Callable[[], Any]) -> Any:
+    """The row `query` finds, else a new one from `make()`; a row another request
+    created at the same moment wins (unique index), and the result is cached."""
     cache = _cache()
-    if ("album", key, str(artist.id)) in cache:
-        return cache[("album", key, str(artist.id))]
-    query = select(Album).where(Album.title_key == key, Album.artist_id == artist.id)
-    album = db.session.scalar(query)
-    if album is not None:
-        cache[("album", key, str(artist.id))] = album
-        return album
-    try:
-        with db.session.begin_nested():
-            album = Album(title=title, title_key=key, artist_id=artist.id)
-            db.session.add(album)
-    except IntegrityError:
-        album = db.session.scalar(query)
-    cache[("album", key, str(artist.id))] = album
-    return album
+    if cache_key in cache:
+        return cache[cache_key]
+    row = db.session.scalar(query)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = make()
+                db.session.add(row)
+        except IntegrityError:
+            row = db.session.scalar(query)
+    cache[cache_key] = row
+    return row
 
 
 # --- editing and deleting -------------------------------------------------------------------
@@ -480,10 +469,6 @@ def _filtered(user_id: int, query: TrackQuery, stmt: Select) -> Select:
 def _ordering(query: TrackQuery) -> list[Any]:
     columns = SORTS[query.sort]()
     return [c.desc() for c in columns] if query.order == "desc" else columns
-
-
-def track_select(user_id: int, query: TrackQuery) -> Select:
-    return _filtered(user_id, query, select(Track)).order_by(*_ordering(query))
 
 
 def _page_ids(user_id: int, query: TrackQuery, limit: int, offset: int) -> Select:
