@@ -263,7 +263,8 @@ def run_with_retry(action, attempts: int = 8):
 # --- visibility and share links ---------------------------------------------------------------
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """How a share token is looked up and signed for, so the secret itself is never compared."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -273,7 +274,7 @@ def set_visibility(playlist: Playlist, visibility: PlaylistVisibility, expires_a
     if visibility == PlaylistVisibility.LINK:
         if not playlist.share_token:
             playlist.share_token = secrets.token_urlsafe(32)
-            playlist.share_token_hash = _hash(playlist.share_token)
+            playlist.share_token_hash = token_hash(playlist.share_token)
         playlist.share_expires_at = expires_at
     else:
         revoke_link(playlist)
@@ -293,7 +294,7 @@ def by_share_token(token: str) -> Playlist:
     """Raises NotFound for an unknown, altered, revoked or expired link."""
     if not token or len(token) > 100:
         raise NotFound("No such link.")
-    playlist = db.session.scalar(select(Playlist).where(Playlist.share_token_hash == _hash(token)))
+    playlist = db.session.scalar(select(Playlist).where(Playlist.share_token_hash == token_hash(token)))
     if (
         playlist is None
         or playlist.visibility != PlaylistVisibility.LINK

@@ -31,7 +31,7 @@ def _limit() -> str:
 
 def _signature(token: str, track_id: int, expires: int) -> str:
     key = hashlib.sha256(b"share-stream:" + current_app.config["SECRET_KEY"].encode()).digest()
-    message = f"{hashlib.sha256(token.encode()).hexdigest()}:{track_id}:{expires}".encode()
+    message = f"{playlists.token_hash(token)}:{track_id}:{expires}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
 
 
