@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from app.extensions import db
+from app.library.uploads import max_upload_bytes
 from app.models import Role, Visibility
 from app.services import accounts, library
 from app.services.errors import DomainError
@@ -83,7 +84,7 @@ def import_folder(path: Path, username: str, public: bool) -> None:
         pool,
         user,
         sources,
-        max_bytes=int(cfg["MAX_UPLOAD_MB"] * library.MB),
+        max_bytes=max_upload_bytes(),
         visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
     )
     with click.progressbar(results, length=len(sources), label=f"Importing {len(sources)} files") as bar:

@@ -16,10 +16,9 @@ from app.library.uploads import current_storage
 from app.models import Role, User
 from app.services import accounts
 from app.services.errors import DomainError, NotFound
+from app.services.library import GB
 
 bp = Blueprint("admin", __name__)
-
-GB = 1_000_000_000
 
 
 @bp.before_request

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from app.errors import or_abort, wants_json
 from app.extensions import db
 from app.library.forms import ActionForm, TrackForm, UploadForm
-from app.library.uploads import MB, current_storage
+from app.library.uploads import current_storage, max_upload_bytes
 from app.models import Visibility
 from app.services import library, listening
 from app.services.ingest import get_pool
@@ -173,7 +173,7 @@ def delete(track_id: int) -> Response:
 @login_required
 @uploader_required
 def upload() -> Response | str | tuple[Any, int]:
-    max_bytes = current_app.config["MAX_UPLOAD_MB"] * MB
+    max_bytes = max_upload_bytes()
     form = UploadForm()
     if request.method == "GET" or not form.validate_on_submit():
         return render_template("library/upload.html", form=form, max_bytes=max_bytes)

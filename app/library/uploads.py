@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from flask import Flask, Request, current_app, g
 
+from app.services.library import MB
 from app.services.storage import IncomingFile, Storage
-
-MB = 1_000_000
 
 
 def current_storage() -> Storage:
     return current_app.extensions["storage"]
+
+
+def max_upload_bytes() -> int:
+    """The per-file limit, MAX_UPLOAD_MB in bytes (1 MB = 1,000,000 bytes, as shown to users)."""
+    return int(current_app.config["MAX_UPLOAD_MB"] * MB)
 
 
 class UploadRequest(Request):
@@ -25,7 +29,7 @@ class UploadRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IncomingFile:
-        incoming = current_storage().incoming(max_bytes=current_app.config["MAX_UPLOAD_MB"] * MB)
+        incoming = current_storage().incoming(max_bytes=max_upload_bytes())
         g.setdefault("incoming_files", []).append(incoming)
         return incoming
 

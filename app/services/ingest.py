@@ -33,19 +33,19 @@ from app.services.errors import DomainError
 from app.services.text import clean_tag
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TAG_MAX = 300
+TAG_MAX = 300  # models.library.TAG_MAX; not imported, so parser processes stay free of SQLAlchemy
 COVER_SIZE = 320
 STARTUP_TIMEOUT = 120.0
 COVER_MAX_BYTES = 16 * 1024 * 1024
 
 FORMATS = {
-    # kind: (extension, mime type, label)
-    "mp3": ("mp3", "audio/mpeg", "MP3"),
-    "flac": ("flac", "audio/flac", "FLAC"),
-    "ogg": ("ogg", "audio/ogg", "Ogg Vorbis"),
-    "opus": ("opus", "audio/ogg", "Opus"),
-    "m4a": ("m4a", "audio/mp4", "M4A"),
-    "wav": ("wav", "audio/wav", "WAV"),
+    # kind: (extension, mime type)
+    "mp3": ("mp3", "audio/mpeg"),
+    "flac": ("flac", "audio/flac"),
+    "ogg": ("ogg", "audio/ogg"),
+    "opus": ("opus", "audio/ogg"),
+    "m4a": ("m4a", "audio/mp4"),
+    "wav": ("wav", "audio/wav"),
 }
 
 
@@ -299,7 +299,7 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
     duration = float(getattr(info, "length", 0) or 0)
     if not duration > 0 or duration > 100 * 3600:
         raise UnsupportedAudio("no playable audio found in the file")
-    ext, mime, _label = FORMATS[kind]
+    ext, mime = FORMATS[kind]
     digest, thumb = _thumbnail(cover)
 
     def tag(name: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
 from app.models import Album, Artist, Track, User, Visibility
+from app.models.library import TAG_MAX
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.ingest import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.storage import IncomingFile, Storage
@@ -27,7 +28,6 @@ from app.services.text import clean_tag, fold
 
 MB = 1_000_000
 GB = 1_000_000_000
-TAG_MAX = 300
 PER_PAGE = 50
 
 SORTS = {
