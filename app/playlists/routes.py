@@ -213,28 +213,11 @@ def import_m3u() -> Response | tuple[str, int] | str:
         if not raw or len(raw) > M3U_MAX_BYTES:
             form.file.errors.append("Choose an M3U or M3U8 file of at most 2 MB.")
         else:
-            text = (
-                raw.decode("utf-8", errors="replace")
-                if raw[:3] == b"\xef\xbb\xbf" or _is_utf8(raw)
-                else raw.decode("latin-1")
-            )
-            result = playlists.match_entries(current_user.id, playlists.parse_m3u(text))
-            playlist = playlists.create(current_user.id, form.name.data)
-            playlist_id = playlist.id
-            if result.matched:
-                playlists.add_tracks(current_user.id, playlist_id, [t.id for _, t in result.matched])
+            playlist, result = playlists.import_m3u(current_user.id, form.name.data, raw)
             db.session.commit()
             return render_template("playlists/import_result.html", playlist=playlist, result=result)
     status = 200 if request.method == "GET" else 400
     return render_template("playlists/import.html", form=form), status
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 # --- favourites ----------------------------------------------------------------------------

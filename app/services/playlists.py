@@ -25,7 +25,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.extensions import db
-from app.models import Favourite, Playlist, PlaylistEntry, PlaylistVisibility, Track
+from app.models import Favourite, Playlist, PlaylistEntry, PlaylistVisibility, Track, User
 from app.models.playlist import DESCRIPTION_MAX, NAME_MAX
 from app.models.types import utcnow
 from app.services import library
@@ -79,8 +79,6 @@ class PlaylistSummary:
 
 def list_playlists(user_id: int) -> tuple[list[PlaylistSummary], list[PlaylistSummary]]:
     """(the user's playlists, other accounts' public ones), each with counts and a cover mosaic."""
-    from app.models import User  # noqa: PLC0415 - models import each other's modules lazily
-
     rows = db.session.execute(
         select(Playlist, User.username)
         .join(User, User.id == Playlist.owner_id)
@@ -388,6 +386,23 @@ def parse_m3u(text: str) -> list[tuple[str, str | None]]:
             result.append((line, pending))
             pending = None
     return result
+
+
+def import_m3u(user_id: int, name: str, raw: bytes) -> tuple[Playlist, ImportResult]:
+    """A new playlist from an M3U/M3U8 file's bytes (UTF-8, with or without a BOM, else
+    Latin-1), holding the entries that match. Raises PlaylistError for a bad name."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        text = raw.decode("utf-8", errors="replace")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    result = match_entries(user_id, parse_m3u(text))
+    playlist = create(user_id, name)
+    if result.matched:
+        add_tracks(user_id, playlist.id, [track.id for _, track in result.matched])
+    return playlist, result
 
 
 def match_entries(user_id: int, items: list[tuple[str, str | None]]) -> ImportResult:
