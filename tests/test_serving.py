@@ -221,3 +221,19 @@ def test_range_requests_write_nothing(servers):
         for via in ("python", "nginx"):
             request(servers[via], "/stream/1", headers={"Cookie": servers["cookie"], "Range": f"bytes={start}-"})
     assert state() == before
+
+
+def test_seeks_reuse_the_connection(servers):
+    # A player seeks on one kept-alive connection; closing it after every
+    # response would cost a new connection per seek.
+    conn = http.client.HTTPConnection("127.0.0.1", servers["python"], timeout=30)
+    conn.connect()
+    first_socket = conn.sock
+    for start in (0, 5000, 20000, 100):
+        conn.request("GET", "/stream/1", headers={"Cookie": servers["cookie"], "Range": f"bytes={start}-{start + 99}"})
+        response = conn.getresponse()
+        assert response.status == 206
+        assert response.read() == servers["file"][start : start + 100]
+        assert response.getheader("Connection", "").lower() != "close"
+        assert conn.sock is first_socket
+    conn.close()
