@@ -34,14 +34,24 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HTTPS_SECURITY_HEADERS = (*SECURITY_HEADERS, ("Strict-Transport-Security", "max-age=31536000"))
+
+
+def security_headers(*, secure: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries (HSTS only over HTTPS)."""
+    return HTTPS_SECURITY_HEADERS if secure else SECURITY_HEADERS
+
+
 def apply_security_headers(headers: Headers, *, secure: bool) -> None:
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    for name, value in security_headers(secure=secure):
+        headers.setdefault(name, value)
 
 
 class SecureCookiesOverHttps:

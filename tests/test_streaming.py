@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 from flask import request
+from werkzeug.wsgi import FileWrapper
 
 from app.models import Visibility
+from app.streaming.files import serve_audio
 from tests.conftest import login
 from tests.library_helpers import add_track
 
@@ -253,10 +257,16 @@ def test_streaming_a_large_file_keeps_memory_flat(alice, user, app, db):
 @pytest.fixture
 def watched(make_app):
     """An app that records every request reaching Flask, with alice's track, and her client."""
+    with _watched(make_app) as watched:
+        yield watched
+
+
+@contextmanager
+def _watched(make_app, **config):
     from app.extensions import db
     from app.services import accounts
 
-    app = make_app()
+    app = make_app(**config)
     seen: list[str] = []
     app.before_request(lambda: seen.append(request.path))
     with app.app_context():
@@ -300,3 +310,51 @@ def test_the_fast_path_never_says_no_itself(watched):
     forged = app.test_client()
     forged.set_cookie("mc_session", stolen[:-2] + "xx")
     assert forged.get(f"/stream/{track.id}").status_code == 401
+
+
+# What gunicorn puts in the environ: a file wrapper it sends with sendfile() for
+# Content-Length bytes from the file's offset.
+GUNICORN = {"SERVER_SOFTWARE": "gunicorn/27.0.1", "wsgi.file_wrapper": FileWrapper}
+
+
+def test_a_plain_seek_is_answered_like_any_other(watched, monkeypatch):
+    """A plain range skips Werkzeug's Response; status and headers stay exactly
+    those serve_audio() gives (here for the same range with a matching If-Range)."""
+    from app.streaming import fastpath
+
+    app, alice, track, seen, _ = watched
+    served: list[str] = []
+
+    def spy(environ, *args):
+        served.append(environ["PATH_INFO"])
+        return serve_audio(environ, *args)
+
+    monkeypatch.setattr(fastpath, "serve_audio", spy)
+    data = (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).read_bytes()
+    url = f"/stream/{track.id}"
+    plain = alice.get(url, headers={"Range": "bytes=100-"}, environ_overrides=GUNICORN, buffered=False)
+    assert served == []
+    conditional = alice.get(
+        url,
+        headers={"Range": "bytes=100-", "If-Range": plain.headers["ETag"]},
+        environ_overrides=GUNICORN,
+        buffered=False,
+    )
+    assert served == [url]
+    assert plain.status_code == conditional.status_code == 206
+    assert sorted(plain.headers.items()) == sorted(conditional.headers.items())
+    assert plain.headers["Content-Range"] == f"bytes 100-{SIZE - 1}/{SIZE}"
+    assert plain.get_data() == data[100:]  # the wrapper reads to the end; gunicorn stops at Content-Length
+    plain.close()
+    conditional.close()
+    assert seen == []
+
+
+def test_a_remembered_session_cookie_still_expires(make_app):
+    with _watched(make_app, PERMANENT_SESSION_LIFETIME=timedelta(seconds=2)) as (_, alice, track, seen, _):
+        url = f"/stream/{track.id}"
+        assert alice.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+        assert alice.get(url, headers={"Range": "bytes=10-19"}).status_code == 206
+        assert seen == []
+        time.sleep(3.1)
+        assert alice.get(url, headers={"Range": "bytes=0-9"}).status_code == 401

@@ -2,18 +2,21 @@
 
 A player sends a new request for every seek, and a crowd of listeners sends
 many. For GET and HEAD on /stream/<id> with a valid session cookie, this WSGI
-middleware verifies the cookie exactly as Flask's session interface does, runs
-the stream view's single query (session token and visibility in one indexed
-lookup) with SQLAlchemy Core, and answers with the same serve_audio() as the
-view. Anything else (no session, a wrong token, a track the user may not
-hear, a hand-off mode) goes to the Flask app, which gives the proper 401, 404
-or X-Accel answer; so this path can only ever say yes, never decide a no.
+middleware verifies the cookie exactly as Flask's session interface does
+(remembering cookies it verified, until they expire), runs the stream view's
+single query (session token and visibility in one indexed lookup) with
+SQLAlchemy Core, and answers: a plain range with plain_range() (the same
+headers, no Response object), the rest with the view's serve_audio().
+Everything else (no session, a wrong token, a track the user may not hear, a
+hand-off mode) goes to the Flask app, which gives the proper 401, 404 or
+X-Accel answer; so this path can only ever say yes, never decide a no.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
+import time
 from collections.abc import Callable, Iterable
 
 from flask import Flask
@@ -21,13 +24,16 @@ from itsdangerous import BadSignature
 from sqlalchemy import Engine
 from werkzeug.http import parse_cookie
 
-from app.security import apply_security_headers
+from app.security import apply_security_headers, security_headers
 from app.services.errors import NotFound
 from app.services.library import STREAM_LOOKUP
 from app.services.storage import Storage
-from app.streaming.files import serve_audio
+from app.streaming.files import WSGIApp, plain_range, serve_audio
 
 _PATH = re.compile(r"^/stream/([1-9][0-9]{0,17})$")
+# Verified session cookies remembered, so a seek skips the signature check;
+# a cookie's entry lives no longer than the cookie's own max age.
+SESSION_CACHE_SIZE = 4096
 
 
 class StreamFastPath:
@@ -39,6 +45,7 @@ class StreamFastPath:
         self.cookie_name = app.config["SESSION_COOKIE_NAME"]
         self.max_age = int(app.permanent_session_lifetime.total_seconds())
         self.serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        self.sessions: dict[str, tuple[float, int, str]] = {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
@@ -51,25 +58,42 @@ class StreamFastPath:
                 return response(environ, start_response)
         return self.wsgi_app(environ, start_response)
 
-    def _answer(self, environ: dict, track_id: int):
-        cookie = parse_cookie(environ).get(self.cookie_name)
-        if not cookie:
+    def _answer(self, environ: dict, track_id: int) -> WSGIApp | None:
+        session = self._session(environ)
+        if session is None:
             return None
-        try:
-            session = self.serializer.loads(cookie, max_age=self.max_age)
-        except BadSignature:
-            return None
-        user_id, _, token = str(session.get("_user_id") or "").partition(":")
-        if not user_id.isdigit() or not token:
-            return None
+        user_id, token = session
         with self.engine.connect() as conn:
-            row = conn.execute(STREAM_LOOKUP, {"uid": int(user_id), "tid": track_id}).first()
+            row = conn.execute(STREAM_LOOKUP, {"uid": user_id, "tid": track_id}).first()
         if row is None or row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
             return None
         try:
             path = self.storage.path(row.storage_path)
         except NotFound:
             return None
-        response = serve_audio(environ, path, row.mime_type, row.sha256)
-        apply_security_headers(response.headers, secure=environ.get("wsgi.url_scheme") == "https")
-        return response
+        secure = environ.get("wsgi.url_scheme") == "https"
+        answer = plain_range(environ, path, row.mime_type, row.sha256, security_headers(secure=secure))
+        if answer is None:
+            answer = serve_audio(environ, path, row.mime_type, row.sha256)
+            apply_security_headers(answer.headers, secure=secure)
+        return answer
+
+    def _session(self, environ: dict) -> tuple[int, str] | None:
+        """(user id, session token) from a valid session cookie."""
+        cookie = parse_cookie(environ).get(self.cookie_name)
+        if not cookie:
+            return None
+        known = self.sessions.get(cookie)
+        if known is not None and known[0] > time.time():
+            return known[1], known[2]
+        try:
+            session, signed_at = self.serializer.loads(cookie, max_age=self.max_age, return_timestamp=True)
+        except BadSignature:
+            return None
+        user_id, _, token = str(session.get("_user_id") or "").partition(":")
+        if not user_id.isdigit() or not token:
+            return None
+        if len(self.sessions) >= SESSION_CACHE_SIZE:
+            self.sessions.clear()
+        self.sessions[cookie] = (signed_at.timestamp() + self.max_age, int(user_id), token)
+        return int(user_id), token

@@ -17,12 +17,13 @@ _SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 MAX_RANGES = 100
 
 
-def normalise_range(header: str | None, size: int) -> str | None:
-    """The Range header to hand to Werkzeug for a file of `size` bytes (None: no range).
+class Unsatisfiable(Exception):
+    """No requested range overlaps the file: the answer is 416."""
 
-    An unsatisfiable request comes back as "bytes=<size>-", which Werkzeug
-    answers with 416 and "Content-Range: bytes */<size>".
-    """
+
+def resolve_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one inclusive (first, last) range to send from a file of `size` bytes,
+    or None for the whole file. Raises Unsatisfiable."""
     unit, sep, specs = (header or "").partition("=")
     if not sep or unit.strip().lower() != "bytes":
         return None
@@ -30,12 +31,22 @@ def normalise_range(header: str | None, size: int) -> str | None:
     if ranges is None:
         return None
     if not ranges:
-        return f"bytes={size}-"
+        raise Unsatisfiable
     merged = _merge(sorted(ranges))
-    if len(merged) > 1:
-        return None
-    start, end = merged[0]
-    return f"bytes={start}-{end}"
+    return merged[0] if len(merged) == 1 else None
+
+
+def normalise_range(header: str | None, size: int) -> str | None:
+    """The Range header to hand to Werkzeug for a file of `size` bytes (None: no range).
+
+    An unsatisfiable request comes back as "bytes=<size>-", which Werkzeug
+    answers with 416 and "Content-Range: bytes */<size>".
+    """
+    try:
+        span = resolve_range(header, size)
+    except Unsatisfiable:
+        return f"bytes={size}-"
+    return None if span is None else f"bytes={span[0]}-{span[1]}"
 
 
 def _satisfiable(parts: list[str], size: int) -> list[tuple[int, int]] | None:

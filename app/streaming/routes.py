@@ -16,7 +16,7 @@ from app.library.uploads import current_storage
 from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
-from app.streaming.files import DAY, serve_audio
+from app.streaming.files import CACHE_CONTROL, DAY, serve_audio
 
 bp = Blueprint("streaming", __name__)
 
@@ -95,7 +95,7 @@ def send_track(track: Track | StreamTrack, *, download_name: str | None = None) 
             response.headers["X-Accel-Redirect"] = current_app.config["X_ACCEL_PREFIX"] + quote(track.storage_path)
         else:
             response.headers["X-Sendfile"] = str(current_storage().path(track.storage_path))
-        response.headers["Cache-Control"] = f"private, max-age={DAY}"
+        response.headers["Cache-Control"] = CACHE_CONTROL
         response.headers["Accept-Ranges"] = "bytes"
     else:
         # serve_audio sets the caching and range headers itself.
