@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "deploy"))
+import nginx_local  # noqa: E402
+
 BIN = Path(sys.executable).parent
 DATA = Path(__file__).parent / "data"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -77,22 +80,8 @@ class Servers:
         )
 
     def nginx(self, port: int, upstream: int) -> None:
-        conf = self.tmp / "nginx.conf"
-        conf.write_text(f"""
-user root; worker_processes 1; daemon off; pid {self.tmp}/nginx.pid; error_log {self.tmp}/nginx-error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {self.tmp}/nb; proxy_temp_path {self.tmp}/np; fastcgi_temp_path {self.tmp}/nf;
-  uwsgi_temp_path {self.tmp}/nu; scgi_temp_path {self.tmp}/ns;
-  server {{
-    listen 127.0.0.1:{port};
-    location /_media/ {{ internal; alias {self.uploads}/; sendfile on; }}
-    location / {{ proxy_pass http://127.0.0.1:{upstream}; proxy_set_header Host $host;
-                 proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; }}
-  }}
-}}
-""")
+        """deploy/nginx.conf itself, on loopback."""
+        conf = nginx_local.render(self.tmp, upstream, port, self.uploads)
         self.procs.append(
             subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
@@ -237,3 +226,18 @@ def test_seeks_reuse_the_connection(servers):
         assert response.getheader("Connection", "").lower() != "close"
         assert conn.sock is first_socket
     conn.close()
+
+
+def test_nginx_serves_static_files_itself_and_caches_fingerprinted_ones_a_year(servers):
+    status, _, page = request(servers["nginx"], "/auth/login")
+    assert status == 200
+    url = re.search(rb'href="(/static/css/app\.css\?v=[0-9a-f]+)"', page).group(1).decode()
+    status, headers, body = request(servers["nginx"], url)
+    assert status == 200
+    assert body == (ROOT / "static" / "css" / "app.css").read_bytes()
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert re.fullmatch(r'"[0-9a-f]+-[0-9a-f]+"', headers["etag"])  # nginx's own, not the app's
+    assert "content-security-policy" not in headers  # the app was not asked
+    status, headers, _ = request(servers["nginx"], "/static/css/app.css")
+    assert status == 200
+    assert headers["cache-control"] == "public, max-age=3600"

@@ -1,0 +1,52 @@
+"""Run deploy/nginx.conf on loopback without installing it (tests and benchmarks do).
+
+    python deploy/nginx_local.py FOLDER APP_PORT PORT UPLOAD_FOLDER
+
+writes FOLDER/nginx.conf: the site from deploy/nginx.conf listening on
+127.0.0.1:PORT, in front of the app on 127.0.0.1:APP_PORT, serving this
+checkout's static/ and UPLOAD_FOLDER, with its pid, logs and temporary files
+in FOLDER. Then `nginx -c FOLDER/nginx.conf` runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+DEPLOY = Path(__file__).resolve().parent
+ROOT = DEPLOY.parent
+
+
+def render(folder: Path, app_port: int, port: int, uploads: Path, *, extra_servers: str = "") -> Path:
+    """Write FOLDER/nginx.conf and return its path. `extra_servers` adds server blocks."""
+    site = (DEPLOY / "nginx.conf").read_text()
+    replacements = {
+        "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "/srv/musiccloud/static/": f"{ROOT / 'static'}/",
+        "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",
+    }
+    for old, new in replacements.items():
+        if old not in site:
+            raise ValueError(f"deploy/nginx.conf no longer contains {old!r}")
+        site = site.replace(old, new)
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};" for kind in kinds)
+    conf = folder / "nginx.conf"
+    conf.write_text(f"""
+user root; worker_processes 2; daemon off; pid {folder}/nginx.pid; error_log {folder}/nginx-error.log;
+events {{ worker_connections 2048; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log off; keepalive_requests 100000; {temp}
+  {site}
+  {extra_servers}
+}}
+""")
+    return conf
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__)
+    print(render(Path(sys.argv[1]).resolve(), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])))
