@@ -93,8 +93,8 @@ def _refuse_weak_key(key: str) -> None:
 
 
 def _stream_fast_path(app: Flask) -> None:
-    """Seeks skip the full Flask stack when the app streams the bytes itself."""
-    if app.config["SEND_FILE_MODE"] != "python" or not app.config.get("STREAM_FAST_PATH", True):
+    """Seeks skip the full Flask stack."""
+    if not app.config.get("STREAM_FAST_PATH", True):
         return
     with app.app_context():
         engine = db.engine

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
-from werkzeug.datastructures import Headers
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -30,7 +29,8 @@ def register(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    apply_security_headers(response.headers, secure=request.is_secure)
+    for name, value in security_headers(secure=request.is_secure):
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -47,11 +47,6 @@ HTTPS_SECURITY_HEADERS = (*SECURITY_HEADERS, ("Strict-Transport-Security", "max-
 def security_headers(*, secure: bool) -> tuple[tuple[str, str], ...]:
     """The headers every response carries (HSTS only over HTTPS)."""
     return HTTPS_SECURITY_HEADERS if secure else SECURITY_HEADERS
-
-
-def apply_security_headers(headers: Headers, *, secure: bool) -> None:
-    for name, value in security_headers(secure=secure):
-        headers.setdefault(name, value)
 
 
 class SecureCookiesOverHttps:

@@ -5,11 +5,12 @@ many. For GET and HEAD on /stream/<id> with a valid session cookie, this WSGI
 middleware verifies the cookie exactly as Flask's session interface does
 (remembering cookies it verified, until they expire), runs the stream view's
 single query (session token and visibility in one indexed lookup) with
-SQLAlchemy Core, and answers: a plain range with plain_range() (the same
-headers, no Response object), the rest with the view's serve_audio().
-Everything else (no session, a wrong token, a track the user may not hear, a
-hand-off mode) goes to the Flask app, which gives the proper 401, 404 or
-X-Accel answer; so this path can only ever say yes, never decide a no.
+SQLAlchemy Core, and answers: in a hand-off mode with the view's
+X-Accel-Redirect or X-Sendfile headers, else a plain range with plain_range()
+(the same headers as the view, no Response object), the rest with the view's
+serve_audio(). Everything else (no session, a wrong token, a track the user
+may not hear) goes to the Flask app, which gives the proper 401 or 404; so
+this path can only ever say yes, never decide a no.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from itsdangerous import BadSignature
 from sqlalchemy import Engine
 from werkzeug.http import parse_cookie
 
-from app.security import apply_security_headers, security_headers
+from app.security import security_headers
 from app.services.errors import NotFound
 from app.services.library import STREAM_LOOKUP
 from app.services.storage import Storage
-from app.streaming.files import WSGIApp, plain_range, serve_audio
+from app.streaming.files import WSGIApp, handoff_headers, plain_range, serve_audio
 
 _PATH = re.compile(r"^/stream/([1-9][0-9]{0,17})$")
 # Verified session cookies remembered, so a seek skips the signature check;
@@ -46,6 +47,8 @@ class StreamFastPath:
         self.max_age = int(app.permanent_session_lifetime.total_seconds())
         self.serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
         self.sessions: dict[str, tuple[float, int, str]] = {}
+        self.mode = app.config["SEND_FILE_MODE"]
+        self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
@@ -71,11 +74,18 @@ class StreamFastPath:
             path = self.storage.path(row.storage_path)
         except NotFound:
             return None
-        secure = environ.get("wsgi.url_scheme") == "https"
-        answer = plain_range(environ, path, row.mime_type, row.sha256, security_headers(secure=secure))
+        # What the Flask view's response carries besides its own headers.
+        extra = (*security_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
+        if self.mode != "python":
+            headers = handoff_headers(
+                self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
+            )
+            return _fixed("200 OK", [*headers, *extra])
+        answer = plain_range(environ, path, row.mime_type, row.sha256, extra)
         if answer is None:
-            answer = serve_audio(environ, path, row.mime_type, row.sha256)
-            apply_security_headers(answer.headers, secure=secure)
+            response = serve_audio(environ, path, row.mime_type, row.sha256)
+            response.headers.extend(extra)
+            answer = response
         return answer
 
     def _session(self, environ: dict) -> tuple[int, str] | None:
@@ -97,3 +107,13 @@ class StreamFastPath:
             self.sessions.clear()
         self.sessions[cookie] = (signed_at.timestamp() + self.max_age, int(user_id), token)
         return int(user_id), token
+
+
+def _fixed(status: str, headers: list[tuple[str, str]]) -> WSGIApp:
+    """A response with no body of its own (the front server adds the file)."""
+
+    def send(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        start_response(status, [*headers, ("Content-Length", "0")])
+        return []
+
+    return send

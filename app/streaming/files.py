@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import http_date, quote_etag
@@ -98,6 +99,18 @@ def plain_range(
             raise
 
     return send
+
+
+def handoff_headers(
+    mode: str, mime_type: str, storage_path: str, path: Path, *, x_accel_prefix: str
+) -> list[tuple[str, str]]:
+    """The headers of a 200 whose bytes the front server sends: nginx from its
+    internal location (x-accel, ranges included), Apache from the path (x-sendfile)."""
+    if mode == "x-accel":
+        handoff = ("X-Accel-Redirect", x_accel_prefix + quote(storage_path))
+    else:
+        handoff = ("X-Sendfile", str(path))
+    return [("Content-Type", mime_type), handoff, ("Cache-Control", CACHE_CONTROL), ("Accept-Ranges", "bytes")]
 
 
 def _server_honours_length(environ: dict) -> bool:

@@ -16,7 +16,7 @@ from app.library.uploads import current_storage
 from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
-from app.streaming.files import CACHE_CONTROL, DAY, serve_audio
+from app.streaming.files import DAY, handoff_headers, serve_audio
 
 bp = Blueprint("streaming", __name__)
 
@@ -88,20 +88,14 @@ def _visible_track(track_id: int) -> StreamTrack:
 def send_track(track: Track | StreamTrack, *, download_name: str | None = None) -> Response:
     """The file, by the configured mode: Python (with ranges), or a hand-off header."""
     mode = current_app.config["SEND_FILE_MODE"]
+    path = current_storage().path(track.storage_path)
     if mode in ("x-accel", "x-sendfile"):
-        response = Response(status=200, mimetype=track.mime_type)
-        if mode == "x-accel":
-            # nginx serves the bytes (ranges included) from an internal location.
-            response.headers["X-Accel-Redirect"] = current_app.config["X_ACCEL_PREFIX"] + quote(track.storage_path)
-        else:
-            response.headers["X-Sendfile"] = str(current_storage().path(track.storage_path))
-        response.headers["Cache-Control"] = CACHE_CONTROL
-        response.headers["Accept-Ranges"] = "bytes"
+        prefix = current_app.config["X_ACCEL_PREFIX"]
+        headers = handoff_headers(mode, track.mime_type, track.storage_path, path, x_accel_prefix=prefix)
+        response = Response(status=200, headers=headers)
     else:
         # serve_audio sets the caching and range headers itself.
-        response = serve_audio(
-            request.environ, current_storage().path(track.storage_path), track.mime_type, track.sha256
-        )
+        response = serve_audio(request.environ, path, track.mime_type, track.sha256)
     if download_name:
         set_attachment(response, download_name)
     return response
