@@ -100,7 +100,7 @@ def login_cookie(port: int) -> str:
 
 
 def gunicorn(env: dict[str, str], port: int, *extra: str) -> subprocess.Popen:
-    """gunicorn as the README recommends (deploy/gunicorn.conf.py), quiet, on 127.0.0.1:port."""
+    """gunicorn as the README recommends (deploy/gunicorn.conf.py) on 127.0.0.1:port, its logs discarded."""
     return subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -108,8 +108,6 @@ def gunicorn(env: dict[str, str], port: int, *extra: str) -> subprocess.Popen:
             str(ROOT / "deploy" / "gunicorn.conf.py"),
             "-b",
             f"127.0.0.1:{port}",
-            "--access-logfile",
-            "/dev/null",
             *extra,
             "wsgi:app",
         ],
