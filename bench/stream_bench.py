@@ -25,6 +25,7 @@ import argparse
 import http.client
 import random
 import re
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -307,6 +308,11 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
     parser.add_argument("--seeks", type=int, default=400)
     parser.add_argument("--listeners", type=int, default=200)
     parser.add_argument("--listen-seconds", type=int, default=30)
+    parser.add_argument(
+        "--gunicorn-args",
+        default="",
+        help="extra gunicorn options for the python server, e.g. '--worker-class sync --threads 1' to compare",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "ffmpeg"):
         if not shutil.which(tool):
@@ -323,7 +329,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         flask(env, "import", str(tmp / "corpus"), "--user", "bench")
 
         py_port, xa_port, nginx_port, direct_port = free_port(), free_port(), free_port(), free_port()
-        app = gunicorn(env, py_port)
+        app = gunicorn(env, py_port, *shlex.split(args.gunicorn_args))
         accel = gunicorn(dict(env, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1"), xa_port)
         procs += [app, accel]
         direct = f"""server {{ listen 127.0.0.1:{direct_port};
@@ -370,7 +376,9 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         }
         memory.close()
 
-        print("\nServers: python = gunicorn (deploy/gunicorn.conf.py), the app sending the bytes;")
+        print(
+            f"\nServers: python = gunicorn (deploy/gunicorn.conf.py {args.gunicorn_args}), the app sending the bytes;"
+        )
         print("x-accel = the app with SEND_FILE_MODE=x-accel behind deploy/nginx.conf; nginx = nginx alone.")
         ngx = seeks["nginx"]
         table(
