@@ -60,7 +60,8 @@ def _csrf_error(error: CSRFError):
 def _http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
-    body, code = render_error(error.code)
+    # An exception of the app's own may say more than the code's message (`detail`).
+    body, code = render_error(error.code, getattr(error, "detail", None))
     response = app_response(body, code)
     # Keep headers such as Allow (405) and Retry-After (429).
     for key, value in error.get_headers():

@@ -380,3 +380,18 @@ def test_a_remembered_session_cookie_still_expires(make_app):
         assert seen == []
         time.sleep(3.1)
         assert alice.get(url, headers={"Range": "bytes=0-9"}).status_code == 401
+
+
+@pytest.mark.parametrize("server", [{}, GUNICORN], ids=["werkzeug", "gunicorn"])
+def test_a_file_missing_from_the_disk_is_a_404_not_a_crash(alice, user, app, server, caplog):
+    track = add_track(user, "cover.flac")
+    (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).unlink()
+    for url, headers in [
+        (f"/stream/{track.id}", {"Range": "bytes=0-9"}),
+        (f"/stream/{track.id}", {}),
+        (f"/stream/{track.id}/download", {}),
+    ]:
+        response = alice.get(url, headers=headers, environ_overrides=server)
+        assert response.status_code == 404
+        assert "audio file is missing" in response.get_data(as_text=True)
+    assert f"track {track.id}: its file" in caplog.text  # the admin hears of it

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote
 
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable
 from werkzeug.http import http_date, quote_etag
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Response
@@ -29,10 +30,19 @@ CONDITIONAL_HEADERS = (
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
+class MissingFile(NotFound):
+    """The database knows the track but its file is gone from the disk."""
+
+    detail = "This track's audio file is missing on the server. An admin can find the cause in the logs."
+
+
 def serve_audio(environ: dict, path: Path, mime_type: str, etag: str) -> Response:
     """Werkzeug's conditional file response (RFC 9110 ranges, validators, 304),
     after normalising the Range header where Werkzeug departs from the RFC."""
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MissingFile from None
     header = normalise_range(environ.get("HTTP_RANGE"), size)
     if header:
         environ["HTTP_RANGE"] = header
@@ -70,13 +80,20 @@ def plain_range(
     ):
         return None
     try:
-        stat = path.stat()
+        fh = path.open("rb")
+    except OSError:
+        return None  # e.g. the file is missing: serve_audio() says so
+    try:
+        stat = os.fstat(fh.fileno())
         span = resolve_range(header, stat.st_size)
+        if span is None:
+            fh.close()
+            return None
+        first, last = span
+        fh.seek(first)
     except (OSError, Unsatisfiable):
+        fh.close()
         return None
-    if span is None:
-        return None
-    first, last = span
     headers = [
         ("Content-Type", mime_type),
         ("Content-Length", str(last - first + 1)),
@@ -89,9 +106,7 @@ def plain_range(
     ]
 
     def send(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        fh = path.open("rb")
         try:
-            fh.seek(first)
             start_response("206 Partial Content", headers)
             return environ["wsgi.file_wrapper"](fh, SENDFILE_BLOCK)
         except BaseException:

@@ -16,7 +16,7 @@ from app.library.uploads import current_storage
 from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
-from app.streaming.files import DAY, handoff_headers, serve_audio
+from app.streaming.files import DAY, MissingFile, handoff_headers, serve_audio
 
 bp = Blueprint("streaming", __name__)
 
@@ -95,7 +95,11 @@ def send_track(track: Track | StreamTrack, *, download_name: str | None = None) 
         response = Response(status=200, headers=headers)
     else:
         # serve_audio sets the caching and range headers itself.
-        response = serve_audio(request.environ, path, track.mime_type, track.sha256)
+        try:
+            response = serve_audio(request.environ, path, track.mime_type, track.sha256)
+        except MissingFile:
+            current_app.logger.warning("track %s: its file %s is missing", track.id, path)
+            raise
     if download_name:
         set_attachment(response, download_name)
     return response
