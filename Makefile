@@ -63,7 +63,7 @@ bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wr
 test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 8 minutes)
+bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 7 minutes)
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/upload_bench.py
