@@ -241,3 +241,11 @@ def test_nginx_serves_static_files_itself_and_caches_fingerprinted_ones_a_year(s
     status, headers, _ = request(servers["nginx"], "/static/css/app.css")
     assert status == 200
     assert headers["cache-control"] == "public, max-age=3600"
+
+
+def test_audio_through_nginx_keeps_the_apps_security_headers(servers):
+    _, direct, _ = request(servers["python"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-9"})
+    _, proxied, _ = request(servers["nginx"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-9"})
+    for name in ("content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "vary"):
+        assert proxied[name] == direct[name], name
+    assert "x-accel-redirect" not in proxied  # the internal address stays internal
