@@ -284,6 +284,68 @@ def test_quota_is_enforced_with_a_clear_message(alice, user, db):
     assert db.session.scalar(select(func.count(Track.id))) == 1
 
 
+def test_two_uploads_at_once_cannot_both_squeeze_under_the_quota(app, alice, user, db, monkeypatch):
+    """Each file fits, both do not. The second upload is made while the first one's
+    tags are being read (after its early quota check passed): exactly one is added."""
+    from app.services.ingest import ParserPool
+
+    user.quota_bytes = 30_000
+    db.session.commit()
+    second = app.test_client()
+    login(second, "alice")
+    parse = ParserPool.parse
+    during: list[dict] = []
+
+    def parse_while_another_upload_lands(pool, path, original_name):
+        if original_name == "a.mp3":
+            during.append(upload_one(second, (DATA / "tagged.flac").read_bytes(), "b.flac"))  # 28 kB
+        return parse(pool, path, original_name)
+
+    monkeypatch.setattr(ParserPool, "parse", parse_while_another_upload_lands)
+    first = upload_one(alice, (DATA / "tagged.mp3").read_bytes(), "a.mp3")  # 12.5 kB
+    assert during[0]["status"] == "added"
+    assert first["status"] == "rejected"
+    assert first["message"] == "storage quota exceeded: 28 kB of 30 kB used"
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Track.id))) == 1
+    assert db.session.scalar(select(func.sum(Track.size_bytes))) <= 30_000
+
+
+def test_simultaneous_uploads_take_turns_at_the_quota(app, alice, user, db, monkeypatch):
+    """Two uploads read their tags at the same moment, then both record their
+    track: one is added, the other refused, and neither fails on a lock."""
+    import threading
+
+    from app.services.ingest import ParserPool
+
+    user.quota_bytes = 30_000
+    db.session.commit()
+    clients = [alice, app.test_client()]
+    login(clients[1], "alice")
+    both_parsing = threading.Barrier(2, timeout=20)
+    parse = ParserPool.parse
+
+    def parse_together(pool, path, original_name):
+        both_parsing.wait()
+        return parse(pool, path, original_name)
+
+    monkeypatch.setattr(ParserPool, "parse", parse_together)
+    results: list[dict] = []
+    files = [("a.flac", "tagged.flac"), ("b.mp3", "tagged.mp3")]  # 28 kB and 12.5 kB
+    uploads = [
+        threading.Thread(
+            target=lambda c=client, n=name, d=data: results.append(upload_one(c, (DATA / d).read_bytes(), n))
+        )
+        for client, (name, data) in zip(clients, files, strict=True)
+    ]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join(60)
+    statuses = sorted(r["status"] for r in results)
+    assert statuses == ["added", "rejected"], results
+
+
 def test_quota_message_in_gigabytes(alice, user, db):
     user.quota_bytes = 2_000_000_000
     db.session.commit()

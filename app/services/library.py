@@ -138,15 +138,34 @@ def usage_for(user_ids: list[int]) -> dict[int, tuple[int, int]]:
 
 
 def check_limits(owner: User, incoming: IncomingFile, max_bytes: int) -> None:
-    """Raises FileTooLarge or QuotaExceeded, with the figures a user needs."""
+    """Raises FileTooLarge or QuotaExceeded, with the figures a user needs.
+    The early check, before the file is read; hold_quota() is the one that counts."""
     if incoming.too_large:
         raise FileTooLarge(f"file too large: {human_size(incoming.size)}, the limit is {human_size(max_bytes)}")
     if owner.quota_bytes is not None:
         used = bytes_used(owner.id)
         if used + incoming.size > owner.quota_bytes:
-            if owner.quota_bytes >= GB:
-                raise QuotaExceeded(f"storage quota exceeded: {used / GB:.1f} of {owner.quota_bytes / GB:g} GB used")
-            raise QuotaExceeded(f"storage quota exceeded: {human_size(used)} of {human_size(owner.quota_bytes)} used")
+            raise _quota_exceeded(used, owner.quota_bytes)
+
+
+def hold_quota(owner: User, size: int) -> None:
+    """The quota check that counts, once the new track's row is flushed (`size`
+    bytes of it). A user's uploads take turns here until they commit: a lock on
+    the user's row in PostgreSQL (NO KEY UPDATE, which the track's foreign-key
+    check does not wait for), and SQLite has one writer at a time. So two
+    uploads at once cannot both fit in the room only one has."""
+    if owner.quota_bytes is None:
+        return
+    db.session.execute(select(User.id).where(User.id == owner.id).with_for_update(key_share=True))
+    used = bytes_used(owner.id)
+    if used > owner.quota_bytes:
+        raise _quota_exceeded(used - size, owner.quota_bytes)
+
+
+def _quota_exceeded(used: int, quota: int) -> QuotaExceeded:
+    if quota >= GB:
+        return QuotaExceeded(f"storage quota exceeded: {used / GB:.1f} of {quota / GB:g} GB used")
+    return QuotaExceeded(f"storage quota exceeded: {human_size(used)} of {human_size(quota)} used")
 
 
 def find_duplicate(owner_id: int, sha256: str) -> Track | None:
@@ -233,6 +252,7 @@ def add_file(  # noqa: PLR0911, PLR0915 - each outcome returns its own result, i
         track = _new_track(owner, incoming, name, info, visibility)
         db.session.add(track)
         db.session.flush()
+        hold_quota(owner, incoming.size)
         kept.append(store.keep(incoming, owner.id, info.ext, sync=batch is None))
         track.storage_path = kept[0]
         if info.cover_digest and info.cover_jpeg:
