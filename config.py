@@ -79,6 +79,11 @@ class Config:
     # location) or "x-sendfile" (Apache's mod_xsendfile).
     SEND_FILE_MODE = os.environ.get("SEND_FILE_MODE", "python").strip().lower()
     X_ACCEL_PREFIX = os.environ.get("X_ACCEL_PREFIX", "/_media/")
+    # Seconds a client may read nothing of an audio file being sent before the
+    # connection is dropped (a paused player that holds its connection would
+    # hold a server thread too). Players reconnect with a range when they
+    # resume. nginx's send_timeout does the same behind nginx.
+    SEND_TIMEOUT = _int("SEND_TIMEOUT", 60)
 
     # Rate limits (Flask-Limiter). memory:// is per process; use
     # redis://127.0.0.1:6379/0 when several workers or servers run.

@@ -14,7 +14,10 @@ Memory was the same (165-185 MB for master and workers).
 """
 
 import os
+import sys
 from pathlib import Path
+
+from gunicorn.glogging import Logger
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "2"))
@@ -37,3 +40,19 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # Workers' heartbeat files in memory, so a slow disk never looks like a hung worker.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - gunicorn's own heartbeat, not data
+
+
+class MusicCloudLogger(Logger):
+    """gunicorn's logger, except that a client dropped for reading nothing of an
+    audio file for SEND_TIMEOUT seconds (a paused player) is one line, not a
+    traceback: the app sets that timeout on purpose."""
+
+    def exception(self, msg: str, *args: object, **kwargs: object) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, TimeoutError) and msg.startswith("Socket error"):
+            self.info("Dropped a client that stopped reading (SEND_TIMEOUT).")
+            return
+        super().exception(msg, *args, **kwargs)
+
+
+logger_class = MusicCloudLogger

@@ -58,6 +58,7 @@ class Servers:
             RATELIMIT_ENABLED="false",
             WEB_WORKERS="1",
             WEB_THREADS="8",
+            SEND_TIMEOUT="2",
         )
 
     def flask(self, *args: str, stdin: str | None = None) -> str:
@@ -130,6 +131,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     for name in ("owner", "other"):
         s.flask("create-admin", name, stdin="serving password\n" * 2)
     s.flask("import", str(DATA / "cover.flac"), "--user", "owner")
+    s.flask("import", str(DATA / "plain.wav"), "--user", "owner")
+    # Track 2 grows to 64 MB (sparse): more than any socket buffer holds.
+    os.truncate(next(s.uploads.glob("*/*.wav")), BIG)
     app_port, accel_port, nginx_port = _port(), _port(), _port()
     s.gunicorn(app_port)
     s.gunicorn(accel_port, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
@@ -151,6 +155,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 SIZE = (DATA / "cover.flac").stat().st_size
+BIG = 64 * 1024 * 1024
 
 CASES = [
     ("bytes=0-0", 206, (0, 0)),
@@ -249,3 +254,26 @@ def test_audio_through_nginx_keeps_the_apps_security_headers(servers):
     for name in ("content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "vary"):
         assert proxied[name] == direct[name], name
     assert "x-accel-redirect" not in proxied  # the internal address stays internal
+
+
+def test_a_client_that_stops_reading_is_dropped_not_waited_for(servers):
+    # A paused player that keeps its connection would hold a server thread
+    # for ever. SEND_TIMEOUT is 2 s here (60 s by default).
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(20)
+    sock.connect(("127.0.0.1", servers["python"]))
+    sock.sendall(f"GET /stream/2 HTTP/1.1\r\nHost: x\r\nCookie: {servers['cookie']}\r\n\r\n".encode())
+    time.sleep(4)
+    received = 0
+    while chunk := sock.recv(1 << 16):
+        received += len(chunk)
+    sock.close()
+    assert 0 < received < BIG  # what the buffers held, then the server hung up
+    status, _, body = request(
+        servers["python"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-9"}
+    )
+    assert status == 206 and body == servers["file"][:10]
+    log = "".join(p.read_text() for p in servers["servers"].tmp.glob("gunicorn-*.log"))
+    assert "Dropped a client that stopped reading" in log
+    assert "Traceback" not in log

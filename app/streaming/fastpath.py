@@ -29,7 +29,7 @@ from app.security import security_headers
 from app.services.errors import NotFound
 from app.services.library import STREAM_LOOKUP
 from app.services.storage import Storage
-from app.streaming.files import WSGIApp, handoff_headers, plain_range, serve_audio
+from app.streaming.files import WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
 
 _PATH = re.compile(r"^/stream/([1-9][0-9]{0,17})$")
 # Verified session cookies remembered, so a seek skips the signature check;
@@ -49,6 +49,7 @@ class StreamFastPath:
         self.sessions: dict[str, tuple[float, int, str]] = {}
         self.mode = app.config["SEND_FILE_MODE"]
         self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
+        self.send_timeout = app.config["SEND_TIMEOUT"]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
@@ -58,6 +59,7 @@ class StreamFastPath:
             except Exception:  # noqa: BLE001 - e.g. the database is down: Flask answers (with its error page)
                 response = None
             if response is not None:
+                limit_stalls(environ, self.send_timeout)
                 return response(environ, start_response)
         return self.wsgi_app(environ, start_response)
 

@@ -128,6 +128,19 @@ def handoff_headers(
     return [("Content-Type", mime_type), handoff, ("Cache-Control", CACHE_CONTROL), ("Accept-Ranges", "bytes")]
 
 
+def limit_stalls(environ: dict, seconds: float) -> None:
+    """Drop the client if it reads nothing of the response for `seconds`.
+
+    gunicorn's sendfile() waits on the socket with the socket's timeout; it
+    has none by default, so a client that stops reading would hold this
+    thread for as long as it keeps the connection open. gunicorn clears the
+    timeout before it reads the connection's next request.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None and seconds > 0:
+        sock.settimeout(seconds)
+
+
 def _server_honours_length(environ: dict) -> bool:
     # gunicorn sends a file wrapper with sendfile() from the file's offset for
     # exactly Content-Length bytes (and stops there without sendfile too).

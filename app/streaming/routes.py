@@ -16,9 +16,15 @@ from app.library.uploads import current_storage
 from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
-from app.streaming.files import DAY, MissingFile, handoff_headers, serve_audio
+from app.streaming.files import DAY, MissingFile, handoff_headers, limit_stalls, serve_audio
 
 bp = Blueprint("streaming", __name__)
+
+
+@bp.after_request
+def _drop_stalled_clients(response: Response) -> Response:
+    limit_stalls(request.environ, current_app.config["SEND_TIMEOUT"])
+    return response
 
 
 class StreamTrack(NamedTuple):
