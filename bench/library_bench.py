@@ -179,7 +179,7 @@ def login(client) -> None:
     assert response.status_code == 302, response.status_code
 
 
-def measure(client, url: str, runs: int) -> tuple[float, float, int]:
+def measure(client, url: str, runs: int) -> tuple[float, float, int | str]:
     client.get(url)  # warm caches once
     times = []
     rows = 0
@@ -188,7 +188,7 @@ def measure(client, url: str, runs: int) -> tuple[float, float, int]:
         response = client.get(url)
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (url, response.status_code)
-        rows = response.get_data(as_text=True).count("data-track-id=")
+        rows = response.get_data(as_text=True).count("data-track-id=") or "-"  # pages without track rows too
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.95) - 1], rows
 
@@ -302,7 +302,7 @@ def main() -> None:
         rows += run(backend.strip(), args.tracks, args.runs)
     print(f"\nLibrary pages at {args.tracks} tracks, ms ({args.runs} requests each)\n")
     print(
-        "| database | page | server median | server p95 | budget (50 / 100) | via gunicorn median | p95 | rows shown |"
+        "| database | page | server median | server p95 | budget (50 / 100) | via gunicorn median | p95 | track rows |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for backend, label, median, p95, shown, http_median, http_p95 in rows:
