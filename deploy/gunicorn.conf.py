@@ -31,7 +31,11 @@ worker_class = "gthread"
 # spreads over both workers: a seek still finds a free thread.
 threads = int(os.environ.get("WEB_THREADS", "256"))
 worker_connections = threads + 64
-# Long uploads and downloads are fine; a silent client is dropped.
+# A worker whose main loop stops answering for 2 minutes is replaced (long
+# uploads and downloads run on threads and do not count). The app drops a
+# client that reads nothing of a file for SEND_TIMEOUT seconds; an idle
+# kept-alive connection is closed after 5 s; a restart waits 30 s for
+# requests in flight.
 timeout = 120
 graceful_timeout = 30
 keepalive = 5
