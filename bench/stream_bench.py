@@ -128,8 +128,9 @@ def read_span(file: Path, start: int) -> bytes:
         return fh.read(CHUNK)
 
 
-# Bounded in time (wrk -d) and in requests (each thread stops after `limit`).
-# Status and socket errors are counted by wrk; bytes are compared by a sampler.
+# Bounded in time (wrk -d) and in requests (each wrk thread stops after
+# `limit`). Status and socket errors are counted by wrk; bytes are compared
+# by a sampler.
 WRK_RANGES = """
 local paths = {%(paths)s}
 local sizes = {%(sizes)s}
@@ -205,11 +206,22 @@ def run_wrk(args: list[str], port: int, path: str) -> str:
     return done.stdout
 
 
-def downloads(port: int, cookie: str, path: str, clients: int, seconds: int) -> float:
-    """Full-file download throughput (MB/s) with `clients` connections (wrk)."""
-    out = run_wrk(
-        ["-t", str(min(2, clients)), "-c", str(clients), "-d", f"{seconds}s", "-H", f"Cookie: {cookie}"], port, path
-    )
+WRK_DOWNLOADS = """
+function init(args) sent = 0 end
+function request()
+  sent = sent + 1
+  if sent > %(limit)d then wrk.thread:stop() end
+  return wrk.format("GET", "%(path)s", {["Cookie"] = "%(cookie)s"})
+end
+"""
+
+
+def downloads(port: int, cookie: str, path: str, *, clients: int, seconds: int, tmp: Path) -> float:
+    """Full-file download throughput (MB/s) with `clients` connections (wrk), bounded
+    in time and in requests like the ranges."""
+    script = tmp / f"downloads-{port}.lua"
+    script.write_text(WRK_DOWNLOADS % {"path": path, "cookie": cookie, "limit": MAX_REQUESTS_PER_WRK_THREAD})
+    out = run_wrk(["-t", str(min(2, clients)), "-c", str(clients), "-d", f"{seconds}s", "-s", str(script)], port, "/")
     match = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     value, unit = float(match.group(1)), match.group(2)
     return value * {"B": 1e-6, "KB": 1.024e-3, "MB": 1.048576, "GB": 1.073741824e3}[unit.upper()]
@@ -364,7 +376,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         print("Downloads ...", file=sys.stderr)
         memory.phase = f"downloads of the {rows[big][2] / 1e6:.0f} MB file"
         fetches = {
-            name: [downloads(port, cookie, targets[big][0], n, args.duration) for n in (1, 8)]
+            name: [downloads(port, cookie, targets[big][0], clients=n, seconds=args.duration, tmp=tmp) for n in (1, 8)]
             for name, (port, targets) in servers.items()
         }
         time.sleep(5)  # let the servers finish the downloads wrk abandoned when its time ran out
