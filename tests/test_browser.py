@@ -338,3 +338,39 @@ def test_build_reorder_and_play_a_playlist(signed_in, live_server):
     )
     page.goto(live_server + "/playlists/favourites")
     assert "Evening Song" in page.inner_text("#content")
+
+
+def test_a_share_link_plays_in_a_browser_without_an_account(signed_in, browser, live_server):
+    page = signed_in
+    page.goto(live_server + "/playlists")
+    page.fill("#name", "For friends")
+    page.click("button:has-text('Create playlist')")
+    page.wait_for_url(re.compile(r".*/playlists/\d+$"))
+    playlist_url = page.url
+    page.goto(live_server + "/library?sort=title")
+    page.click("tr[data-track]:has-text('Evening Song') a[title='Add to playlist']")
+    page.select_option("#playlist", label="For friends")
+    page.click("button:has-text('Add')")
+    page.wait_for_url("**/library?sort=title")
+    page.goto(playlist_url + "/edit")
+    page.select_option("#visibility", "link")
+    page.click("button:has-text('Save sharing')")
+    link = page.input_value("#share-url")
+
+    stranger = browser.new_context(viewport={"width": 390, "height": 800})  # a phone, no session
+    try:
+        visitor = stranger.new_page()
+        visitor.goto(link)
+        assert visitor.inner_text("h1") == "For friends"
+        # Every cover (here the placeholder: the files have no art) is shown.
+        visitor.wait_for_function(
+            "() => [...document.querySelectorAll('.share-track img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert visitor.locator(".share-track img").count() == 1
+        visitor.click(".share-track:has-text('Evening Song')")
+        visitor.wait_for_function(
+            "() => { const a = document.querySelector('.share-audio'); return !a.paused && a.currentTime > 0.2; }",
+            timeout=15_000,
+        )
+    finally:
+        stranger.close()

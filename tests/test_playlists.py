@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -283,6 +284,28 @@ def test_share_links_can_be_revoked_altered_or_expire(app, alice, tracks, db):
     new_link = share(alice, pid, past)
     assert new_link != link
     assert visitor.get(new_link).status_code == 404
+
+
+def test_share_page_shows_covers_of_its_tracks_only(app, alice, user, tracks, db):
+    with_art = add_track(user, "cover.flac")  # has embedded art
+    pid = create(alice, "Party")
+    add(alice, pid, with_art.id)
+    add(alice, pid, tracks[0].id)
+    link = share(alice, pid)
+    visitor = app.test_client()
+    page = visitor.get(link).get_data(as_text=True)
+    covers = re.findall(r'<img class="cover" src="([^"]+)"', page)
+    assert covers == [f"{link}/cover/{with_art.id}", f"{link}/cover/{tracks[0].id}"]
+    art = visitor.get(covers[0])
+    assert art.status_code == 200 and art.mimetype == "image/jpeg"
+    stored = Path(app.config["UPLOAD_FOLDER"]) / with_art.cover_path
+    assert art.data == stored.read_bytes()
+    assert art.headers["Cache-Control"] == "private, no-store"  # a revoked link shows nothing more
+    placeholder = visitor.get(covers[1])
+    assert placeholder.status_code == 200 and placeholder.mimetype == "image/svg+xml"
+    assert visitor.get(f"{link}/cover/{tracks[1].id}").status_code == 404  # not in this playlist
+    post_form(alice, f"/playlists/{pid}/edit", f"/playlists/{pid}/revoke")
+    assert visitor.get(covers[0]).status_code == 404
 
 
 def test_share_link_guessing_is_throttled(make_app):

@@ -1,8 +1,8 @@
 """Shared playlists: /s/<token>, playable without an account.
 
-The page lists only that playlist's tracks and links to nothing else of the
-owner's. Its audio URLs are signed for one track of this link and expire, so
-they grant nothing beyond what the link already shows. Guessing is throttled
+The page lists only that playlist's tracks, with their covers, and links to
+nothing else of the owner's. Its audio URLs are signed for one track of this
+link and expire, so they grant nothing beyond what the link already shows. Guessing is throttled
 per address, and every failure is the same 404.
 """
 
@@ -18,7 +18,7 @@ from app.extensions import limiter
 from app.models import Playlist, Track
 from app.services import playlists
 from app.services.errors import NotFound
-from app.streaming.routes import send_track
+from app.streaming.routes import send_cover, send_track
 
 bp = Blueprint("share", __name__)
 
@@ -83,6 +83,16 @@ def stream(token: str, track_id: int) -> Response:
     except NotFound:
         abort(404)
     return _private(send_track(track))
+
+
+@bp.get("/s/<token>/cover/<int:track_id>")
+@limiter.limit(_limit)
+def cover(token: str, track_id: int) -> Response:
+    try:
+        track: Track = playlists.shared_track(_playlist(token), track_id)
+    except NotFound:
+        abort(404)
+    return _private(send_cover(track.cover_path))
 
 
 def _private(response: Response) -> Response:

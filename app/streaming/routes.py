@@ -55,6 +55,11 @@ def cover(track_id: int) -> Response:
         rel = library.cover_path(current_user.id, track_id)
     except NotFound:
         abort(404)
+    return send_cover(rel)
+
+
+def send_cover(rel: str | None) -> Response:
+    """A track's stored cover (by its path under the uploads), or the placeholder."""
     if rel is None:
         response = current_app.send_static_file(PLACEHOLDER_COVER)
         response.headers["Cache-Control"] = f"private, max-age={DAY}"
