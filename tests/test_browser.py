@@ -292,20 +292,26 @@ def test_keyboard_help_and_shortcuts(signed_in, live_server):
     assert page.get_attribute('[data-action="mute"]', "aria-pressed") == "false"
 
 
-def test_build_reorder_and_play_a_playlist(signed_in, live_server):
-    page = signed_in
+def create_playlist(page, live_server: str, name: str, titles: list[str]) -> str:
+    """Create a playlist and add tracks by title, through the pages; return its URL."""
     page.goto(live_server + "/playlists")
-    page.fill("#name", "Drive")
+    page.fill("#name", name)
     page.click("button:has-text('Create playlist')")
     page.wait_for_url(re.compile(r".*/playlists/\d+$"))
     playlist_url = page.url
-    for title in ("Evening Song", "Morning Song"):
+    for title in titles:
         page.goto(live_server + "/library?sort=title")
         page.click(f"tr[data-track]:has-text('{title}') a[title='Add to playlist']")
         page.wait_for_selector("h1:has-text('Add 1 track')")
-        page.select_option("#playlist", label="Drive")
+        page.select_option("#playlist", label=name)
         page.click("button:has-text('Add')")
         page.wait_for_url("**/library?sort=title")
+    return playlist_url
+
+
+def test_build_reorder_and_play_a_playlist(signed_in, live_server):
+    page = signed_in
+    playlist_url = create_playlist(page, live_server, "Drive", ["Evening Song", "Morning Song"])
     page.goto(playlist_url)
     rows = "table.playlist-entries tbody tr .title-cell"
     assert [t.strip() for t in page.locator(rows).all_inner_texts()] == ["Evening Song", "Morning Song"]
@@ -342,16 +348,7 @@ def test_build_reorder_and_play_a_playlist(signed_in, live_server):
 
 def test_a_share_link_plays_in_a_browser_without_an_account(signed_in, browser, live_server):
     page = signed_in
-    page.goto(live_server + "/playlists")
-    page.fill("#name", "For friends")
-    page.click("button:has-text('Create playlist')")
-    page.wait_for_url(re.compile(r".*/playlists/\d+$"))
-    playlist_url = page.url
-    page.goto(live_server + "/library?sort=title")
-    page.click("tr[data-track]:has-text('Evening Song') a[title='Add to playlist']")
-    page.select_option("#playlist", label="For friends")
-    page.click("button:has-text('Add')")
-    page.wait_for_url("**/library?sort=title")
+    playlist_url = create_playlist(page, live_server, "For friends", ["Evening Song"])
     page.goto(playlist_url + "/edit")
     page.select_option("#visibility", "link")
     page.click("button:has-text('Save sharing')")
