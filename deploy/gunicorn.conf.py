@@ -4,9 +4,10 @@ Threaded workers (gthread): a listener holds a connection for minutes while
 pulling bytes slowly, so each worker serves many connections at once on
 threads; two processes use both cores of a small box.
 
-Measured on a 2-core box (bench/stream_bench.py --gunicorn-args ...; 32
-clients doing random 256 KiB ranges, then 200 listeners at 40 KB/s with one
-more client seeking every second):
+Measured on a 2-core box (bench/stream_bench.py --gunicorn-args '-k gevent',
+after `pip install gevent`, or '-k sync --threads 1'; 32 clients doing random
+256 KiB ranges, then 200 listeners at 40 KB/s with one more client seeking
+every second):
   gthread, 2 x 256 threads: 3,100 requests/s; no listener stalled, seeks 1.8 ms at p99;
   gevent, 2 workers:        2,000 requests/s; no listener stalled, seeks 33 ms at p99;
   sync, 2 workers:          2,600 requests/s; 198 of 200 listeners stalled, a seek waited 19 s.
