@@ -2,8 +2,8 @@
 
 The page lists only that playlist's tracks, with their covers, and links to
 nothing else of the owner's. Its audio URLs are signed for one track of this
-link and expire, so they grant nothing beyond what the link already shows. Guessing is throttled
-per address, and every failure is the same 404.
+link and expire, so they grant nothing beyond what the link already shows.
+Guessing is throttled per address, and every failure is the same 404.
 """
 
 from __future__ import annotations
