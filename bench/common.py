@@ -65,6 +65,12 @@ def instance_env(folder: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def synthesize(source: str, out: Path, *options: str) -> None:
+    """Render an ffmpeg lavfi source (a tone, noise) with `options` into the audio file `out`."""
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source, *options, str(out)]
+    subprocess.run(command, check=True)
+
+
 def flask(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[float, str]:
     """Run a `flask` command; return its wall time and output."""
     started = time.perf_counter()

@@ -12,10 +12,10 @@ import argparse
 import io
 import random
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from common import synthesize
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK
 from PIL import Image
@@ -26,48 +26,8 @@ GENRES = ["Rock", "Pop", "Jazz", "Electronic", "Folk", "Classical", "Hip-Hop", "
 def base_files(workdir: Path, seconds: float) -> dict[str, Path]:
     tone = f"sine=frequency=440:duration={seconds}"
     files = {"mp3": workdir / "base.mp3", "flac": workdir / "base.flac"}
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            tone,
-            "-ac",
-            "2",
-            "-ar",
-            "44100",
-            "-b:a",
-            "128k",
-            str(files["mp3"]),
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            tone,
-            "-ac",
-            "2",
-            "-ar",
-            "44100",
-            "-sample_fmt",
-            "s16",
-            str(files["flac"]),
-        ],
-        check=True,
-    )
+    synthesize(tone, files["mp3"], "-ac", "2", "-ar", "44100", "-b:a", "128k")
+    synthesize(tone, files["flac"], "-ac", "2", "-ar", "44100", "-sample_fmt", "s16")
     return files
 
 

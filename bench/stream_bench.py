@@ -48,38 +48,28 @@ SUPYSONIC_RPS = 219  # the issue's figure for 32 clients on this machine
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 
 import nginx_local  # noqa: E402
-from common import flask, free_port, gunicorn, instance_env, login_cookie, tree_rss_mb, wait_port  # noqa: E402
+from common import (  # noqa: E402
+    flask,
+    free_port,
+    gunicorn,
+    instance_env,
+    login_cookie,
+    synthesize,
+    tree_rss_mb,
+    wait_port,
+)
 
 Target = tuple[str, int, Path]  # URL path, size, file on disk
 
 
 def make_corpus(folder: Path) -> None:
     folder.mkdir(parents=True)
-    common = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
     for i in range(6):  # ~5 MB MP3s at 320 kbps
         noise = f"anoisesrc=d=125:c=pink:seed={i}"
-        out = folder / f"bench{i}.mp3"
-        subprocess.run(
-            [*common, "-i", noise, "-ac", "2", "-b:a", "320k", "-metadata", f"title=Bench {i}", str(out)], check=True
-        )
-    noise, out = "anoisesrc=d=490:c=white:seed=9", folder / "big.flac"  # ~43 MB
-    subprocess.run(
-        [
-            *common,
-            "-i",
-            noise,
-            "-ac",
-            "2",
-            "-ar",
-            "44100",
-            "-sample_fmt",
-            "s16",
-            "-metadata",
-            "title=Bench FLAC",
-            str(out),
-        ],
-        check=True,
-    )
+        synthesize(noise, folder / f"bench{i}.mp3", "-ac", "2", "-b:a", "320k", "-metadata", f"title=Bench {i}")
+    noise = "anoisesrc=d=490:c=white:seed=9"  # ~43 MB
+    options = ("-ac", "2", "-ar", "44100", "-sample_fmt", "s16", "-metadata", "title=Bench FLAC")
+    synthesize(noise, folder / "big.flac", *options)
 
 
 class Client:

@@ -18,7 +18,6 @@ import re
 import secrets
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,33 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import free_port, gunicorn, instance_env, login_cookie, tree_rss_mb, wait_port  # noqa: E402
+from common import free_port, gunicorn, instance_env, login_cookie, synthesize, tree_rss_mb, wait_port  # noqa: E402
 
 
 def make_flac(path: Path, mb: int) -> None:
     seconds = int(mb * 1_000_000 / 88_000)  # FLAC keeps about half of 44.1 kHz stereo noise
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"anoisesrc=d={seconds}:c=white:r=44100:a=1",
-            "-ac",
-            "2",
-            "-sample_fmt",
-            "s16",
-            "-metadata",
-            "title=Benchmark Noise",
-            "-metadata",
-            "artist=Bench",
-            str(path),
-        ],
-        check=True,
+    noise = f"anoisesrc=d={seconds}:c=white:r=44100:a=1"
+    synthesize(
+        noise, path, "-ac", "2", "-sample_fmt", "s16", "-metadata", "title=Benchmark Noise", "-metadata", "artist=Bench"
     )
 
 
