@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -237,3 +239,22 @@ def post_form(client: FlaskClient, page: str, action: str, data: dict | None = N
     payload = dict(data or {})
     payload["csrf_token"] = csrf_from(client, page)
     return client.post(action, data=payload, **kwargs)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 30) -> bool:
+    """Whether something listens on 127.0.0.1:port within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port, wait_for_port
 
 pytestmark = pytest.mark.browser
 
@@ -21,12 +21,6 @@ BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a browser password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +93,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         WEB_THREADS="8",
     )
     subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log = (tmp / "server.log").open("w")
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
@@ -108,14 +102,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
+    if not wait_for_port(port):
         server.kill()
         pytest.fail("the server did not start: " + (tmp / "server.log").read_text())
     yield f"http://127.0.0.1:{port}"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_local  # noqa: E402
@@ -23,23 +25,6 @@ import nginx_local  # noqa: E402
 BIN = Path(sys.executable).parent
 DATA = Path(__file__).parent / "data"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 class Servers:
@@ -134,13 +119,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     s.flask("import", str(DATA / "plain.wav"), "--user", "owner")
     # Track 2 grows to 64 MB (sparse): more than any socket buffer holds.
     os.truncate(next(s.uploads.glob("*/*.wav")), BIG)
-    app_port, accel_port, nginx_port = _port(), _port(), _port()
+    app_port, accel_port, nginx_port = free_port(), free_port(), free_port()
     s.gunicorn(app_port)
     s.gunicorn(accel_port, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
     s.nginx(nginx_port, accel_port)
     try:
         for port in (app_port, accel_port, nginx_port):
-            _wait(port)
+            assert wait_for_port(port), f"nothing listens on {port}"
         cookie = login(app_port, "owner")
         yield {
             "python": app_port,
