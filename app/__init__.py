@@ -1,7 +1,7 @@
 """Music Cloud.
 
 `create_app` lives in app/factory.py and is imported on first call, so that
-`import app.services.ingest` in a tag-parser process stays light: it does not
+`import app.services.tags` in a tag-parser process stays light: it does not
 pull in Flask, SQLAlchemy and every blueprint.
 """
 

@@ -14,8 +14,8 @@ from app.library.uploads import max_upload_bytes
 from app.models import Role, Visibility
 from app.services import accounts, library
 from app.services.errors import DomainError
-from app.services.ingest import get_pool
-from app.services.storage import Storage
+from app.services.storage import get_storage
+from app.services.tags import get_pool
 
 
 def register_cli(app: Flask) -> None:
@@ -75,7 +75,7 @@ def import_folder(path: Path, username: str, public: bool) -> None:
     cfg = current_app.config
     pool = get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"])
     pool.warm()
-    store = Storage(cfg["UPLOAD_FOLDER"])
+    store = get_storage()
     counts: Counter[str] = Counter()
     rejected: list[tuple[str, str]] = []
     started = time.perf_counter()

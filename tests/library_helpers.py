@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import current_app
-
 from app.models import Track, User, Visibility
 from app.services import library
-from app.services.ingest import get_pool
-from app.services.storage import Storage
+from app.services.storage import get_storage
+from app.services.tags import get_pool
 
 DATA = Path(__file__).parent / "data"
 
@@ -18,7 +16,7 @@ def add_track(
     owner: User, name: str, visibility: Visibility = Visibility.PRIVATE, content: bytes | None = None
 ) -> Track:
     """Add tests/data/<name> (or `content`) to owner's library through the upload service."""
-    store = Storage(current_app.config["UPLOAD_FOLDER"])
+    store = get_storage()
     incoming = store.incoming(max_bytes=10**9)
     incoming.write(content if content is not None else (DATA / name).read_bytes())
     pool = get_pool(2, 30, 1024)

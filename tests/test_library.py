@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Album, Artist, Track, Visibility
+from app.services.storage import get_storage
 from tests import hostile
 from tests.conftest import login, post_form
 from tests.library_helpers import add_track
@@ -206,7 +207,7 @@ def test_shared_cover_survives_deleting_one_track(alice, user, db, app):
     second = add_track(user, "cover.mp3")
     assert first.cover_path == second.cover_path
     post_form(alice, f"/library/tracks/{first.id}", f"/library/tracks/{first.id}/delete")
-    assert (Path(app.config["UPLOAD_FOLDER"]) / second.cover_path).exists()
+    assert (get_storage().local_path(second.cover_path)).exists()
 
 
 def test_deleting_an_account_deletes_its_files(app, user, db):

@@ -7,7 +7,6 @@ import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from app.extensions import db as _db
 from app.models import Playlist, PlaylistEntry, Track, Visibility
 from app.services import playlists
+from app.services.storage import get_storage
 from tests import hostile
 from tests.conftest import csrf_from, post_form
 from tests.library_helpers import add_track
@@ -298,7 +298,7 @@ def test_share_page_shows_covers_of_its_tracks_only(app, alice, user, tracks, db
     assert covers == [f"{link}/cover/{with_art.id}", f"{link}/cover/{tracks[0].id}"]
     art = visitor.get(covers[0])
     assert art.status_code == 200 and art.mimetype == "image/jpeg"
-    stored = Path(app.config["UPLOAD_FOLDER"]) / with_art.cover_path
+    stored = get_storage().local_path(with_art.cover_path)
     assert art.data == stored.read_bytes()
     assert art.headers["Cache-Control"] == "private, no-store"  # a revoked link shows nothing more
     placeholder = visitor.get(covers[1])

@@ -14,6 +14,7 @@ from flask import request
 from werkzeug.wsgi import FileWrapper
 
 from app.models import Visibility
+from app.services.storage import get_storage
 from tests.conftest import login
 from tests.library_helpers import add_track
 
@@ -21,7 +22,7 @@ from tests.library_helpers import add_track
 @pytest.fixture
 def flac(user, app):
     track = add_track(user, "cover.flac")
-    data = (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).read_bytes()
+    data = get_storage().local_path(track.storage_path).read_bytes()
     return track, data
 
 
@@ -224,7 +225,7 @@ def _rss_kb() -> int:
 def test_streaming_a_large_file_keeps_memory_flat(alice, user, app, db):
     """A 300 MB file (sparse: no disk used) streams in chunks; the process does not grow with it."""
     track = add_track(user, "plain.wav")
-    path = Path(app.config["UPLOAD_FOLDER"]) / track.storage_path
+    path = get_storage().local_path(track.storage_path)
     with path.open("r+b") as fh:
         fh.truncate(300 * 1024 * 1024)
     response = alice.get(f"/stream/{track.id}", buffered=False)
@@ -269,8 +270,8 @@ def _watched(make_app, **config):
 
 
 def test_seeks_skip_the_flask_stack(watched):
-    app, alice, track, seen, _ = watched
-    data = (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).read_bytes()
+    _app, alice, track, seen, _ = watched
+    data = get_storage().local_path(track.storage_path).read_bytes()
     response = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=100-199"})
     assert response.status_code == 206 and response.data == data[100:200]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -374,7 +375,7 @@ def test_a_remembered_session_cookie_still_expires(make_app):
 @pytest.mark.parametrize("server", [{}, GUNICORN], ids=["werkzeug", "gunicorn"])
 def test_a_file_missing_from_the_disk_is_a_404_not_a_crash(alice, user, app, server, caplog):
     track = add_track(user, "cover.flac")
-    (Path(app.config["UPLOAD_FOLDER"]) / track.storage_path).unlink()
+    get_storage().local_path(track.storage_path).unlink()
     for url, headers in [
         (f"/stream/{track.id}", {"Range": "bytes=0-9"}),
         (f"/stream/{track.id}", {}),

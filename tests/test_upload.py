@@ -287,7 +287,7 @@ def test_quota_is_enforced_with_a_clear_message(alice, user, db):
 def test_two_uploads_at_once_cannot_both_squeeze_under_the_quota(app, alice, user, db, monkeypatch):
     """Each file fits, both do not. The second upload is made while the first one's
     tags are being read (after its early quota check passed): exactly one is added."""
-    from app.services.ingest import ParserPool
+    from app.services.tags import ParserPool
 
     user.quota_bytes = 30_000
     db.session.commit()
@@ -316,7 +316,7 @@ def test_simultaneous_uploads_take_turns_at_the_quota(app, alice, user, db, monk
     track: one is added, the other refused, and neither fails on a lock."""
     import threading
 
-    from app.services.ingest import ParserPool
+    from app.services.tags import ParserPool
 
     user.quota_bytes = 30_000
     db.session.commit()
@@ -350,9 +350,9 @@ def test_quota_message_in_gigabytes(alice, user, db):
     user.quota_bytes = 2_000_000_000
     db.session.commit()
     from app.services.library import QuotaExceeded, check_limits
-    from app.services.storage import Storage
+    from app.services.storage import get_storage
 
-    incoming = Storage(alice.application.config["UPLOAD_FOLDER"]).incoming(10**12)
+    incoming = get_storage().incoming(10**12)
     incoming.size = 2_500_000_000
     with pytest.raises(QuotaExceeded, match=r"^storage quota exceeded: 0.0 of 2 GB used$"):
         check_limits(user, incoming, 10**12)

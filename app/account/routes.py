@@ -8,8 +8,8 @@ from werkzeug.wrappers import Response
 
 from app.account.forms import ChangePasswordForm, DeleteAccountForm
 from app.extensions import db
-from app.library.uploads import current_storage
 from app.services import accounts
+from app.services.storage import get_storage
 
 bp = Blueprint("account", __name__)
 
@@ -67,7 +67,7 @@ def delete() -> Response | tuple:
             form.password.errors.append(str(exc) + " Make another account admin first.")
         else:
             db.session.commit()
-            current_storage().delete_user(user_id)
+            get_storage().delete_user(user_id)
             session.clear()
             logout_user()
             flash("Your account and everything in it have been deleted.", "info")

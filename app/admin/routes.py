@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 
 from app.admin.forms import ActionForm, CreateUserForm, QuotaForm, RegistrationForm, ResetPasswordForm, RoleForm
 from app.extensions import db
-from app.library.uploads import current_storage
 from app.models import Role, User
 from app.services import accounts
 from app.services.errors import DomainError, NotFound
 from app.services.library import GB
+from app.services.storage import get_storage
 
 bp = Blueprint("admin", __name__)
 
@@ -187,7 +187,7 @@ def delete_user(user_id: int) -> Response | str:
             flash(str(exc), "error")
             return redirect(url_for("admin.user_detail", user_id=user_id))
         db.session.commit()
-        current_storage().delete_user(user_id)
+        get_storage().delete_user(user_id)
         flash(f"Account {name} and everything it owned are deleted.", "success")
         return redirect(url_for("admin.users"))
     return render_template("admin/user_delete.html", user=user, form=form)

@@ -13,11 +13,11 @@ from werkzeug.wrappers import Response
 from app.errors import or_abort, wants_json
 from app.extensions import db
 from app.library.forms import ActionForm, TrackForm, UploadForm
-from app.library.uploads import current_storage, max_upload_bytes
+from app.library.uploads import max_upload_bytes
 from app.models import Visibility
 from app.services import library, listening
-from app.services.ingest import get_pool
-from app.services.storage import IncomingFile
+from app.services.storage import IncomingFile, get_storage
+from app.services.tags import get_pool
 
 bp = Blueprint("library", __name__)
 
@@ -164,7 +164,7 @@ def delete(track_id: int) -> Response:
     title = found.title
     files = library.delete_track(found)
     db.session.commit()
-    library.remove_files(current_storage(), files)
+    library.remove_files(get_storage(), files)
     flash(f"{title} is deleted.", "success")
     return redirect(url_for("library.index"))
 
@@ -185,7 +185,7 @@ def upload() -> Response | str | tuple[Any, int]:
             continue
         results.append(
             library.add_file(
-                current_storage(), parser_pool(), current_user, incoming, part.filename or "", max_bytes=max_bytes
+                get_storage(), parser_pool(), current_user, incoming, part.filename or "", max_bytes=max_bytes
             )
         )
     if wants_json():

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from flask import Flask, Request, current_app, g
 
+from app.services import storage
 from app.services.library import MB
-from app.services.storage import IncomingFile, Storage
-
-
-def current_storage() -> Storage:
-    return current_app.extensions["storage"]
+from app.services.storage import IncomingFile, get_storage
 
 
 def max_upload_bytes() -> int:
@@ -29,13 +26,13 @@ class UploadRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IncomingFile:
-        incoming = current_storage().incoming(max_bytes=max_upload_bytes())
+        incoming = get_storage().incoming(max_bytes=max_upload_bytes())
         g.setdefault("incoming_files", []).append(incoming)
         return incoming
 
 
 def init_uploads(app: Flask) -> None:
-    app.extensions["storage"] = Storage(app.config["UPLOAD_FOLDER"])
+    storage.init_app(app)
     app.request_class = UploadRequest
     app.teardown_request(_discard_incoming)
 

@@ -22,8 +22,8 @@ from app.extensions import db
 from app.models import Album, Artist, Track, User, Visibility
 from app.models.library import TAG_MAX
 from app.services.errors import DomainError, Forbidden, NotFound
-from app.services.ingest import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.storage import IncomingFile, Storage
+from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag, fold
 
 MB = 1_000_000

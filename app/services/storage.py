@@ -1,11 +1,16 @@
-"""The uploads folder. The only code that creates, names, moves or deletes files in it.
+"""Where the files live. The only code that creates, names, opens, moves or deletes them.
 
-Layout under the root:
+`Storage` is the interface every backend implements; `LocalStorage` keeps the
+files in a folder on this machine. The application factory creates the one
+storage object (`init_app`) and everything reaches it through `get_storage()`:
+routes, the CLI, jobs and tests alike. No other code builds a path into it.
+
+Layout under the local root:
     <user id>/<random>.<ext>          audio files (names never come from the user)
     <user id>/covers/<sha256>.jpg     cover thumbnails, one per distinct picture
     .incoming/                        uploads being received or checked
 
-A file is written to .incoming/ while it is hashed, checked by ingest, then
+A file is written to .incoming/ while it is hashed, checked by the tag reader, then
 fsynced and renamed into place: a reader never sees half a file, and a failure
 leaves nothing behind.
 """
@@ -18,8 +23,14 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from flask import Flask, current_app
 
 from app.services.errors import DomainError, NotFound
 
@@ -127,7 +138,80 @@ def _mkstemp(folder: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix="up-", suffix=".part", dir=folder)
 
 
-class Storage:
+@dataclass(frozen=True)
+class StoredFile:
+    """One file a backend holds: its name relative to the storage root, size and age."""
+
+    rel: str
+    size: int
+    modified: float
+
+
+class Storage(ABC):
+    """What the app asks of a place that keeps files. Relative names only:
+    which bytes a name points at is the backend's business."""
+
+    # --- receiving ---
+    @abstractmethod
+    def incoming(self, max_bytes: int) -> IncomingFile:
+        """A temporary file to receive an upload into (hashed and counted as it is written)."""
+
+    @abstractmethod
+    def copy_in(self, source: Path, max_bytes: int) -> IncomingFile:
+        """Receive a file from elsewhere on this machine. Raises OSError when it cannot be read."""
+
+    @abstractmethod
+    def keep(self, incoming: IncomingFile, user_id: int, ext: str, *, sync: bool = True) -> str:
+        """Store a received file under a name of the storage's choosing; return that name.
+        With sync=False the caller makes it durable later with sync_user_folder()."""
+
+    @abstractmethod
+    def sync_user_folder(self, user_id: int) -> None:
+        """Make the files kept with sync=False durable."""
+
+    @abstractmethod
+    def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
+        """Store a cover thumbnail once per distinct picture; return its name."""
+
+    # --- reading and sending ---
+    @abstractmethod
+    def open(self, rel: str) -> BinaryIO:
+        """The stored file, open for reading. Raises NotFound (bad name) or FileNotFoundError."""
+
+    @abstractmethod
+    def size(self, rel: str) -> int:
+        """The stored file's size in bytes. Raises NotFound or FileNotFoundError."""
+
+    @abstractmethod
+    def local_path(self, rel: str) -> Path:
+        """The file on this machine, for the server to send (sendfile, X-Accel-Redirect,
+        X-Sendfile). Raises NotFound for a name outside the storage."""
+
+    # --- deleting and checking ---
+    @abstractmethod
+    def delete(self, rel: str | None) -> None:
+        """Remove a stored file; a missing one is not an error."""
+
+    @abstractmethod
+    def delete_user(self, user_id: int) -> None:
+        """Remove every file of an account."""
+
+    @abstractmethod
+    def list_files(self) -> Iterator[StoredFile]:
+        """Every kept file (audio and covers), for the library check."""
+
+    @abstractmethod
+    def list_incoming(self) -> Iterator[StoredFile]:
+        """Temporary files of uploads being received (or left by a crash)."""
+
+    @abstractmethod
+    def remove_incoming(self, rel: str) -> None:
+        """Remove one temporary file list_incoming() named."""
+
+
+class LocalStorage(Storage):
+    """Files in a folder on this machine (UPLOAD_FOLDER)."""
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self._root_str = str(self.root)
@@ -199,7 +283,13 @@ class Storage:
         return rel
 
     # --- reading and deleting ---------------------------------------------------------
-    def path(self, rel: str) -> Path:
+    def open(self, rel: str) -> BinaryIO:
+        return self.local_path(rel).open("rb")
+
+    def size(self, rel: str) -> int:
+        return self.local_path(rel).stat().st_size
+
+    def local_path(self, rel: str) -> Path:
         """The absolute path of a stored file. Raises NotFound for anything outside the root.
 
         Names are checked lexically (normalised, no "..", no absolute paths):
@@ -215,7 +305,7 @@ class Storage:
         if not rel:
             return
         with contextlib.suppress(FileNotFoundError, NotFound):
-            self.path(rel).unlink()
+            self.local_path(rel).unlink()
 
     def sync_user_folder(self, user_id: int) -> None:
         folder = self._user_folder(user_id)
@@ -225,8 +315,47 @@ class Storage:
     def delete_user(self, user_id: int) -> None:
         shutil.rmtree(self._user_folder(user_id), ignore_errors=True)
 
+    def list_files(self) -> Iterator[StoredFile]:
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root)
+            if rel.parts[0] == INCOMING or not rel.parts[0].isdigit():
+                continue
+            stat = path.lstat()
+            if path.is_file() and not path.is_symlink():
+                yield StoredFile(rel.as_posix(), stat.st_size, stat.st_mtime)
+
+    def list_incoming(self) -> Iterator[StoredFile]:
+        folder = self.root / INCOMING
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.lstat()
+                yield StoredFile(f"{INCOMING}/{path.name}", stat.st_size, stat.st_mtime)
+
+    def remove_incoming(self, rel: str) -> None:
+        if not rel.startswith(INCOMING + "/"):
+            raise NotFound("No such file.")
+        self.delete(rel)
+
     def _user_folder(self, user_id: int) -> Path:
         return self.root / str(int(user_id))
+
+
+def init_app(app: Flask) -> None:
+    """Create the application's one storage object from its configuration."""
+    app.extensions["storage"] = LocalStorage(app.config["UPLOAD_FOLDER"])
+
+
+def get_storage() -> Storage:
+    """The current application's storage (the only way to reach it)."""
+    return current_app.extensions["storage"]
+
+
+def stale_incoming(store: Storage, older_than: float = 3600.0) -> list[StoredFile]:
+    """Temporary files no upload has touched for `older_than` seconds (a crash left them)."""
+    cutoff = time.time() - older_than
+    return [f for f in store.list_incoming() if f.modified < cutoff]
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -73,7 +73,7 @@ class StreamFastPath:
         if row is None or row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
             return None
         try:
-            path = self.storage.path(row.storage_path)
+            path = self.storage.local_path(row.storage_path)
         except NotFound:
             return None
         # What the Flask view's response carries besides its own headers.

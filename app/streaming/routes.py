@@ -12,10 +12,10 @@ from flask_login import current_user
 from werkzeug.http import dump_options_header
 
 from app.extensions import db
-from app.library.uploads import current_storage
 from app.models import Track
 from app.services import library
 from app.services.errors import NotFound
+from app.services.storage import get_storage
 from app.streaming.files import DAY, MissingFile, handoff_headers, limit_stalls, serve_audio
 
 bp = Blueprint("streaming", __name__)
@@ -65,7 +65,7 @@ def send_cover(rel: str | None) -> Response:
         response.headers["Cache-Control"] = f"private, max-age={DAY}"
         return response
     try:
-        path = current_storage().path(rel)
+        path = get_storage().local_path(rel)
     except NotFound:
         abort(404)
     # Track ids are never reused and a track's art never changes.
@@ -99,7 +99,7 @@ def _visible_track(track_id: int) -> StreamTrack:
 def send_track(track: Track | StreamTrack, *, download_name: str | None = None) -> Response:
     """The file, by the configured mode: Python (with ranges), or a hand-off header."""
     mode = current_app.config["SEND_FILE_MODE"]
-    path = current_storage().path(track.storage_path)
+    path = get_storage().local_path(track.storage_path)
     if mode in ("x-accel", "x-sendfile"):
         prefix = current_app.config["X_ACCEL_PREFIX"]
         headers = handoff_headers(mode, track.mime_type, track.storage_path, path, x_accel_prefix=prefix)

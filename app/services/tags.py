@@ -376,7 +376,7 @@ class _Worker:
 
     def __init__(self, memory_bytes: int) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "app.services.ingest_worker", str(memory_bytes)],
+            [sys.executable, "-m", "app.services.tags_worker", str(memory_bytes)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=str(PROJECT_ROOT),
