@@ -10,12 +10,15 @@ import click
 from flask import Flask, current_app
 
 from app.extensions import db
-from app.library.uploads import max_upload_bytes
+from app.library.uploads import max_upload_bytes, parser_pool
 from app.models import Role, Visibility
-from app.services import accounts, library
+from app.services import accounts
 from app.services.errors import DomainError
+from app.services.library import adding
+from app.services.library.adding import AddOutcome
 from app.services.storage import get_storage
-from app.services.tags import get_pool
+from app.unit_of_work import commit
+from app.web.messages import message
 
 
 def register_cli(app: Flask) -> None:
@@ -33,8 +36,8 @@ def create_admin(username: str, password: str) -> None:
         user = accounts.create_user(username, password, role=Role.ADMIN, rounds=current_app.config["BCRYPT_ROUNDS"])
     except DomainError as exc:
         db.session.rollback()
-        raise click.ClickException(str(exc)) from exc
-    db.session.commit()
+        raise click.ClickException(message(exc)) from exc
+    commit()
     click.echo(f"Admin account {user.username} created.")
 
 
@@ -48,8 +51,8 @@ def set_role(username: str, role: str) -> None:
         accounts.set_role(user, Role(role))
     except DomainError as exc:
         db.session.rollback()
-        raise click.ClickException(str(exc)) from exc
-    db.session.commit()
+        raise click.ClickException(message(exc)) from exc
+    commit()
     click.echo(f"{user.username} is now {role}.")
 
 
@@ -66,20 +69,19 @@ def import_folder(path: Path, username: str, public: bool) -> None:
     try:
         user = accounts.get_by_username(username)
     except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(message(exc)) from exc
     if not user.can_upload:
         raise click.ClickException(f"{user.username} is a listener and cannot own music; change the role first.")
-    sources = [path] if path.is_file() else library.source_files(path, library.AUDIO_EXTENSIONS)
+    sources = [path] if path.is_file() else adding.source_files(path, adding.AUDIO_EXTENSIONS)
     if not sources:
         raise click.ClickException(f"No audio files found under {path}.")
-    cfg = current_app.config
-    pool = get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"])
+    pool = parser_pool()
     pool.warm()
     store = get_storage()
     counts: Counter[str] = Counter()
     rejected: list[tuple[str, str]] = []
     started = time.perf_counter()
-    results = library.import_files(
+    batches = adding.import_files(
         store,
         pool,
         user,
@@ -87,14 +89,18 @@ def import_folder(path: Path, username: str, public: bool) -> None:
         max_bytes=max_upload_bytes(),
         visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
     )
-    with click.progressbar(results, length=len(sources), label=f"Importing {len(sources)} files") as bar:
-        for result in bar:
-            counts[result.status] += 1
-            if result.status == "rejected":
-                rejected.append((str(result.name), result.message))
+    with click.progressbar(length=len(sources), label=f"Importing {len(sources)} files") as bar:
+        for batch in batches:
+            commit(batch)
+            for result in batch.results:
+                counts[result.outcome] += 1
+                if result.error is not None:
+                    rejected.append((result.name, message(result.error)))
+            bar.update(len(batch.results))
     elapsed = time.perf_counter() - started
     click.echo(
-        f"Added {counts['added']}, already there {counts['duplicate']}, rejected {counts['rejected']} "
+        f"Added {counts[AddOutcome.ADDED]}, already there {counts[AddOutcome.DUPLICATE]}, "
+        f"rejected {counts[AddOutcome.REJECTED]} "
         f"in {elapsed:.1f} s ({len(sources) / elapsed:.0f} files/s)."
     )
     for name, reason in rejected:

@@ -1,16 +1,20 @@
-"""Friendly error pages; a 500 rolls the session back and never shows a traceback."""
+"""Friendly error pages, and the one handler that renders a service's DomainError.
+
+A route that does not catch a domain error itself lets it reach
+_domain_error(), which answers with the error's status and its message
+(app/web/messages.py), as a page or as JSON. A 500 rolls the session back and
+never shows a traceback.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from flask import Flask, Response, abort, current_app, make_response, render_template, request
+from flask import Flask, Response, current_app, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
-from app.services.errors import Forbidden, NotFound
+from app.services.errors import DomainError
+from app.web.messages import message
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Reload the page and try again."),
@@ -18,27 +22,21 @@ MESSAGES = {
     403: ("Not allowed", "Your account is not allowed to open this page."),
     404: ("Not found", "There is nothing here. The link may be old, or the item was deleted."),
     405: ("Method not allowed", "This address does not accept that kind of request."),
+    409: ("Conflict", "That clashes with something that already exists."),
     413: ("Too large", "What you sent is larger than this server accepts."),
+    415: ("Not supported", "This server cannot use that kind of file."),
     416: ("Range not satisfiable", "The requested range is outside the file."),
     429: ("Slow down", "Too many attempts in a short time. Wait a moment and try again."),
     500: ("Something went wrong", "The server hit an error. Nothing was changed; please try again."),
+    507: ("No room", "The server has no room to store that."),
 }
 
 
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-
-
-def or_abort(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a service; its NotFound becomes a 404 and its Forbidden a 403."""
-    try:
-        return fn(*args, **kwargs)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
 
 
 def wants_json() -> bool:
@@ -46,11 +44,21 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def render_error(code: int, detail: str | None = None) -> tuple[str | dict, int]:
-    title, message = MESSAGES.get(code, (f"Error {code}", "The request failed."))
+def render_error(code: int, detail: str | None = None, error_code: str | None = None) -> tuple[str | dict, int]:
+    title, text = MESSAGES.get(code, (f"Error {code}", "The request failed."))
     if wants_json() or request.path.startswith("/api/"):
-        return {"error": title, "message": detail or message, "status": code}, code
-    return render_template("errors/error.html", code=code, title=title, message=detail or message), code
+        body = {"error": title, "message": detail or text, "status": code}
+        if error_code:
+            body["code"] = error_code
+        return body, code
+    return render_template("errors/error.html", code=code, title=title, message=detail or text), code
+
+
+def _domain_error(error: DomainError):
+    # The action did not happen: nothing of it may be committed by a later hook.
+    db.session.rollback()
+    body, code = render_error(error.status, message(error), error.code)
+    return app_response(body, code)
 
 
 def _csrf_error(error: CSRFError):

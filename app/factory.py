@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import errors, security, templating
+from app import errors, security
 from app import models as _models  # noqa: F401 - registers every table on db.metadata
 from app.account.routes import bp as account_bp
 from app.admin.routes import bp as admin_bp
@@ -25,6 +25,7 @@ from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
+from app.web import assets, filters, navigation
 from config import BASE_DIR, INSTANCE_DIR, Config
 
 
@@ -42,7 +43,9 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     errors.register(app)
     _stream_fast_path(app)
     security.register(app)
-    templating.register(app)
+    filters.register(app)
+    navigation.register(app)
+    assets.register(app)
     register_cli(app)
     if app.config.get("TRUSTED_PROXIES"):
         # Outermost, so everything inside sees the client's scheme and address.

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.models import Track, User, Visibility
-from app.services import library
+from app.services.library import adding
 from app.services.storage import get_storage
 from app.services.tags import get_pool
+from app.unit_of_work import commit
 
 DATA = Path(__file__).parent / "data"
 
@@ -19,7 +20,10 @@ def add_track(
     store = get_storage()
     incoming = store.incoming(max_bytes=10**9)
     incoming.write(content if content is not None else (DATA / name).read_bytes())
-    pool = get_pool(2, 30, 1024)
-    result = library.add_file(store, pool, owner, incoming, name, max_bytes=10**9, visibility=visibility)
-    assert result.status == "added", result
+    batch = adding.AddBatch(store)
+    result = adding.add_file(
+        store, get_pool(2, 30, 1024), owner, incoming, name, batch=batch, max_bytes=10**9, visibility=visibility
+    )
+    commit(batch)
+    assert result.outcome is adding.AddOutcome.ADDED, result
     return result.track

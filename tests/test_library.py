@@ -131,7 +131,7 @@ def test_track_page_shows_everything(alice, user):
         "FLAC",
         "22.05 kHz",
         "Mono",
-        "39.1 KB",
+        "39.1 kB",
         "Download",
         "Edit",
         "Delete",
@@ -229,7 +229,7 @@ def test_admin_sees_usage(app, admin, user, db):
     page = client.get("/admin/users").get_data(as_text=True)
     row = page[page.index(">alice<") :]
     assert '<td data-label="Tracks" class="num">2</td>' in row
-    assert "41 KB" in row
+    assert "41 kB" in row
 
 
 # --- two users ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from app.extensions import db as _db
 from app.models import Playlist, PlaylistEntry, Track, Visibility
 from app.services import playlists
 from app.services.storage import get_storage
+from app.unit_of_work import retrying
 from tests import hostile
 from tests.conftest import csrf_from, post_form
 from tests.library_helpers import add_track
@@ -377,7 +378,7 @@ def test_parallel_adds_and_moves_keep_positions_dense(app, user, tracks):
     def worker(action) -> None:
         try:
             with app.app_context():
-                playlists.run_with_retry(action)
+                retrying(action)
                 _db.session.remove()
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

@@ -7,9 +7,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.account.forms import ChangePasswordForm, DeleteAccountForm
-from app.extensions import db
 from app.services import accounts
 from app.services.storage import get_storage
+from app.unit_of_work import commit
+from app.web.messages import message
 
 bp = Blueprint("account", __name__)
 
@@ -39,11 +40,11 @@ def change_password() -> Response | tuple:
                 user, form.current.data, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"]
             )
         except accounts.InvalidCredentials as exc:
-            form.current.errors.append(str(exc))
+            form.current.errors.append(message(exc))
         except accounts.WeakPassword as exc:
-            form.password.errors.append(str(exc))
+            form.password.errors.append(message(exc))
         else:
-            db.session.commit()
+            commit()
             # Other sessions ended with the token; this one carries on with the new one.
             remember = session.permanent
             session.clear()
@@ -62,11 +63,11 @@ def delete() -> Response | tuple:
         try:
             accounts.delete_own_account(current_user._get_current_object(), form.password.data)
         except accounts.InvalidCredentials as exc:
-            form.password.errors.append(str(exc))
+            form.password.errors.append(message(exc))
         except accounts.LastAdmin as exc:
-            form.password.errors.append(str(exc) + " Make another account admin first.")
+            form.password.errors.append(message(exc) + " Make another account admin first.")
         else:
-            db.session.commit()
+            commit()
             get_storage().delete_user(user_id)
             session.clear()
             logout_user()

@@ -14,9 +14,11 @@ from app.admin.forms import ActionForm, CreateUserForm, QuotaForm, RegistrationF
 from app.extensions import db
 from app.models import Role, User
 from app.services import accounts
-from app.services.errors import DomainError, NotFound
-from app.services.library import GB
+from app.services.errors import DomainError
+from app.services.library.quotas import GB
 from app.services.storage import get_storage
+from app.unit_of_work import commit
+from app.web.messages import message
 
 bp = Blueprint("admin", __name__)
 
@@ -30,11 +32,8 @@ def _require_admin() -> None:
         abort(403)
 
 
-def _user_or_404(user_id: int) -> User:
-    try:
-        return accounts.get_user(user_id)
-    except NotFound:
-        abort(404)
+class FormInvalid(Exception):
+    """An action's form did not validate; the text is the form's first error."""
 
 
 def user_action(view: Callable[[User], str]) -> Callable[[int], Response]:
@@ -42,16 +41,18 @@ def user_action(view: Callable[[User], str]) -> Callable[[int], Response]:
 
     @wraps(view)
     def wrapper(user_id: int) -> Response:
-        user = _user_or_404(user_id)
+        user = accounts.get_user(user_id)
         try:
-            message = view(user)
+            done = view(user)
         except DomainError as exc:
             db.session.rollback()
+            flash(message(exc), "error")
+        except FormInvalid as exc:
             flash(str(exc), "error")
         else:
-            if message:
-                db.session.commit()
-                flash(message, "success")
+            if done:
+                commit()
+                flash(done, "success")
         return redirect(url_for("admin.user_detail", user_id=user_id))
 
     return wrapper
@@ -79,7 +80,7 @@ def registration() -> Response:
     form = RegistrationForm()
     if form.validate_on_submit():
         accounts.set_registration_open(bool(form.open.data))
-        db.session.commit()
+        commit()
         flash("Registration is open to everyone." if form.open.data else "Registration is closed.", "success")
     else:
         flash(_form_error(form), "error")
@@ -98,11 +99,11 @@ def create_user() -> Response | tuple:
                 rounds=current_app.config["BCRYPT_ROUNDS"],
             )
         except accounts.UsernameTaken as exc:
-            form.username.errors.append(str(exc))
+            form.username.errors.append(message(exc))
         except DomainError as exc:
-            form.password.errors.append(str(exc))
+            form.password.errors.append(message(exc))
         else:
-            db.session.commit()
+            commit()
             flash(f"Account {user.username} created.", "success")
             return redirect(url_for("admin.user_detail", user_id=user.id))
     status = 200 if request.method == "GET" else 400
@@ -111,7 +112,7 @@ def create_user() -> Response | tuple:
 
 @bp.get("/users/<int:user_id>")
 def user_detail(user_id: int) -> str:
-    user = _user_or_404(user_id)
+    user = accounts.get_user(user_id)
     tracks, used = accounts.usage_for([user.id])[user.id]
     quota_gb = None if user.quota_bytes is None else Decimal(user.quota_bytes) / GB
     return render_template(
@@ -131,7 +132,7 @@ def user_detail(user_id: int) -> str:
 def set_role(user: User) -> str:
     form = RoleForm()
     if not form.validate_on_submit():
-        raise DomainError(_form_error(form))
+        raise FormInvalid(_form_error(form))
     role = Role(form.role.data)
     accounts.set_role(user, role)
     return f"{user.username} is now {role.label.lower()}."
@@ -158,7 +159,7 @@ def enable(user: User) -> str:
 def reset_password(user: User) -> str:
     form = ResetPasswordForm()
     if not form.validate_on_submit():
-        raise DomainError(_form_error(form))
+        raise FormInvalid(_form_error(form))
     accounts.set_password(user, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"])
     return f"{user.username}'s password is reset and their sessions have ended."
 
@@ -168,7 +169,7 @@ def reset_password(user: User) -> str:
 def set_quota(user: User) -> str:
     form = QuotaForm()
     if not form.validate_on_submit():
-        raise DomainError(_form_error(form))
+        raise FormInvalid(_form_error(form))
     value = form.quota_gb.data
     accounts.set_quota(user, None if value is None else int(value * GB))
     return f"{user.username}'s quota is now " + ("unlimited." if value is None else f"{value} GB.")
@@ -176,7 +177,7 @@ def set_quota(user: User) -> str:
 
 @bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
 def delete_user(user_id: int) -> Response | str:
-    user = _user_or_404(user_id)
+    user = accounts.get_user(user_id)
     form = ActionForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
@@ -184,9 +185,9 @@ def delete_user(user_id: int) -> Response | str:
             accounts.delete_user(user)
         except DomainError as exc:
             db.session.rollback()
-            flash(str(exc), "error")
+            flash(message(exc), "error")
             return redirect(url_for("admin.user_detail", user_id=user_id))
-        db.session.commit()
+        commit()
         get_storage().delete_user(user_id)
         flash(f"Account {name} and everything it owned are deleted.", "success")
         return redirect(url_for("admin.users"))
@@ -196,4 +197,4 @@ def delete_user(user_id: int) -> Response | str:
 def _require_action_form() -> None:
     form = ActionForm()
     if not form.validate_on_submit():
-        raise DomainError(_form_error(form))
+        raise FormInvalid(_form_error(form))

@@ -6,10 +6,10 @@ from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.errors import or_abort
-from app.extensions import db
-from app.services import library, listening, playlists
-from app.templating import track_data
+from app.services import listening, playlists
+from app.services.library import access, browse
+from app.unit_of_work import commit
+from app.web.serializers import album_data, playlist_data, track_data
 
 bp = Blueprint("api", __name__)
 
@@ -22,30 +22,19 @@ def _require_login() -> None:
 
 @bp.get("/tracks/<int:track_id>")
 def track(track_id: int) -> Response:
-    found = or_abort(library.get_visible_track, current_user.id, track_id)
-    return jsonify(dict(track_data(found), favourite=found.id in playlists.favourite_ids(current_user.id)))
+    found = access.get_visible_track(current_user.id, track_id)
+    return jsonify(dict(track_data(found), favourite=bool(playlists.favourite_ids(current_user.id, [found.id]))))
 
 
 @bp.get("/playlists/<int:playlist_id>")
 def playlist(playlist_id: int) -> Response:
-    found = or_abort(playlists.get_visible_playlist, current_user.id, playlist_id)
-    views = playlists.entries(found, current_user.id)
-    return jsonify(
-        {
-            "id": found.id,
-            "name": found.name,
-            "description": found.description,
-            "tracks": [dict(track_data(v.track), entry=v.entry.id) for v in views],
-        }
-    )
+    found = playlists.get_visible_playlist(current_user.id, playlist_id)
+    return jsonify(playlist_data(found, playlists.entries(found, current_user.id)))
 
 
 @bp.get("/albums/<int:album_id>")
 def album(album_id: int) -> Response:
-    summary, tracks = or_abort(library.get_album, current_user.id, album_id)
-    return jsonify(
-        {"id": summary.id, "title": summary.title, "artist": summary.artist, "tracks": [track_data(t) for t in tracks]}
-    )
+    return jsonify(album_data(*browse.get_album(current_user.id, album_id)))
 
 
 @bp.post("/plays")
@@ -54,8 +43,8 @@ def plays() -> tuple[Response, int]:
     track_id = payload.get("track_id")
     if not isinstance(track_id, int) or isinstance(track_id, bool):
         return jsonify({"error": "track_id must be a number"}), 400
-    event = or_abort(listening.record_play, current_user.id, track_id)
-    db.session.commit()
+    event = listening.record_play(current_user.id, track_id)
+    commit()
     return jsonify(
         {"recorded": True, "play_id": event.id, "play_count": listening.play_count(current_user.id, track_id)}
     ), 201

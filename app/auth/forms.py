@@ -7,18 +7,19 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, ValidationError
 
 from app.services.accounts import PASSWORD_MAX, USERNAME_MAX, password_problems, username_problems
+from app.web.messages import message
 
 
 def check_username(form: FlaskForm, field: StringField) -> None:
     problems = username_problems(field.data or "")
     if problems:
-        raise ValidationError(" ".join(problems))
+        raise ValidationError(" ".join(message(p) for p in problems))
 
 
 def check_password_rules(form: FlaskForm, field: PasswordField) -> None:
     problems = password_problems(field.data or "")
     if problems:
-        raise ValidationError(" ".join(problems))
+        raise ValidationError(" ".join(message(p) for p in problems))
 
 
 class LoginForm(FlaskForm):

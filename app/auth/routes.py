@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.auth.forms import LoginForm, RegisterForm
-from app.extensions import db, limiter
+from app.extensions import limiter
 from app.services import accounts
+from app.unit_of_work import commit
+from app.web.messages import message
+from app.web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -37,24 +38,6 @@ def _failed(response: Response) -> bool:
     return response.status_code != 302
 
 
-def safe_next(target: str | None) -> str | None:
-    """The `next` target if it is a path on this site, else None.
-
-    Browsers treat backslashes like slashes and drop tabs and newlines, so
-    "/\\evil.example" or "/\t/evil.example" would leave the site.
-    """
-    if not target or not target.startswith("/") or len(target) > 2000:
-        return None
-    if any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in target):
-        return None
-    if target.startswith("//"):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
-
-
 def _start_session(user, remember: bool) -> None:
     # A fresh session at login: nothing a visitor planted survives it.
     session.clear()
@@ -75,9 +58,9 @@ def login() -> Response | str:
                 form.username.data, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"]
             )
         except accounts.InvalidCredentials as exc:
-            form.password.errors.append(str(exc))
+            form.password.errors.append(message(exc))
         else:
-            db.session.commit()
+            commit()
             _start_session(user, bool(form.remember.data))
             return redirect(safe_next(request.args.get("next")) or url_for("library.index"))
     status = 200 if request.method == "GET" else 400
@@ -101,12 +84,12 @@ def register() -> Response | str:
                 rounds=current_app.config["BCRYPT_ROUNDS"],
             )
         except accounts.UsernameTaken as exc:
-            form.username.errors.append(str(exc))
+            form.username.errors.append(message(exc))
         except accounts.AccountError as exc:
-            form.password.errors.append(str(exc))
+            form.password.errors.append(message(exc))
         else:
             user.last_login_at = user.created_at
-            db.session.commit()
+            commit()
             _start_session(user, remember=False)
             flash(f"Welcome, {user.username}! Your account is ready.", "success")
             if user.is_admin:
@@ -122,7 +105,7 @@ def logout() -> Response:
     # Rotating the token ends this session everywhere, including copies of
     # the cookie and remember-me cookies on other devices.
     accounts.end_sessions(current_user._get_current_object())
-    db.session.commit()
+    commit()
     session.clear()
     logout_user()  # after clear(): it leaves the flag that deletes the remember-me cookie
     flash("You are logged out.", "info")

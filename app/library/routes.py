@@ -6,18 +6,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app.errors import or_abort, wants_json
-from app.extensions import db
+from app.errors import wants_json
 from app.library.forms import ActionForm, TrackForm, UploadForm
-from app.library.uploads import max_upload_bytes
+from app.library.uploads import max_upload_bytes, parser_pool
 from app.models import Visibility
-from app.services import library, listening
+from app.services import listening, playlists
+from app.services.library import access, adding, browse, editing
 from app.services.storage import IncomingFile, get_storage
-from app.services.tags import get_pool
+from app.unit_of_work import commit, committing
+from app.web.serializers import add_result_data
 
 bp = Blueprint("library", __name__)
 
@@ -41,11 +42,6 @@ def uploader_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def parser_pool():
-    cfg = current_app.config
-    return get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"])
-
-
 @bp.get("/")
 def home() -> Response:
     if current_user.is_authenticated:
@@ -56,7 +52,7 @@ def home() -> Response:
 @bp.get("/library")
 @login_required
 def index() -> str:
-    query = library.TrackQuery(
+    query = browse.TrackQuery(
         q=request.args.get("q", ""),
         sort=request.args.get("sort", "added"),
         order=request.args.get("order", ""),
@@ -65,11 +61,12 @@ def index() -> str:
         genre=request.args.get("genre", ""),
         page=request.args.get("page", 1, type=int),
     ).normalised()
-    pagination = library.list_tracks(current_user.id, query)
+    pagination = browse.list_tracks(current_user.id, query)
     return render_template(
         "library/index.html",
         pagination=pagination,
         tracks=pagination.items,
+        favourites=playlists.favourite_ids(current_user.id, [t.id for t in pagination.items]),
         query=query,
         sorts=SORT_LABELS,
     )
@@ -78,7 +75,7 @@ def index() -> str:
 @bp.get("/library/genres")
 @login_required
 def genres() -> str:
-    return render_template("library/genres.html", genres=library.genres(current_user.id))
+    return render_template("library/genres.html", genres=browse.genres(current_user.id))
 
 
 @bp.get("/library/albums")
@@ -86,39 +83,41 @@ def genres() -> str:
 def albums() -> str:
     page = request.args.get("page", 1, type=int)
     q = request.args.get("q", "")
-    items, total = library.list_albums(current_user.id, page, q)
+    items, total = browse.list_albums(current_user.id, page, q)
     return render_template("library/albums.html", albums=items, total=total, page=page, per_page=48, q=q)
 
 
 @bp.get("/library/albums/<int:album_id>")
 @login_required
 def album(album_id: int) -> str:
-    summary, tracks = or_abort(library.get_album, current_user.id, album_id)
-    return render_template("library/album.html", album=summary, tracks=tracks)
+    summary, tracks = browse.get_album(current_user.id, album_id)
+    favourites = playlists.favourite_ids(current_user.id, [t.id for t in tracks])
+    return render_template("library/album.html", album=summary, tracks=tracks, favourites=favourites)
 
 
 @bp.get("/library/artists")
 @login_required
 def artists() -> str:
     page = request.args.get("page", 1, type=int)
-    items, total = library.list_artists(current_user.id, page)
+    items, total = browse.list_artists(current_user.id, page)
     return render_template("library/artists.html", artists=items, total=total, page=page, per_page=100)
 
 
 @bp.get("/library/artists/<int:artist_id>")
 @login_required
 def artist(artist_id: int) -> str:
-    found, albums, count = or_abort(library.get_artist, current_user.id, artist_id)
+    found, albums, count = browse.get_artist(current_user.id, artist_id)
     return render_template("library/artist.html", artist=found, albums=albums, track_count=count)
 
 
 @bp.get("/library/tracks/<int:track_id>")
 @login_required
 def track(track_id: int) -> str:
-    found = or_abort(library.get_visible_track, current_user.id, track_id)
+    found = access.get_visible_track(current_user.id, track_id)
     return render_template(
         "library/track.html",
         track=found,
+        favourite=bool(playlists.favourite_ids(current_user.id, [found.id])),
         delete_form=ActionForm(),
         play_count=listening.play_count(current_user.id, found.id),
     )
@@ -127,18 +126,20 @@ def track(track_id: int) -> str:
 @bp.get("/library/history")
 @login_required
 def history() -> str:
-    return render_template("library/history.html", plays=listening.recent_plays(current_user.id))
+    plays = listening.recent_plays(current_user.id)
+    favourites = playlists.favourite_ids(current_user.id, [track.id for _, track in plays])
+    return render_template("library/history.html", plays=plays, favourites=favourites)
 
 
 @bp.route("/library/tracks/<int:track_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(track_id: int) -> Response | tuple[str, int]:
-    found = or_abort(library.get_own_track, current_user.id, track_id)
+    found = access.get_own_track(current_user.id, track_id)
     form = TrackForm(obj=found if request.method == "GET" else None)
     if request.method == "GET":
         form.visibility.data = found.visibility.value
     if form.validate_on_submit():
-        library.update_track(
+        editing.update_track(
             found,
             visibility=Visibility(form.visibility.data),
             title=form.title.data,
@@ -150,7 +151,7 @@ def edit(track_id: int) -> Response | tuple[str, int]:
             year=form.year.data,
             genre=form.genre.data,
         )
-        db.session.commit()
+        commit()
         flash("The track is saved.", "success")
         return redirect(url_for("library.track", track_id=found.id))
     status = 200 if request.method == "GET" else 400
@@ -160,11 +161,11 @@ def edit(track_id: int) -> Response | tuple[str, int]:
 @bp.post("/library/tracks/<int:track_id>/delete")
 @login_required
 def delete(track_id: int) -> Response:
-    found = or_abort(library.get_own_track, current_user.id, track_id)
+    found = access.get_own_track(current_user.id, track_id)
     title = found.title
-    files = library.delete_track(found)
-    db.session.commit()
-    library.remove_files(get_storage(), files)
+    files = editing.delete_track(found)
+    commit()
+    get_storage().delete_many(files)
     flash(f"{title} is deleted.", "success")
     return redirect(url_for("library.index"))
 
@@ -183,21 +184,23 @@ def upload() -> Response | str | tuple[Any, int]:
         # A form sent with no file chosen carries one empty, nameless part.
         if not isinstance(incoming, IncomingFile) or (not part.filename and incoming.size == 0):
             continue
-        results.append(
-            library.add_file(
-                get_storage(), parser_pool(), current_user, incoming, part.filename or "", max_bytes=max_bytes
+        # Each file is its own action: one bad file never undoes the others,
+        # and the database's write lock is held for one file at a time.
+        batch = adding.AddBatch(get_storage())
+        with committing(batch):
+            adding.add_file(
+                get_storage(),
+                parser_pool(),
+                current_user,
+                incoming,
+                part.filename or "",
+                batch=batch,
+                max_bytes=max_bytes,
             )
-        )
+        results.extend(batch.results)
     if wants_json():
-        return jsonify({"results": [_result_json(r) for r in results]})
+        return jsonify({"results": [add_result_data(r) for r in results]})
     if not results:
         flash("Choose one or more audio files first.", "error")
         return redirect(url_for("library.upload"))
     return render_template("library/upload_results.html", results=results, form=UploadForm(), max_bytes=max_bytes)
-
-
-def _result_json(result: library.AddResult) -> dict[str, Any]:
-    urls = {}
-    if result.track is not None:
-        urls = {"url": url_for("library.track", track_id=result.track.id)}
-    return result.as_json(urls)

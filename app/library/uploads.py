@@ -5,13 +5,20 @@ from __future__ import annotations
 from flask import Flask, Request, current_app, g
 
 from app.services import storage
-from app.services.library import MB
+from app.services.library.quotas import MB
 from app.services.storage import IncomingFile, get_storage
+from app.services.tags import ParserPool, get_pool
 
 
 def max_upload_bytes() -> int:
     """The per-file limit, MAX_UPLOAD_MB in bytes (1 MB = 1,000,000 bytes, as shown to users)."""
     return int(current_app.config["MAX_UPLOAD_MB"] * MB)
+
+
+def parser_pool() -> ParserPool:
+    """This process's tag readers, with the configured limits."""
+    cfg = current_app.config
+    return get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"])
 
 
 class UploadRequest(Request):

@@ -9,14 +9,16 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from app.auth.routes import safe_next
-from app.errors import or_abort, wants_json
-from app.extensions import db
+from app.errors import wants_json
 from app.models import PlaylistVisibility
 from app.playlists.forms import ActionForm, AddForm, EntryForm, ImportForm, MoveForm, PlaylistForm, SharingForm
-from app.services import library, playlists
-from app.services.errors import DomainError, Forbidden, NotFound
-from app.streaming.routes import set_attachment
+from app.services import playlists
+from app.services.errors import NotFound
+from app.services.library import access, browse
+from app.unit_of_work import commit, retrying
+from app.web.messages import message
+from app.web.redirects import safe_next
+from app.web.sending import set_attachment
 
 bp = Blueprint("playlists", __name__)
 
@@ -44,7 +46,7 @@ def create() -> Response | tuple[str, int]:
     form = PlaylistForm()
     if form.validate_on_submit():
         playlist = playlists.create(current_user.id, form.name.data, form.description.data or "")
-        db.session.commit()
+        commit()
         flash(f"Playlist {playlist.name} created.", "success")
         return redirect(url_for("playlists.show", playlist_id=playlist.id))
     own, others = playlists.list_playlists(current_user.id)
@@ -53,7 +55,7 @@ def create() -> Response | tuple[str, int]:
 
 @bp.get("/playlists/<int:playlist_id>")
 def show(playlist_id: int) -> str:
-    playlist = or_abort(playlists.get_visible_playlist, current_user.id, playlist_id)
+    playlist = playlists.get_visible_playlist(current_user.id, playlist_id)
     views = playlists.entries(playlist, current_user.id)
     return render_template(
         "playlists/show.html",
@@ -67,12 +69,12 @@ def show(playlist_id: int) -> str:
 
 @bp.route("/playlists/<int:playlist_id>/edit", methods=["GET", "POST"])
 def edit(playlist_id: int) -> Response | tuple[str, int]:
-    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = playlists.get_own_playlist(current_user.id, playlist_id)
     form = PlaylistForm(obj=playlist if request.method == "GET" else None)
     sharing = SharingForm(visibility=playlist.visibility.value, expires=playlist.share_expires_at)
     if form.validate_on_submit():
         playlists.update_details(playlist, form.name.data, form.description.data or "")
-        db.session.commit()
+        commit()
         flash("The playlist is saved.", "success")
         return redirect(url_for("playlists.show", playlist_id=playlist.id))
     status = 200 if request.method == "GET" else 400
@@ -83,36 +85,36 @@ def edit(playlist_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/playlists/<int:playlist_id>/sharing")
 def sharing(playlist_id: int) -> Response:
-    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = playlists.get_own_playlist(current_user.id, playlist_id)
     form = SharingForm()
     if not form.validate_on_submit():
         flash(next(iter(form.errors.values()))[0], "error")
         return redirect(url_for("playlists.edit", playlist_id=playlist.id))
     expires = form.expires.data.replace(tzinfo=UTC) if form.expires.data else None
     playlists.set_visibility(playlist, PlaylistVisibility(form.visibility.data), expires)
-    db.session.commit()
+    commit()
     flash("Sharing is updated.", "success")
     return redirect(url_for("playlists.edit", playlist_id=playlist.id))
 
 
 @bp.post("/playlists/<int:playlist_id>/revoke")
 def revoke(playlist_id: int) -> Response:
-    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = playlists.get_own_playlist(current_user.id, playlist_id)
     if ActionForm().validate_on_submit():
         playlists.revoke_link(playlist)
-        db.session.commit()
+        commit()
         flash("The link no longer works. The playlist is private again.", "success")
     return redirect(url_for("playlists.edit", playlist_id=playlist.id))
 
 
 @bp.route("/playlists/<int:playlist_id>/delete", methods=["GET", "POST"])
 def delete(playlist_id: int) -> Response | str:
-    playlist = or_abort(playlists.get_own_playlist, current_user.id, playlist_id)
+    playlist = playlists.get_own_playlist(current_user.id, playlist_id)
     form = ActionForm()
     if request.method == "POST" and form.validate_on_submit():
         name = playlist.name
         playlists.delete_playlist(playlist)
-        db.session.commit()
+        commit()
         flash(f"Playlist {name} is deleted.", "success")
         return redirect(url_for("playlists.index"))
     return render_template("playlists/delete.html", playlist=playlist, form=form)
@@ -123,7 +125,7 @@ def remove(playlist_id: int) -> Response:
     form = EntryForm()
     if not form.validate_on_submit():
         abort(400)
-    or_abort(playlists.run_with_retry, lambda: playlists.remove_entry(current_user.id, playlist_id, form.entry.data))
+    retrying(lambda: playlists.remove_entry(current_user.id, playlist_id, form.entry.data))
     if wants_json():
         return jsonify({"removed": True})
     return redirect(url_for("playlists.show", playlist_id=playlist_id))
@@ -134,10 +136,7 @@ def move(playlist_id: int) -> Response:
     form = MoveForm()
     if not form.validate_on_submit():
         abort(400)
-    or_abort(
-        playlists.run_with_retry,
-        lambda: playlists.move_entry(current_user.id, playlist_id, form.entry.data, form.position.data),
-    )
+    retrying(lambda: playlists.move_entry(current_user.id, playlist_id, form.entry.data, form.position.data))
     if wants_json():
         return jsonify({"moved": True})
     return redirect(url_for("playlists.show", playlist_id=playlist_id) + f"#entry-{form.entry.data}")
@@ -156,25 +155,28 @@ def add() -> Response | tuple[str, int]:
     form.playlist.choices = [SelectChoice(str(p.id), p.name) for p in own]
     track_ids = _tracks_to_add(form.track.data, form.album.data)
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            if form.new_name.data and form.new_name.data.strip():
-                target = playlists.create(current_user.id, form.new_name.data)
-                db.session.commit()
-            elif form.playlist.data:
-                target = playlists.get_own_playlist(current_user.id, int(form.playlist.data))
+        new_name = (form.new_name.data or "").strip()
+        chosen = int(form.playlist.data) if form.playlist.data and form.playlist.data.isdigit() else None
+
+        def add_to_playlist() -> tuple[int, str, int]:
+            # One action, committed once (and run again on a clash with a concurrent edit).
+            if new_name:
+                target = playlists.create(current_user.id, new_name)
+            elif chosen is not None:
+                target = playlists.get_own_playlist(current_user.id, chosen)
             else:
-                raise playlists.PlaylistError("Choose a playlist or name a new one.")
-            target_id, target_name = target.id, target.name
-            count = playlists.run_with_retry(lambda: playlists.add_tracks(current_user.id, target_id, track_ids))
-        except (NotFound, Forbidden, ValueError):
-            abort(404)
-        except DomainError as exc:
-            form.new_name.errors.append(str(exc))
+                raise playlists.PlaylistError("PLAYLIST_CHOICE_REQUIRED")
+            return target.id, target.name, playlists.add_tracks(current_user.id, target.id, track_ids)
+
+        try:
+            target_id, target_name, count = retrying(add_to_playlist)
+        except playlists.PlaylistError as exc:
+            form.new_name.errors.append(message(exc))
         else:
-            message = f"Added {count} track{'' if count == 1 else 's'} to {target_name}."
+            done = f"Added {count} track{'' if count == 1 else 's'} to {target_name}."
             if wants_json():
-                return jsonify({"added": count, "playlist": target_id, "message": message})
-            flash(message, "success")
+                return jsonify({"added": count, "playlist": target_id, "message": done})
+            flash(done, "success")
             return redirect(_back(url_for("playlists.show", playlist_id=target_id)))
     status = 200 if request.method == "GET" else 400
     return render_template("playlists/add.html", form=form, count=len(track_ids)), status
@@ -182,20 +184,17 @@ def add() -> Response | tuple[str, int]:
 
 def _tracks_to_add(track: str, album: str) -> list[int]:
     """The track ids named by the request, all visible to the user, or 404."""
-    try:
-        if track:
-            return [library.get_visible_track(current_user.id, int(track)).id]
-        if album:
-            _, tracks = library.get_album(current_user.id, int(album))
-            return [t.id for t in tracks]
-    except (NotFound, ValueError):
-        abort(404)
-    abort(404)
+    if track.isdigit():
+        return [access.get_visible_track(current_user.id, int(track)).id]
+    if album.isdigit():
+        _, tracks = browse.get_album(current_user.id, int(album))
+        return [t.id for t in tracks]
+    raise NotFound
 
 
 @bp.get("/playlists/<int:playlist_id>.m3u8")
 def export(playlist_id: int) -> Response:
-    playlist = or_abort(playlists.get_visible_playlist, current_user.id, playlist_id)
+    playlist = playlists.get_visible_playlist(current_user.id, playlist_id)
     views = playlists.entries(playlist, current_user.id)
     body = playlists.m3u8(views, lambda track_id: url_for("streaming.stream", track_id=track_id, _external=True))
     response = Response(body, mimetype="audio/x-mpegurl")
@@ -214,7 +213,7 @@ def import_m3u() -> Response | tuple[str, int] | str:
             form.file.errors.append("Choose an M3U or M3U8 file of at most 2 MB.")
         else:
             playlist, result = playlists.import_m3u(current_user.id, form.name.data, raw)
-            db.session.commit()
+            commit()
             return render_template("playlists/import_result.html", playlist=playlist, result=result)
     status = 200 if request.method == "GET" else 400
     return render_template("playlists/import.html", form=form), status
@@ -225,15 +224,16 @@ def import_m3u() -> Response | tuple[str, int] | str:
 
 @bp.get("/playlists/favourites")
 def favourites() -> str:
-    return render_template("playlists/favourites.html", tracks=playlists.favourites(current_user.id))
+    tracks = playlists.favourites(current_user.id)
+    return render_template("playlists/favourites.html", tracks=tracks, favourites={t.id for t in tracks})
 
 
 @bp.post("/favourites/<int:track_id>")
 def toggle_favourite(track_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    now = or_abort(playlists.toggle_favourite, current_user.id, track_id)
-    db.session.commit()
+    now = playlists.toggle_favourite(current_user.id, track_id)
+    commit()
     if wants_json():
         return jsonify({"favourite": now})
     return redirect(_back(url_for("library.track", track_id=track_id)))

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Role, Setting, User
 from app.models.types import utcnow
-from app.services import library
 from app.services.errors import DomainError, NotFound
+from app.services.library import quotas
 
 USERNAME_MIN = 3
 USERNAME_MAX = 32
@@ -35,27 +35,34 @@ class AccountError(DomainError):
 
 
 class InvalidUsername(AccountError):
-    pass
+    """USERNAME_LENGTH (min, max) or USERNAME_CHARACTERS."""
 
 
 class UsernameTaken(AccountError):
-    pass
+    code = "USERNAME_TAKEN"
+    status = 409
 
 
 class WeakPassword(AccountError):
-    pass
+    """PASSWORD_TOO_SHORT (min), PASSWORD_TOO_LONG (max) or PASSWORD_BLANK."""
 
 
 class InvalidCredentials(AccountError):
-    pass
+    """WRONG_CREDENTIALS, WRONG_CURRENT_PASSWORD or WRONG_PASSWORD."""
+
+    code = "WRONG_CREDENTIALS"
+    status = 401
 
 
 class RegistrationClosed(AccountError):
-    pass
+    code = "REGISTRATION_CLOSED"
+    status = 403
 
 
 class LastAdmin(AccountError):
-    pass
+    """LAST_ADMIN_DEMOTED, LAST_ADMIN_DISABLED or LAST_ADMIN_DELETED (username)."""
+
+    status = 409
 
 
 # --- usernames -----------------------------------------------------------------
@@ -70,27 +77,27 @@ def username_key(raw: str) -> str:
     return normalise_username(raw).casefold()
 
 
-def username_problems(raw: str) -> list[str]:
+def username_problems(raw: str) -> list[InvalidUsername]:
     name = normalise_username(raw)
     if not (USERNAME_MIN <= len(name) <= USERNAME_MAX):
-        return [f"A username is {USERNAME_MIN} to {USERNAME_MAX} characters long."]
+        return [InvalidUsername("USERNAME_LENGTH", min=USERNAME_MIN, max=USERNAME_MAX)]
     if not _USERNAME_RE.match(name):
-        return ["A username may contain letters, digits, dots, dashes and underscores only."]
+        return [InvalidUsername("USERNAME_CHARACTERS")]
     return []
 
 
 # --- passwords -------------------------------------------------------------------
 
 
-def password_problems(password: str) -> list[str]:
-    """Every rule the password breaks, as sentences a user can act on."""
+def password_problems(password: str) -> list[WeakPassword]:
+    """Every rule the password breaks."""
     problems = []
     if len(password) < PASSWORD_MIN:
-        problems.append(f"A password needs at least {PASSWORD_MIN} characters.")
+        problems.append(WeakPassword("PASSWORD_TOO_SHORT", min=PASSWORD_MIN))
     if len(password) > PASSWORD_MAX:
-        problems.append(f"A password may have at most {PASSWORD_MAX} characters.")
+        problems.append(WeakPassword("PASSWORD_TOO_LONG", max=PASSWORD_MAX))
     if password and password.strip() == "":
-        problems.append("A password cannot be only spaces.")
+        problems.append(WeakPassword("PASSWORD_BLANK"))
     return problems
 
 
@@ -120,7 +127,7 @@ def _dummy_hash(rounds: int) -> str:
 def _require_strong(password: str) -> None:
     problems = password_problems(password)
     if problems:
-        raise WeakPassword(" ".join(problems))
+        raise problems[0]
 
 
 # --- settings ------------------------------------------------------------------
@@ -155,7 +162,7 @@ def get_user(user_id: int) -> User:
     """Raises NotFound."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such account.")
+        raise NotFound("USER_NOT_FOUND")
     return user
 
 
@@ -167,7 +174,7 @@ def get_by_username(raw: str) -> User:
     """Raises NotFound."""
     user = find_by_username(raw)
     if user is None:
-        raise NotFound(f"No account named {normalise_username(raw)!r}.")
+        raise NotFound("USERNAME_NOT_FOUND", username=normalise_username(raw))
     return user
 
 
@@ -178,10 +185,10 @@ def create_user(username: str, password: str, *, role: Role | None = None, round
     """
     problems = username_problems(username)
     if problems:
-        raise InvalidUsername(" ".join(problems))
+        raise problems[0]
     _require_strong(password)
     if find_by_username(username) is not None:
-        raise UsernameTaken("That username is taken.")
+        raise UsernameTaken
     if role is None:
         role = Role.ADMIN if user_count() == 0 else Role.USER
     user = User(
@@ -201,7 +208,7 @@ def register(username: str, password: str, *, registration_default: bool, rounds
     Raises RegistrationClosed, InvalidUsername, UsernameTaken, WeakPassword.
     """
     if user_count() > 0 and not registration_open(registration_default):
-        raise RegistrationClosed("Registration is closed. Ask the administrator for an account.")
+        raise RegistrationClosed
     return create_user(username, password, rounds=rounds)
 
 
@@ -215,9 +222,9 @@ def authenticate(username: str, password: str, *, rounds: int = 12) -> User:
     user = find_by_username(username)
     if user is None:
         check_password(password, _dummy_hash(rounds))
-        raise InvalidCredentials("Wrong username or password.")
+        raise InvalidCredentials
     if not check_password(password, user.password_hash) or user.disabled:
-        raise InvalidCredentials("Wrong username or password.")
+        raise InvalidCredentials
     user.last_login_at = utcnow()
     return user
 
@@ -225,7 +232,7 @@ def authenticate(username: str, password: str, *, rounds: int = 12) -> User:
 def change_password(user: User, current: str, new: str, *, rounds: int = 12) -> None:
     """Raises InvalidCredentials, WeakPassword. Ends the user's other sessions."""
     if not check_password(current, user.password_hash):
-        raise InvalidCredentials("Your current password is not right.")
+        raise InvalidCredentials("WRONG_CURRENT_PASSWORD")
     set_password(user, new, rounds=rounds)
 
 
@@ -252,42 +259,42 @@ def _active_admin_count() -> int:
     )
 
 
-def _guard_last_admin(user: User, action: str) -> None:
+def _guard_last_admin(user: User, code: str) -> None:
     if user.role == Role.ADMIN and not user.disabled and _active_admin_count() <= 1:
-        raise LastAdmin(f"{user.username} is the last active admin and cannot be {action}.")
+        raise LastAdmin(code, username=user.username)
 
 
 def set_role(user: User, role: Role) -> None:
     """Raises LastAdmin."""
     if role != Role.ADMIN:
-        _guard_last_admin(user, "demoted")
+        _guard_last_admin(user, "LAST_ADMIN_DEMOTED")
     user.role = role
 
 
 def set_disabled(user: User, disabled: bool) -> None:
     """Disable (ending every session at once) or re-enable. Raises LastAdmin."""
     if disabled:
-        _guard_last_admin(user, "disabled")
+        _guard_last_admin(user, "LAST_ADMIN_DISABLED")
         user.rotate_session_token()
     user.disabled = disabled
 
 
 def set_quota(user: User, quota_bytes: int | None) -> None:
     if quota_bytes is not None and quota_bytes < 0:
-        raise AccountError("A quota cannot be negative.")
+        raise AccountError("NEGATIVE_QUOTA")
     user.quota_bytes = quota_bytes
 
 
 def delete_user(user: User) -> None:
     """Delete an account and everything it owns. Raises LastAdmin."""
-    _guard_last_admin(user, "deleted")
+    _guard_last_admin(user, "LAST_ADMIN_DELETED")
     db.session.delete(user)
 
 
 def delete_own_account(user: User, password: str) -> None:
     """Raises InvalidCredentials, LastAdmin."""
     if not check_password(password, user.password_hash):
-        raise InvalidCredentials("That password is not right.")
+        raise InvalidCredentials("WRONG_PASSWORD")
     delete_user(user)
 
 
@@ -304,4 +311,4 @@ def list_users(page: int, per_page: int = 50):
 
 def usage_for(user_ids: list[int]) -> dict[int, tuple[int, int]]:
     """Track count and bytes used per user id (zero for users with no tracks)."""
-    return library.usage_for(user_ids)
+    return quotas.usage_for(user_ids)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import PlayEvent, Track
 from app.models.types import utcnow
-from app.services import library
+from app.services.library import access
 
 # A listen counts after half the track or four minutes, whichever comes first.
 MIN_LISTEN_SECONDS = 240.0
@@ -21,7 +21,7 @@ def record_play(user_id: int, track_id: int) -> PlayEvent:
     The same track reported twice within a tenth of its length is one listen
     (a double report from a flaky network), not two.
     """
-    track = library.get_visible_track(user_id, track_id)
+    track = access.get_visible_track(user_id, track_id)
     recent = db.session.scalar(
         select(PlayEvent)
         .where(
@@ -55,7 +55,7 @@ def recent_plays(user_id: int, limit: int = 50) -> list[tuple[PlayEvent, Track]]
     rows = db.session.execute(
         select(PlayEvent, Track)
         .join(Track, Track.id == PlayEvent.track_id)
-        .where(PlayEvent.user_id == user_id, library.visible_to(user_id))
+        .where(PlayEvent.user_id == user_id, access.visible_to(user_id))
         .order_by(PlayEvent.played_at.desc(), PlayEvent.id.desc())
         .limit(limit)
     )

@@ -22,21 +22,20 @@ from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.extensions import db
 from app.models import Favourite, Playlist, PlaylistEntry, PlaylistVisibility, Track, User
 from app.models.playlist import DESCRIPTION_MAX, NAME_MAX
 from app.models.types import utcnow
-from app.services import library
 from app.services.errors import DomainError, Forbidden, NotFound
+from app.services.library import access
 from app.services.text import clean_tag, fold
 
 MAX_ENTRIES = 10_000
 
 
 class PlaylistError(DomainError):
-    pass
+    """PLAYLIST_NAME_REQUIRED, PLAYLIST_FULL (max_entries) or PLAYLIST_CHOICE_REQUIRED."""
 
 
 # --- finding --------------------------------------------------------------------------------
@@ -50,7 +49,7 @@ def get_visible_playlist(user_id: int, playlist_id: int) -> Playlist:
     """Raises NotFound unless the user owns the playlist or it is public."""
     playlist = db.session.scalar(select(Playlist).where(Playlist.id == playlist_id, _visible(user_id)))
     if playlist is None:
-        raise NotFound("No such playlist.")
+        raise NotFound("PLAYLIST_NOT_FOUND")
     return playlist
 
 
@@ -62,7 +61,7 @@ def get_own_playlist(user_id: int, playlist_id: int, *, lock: bool = False) -> P
     """
     playlist = get_visible_playlist(user_id, playlist_id)
     if playlist.owner_id != user_id:
-        raise Forbidden("Only the owner can change this playlist.")
+        raise Forbidden("PLAYLIST_NOT_OWNED")
     if lock:
         db.session.execute(update(Playlist).where(Playlist.id == playlist_id).values(updated_at=utcnow()))
     return playlist
@@ -92,7 +91,7 @@ def list_playlists(user_id: int) -> tuple[list[PlaylistSummary], list[PlaylistSu
         visible_entries = (
             select(PlaylistEntry.playlist_id, Track.id, Track.duration, Track.cover_path, PlaylistEntry.position)
             .join(Track, Track.id == PlaylistEntry.track_id)
-            .where(PlaylistEntry.playlist_id.in_(ids), library.visible_to(user_id))
+            .where(PlaylistEntry.playlist_id.in_(ids), access.visible_to(user_id))
             .order_by(PlaylistEntry.playlist_id, PlaylistEntry.position)
         )
         seen_covers: dict[int, set[str]] = {i: set() for i in ids}
@@ -127,7 +126,7 @@ def entries(playlist: Playlist, viewer_id: int) -> list[EntryView]:
     rows = db.session.execute(
         select(PlaylistEntry, Track)
         .join(Track, Track.id == PlaylistEntry.track_id)
-        .where(PlaylistEntry.playlist_id == playlist.id, library.visible_to(viewer_id))
+        .where(PlaylistEntry.playlist_id == playlist.id, access.visible_to(viewer_id))
         .order_by(PlaylistEntry.position)
     )
     return [EntryView(e, t) for e, t in rows]
@@ -139,7 +138,7 @@ def entries(playlist: Playlist, viewer_id: int) -> list[EntryView]:
 def _clean_name(name: str) -> str:
     cleaned = clean_tag(name, NAME_MAX)
     if not cleaned:
-        raise PlaylistError("A playlist needs a name.")
+        raise PlaylistError("PLAYLIST_NAME_REQUIRED")
     return cleaned
 
 
@@ -179,14 +178,14 @@ def add_tracks(user_id: int, playlist_id: int, track_ids: Iterable[int]) -> int:
     """
     ids = list(track_ids)
     playlist = get_own_playlist(user_id, playlist_id, lock=True)
-    visible = set(db.session.scalars(select(Track.id).where(Track.id.in_(set(ids)), library.visible_to(user_id))))
+    visible = set(db.session.scalars(select(Track.id).where(Track.id.in_(set(ids)), access.visible_to(user_id))))
     if any(i not in visible for i in ids):
-        raise NotFound("No such track.")
+        raise NotFound("TRACK_NOT_FOUND")
     start = db.session.scalar(
         select(func.coalesce(func.max(PlaylistEntry.position), 0)).where(PlaylistEntry.playlist_id == playlist.id)
     )
     if start + len(ids) > MAX_ENTRIES:
-        raise PlaylistError(f"A playlist holds at most {MAX_ENTRIES:,} tracks.")
+        raise PlaylistError("PLAYLIST_FULL", max_entries=MAX_ENTRIES)
     db.session.add_all(
         PlaylistEntry(playlist_id=playlist.id, track_id=track_id, position=start + i + 1)
         for i, track_id in enumerate(ids)
@@ -200,7 +199,7 @@ def _entry(playlist: Playlist, entry_id: int) -> PlaylistEntry:
         select(PlaylistEntry).where(PlaylistEntry.id == entry_id, PlaylistEntry.playlist_id == playlist.id)
     )
     if entry is None:
-        raise NotFound("No such entry.")
+        raise NotFound("ENTRY_NOT_FOUND")
     return entry
 
 
@@ -244,20 +243,6 @@ def move_entry(user_id: int, playlist_id: int, entry_id: int, to_position: int) 
     db.session.expire_all()
 
 
-def run_with_retry(action, attempts: int = 8):
-    """Run a change and commit; on a clash with a concurrent edit, roll back and try again."""
-    for attempt in range(attempts):
-        try:
-            result = action()
-            db.session.commit()
-            return result
-        except (IntegrityError, OperationalError):
-            db.session.rollback()
-            if attempt == attempts - 1:
-                raise
-    return None
-
-
 # --- visibility and share links ---------------------------------------------------------------
 
 
@@ -291,7 +276,7 @@ def revoke_link(playlist: Playlist) -> None:
 def by_share_token(token: str) -> Playlist:
     """Raises NotFound for an unknown, altered, revoked or expired link."""
     if not token or len(token) > 100:
-        raise NotFound("No such link.")
+        raise NotFound("LINK_NOT_FOUND")
     playlist = db.session.scalar(select(Playlist).where(Playlist.share_token_hash == token_hash(token)))
     if (
         playlist is None
@@ -300,7 +285,7 @@ def by_share_token(token: str) -> Playlist:
         or not hmac.compare_digest(playlist.share_token.encode(), token.encode())
         or (playlist.share_expires_at is not None and playlist.share_expires_at <= utcnow())
     ):
-        raise NotFound("No such link.")
+        raise NotFound("LINK_NOT_FOUND")
     return playlist
 
 
@@ -314,7 +299,7 @@ def shared_track(playlist: Playlist, track_id: int) -> Track:
     for view in shared_entries(playlist):
         if view.track.id == track_id:
             return view.track
-    raise NotFound("No such track.")
+    raise NotFound("TRACK_NOT_FOUND")
 
 
 # --- favourites -----------------------------------------------------------------------------------
@@ -322,7 +307,7 @@ def shared_track(playlist: Playlist, track_id: int) -> Track:
 
 def toggle_favourite(user_id: int, track_id: int) -> bool:
     """Flip the heart; return whether the track is now a favourite. Raises NotFound."""
-    library.get_visible_track(user_id, track_id)
+    access.get_visible_track(user_id, track_id)
     existing = db.session.get(Favourite, (user_id, track_id))
     if existing is not None:
         db.session.delete(existing)
@@ -333,8 +318,16 @@ def toggle_favourite(user_id: int, track_id: int) -> bool:
     return True
 
 
-def favourite_ids(user_id: int) -> set[int]:
-    return set(db.session.scalars(select(Favourite.track_id).where(Favourite.user_id == user_id)))
+def favourite_ids(user_id: int, among: Iterable[int]) -> set[int]:
+    """Which of the tracks `among` (a page's rows) the user hearted."""
+    wanted = set(among)
+    if not wanted:
+        return set()
+    return set(
+        db.session.scalars(
+            select(Favourite.track_id).where(Favourite.user_id == user_id, Favourite.track_id.in_(wanted))
+        )
+    )
 
 
 def favourites(user_id: int) -> list[Track]:
@@ -343,7 +336,7 @@ def favourites(user_id: int) -> list[Track]:
         db.session.scalars(
             select(Track)
             .join(Favourite, Favourite.track_id == Track.id)
-            .where(Favourite.user_id == user_id, library.visible_to(user_id))
+            .where(Favourite.user_id == user_id, access.visible_to(user_id))
             .order_by(Favourite.created_at.desc(), Track.id)
         )
     )
@@ -411,7 +404,7 @@ def match_entries(user_id: int, items: list[tuple[str, str | None]]) -> ImportRe
     visible = list(
         db.session.execute(
             select(Track.id, Track.original_filename, Track.artist_key, Track.title_key).where(
-                library.visible_to(user_id)
+                access.visible_to(user_id)
             )
         )
     )

@@ -43,7 +43,11 @@ DIR_MODE = 0o750
 
 
 class StorageError(DomainError):
-    pass
+    """The server could not store a file: STORE_FAILED (with the system's `reason`)
+    or STORAGE_FAILED."""
+
+    code = "STORAGE_FAILED"
+    status = 507
 
 
 class IncomingFile:
@@ -62,7 +66,7 @@ class IncomingFile:
         self._hash = hashlib.sha256()
         self.max_bytes = max_bytes
         self.size = 0
-        self.error: str | None = None
+        self.error: StorageError | None = None
 
     # --- the file-like part werkzeug's form parser writes to ------------------------
     def write(self, data: bytes) -> int:
@@ -75,7 +79,7 @@ class IncomingFile:
         try:
             self._fh.write(data)
         except OSError as exc:
-            self._give_up(f"the server could not store the file ({exc.strerror or 'write error'})")
+            self._give_up(StorageError("STORE_FAILED", reason=exc.strerror or "write error"))
         else:
             self._hash.update(data)
         return len(data)
@@ -110,7 +114,7 @@ class IncomingFile:
             self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError as exc:
-            self.error = self.error or f"the server could not store the file ({exc.strerror})"
+            self.error = self.error or StorageError("STORE_FAILED", reason=exc.strerror or "write error")
         finally:
             self._fh.close()
             self._fh = None
@@ -125,7 +129,7 @@ class IncomingFile:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    def _give_up(self, error: str | None) -> None:
+    def _give_up(self, error: StorageError | None) -> None:
         self.error = self.error or error
         if self._fh is not None:
             with contextlib.suppress(OSError):
@@ -192,6 +196,13 @@ class Storage(ABC):
     def delete(self, rel: str | None) -> None:
         """Remove a stored file; a missing one is not an error."""
 
+    def delete_many(self, rels: list[str]) -> None:
+        """Remove several stored files, going on past any that cannot be removed
+        (used to undo, or after the rows naming them are gone)."""
+        for rel in rels:
+            with contextlib.suppress(OSError):
+                self.delete(rel)
+
     @abstractmethod
     def delete_user(self, user_id: int) -> None:
         """Remove every file of an account."""
@@ -243,7 +254,7 @@ class LocalStorage(Storage):
         sync_user_folder(), before it commits the rows that name the file.
         """
         if not ext.isalnum() or len(ext) > 5:
-            raise StorageError(f"bad extension {ext!r}")
+            raise StorageError(reason=f"bad extension {ext!r}")
         folder = self._user_folder(user_id)
         folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         incoming.finish()
@@ -256,12 +267,12 @@ class LocalStorage(Storage):
                 if sync:
                     _fsync_dir(folder)
                 return f"{user_id}/{name}"
-        raise StorageError("could not find a free file name")
+        raise StorageError(reason="no free file name")
 
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its relative path."""
         if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
-            raise StorageError("bad cover digest")
+            raise StorageError(reason="bad cover digest")
         folder = self._user_folder(user_id) / "covers"
         rel = f"{user_id}/covers/{digest}.jpg"
         target = folder / f"{digest}.jpg"
@@ -298,7 +309,7 @@ class LocalStorage(Storage):
         """
         joined = os.path.normpath(os.path.join(self._root_str, rel))  # noqa: PTH118 - string-only, no syscalls
         if not joined.startswith(self._root_prefix) or "\0" in rel:
-            raise NotFound("No such file.")
+            raise NotFound("FILE_NOT_FOUND")
         return Path(joined)
 
     def delete(self, rel: str | None) -> None:
@@ -335,7 +346,7 @@ class LocalStorage(Storage):
 
     def remove_incoming(self, rel: str) -> None:
         if not rel.startswith(INCOMING + "/"):
-            raise NotFound("No such file.")
+            raise NotFound("FILE_NOT_FOUND")
         self.delete(rel)
 
     def _user_folder(self, user_id: int) -> Path:

@@ -50,7 +50,11 @@ FORMATS = {
 
 
 class UnsupportedAudio(DomainError):
-    pass
+    """A file the server will not keep: NOT_AUDIO, NO_AUDIO, AUDIO_TOO_SLOW,
+    AUDIO_TOO_BIG, READER_UNAVAILABLE or UNSUPPORTED_AUDIO."""
+
+    code = "UNSUPPORTED_AUDIO"
+    status = 415
 
 
 @dataclass
@@ -238,14 +242,14 @@ def _open(path: str, kind: str) -> tuple[Any, dict[str, Any], bytes | None, str]
         audio = MP4(path)
         codec = str(getattr(audio.info, "codec", "") or "")
         if not (codec.startswith("mp4a") or codec == "alac"):
-            raise UnsupportedAudio("not an audio file")
+            raise UnsupportedAudio("NOT_AUDIO")
         fields, cover = _mp4_tags(audio.tags)
         return audio, fields, cover, "ALAC" if codec == "alac" else "AAC"
     if kind == "wav":
         audio = WAVE(path)
         fields, cover = _id3_tags(audio.tags) if audio.tags is not None else ({}, None)
         return audio, fields, cover, "PCM"
-    raise UnsupportedAudio("not an audio file")
+    raise UnsupportedAudio("NOT_AUDIO")
 
 
 _cover_cache: OrderedDict[str, bytes | None] = OrderedDict()
@@ -293,12 +297,12 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
     """Parse in the calling process. Raises UnsupportedAudio or anything mutagen raises."""
     kind = detect_kind(Path(path))
     if kind is None:
-        raise UnsupportedAudio("not an audio file")
+        raise UnsupportedAudio("NOT_AUDIO")
     audio, fields, cover, codec = _open(path, kind)
     info = audio.info
     duration = float(getattr(info, "length", 0) or 0)
     if not duration > 0 or duration > 100 * 3600:
-        raise UnsupportedAudio("no playable audio found in the file")
+        raise UnsupportedAudio("NO_AUDIO")
     ext, mime = FORMATS[kind]
     digest, thumb = _thumbnail(cover)
 
@@ -334,7 +338,8 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
 def worker_main(memory_bytes: int) -> None:
     """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
-    Request {"path", "name"}; answer {"status": "ok"|"error"|"fatal", "payload"}.
+    Request {"path", "name"}; answer {"status": "ok"|"error"|"fatal", "payload"}: the
+    parsed AudioInfo, or an UnsupportedAudio error code.
     """
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # nothing but answers may reach the protocol stream
@@ -349,7 +354,7 @@ def worker_main(memory_bytes: int) -> None:
     protocol_out.write(json.dumps({"status": "ready"}) + "\n")
     protocol_out.flush()
     for line in sys.stdin:
-        status, payload = "error", "not a supported audio file"
+        status, payload = "error", UnsupportedAudio.code
         try:
             request = json.loads(line)
             info = asdict(parse_here(request["path"], request["name"]))
@@ -357,9 +362,9 @@ def worker_main(memory_bytes: int) -> None:
                 info["cover_jpeg"] = base64.b64encode(info["cover_jpeg"]).decode("ascii")
             status, payload = "ok", info
         except UnsupportedAudio as exc:
-            payload = str(exc)
+            payload = exc.code
         except MemoryError:
-            status, payload = "fatal", "the file needs too much memory to read"
+            status, payload = "fatal", "AUDIO_TOO_BIG"
         except BaseException:  # noqa: BLE001, S110 - hostile input may raise anything at all
             pass
         protocol_out.write(json.dumps({"status": status, "payload": payload}) + "\n")
@@ -437,15 +442,15 @@ class ParserPool:
         try:
             worker = self._checkout()
         except (TimeoutError, EOFError, OSError, ValueError):
-            raise UnsupportedAudio("the server could not start reading the file; please try again") from None
+            raise UnsupportedAudio("READER_UNAVAILABLE") from None
         healthy = False
         try:
             status, payload = worker.ask(str(path), original_name, self.timeout)
             healthy = status != "fatal"
         except TimeoutError:
-            raise UnsupportedAudio("the file took too long to read") from None
+            raise UnsupportedAudio("AUDIO_TOO_SLOW") from None
         except (EOFError, OSError, ValueError):
-            raise UnsupportedAudio("not a supported audio file") from None
+            raise UnsupportedAudio() from None
         finally:
             self._checkin(worker, healthy)
         if status != "ok":

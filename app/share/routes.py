@@ -14,13 +14,22 @@ import time
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
+from app.errors import app_response, render_error
 from app.extensions import limiter
-from app.models import Playlist, Track
+from app.models import Playlist
 from app.services import playlists
 from app.services.errors import NotFound
-from app.streaming.routes import send_cover, send_track
+from app.web.sending import send_cover, send_track
 
 bp = Blueprint("share", __name__)
+
+
+@bp.errorhandler(NotFound)
+def _same_404(error: NotFound) -> Response:
+    # Every failure of a share link is the same plain 404: a guesser learns
+    # nothing from which part was wrong.
+    return app_response(*render_error(404))
+
 
 URL_LIFETIME = 6 * 3600
 
@@ -45,17 +54,10 @@ def signed_stream_url(playlist: Playlist, track_id: int) -> str:
     )
 
 
-def _playlist(token: str) -> Playlist:
-    try:
-        return playlists.by_share_token(token)
-    except NotFound:
-        abort(404)
-
-
 @bp.get("/s/<token>")
 @limiter.limit(_limit)
 def page(token: str) -> Response:
-    playlist = _playlist(token)
+    playlist = playlists.by_share_token(token)
     views = playlists.shared_entries(playlist)
     response = Response(
         render_template(
@@ -77,21 +79,14 @@ def stream(token: str, track_id: int) -> Response:
         abort(404)
     if not hmac.compare_digest(signature.encode(), _signature(token, track_id, expires).encode()):
         abort(404)
-    playlist = _playlist(token)  # revoked or expired links stop at once
-    try:
-        track: Track = playlists.shared_track(playlist, track_id)
-    except NotFound:
-        abort(404)
-    return _private(send_track(track))
+    playlist = playlists.by_share_token(token)  # revoked or expired links stop at once
+    return _private(send_track(playlists.shared_track(playlist, track_id)))
 
 
 @bp.get("/s/<token>/cover/<int:track_id>")
 @limiter.limit(_limit)
 def cover(token: str, track_id: int) -> Response:
-    try:
-        track: Track = playlists.shared_track(_playlist(token), track_id)
-    except NotFound:
-        abort(404)
+    track = playlists.shared_track(playlists.by_share_token(token), track_id)
     return _private(send_cover(track.cover_path))
 
 

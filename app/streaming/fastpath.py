@@ -27,7 +27,7 @@ from werkzeug.http import parse_cookie
 
 from app.security import security_headers
 from app.services.errors import NotFound
-from app.services.library import STREAM_LOOKUP
+from app.services.library.access import STREAM_LOOKUP
 from app.services.storage import Storage
 from app.streaming.files import WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import hmac
-import unicodedata
 from typing import NamedTuple
-from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, request, send_file, session
+from flask import Blueprint, Response, abort, current_app, request, session
 from flask_login import current_user
-from werkzeug.http import dump_options_header
 
 from app.extensions import db
-from app.models import Track
-from app.services import library
-from app.services.errors import NotFound
-from app.services.storage import get_storage
-from app.streaming.files import DAY, MissingFile, handoff_headers, limit_stalls, serve_audio
+from app.services.library import access
+from app.streaming.files import limit_stalls
+from app.web.sending import send_cover, send_track
 
 bp = Blueprint("streaming", __name__)
 
@@ -38,10 +33,6 @@ class StreamTrack(NamedTuple):
     original_filename: str
 
 
-PLACEHOLDER_COVER = "img/cover-placeholder.svg"
-YEAR = 365 * 24 * 3600
-
-
 def _require_login() -> None:
     # Media clients get a bare 401, not a redirect to an HTML login page.
     if not current_user.is_authenticated:
@@ -51,27 +42,7 @@ def _require_login() -> None:
 @bp.get("/stream/<int:track_id>/cover")
 def cover(track_id: int) -> Response:
     _require_login()
-    try:
-        rel = library.cover_path(current_user.id, track_id)
-    except NotFound:
-        abort(404)
-    return send_cover(rel)
-
-
-def send_cover(rel: str | None) -> Response:
-    """A track's stored cover (by its path under the uploads), or the placeholder."""
-    if rel is None:
-        response = current_app.send_static_file(PLACEHOLDER_COVER)
-        response.headers["Cache-Control"] = f"private, max-age={DAY}"
-        return response
-    try:
-        path = get_storage().local_path(rel)
-    except NotFound:
-        abort(404)
-    # Track ids are never reused and a track's art never changes.
-    response = send_file(path, mimetype="image/jpeg", conditional=True, max_age=YEAR)
-    response.headers["Cache-Control"] = f"private, max-age={YEAR}, immutable"
-    return response
+    return send_cover(access.cover_path(current_user.id, track_id))
 
 
 def _visible_track(track_id: int) -> StreamTrack:
@@ -86,45 +57,14 @@ def _visible_track(track_id: int) -> StreamTrack:
     if not user_id.isdigit() or not token:
         _require_login()
         user_id, token = str(current_user.id), current_user.session_token
-    row = db.session.execute(library.STREAM_LOOKUP, {"uid": int(user_id), "tid": track_id}).first()
+    row = db.session.execute(access.STREAM_LOOKUP, {"uid": int(user_id), "tid": track_id}).first()
     if row is None:
         # Tell "not logged in" (401) from "not yours" (404) only now, off the hot path.
         _require_login()
         abort(404)
     if row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
         abort(401)
-    return StreamTrack(*row[: len(library.STREAM_COLUMNS)])
-
-
-def send_track(track: Track | StreamTrack, *, download_name: str | None = None) -> Response:
-    """The file, by the configured mode: Python (with ranges), or a hand-off header."""
-    mode = current_app.config["SEND_FILE_MODE"]
-    path = get_storage().local_path(track.storage_path)
-    if mode in ("x-accel", "x-sendfile"):
-        prefix = current_app.config["X_ACCEL_PREFIX"]
-        headers = handoff_headers(mode, track.mime_type, track.storage_path, path, x_accel_prefix=prefix)
-        response = Response(status=200, headers=headers)
-    else:
-        # serve_audio sets the caching and range headers itself.
-        try:
-            response = serve_audio(request.environ, path, track.mime_type, track.sha256)
-        except MissingFile:
-            current_app.logger.warning("track %s: its file %s is missing", track.id, path)
-            raise
-    if download_name:
-        set_attachment(response, download_name)
-    return response
-
-
-def set_attachment(response: Response, name: str) -> None:
-    """RFC 6266: an ASCII filename (quoted as needed) and, for other names, filename*."""
-    stem, dot, ext = name.rpartition(".")
-    fallback = unicodedata.normalize("NFKD", stem if dot else name).encode("ascii", "ignore").decode().strip()
-    fallback = (fallback or "track") + (dot + ext if dot else "")
-    options = {"filename": fallback}
-    if fallback != name:
-        options["filename*"] = "UTF-8''" + quote(name, safe="!#$&+^`|~")
-    response.headers["Content-Disposition"] = dump_options_header("attachment", options)
+    return StreamTrack(*row[: len(access.STREAM_COLUMNS)])
 
 
 @bp.route("/stream/<int:track_id>", methods=["GET", "HEAD"])

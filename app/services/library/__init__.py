@@ -1,0 +1,9 @@
+"""The music library, one module per concern:
+
+- access: what a user may see (visible_to, the seek lookup, own-versus-visible)
+- catalogue: tags cleaned and folded, artists and albums found or created, pruned
+- browse: pages of tracks, albums, artists and genres; search
+- adding: uploads and server-side imports, with their outcome
+- editing: changing tags and visibility, deleting
+- quotas: room used and allowed
+"""

@@ -1,0 +1,295 @@
+"""Adding files to a library: one upload, or a folder imported on the server.
+
+One file is one unit of work: on any failure neither the file nor a row
+remains, and the incoming temporary file is always gone afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Track, User, Visibility
+from app.models.library import TAG_MAX
+from app.services.errors import DomainError
+from app.services.library.catalogue import apply_tags
+from app.services.library.quotas import FileTooLarge, QuotaExceeded, check_limits, hold_quota
+from app.services.storage import IncomingFile, Storage, StorageError
+from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
+from app.services.text import clean_tag
+
+
+class AddOutcome(StrEnum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass
+class AddResult:
+    """What became of one file: added (with its track), a duplicate (with the
+    track already there) or rejected (with the reason, a DomainError)."""
+
+    name: str
+    outcome: AddOutcome
+    track: Track | None = None
+    error: DomainError | None = None
+
+
+def find_duplicate(owner_id: int, sha256: str) -> Track | None:
+    return db.session.scalar(select(Track).where(Track.owner_id == owner_id, Track.sha256 == sha256))
+
+
+class AddBatch:
+    """Files added in one unit of work. Each file is recorded under its own
+    savepoint, so one bad file never undoes the others; the caller commits the
+    batch once (app/unit_of_work.py), after prepare_commit() has made the kept
+    files durable, and calls abandon() if the commit fails so no file stays
+    without its row."""
+
+    def __init__(self, store: Storage, size: int = 50) -> None:
+        self.store = store
+        self.size = size
+        self.kept: list[str] = []
+        self.results: list[AddResult] = []
+        self.user_ids: set[int] = set()
+
+    def full(self) -> bool:
+        return len(self.results) >= self.size
+
+    def prepare_commit(self) -> None:
+        for user_id in self.user_ids:
+            self.store.sync_user_folder(user_id)
+
+    def abandon(self) -> None:
+        """The rows were rolled back: remove the files kept for them."""
+        self.store.delete_many(self.kept)
+        self.kept = []
+
+
+def add_file(
+    store: Storage,
+    pool: ParserPool,
+    owner: User,
+    incoming: IncomingFile,
+    original_name: str,
+    *,
+    batch: AddBatch,
+    max_bytes: int,
+    info: AudioInfo | None = None,
+    visibility: Visibility = Visibility.PRIVATE,
+    check_duplicate: bool = True,
+) -> AddResult:
+    """Check, parse, store and record one received file in `batch` (flushed, not committed).
+
+    On any failure neither the file nor a row remains, and the incoming
+    temporary file is always gone afterwards. The result is also appended
+    to batch.results.
+    """
+    result = _add(store, pool, owner, incoming, original_name, batch, max_bytes, info, visibility, check_duplicate)
+    batch.results.append(result)
+    return result
+
+
+def _add(  # noqa: PLR0917 - add_file's arguments, passed on
+    store: Storage,
+    pool: ParserPool,
+    owner: User,
+    incoming: IncomingFile,
+    original_name: str,
+    batch: AddBatch,
+    max_bytes: int,
+    info: AudioInfo | None,
+    visibility: Visibility,
+    check_duplicate: bool,
+) -> AddResult:
+    name = clean_tag(original_name, TAG_MAX) or "unnamed file"
+    kept: list[str] = []
+    # Later files of a batch get a savepoint, so undoing one keeps the others.
+    # The first needs none (the transaction holds nothing else of the batch's),
+    # and must not open one: on SQLite a savepoint starts the transaction at its
+    # first read, and a concurrent upload's commit would then make this one's
+    # write fail at once instead of waiting its turn.
+    savepoint = db.session.begin_nested() if batch.user_ids else None
+
+    def undo() -> None:
+        if savepoint is None:
+            db.session.rollback()
+        elif savepoint.is_active:
+            savepoint.rollback()
+        store.delete_many(kept)
+
+    try:
+        if incoming.error is None:
+            check_limits(owner, incoming, max_bytes)
+            incoming.finish()
+        if incoming.error is not None:
+            undo()
+            return AddResult(name, AddOutcome.REJECTED, error=incoming.error)
+        # (The unique index on owner and hash catches what this check cannot.)
+        duplicate = find_duplicate(owner.id, incoming.sha256) if check_duplicate else None
+        if duplicate is not None:
+            undo()
+            return AddResult(name, AddOutcome.DUPLICATE, duplicate)
+        if info is None:
+            info = pool.parse(incoming.path, original_name)
+        track = _new_track(owner, incoming, name, info, visibility)
+        db.session.add(track)
+        db.session.flush()
+        hold_quota(owner, incoming.size)
+        kept.append(store.keep(incoming, owner.id, info.ext, sync=False))
+        track.storage_path = kept[0]
+        if info.cover_digest and info.cover_jpeg:
+            track.cover_path = store.save_cover(owner.id, info.cover_digest, info.cover_jpeg)
+        if savepoint is not None:
+            savepoint.commit()
+        batch.kept.extend(kept)
+        batch.user_ids.add(owner.id)
+        return AddResult(name, AddOutcome.ADDED, track)
+    except (UnsupportedAudio, FileTooLarge, QuotaExceeded, StorageError) as exc:
+        undo()
+        return AddResult(name, AddOutcome.REJECTED, error=exc)
+    except IntegrityError:
+        # The same file, uploaded twice at the same moment: the other one won.
+        undo()
+        return AddResult(name, AddOutcome.DUPLICATE, find_duplicate(owner.id, incoming.sha256))
+    except OSError as exc:
+        undo()
+        return AddResult(name, AddOutcome.REJECTED, error=StorageError("STORE_FAILED", reason=exc.strerror or str(exc)))
+    except BaseException:
+        undo()
+        raise
+    finally:
+        incoming.discard()
+
+
+def _new_track(owner: User, incoming: IncomingFile, name: str, info: AudioInfo, visibility: Visibility) -> Track:
+    track = Track(
+        owner_id=owner.id,
+        visibility=visibility,
+        # A unique placeholder until the file has its final name (set before commit).
+        storage_path=f"pending/{incoming.path.name}",
+        original_filename=name,
+        size_bytes=incoming.size,
+        sha256=incoming.sha256,
+        mime_type=info.mime_type,
+        format=info.ext,
+        codec=info.codec,
+        duration=info.duration,
+        bitrate=info.bitrate,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+    )
+    apply_tags(
+        track,
+        title=info.title,
+        artist=info.artist,
+        album=info.album,
+        album_artist=info.album_artist,
+        track_number=info.track_number,
+        disc_number=info.disc_number,
+        year=info.year,
+        genre=info.genre,
+    )
+    return track
+
+
+def source_files(root: Path, extensions: frozenset[str]) -> list[Path]:
+    """Audio-looking files under root, in a stable order, hidden files skipped."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.is_file() and path.suffix.lower().lstrip(".") in extensions:
+            found.append(path)
+    return found
+
+
+# --- importing a folder on the server -------------------------------------------------------
+
+AUDIO_EXTENSIONS = frozenset({"mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "wav"})
+
+
+@dataclass
+class _Prepared:
+    source: Path
+    incoming: IncomingFile | None = None
+    info: AudioInfo | None = None
+    error: DomainError | None = None
+    known: bool = False
+
+
+def import_files(
+    store: Storage,
+    pool: ParserPool,
+    owner: User,
+    sources: list[Path],
+    *,
+    max_bytes: int,
+    visibility: Visibility = Visibility.PRIVATE,
+) -> Iterator[AddBatch]:
+    """Import files already on the server, yielding batches of results in order;
+    the caller commits each batch (and abandons it if the commit fails).
+
+    Copying, hashing and parsing run on `pool.size` threads at once; the
+    database work stays on the calling thread. A file whose content the owner
+    already has is skipped without parsing, so a re-run is quick and safe.
+    """
+    known = set(db.session.scalars(select(Track.sha256).where(Track.owner_id == owner.id)))
+
+    def prepare(source: Path) -> _Prepared:
+        try:
+            incoming = store.copy_in(source, max_bytes)
+        except OSError as exc:
+            return _Prepared(source, error=StorageError("READ_FAILED", reason=exc.strerror or str(exc)))
+        prepared = _Prepared(source, incoming)
+        if incoming.error is not None or incoming.too_large:
+            return prepared
+        if incoming.sha256 in known:
+            prepared.known = True
+            return prepared
+        try:
+            prepared.info = pool.parse(incoming.path, source.name)
+        except UnsupportedAudio as exc:
+            prepared.error = exc
+        return prepared
+
+    # Threads mostly wait on fsync and on the parser processes, so more than cores.
+    batch = AddBatch(store)
+    with ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
+        for prepared in executor.map(prepare, sources):
+            name = clean_tag(prepared.source.name, TAG_MAX)
+            incoming = prepared.incoming
+            if incoming is None or prepared.error is not None:
+                if incoming is not None:
+                    incoming.discard()
+                error = prepared.error or StorageError("READ_FAILED", reason="?")
+                batch.results.append(AddResult(name, AddOutcome.REJECTED, error=error))
+            elif prepared.known:
+                incoming.discard()
+                existing = find_duplicate(owner.id, incoming.sha256)
+                batch.results.append(AddResult(name, AddOutcome.DUPLICATE, existing))
+            else:
+                add_file(
+                    store,
+                    pool,
+                    owner,
+                    incoming,
+                    prepared.source.name,
+                    batch=batch,
+                    max_bytes=max_bytes,
+                    info=prepared.info,
+                    visibility=visibility,
+                    check_duplicate=False,  # checked against `known`, before parsing
+                )
+            if batch.full():
+                yield batch
+                batch = AddBatch(store)
+    yield batch

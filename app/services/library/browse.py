@@ -1,0 +1,285 @@
+"""Browsing and searching: pages of tracks, albums, artists and genres, each from
+indexes and paginated, with the access rule applied in the query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.extensions import db
+from app.models import Album, Artist, Track, Visibility
+from app.models.library import TAG_MAX
+from app.services.errors import NotFound
+from app.services.library.access import visible_to
+from app.services.text import fold
+
+PER_PAGE = 50
+
+SORTS = {
+    "title": lambda: [Track.title_key, Track.id],
+    "artist": lambda: [Track.artist_key, Track.album_key, Track.disc_number, Track.track_number, Track.id],
+    "album": lambda: [Track.album_key, Track.disc_number, Track.track_number, Track.id],
+    "year": lambda: [Track.year, Track.id],
+    "duration": lambda: [Track.duration, Track.id],
+    "added": lambda: [Track.uploaded_at, Track.id],
+}
+DEFAULT_ORDER = {"added": "desc"}
+
+
+@dataclass
+class TrackQuery:
+    q: str = ""
+    sort: str = "added"
+    order: str = ""
+    artist: int | None = None
+    album: int | None = None
+    genre: str = ""
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    def normalised(self) -> TrackQuery:
+        sort = self.sort if self.sort in SORTS else "added"
+        order = self.order if self.order in ("asc", "desc") else DEFAULT_ORDER.get(sort, "asc")
+        return TrackQuery(
+            q=self.q.strip()[:200],
+            sort=sort,
+            order=order,
+            artist=self.artist,
+            album=self.album,
+            genre=self.genre.strip()[:TAG_MAX],
+            page=max(1, min(self.page, 100_000)),
+            per_page=self.per_page,
+        )
+
+
+def search_terms(q: str) -> list[str]:
+    return [term for term in fold(q).split(" ") if term][:8]
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(user_id: int, query: TrackQuery, stmt: Select) -> Select:
+    stmt = stmt.where(visible_to(user_id))
+    for term in search_terms(query.q):
+        stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
+    if query.artist:
+        stmt = stmt.where(or_(Track.artist_id == query.artist, Track.album_artist_id == query.artist))
+    if query.album:
+        stmt = stmt.where(Track.album_id == query.album)
+    if query.genre:
+        stmt = stmt.where(Track.genre_key == fold(query.genre)[:TAG_MAX])
+    return stmt
+
+
+def _ordering(query: TrackQuery) -> list[Any]:
+    columns = SORTS[query.sort]()
+    return [c.desc() for c in columns] if query.order == "desc" else columns
+
+
+def _page_ids(user_id: int, query: TrackQuery, limit: int, offset: int) -> Select:
+    # The page's ids first, from the sort index alone; whole rows only for those.
+    return _filtered(user_id, query, select(Track.id)).order_by(*_ordering(query)).limit(limit).offset(offset)
+
+
+COUNT_CAP = 1000
+
+
+@dataclass
+class Page:
+    """One page of results. `total` is exact for the whole library; for a
+    filtered view it stops counting at COUNT_CAP (then `capped` is true)."""
+
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+    capped: bool = False
+    more: bool = False
+
+    @property
+    def pages(self) -> int | None:
+        return None if self.capped else max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.more
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def list_tracks(user_id: int, query: TrackQuery) -> Page:
+    query = query.normalised()
+    offset = (query.page - 1) * query.per_page
+    ids = list(db.session.scalars(_page_ids(user_id, query, query.per_page + 1, offset)))
+    more = len(ids) > query.per_page
+    ids = ids[: query.per_page]
+    by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
+    rows = [by_id[i] for i in ids if i in by_id]
+    if query.q or query.artist or query.album or query.genre:
+        # A filtered view counts only as far as anyone reads.
+        capped_rows = _filtered(user_id, query, select(Track.id)).limit(COUNT_CAP + 1).subquery()
+        total = db.session.scalar(select(func.count()).select_from(capped_rows)) or 0
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP)
+    else:
+        total, capped = visible_count(user_id), False
+    return Page(rows, query.page, query.per_page, total, capped, more)
+
+
+def visible_count(user_id: int) -> int:
+    """Own tracks plus other accounts' public ones, each counted from an index."""
+    own = db.session.scalar(select(func.count()).select_from(Track).where(Track.owner_id == user_id)) or 0
+    public = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Track)
+            .where(Track.visibility == Visibility.PUBLIC, Track.owner_id != user_id)
+        )
+        or 0
+    )
+    return own + public
+
+
+@dataclass
+class AlbumSummary:
+    id: int
+    title: str
+    artist_id: int
+    artist: str
+    track_count: int
+    duration: float
+    year: int | None
+    cover_track_id: int | None
+
+
+def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Select:
+    cover = func.max(case((Track.cover_path.is_not(None), Track.id), else_=None))
+    stmt = (
+        select(
+            Album.id,
+            Album.title,
+            Artist.id,
+            Artist.name,
+            func.count(Track.id),
+            func.coalesce(func.sum(Track.duration), 0),
+            func.max(Track.year),
+            cover,
+        )
+        .join(Track, Track.album_id == Album.id)
+        .join(Artist, Artist.id == Album.artist_id)
+        .where(visible_to(user_id))
+        .group_by(Album.id, Album.title, Artist.id, Artist.name)
+    )
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt
+
+
+def list_albums(user_id: int, page: int, q: str = "", per_page: int = 48) -> tuple[list[AlbumSummary], int]:
+    """Albums with at least one track the viewer may see, by title; `q` matches title or artist."""
+    visible = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id)).exists()
+    base = select(Album.id).join(Artist, Artist.id == Album.artist_id).where(visible)
+    for term in search_terms(q):
+        pattern = f"%{_like_escape(term)}%"
+        base = base.where(or_(Album.title_key.like(pattern, escape="\\"), Artist.name_key.like(pattern, escape="\\")))
+    ids, total = _page_of_ids(base.order_by(Album.title_key, Album.id), page, per_page)
+    rows = db.session.execute(_album_rows(user_id, Album.id.in_(ids))) if ids else []
+    found = {row[0]: AlbumSummary(*row) for row in rows}
+    return [found[i] for i in ids if i in found], total
+
+
+def _page_of_ids(ordered: Select, page: int, per_page: int) -> tuple[list[int], int]:
+    """One page of an ordered id query, and how many there are in all."""
+    total = db.session.scalar(select(func.count()).select_from(ordered.order_by(None).subquery())) or 0
+    ids = list(db.session.scalars(ordered.limit(per_page).offset((max(page, 1) - 1) * per_page)))
+    return ids, total
+
+
+def get_album(user_id: int, album_id: int) -> tuple[AlbumSummary, list[Track]]:
+    """Raises NotFound when the viewer sees no track of the album."""
+    row = db.session.execute(_album_rows(user_id, Album.id == album_id)).first()
+    if row is None:
+        raise NotFound("ALBUM_NOT_FOUND")
+    tracks = db.session.scalars(
+        select(Track)
+        .where(Track.album_id == album_id, visible_to(user_id))
+        .order_by(func.coalesce(Track.disc_number, 1), func.coalesce(Track.track_number, 0), Track.title_key, Track.id)
+    ).all()
+    return AlbumSummary(*row), list(tracks)
+
+
+@dataclass
+class ArtistSummary:
+    id: int
+    name: str
+    track_count: int
+    album_count: int
+
+
+def list_artists(user_id: int, page: int, per_page: int = 100) -> tuple[list[ArtistSummary], int]:
+    """Artists credited on at least one track the viewer may see, by name."""
+    visible = select(Track.id).where(Track.artist_id == Artist.id, visible_to(user_id)).exists()
+    ids, total = _page_of_ids(select(Artist.id).where(visible).order_by(Artist.name_key, Artist.id), page, per_page)
+    if not ids:
+        return [], total
+    rows = db.session.execute(
+        select(Artist.id, Artist.name, func.count(Track.id), func.count(func.distinct(Track.album_id)))
+        .join(Track, Track.artist_id == Artist.id)
+        .where(Artist.id.in_(ids), visible_to(user_id))
+        .group_by(Artist.id, Artist.name)
+    )
+    found = {row[0]: ArtistSummary(*row) for row in rows}
+    return [found[i] for i in ids if i in found], total
+
+
+def get_artist(user_id: int, artist_id: int) -> tuple[Artist, list[AlbumSummary], int]:
+    """The artist, the albums with their visible tracks, and the visible track count.
+
+    Raises NotFound when the viewer sees no track by or under the artist.
+    """
+    artist = db.session.get(Artist, artist_id)
+    if artist is None:
+        raise NotFound("ARTIST_NOT_FOUND")
+    by_artist = or_(Track.artist_id == artist_id, Track.album_artist_id == artist_id)
+    albums = [
+        AlbumSummary(*row)
+        for row in db.session.execute(
+            _album_rows(user_id, by_artist).order_by(func.max(Track.year), Album.title_key)
+        ).all()
+    ]
+    if not albums:
+        raise NotFound("ARTIST_NOT_FOUND")
+    return artist, albums, sum(a.track_count for a in albums)
+
+
+def genres(user_id: int) -> list[str]:
+    """Genre names in the viewer's tracks and the public ones, read from indexes alone."""
+    own = (
+        select(Track.genre_key, func.min(Track.genre).label("genre"))
+        .where(Track.owner_id == user_id, Track.genre_key.is_not(None))
+        .group_by(Track.genre_key)
+    )
+    public = (
+        select(Track.genre_key, func.min(Track.genre).label("genre"))
+        .where(Track.visibility == Visibility.PUBLIC, Track.genre_key.is_not(None))
+        .group_by(Track.genre_key)
+    )
+    names: dict[str, str] = {}
+    for key, name in db.session.execute(own.union_all(public)):
+        names.setdefault(key, name)
+    return [names[key] for key in sorted(names)][:500]

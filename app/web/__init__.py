@@ -1,0 +1,1 @@
+"""What every web surface shares: messages, serializers, template filters and helpers."""

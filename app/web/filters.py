@@ -1,0 +1,35 @@
+"""Template filters and helpers. None of them queries the database: a page's
+view passes everything its template shows."""
+
+from __future__ import annotations
+
+from flask import Flask, url_for
+from markupsafe import Markup
+
+from app.web.assets import static_url
+from app.web.formatting import format_datetime, format_duration, format_khz, format_size
+from app.web.serializers import add_result_message, track_data
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["filesize"] = format_size
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["khz"] = format_khz
+    app.jinja_env.filters["add_message"] = add_result_message
+    app.jinja_env.globals["cover_url"] = cover_url
+    app.jinja_env.globals["track_data"] = track_data
+    app.jinja_env.globals["icon"] = icon
+
+
+def cover_url(track_id: int | None) -> str:
+    """A track's cover. Track ids are never reused, so browsers may cache it for good."""
+    if track_id is None:
+        return static_url("img/cover-placeholder.svg")
+    return url_for("streaming.cover", track_id=track_id)
+
+
+def icon(name: str) -> Markup:
+    """An icon from static/img/icons.svg; the button around it carries the label."""
+    href = static_url("img/icons.svg") + "#" + name
+    return Markup('<svg class="icon" aria-hidden="true" focusable="false"><use href="{}"></use></svg>').format(href)

@@ -1,0 +1,71 @@
+"""Sending stored files to the client: audio (with ranges or a hand-off to the
+front server), cover art and attachments. Shared by every blueprint that serves
+a file (the stream views, share links)."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Protocol
+from urllib.parse import quote
+
+from flask import Response, current_app, request, send_file
+from werkzeug.http import dump_options_header
+
+from app.services.storage import get_storage
+from app.streaming.files import DAY, MissingFile, handoff_headers, serve_audio
+
+PLACEHOLDER_COVER = "img/cover-placeholder.svg"
+YEAR = 365 * 24 * 3600
+
+
+class Sendable(Protocol):
+    """What sending a track needs (a Track, or the stream lookup's row)."""
+
+    id: int
+    storage_path: str
+    mime_type: str
+    sha256: str
+
+
+def send_cover(rel: str | None) -> Response:
+    """A track's stored cover (by its path under the uploads), or the placeholder."""
+    if rel is None:
+        response = current_app.send_static_file(PLACEHOLDER_COVER)
+        response.headers["Cache-Control"] = f"private, max-age={DAY}"
+        return response
+    path = get_storage().local_path(rel)
+    # Track ids are never reused and a track's art never changes.
+    response = send_file(path, mimetype="image/jpeg", conditional=True, max_age=YEAR)
+    response.headers["Cache-Control"] = f"private, max-age={YEAR}, immutable"
+    return response
+
+
+def send_track(track: Sendable, *, download_name: str | None = None) -> Response:
+    """The file, by the configured mode: Python (with ranges), or a hand-off header."""
+    mode = current_app.config["SEND_FILE_MODE"]
+    path = get_storage().local_path(track.storage_path)
+    if mode in ("x-accel", "x-sendfile"):
+        prefix = current_app.config["X_ACCEL_PREFIX"]
+        headers = handoff_headers(mode, track.mime_type, track.storage_path, path, x_accel_prefix=prefix)
+        response = Response(status=200, headers=headers)
+    else:
+        # serve_audio sets the caching and range headers itself.
+        try:
+            response = serve_audio(request.environ, path, track.mime_type, track.sha256)
+        except MissingFile:
+            current_app.logger.warning("track %s: its file %s is missing", track.id, path)
+            raise
+    if download_name:
+        set_attachment(response, download_name)
+    return response
+
+
+def set_attachment(response: Response, name: str) -> None:
+    """RFC 6266: an ASCII filename (quoted as needed) and, for other names, filename*."""
+    stem, dot, ext = name.rpartition(".")
+    fallback = unicodedata.normalize("NFKD", stem if dot else name).encode("ascii", "ignore").decode().strip()
+    fallback = (fallback or "track") + (dot + ext if dot else "")
+    options = {"filename": fallback}
+    if fallback != name:
+        options["filename*"] = "UTF-8''" + quote(name, safe="!#$&+^`|~")
+    response.headers["Content-Disposition"] = dump_options_header("attachment", options)

@@ -1,0 +1,71 @@
+"""The JSON shapes of the app's objects, shared by the player's API, the pages
+that embed track data for the player, and any later API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from app.models import Playlist, Track
+from app.services.library.adding import AddOutcome, AddResult
+from app.services.library.browse import AlbumSummary
+from app.services.playlists import EntryView
+from app.web.messages import message
+
+
+def track_data(track: Track) -> dict[str, Any]:
+    """What the player needs to queue a track (rows embed it; the API answers it)."""
+    return {
+        "id": track.id,
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "duration": track.duration,
+        "stream": url_for("streaming.stream", track_id=track.id),
+        "cover": url_for("streaming.cover", track_id=track.id),
+        "page": url_for("library.track", track_id=track.id),
+    }
+
+
+def playlist_data(playlist: Playlist, views: list[EntryView]) -> dict[str, Any]:
+    return {
+        "id": playlist.id,
+        "name": playlist.name,
+        "description": playlist.description,
+        "tracks": [dict(track_data(v.track), entry=v.entry.id) for v in views],
+    }
+
+
+def album_data(album: AlbumSummary, tracks: list[Track]) -> dict[str, Any]:
+    return {"id": album.id, "title": album.title, "artist": album.artist, "tracks": [track_data(t) for t in tracks]}
+
+
+def add_result_message(result: AddResult) -> str:
+    """One file's outcome as the upload page says it."""
+    if result.outcome is AddOutcome.ADDED and result.track is not None:
+        return f"added: {result.track.title} by {result.track.artist}"
+    if result.outcome is AddOutcome.DUPLICATE:
+        return "already in your library"
+    return message(result.error) if result.error is not None else "not added"
+
+
+def add_result_data(result: AddResult) -> dict[str, Any]:
+    """One file's outcome in the upload's JSON answer."""
+    data: dict[str, Any] = {
+        "name": result.name,
+        "status": result.outcome.value,
+        "message": add_result_message(result),
+    }
+    if result.error is not None:
+        data["code"] = result.error.code
+    if result.track is not None:
+        data["track"] = {
+            "id": result.track.id,
+            "title": result.track.title,
+            "artist": result.track.artist,
+            "album": result.track.album,
+            "duration": result.track.duration,
+            "url": url_for("library.track", track_id=result.track.id),
+        }
+    return data
