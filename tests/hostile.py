@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mutagen.id3 import ID3, TALB, TCON, TDRC, TIT2, TPE1, TPE2, TPOS, TRCK, TXXX
 
-DATA = Path(__file__).parent / "data"
+from tests.helpers import DATA
 
 
 def sample(name: str) -> bytes:

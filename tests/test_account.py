@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.models import Role, User
-from tests.conftest import PASSWORD, login, post_form
+from tests.helpers import PASSWORD, login, post_form
 
 
 def change_password(client, current: str, new: str, confirm: str | None = None):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import Role, User
-from tests.conftest import PASSWORD, csrf_from, login, post_form
+from tests.helpers import PASSWORD, csrf_from, login, post_form
 
 ADMIN_GET_URLS = ["/admin/users", "/admin/users/new", "/admin/users/{id}", "/admin/users/{id}/delete"]
 ADMIN_POST_URLS = [

@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.models import PlayEvent, Visibility
-from tests.conftest import csrf_from, login
-from tests.library_helpers import add_track
+from tests.helpers import add_track, csrf_from, login
 
 
 def report(client, track_id, token: str | None = "page"):

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.models import Role, User
 from app.services import accounts
-from tests.conftest import PASSWORD, csrf_from, login, post_form
+from tests.helpers import PASSWORD, csrf_from, login, post_form
 
 
 def register(client, username: str, password: str = PASSWORD, confirm: str | None = None):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for_port
+from tests.helpers import free_port, wait_for_port
 
 pytestmark = pytest.mark.browser
 

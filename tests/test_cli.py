@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.models import Role, User
-from tests.conftest import login
+from tests.helpers import login
 
 
 def test_create_admin_prompts_for_the_password(app, db):

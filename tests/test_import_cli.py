@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.models import Role, Track, Visibility
 from tests import hostile
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 from app.models import Album, Artist, Track, Visibility
 from app.services.storage import get_storage
 from tests import hostile
-from tests.conftest import login, post_form
-from tests.library_helpers import add_track
+from tests.helpers import PASSWORD, add_track, login, post_form
 
 
 def titles(page: str) -> list[str]:
@@ -216,7 +215,7 @@ def test_deleting_an_account_deletes_its_files(app, user, db):
     assert folder.exists()
     client = app.test_client()
     login(client, "alice")
-    post_form(client, "/account", "/account/delete", {"del-password": "correct horse battery"})
+    post_form(client, "/account", "/account/delete", {"del-password": PASSWORD})
     assert not folder.exists()
     assert db.session.get(Track, track_id) is None
 

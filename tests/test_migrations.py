@@ -15,7 +15,7 @@ from app import create_app
 from app.extensions import db
 from app.models.types import for_this_dialect
 from config import TestConfig
-from tests.conftest import drop_pg_schema, new_pg_schema
+from tests.helpers import drop_pg_schema, new_pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,8 +17,7 @@ from app.services import playlists
 from app.services.storage import get_storage
 from app.unit_of_work import retrying
 from tests import hostile
-from tests.conftest import csrf_from, post_form
-from tests.library_helpers import add_track
+from tests.helpers import add_track, csrf_from, post_form
 
 
 @pytest.fixture

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for_port
+from tests.helpers import DATA, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_local  # noqa: E402
 
 BIN = Path(sys.executable).parent
-DATA = Path(__file__).parent / "data"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 

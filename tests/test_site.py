@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from config import Config, TestConfig, normalise_database_url
-from tests.conftest import login
+from tests.helpers import login
 
 
 def test_security_headers_on_every_response(client, user):

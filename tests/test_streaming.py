@@ -15,8 +15,7 @@ from werkzeug.wsgi import FileWrapper
 
 from app.models import Visibility
 from app.services.storage import get_storage
-from tests.conftest import login
-from tests.library_helpers import add_track
+from tests.helpers import DATA, PASSWORD, add_track, login
 
 
 @pytest.fixture
@@ -143,10 +142,7 @@ def test_download_names_follow_rfc_6266(alice, user, db, original, disposition):
     db.session.commit()
     response = alice.get(f"/stream/{track.id}/download")
     assert response.headers["Content-Disposition"] == disposition
-    assert response.data == (DATA_DIR / "cover.flac").read_bytes()
-
-
-DATA_DIR = Path(__file__).parent / "data"
+    assert response.data == (DATA / "cover.flac").read_bytes()
 
 
 def test_download_supports_ranges_too(alice, flac):
@@ -165,7 +161,7 @@ def test_hand_off_modes_send_headers_not_bytes(make_app, mode):
 
     app = make_app(SEND_FILE_MODE=mode)
     with app.app_context():
-        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        owner = accounts.create_user("alice", PASSWORD, rounds=4)
         db.session.commit()
         track = add_track(owner, "cover.flac")
         client = app.test_client()
@@ -183,7 +179,7 @@ def test_hand_off_modes_send_headers_not_bytes(make_app, mode):
         download = client.get(f"/stream/{track.id}/download")
         assert download.headers["Content-Disposition"] == "attachment; filename=cover.flac"
         # Access is still checked by the app: others get 404.
-        accounts.create_user("bob", "correct horse battery", rounds=4)
+        accounts.create_user("bob", PASSWORD, rounds=4)
         db.session.commit()
         other = app.test_client()
         login(other, "bob")
@@ -259,8 +255,8 @@ def _watched(make_app, **config):
     seen: list[str] = []
     app.before_request(lambda: seen.append(request.path))
     with app.app_context():
-        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
-        accounts.create_user("bob", "correct horse battery", rounds=4)
+        owner = accounts.create_user("alice", PASSWORD, rounds=4)
+        accounts.create_user("bob", PASSWORD, rounds=4)
         db.session.commit()
         track = add_track(owner, "cover.flac")
         client = app.test_client()
@@ -315,7 +311,7 @@ def twins(make_app):
         seen: list[str] = []
         fast.before_request(lambda: seen.append(request.path))
         with fast.app_context():
-            owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+            owner = accounts.create_user("alice", PASSWORD, rounds=4)
             db.session.commit()
             track = add_track(owner, "cover.flac")
         clients = []

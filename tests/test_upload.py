@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.models import Role, Track
 from tests import hostile
-from tests.conftest import DATA, csrf_from, login
+from tests.helpers import DATA, PASSWORD, csrf_from, login
 
 FORMATS = [
     ("tagged.mp3", "mp3", "Beyoncé Tone", "Beyoncé", "audio/mpeg"),
@@ -248,7 +248,7 @@ def make_user_in(app, name: str) -> None:
     from app.extensions import db
     from app.services import accounts
 
-    accounts.create_user(name, "correct horse battery", role=Role.USER, rounds=4)
+    accounts.create_user(name, PASSWORD, role=Role.USER, rounds=4)
     db.session.commit()
 
 
