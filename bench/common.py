@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: loopback ports, process memory, a fresh instance."""
+"""Helpers shared by the benchmarks: loopback ports, process memory, a fresh instance, test audio."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))  # the test audio helper lives in tests/audio.py
+
+from tests.audio import synthesize  # noqa: E402, F401 - re-exported: the benchmarks import it from here
+
 PASSWORD = "bench password"  # noqa: S105 - a throwaway account in a temporary instance
 
 
@@ -63,12 +67,6 @@ def instance_env(folder: Path, **extra: str) -> dict[str, str]:
     flask(env, "db", "upgrade")
     flask(env, "create-admin", "bench", stdin=f"{PASSWORD}\n{PASSWORD}\n")
     return env
-
-
-def synthesize(source: str, out: Path, *options: str) -> None:
-    """Render an ffmpeg lavfi source (a tone, noise) with `options` into the audio file `out`."""
-    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source, *options, str(out)]
-    subprocess.run(command, check=True)
 
 
 def flask(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[float, str]:

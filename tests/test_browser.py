@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.audio import synthesize
 from tests.helpers import free_port, wait_for_port
 
 pytestmark = pytest.mark.browser
@@ -28,52 +29,28 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two 30-second tracks, long enough to seek in, made with ffmpeg."""
     folder = tmp_path_factory.mktemp("audio")
     files = {"mp3": folder / "Morning Song.mp3", "flac": folder / "Evening Song.flac"}
-    common = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
-    subprocess.run(
-        [
-            *common,
-            "-i",
-            "sine=frequency=440:duration=30",
-            "-ac",
-            "1",
-            "-ar",
-            "22050",
-            "-b:a",
-            "48k",
-            "-metadata",
-            "title=Morning Song",
-            "-metadata",
-            "artist=Browser Band",
-            "-metadata",
-            "album=Day",
-            "-metadata",
-            "track=1",
-            str(files["mp3"]),
-        ],
-        check=True,
+    day = ("-ac", "1", "-ar", "22050", "-metadata", "artist=Browser Band", "-metadata", "album=Day")
+    synthesize(
+        "sine=frequency=440:duration=30",
+        files["mp3"],
+        *day,
+        "-b:a",
+        "48k",
+        "-metadata",
+        "title=Morning Song",
+        "-metadata",
+        "track=1",
     )
-    subprocess.run(
-        [
-            *common,
-            "-i",
-            "sine=frequency=660:duration=30",
-            "-ac",
-            "1",
-            "-ar",
-            "22050",
-            "-sample_fmt",
-            "s16",
-            "-metadata",
-            "title=Evening Song",
-            "-metadata",
-            "artist=Browser Band",
-            "-metadata",
-            "album=Day",
-            "-metadata",
-            "track=2",
-            str(files["flac"]),
-        ],
-        check=True,
+    synthesize(
+        "sine=frequency=660:duration=30",
+        files["flac"],
+        *day,
+        "-sample_fmt",
+        "s16",
+        "-metadata",
+        "title=Evening Song",
+        "-metadata",
+        "track=2",
     )
     return files
 
