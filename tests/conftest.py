@@ -9,6 +9,7 @@ unreachable the PostgreSQL half is skipped with the reason, except in CI
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from app.models import Role, User
 from app.services import accounts
 from config import TestConfig
 from tests.helpers import PASSWORD, FreshContextClient, drop_pg_schema, login, new_pg_schema
+from tests.servers import Gunicorn, gunicorn, server_env
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -118,3 +120,20 @@ def bob(app: Flask, make_user: Callable[..., User]) -> FlaskClient:
     client = app.test_client()
     login(client, "bob")
     return client
+
+
+@pytest.fixture(scope="module")
+def start_gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Gunicorn]]:
+    """Start gunicorn as production runs it (deploy/gunicorn.conf.py) on a free loopback port.
+
+    `start_gunicorn(database_url, uploads, **settings)` waits until it answers and returns
+    its URL, port, process and log file; `settings` are extra environment (SEND_FILE_MODE ...).
+    Every server a module starts is stopped after its last test.
+    """
+    logs = tmp_path_factory.mktemp("gunicorn")
+    with ExitStack() as running:
+
+        def start(database_url: str, uploads: Path, **settings: str) -> Gunicorn:
+            return running.enter_context(gunicorn(server_env(database_url, uploads, **settings), logs))
+
+        yield start

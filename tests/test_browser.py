@@ -3,22 +3,17 @@ against a real gunicorn process started here on a fresh SQLite database."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.audio import synthesize
-from tests.helpers import free_port, wait_for_port
+from tests.servers import flask, server_env
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a browser password"
@@ -56,36 +51,12 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> str:
     """gunicorn with the production settings, on a free loopback port."""
     tmp = tmp_path_factory.mktemp("server")
-    env = dict(
-        os.environ,
-        FLASK_APP="wsgi.py",
-        DATABASE_URL=f"sqlite:///{tmp / 'browser.db'}",
-        UPLOAD_FOLDER=str(tmp / "uploads"),
-        SECRET_KEY="browser-tests-" + "s" * 40,
-        BCRYPT_ROUNDS="4",
-        WEB_WORKERS="1",
-        WEB_THREADS="8",
-    )
-    subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    log = (tmp / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    if not wait_for_port(port):
-        server.kill()
-        pytest.fail("the server did not start: " + (tmp / "server.log").read_text())
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    database_url, uploads = f"sqlite:///{tmp / 'browser.db'}", tmp / "uploads"
+    flask(server_env(database_url, uploads), "db", "upgrade")
+    return start_gunicorn(database_url, uploads).url
 
 
 @pytest.fixture(scope="module")

@@ -17,67 +17,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import DATA, free_port, wait_for_port
+from tests.servers import flask, server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_local  # noqa: E402
 
-BIN = Path(sys.executable).parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-class Servers:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.uploads = tmp / "uploads"
-        self.procs: list[subprocess.Popen] = []
-        self.logs: list = []
-        self.env = dict(
-            os.environ,
-            FLASK_APP="wsgi.py",
-            DATABASE_URL=f"sqlite:///{tmp / 'serve.db'}",
-            UPLOAD_FOLDER=str(self.uploads),
-            SECRET_KEY="serving-tests-" + "s" * 40,
-            BCRYPT_ROUNDS="4",
-            RATELIMIT_ENABLED="false",
-            WEB_WORKERS="1",
-            WEB_THREADS="8",
-            SEND_TIMEOUT="2",
-        )
-
-    def flask(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [str(BIN / "flask"), *args], cwd=ROOT, env=self.env, input=stdin, text=True, capture_output=True, check=True
-        )
-        return done.stdout
-
-    def gunicorn(self, port: int, **env: str) -> None:
-        log = (self.tmp / f"gunicorn-{port}.log").open("w")
-        self.logs.append(log)
-        self.procs.append(
-            subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-                cwd=ROOT,
-                env=dict(self.env, **env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-
-    def nginx(self, port: int, upstream: int) -> None:
-        """deploy/nginx.conf itself, on loopback."""
-        conf = nginx_local.render(self.tmp, upstream, port, self.uploads)
-        self.procs.append(
-            subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(timeout=10)
-        for log in self.logs:
-            log.close()
+# The app's settings for these tests: no rate limit on the many requests, and a
+# client that stops reading is dropped after 2 s (60 s by default).
+SETTINGS = {"RATELIMIT_ENABLED": "false", "SEND_TIMEOUT": "2"}
 
 
 def request(
@@ -107,35 +56,41 @@ def login(port: int, username: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def servers(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> Iterator[dict]:
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: `make test` installs Debian's nginx-light")
-    s = Servers(tmp_path_factory.mktemp("serving"))
-    s.flask("db", "upgrade")
+    tmp = tmp_path_factory.mktemp("serving")
+    database, uploads = tmp / "serve.db", tmp / "uploads"
+    database_url = f"sqlite:///{database}"
+    env = server_env(database_url, uploads, **SETTINGS)
+    flask(env, "db", "upgrade")
     for name in ("owner", "other"):
-        s.flask("create-admin", name, stdin="serving password\n" * 2)
-    s.flask("import", str(DATA / "cover.flac"), "--user", "owner")
-    s.flask("import", str(DATA / "plain.wav"), "--user", "owner")
+        flask(env, "create-admin", name, stdin="serving password\n" * 2)
+    flask(env, "import", str(DATA / "cover.flac"), "--user", "owner")
+    flask(env, "import", str(DATA / "plain.wav"), "--user", "owner")
     # Track 2 grows to 64 MB (sparse): more than any socket buffer holds.
-    os.truncate(next(s.uploads.glob("*/*.wav")), BIG)
-    app_port, accel_port, nginx_port = free_port(), free_port(), free_port()
-    s.gunicorn(app_port)
-    s.gunicorn(accel_port, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
-    s.nginx(nginx_port, accel_port)
+    os.truncate(next(uploads.glob("*/*.wav")), BIG)
+    app = start_gunicorn(database_url, uploads, **SETTINGS)
+    accel = start_gunicorn(database_url, uploads, **SETTINGS, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
+    nginx_port = free_port()
+    # deploy/nginx.conf itself, on loopback, in front of the X-Accel-Redirect gunicorn.
+    conf = nginx_local.render(tmp, accel.port, nginx_port, uploads)
+    nginx = subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for port in (app_port, accel_port, nginx_port):
-            assert wait_for_port(port), f"nothing listens on {port}"
-        cookie = login(app_port, "owner")
+        assert wait_for_port(nginx_port), f"nothing listens on {nginx_port}"
+        cookie = login(app.port, "owner")
         yield {
-            "python": app_port,
+            "python": app.port,
             "nginx": nginx_port,
             "cookie": cookie,
-            "other": login(app_port, "other"),
-            "file": next(s.uploads.glob("*/*.flac")).read_bytes(),
-            "servers": s,
+            "other": login(app.port, "other"),
+            "file": next(uploads.glob("*/*.flac")).read_bytes(),
+            "database": database,
+            "gunicorns": [app, accel],
         }
     finally:
-        s.stop()
+        nginx.terminate()
+        nginx.wait(timeout=10)
 
 
 SIZE = (DATA / "cover.flac").stat().st_size
@@ -188,7 +143,7 @@ def test_downloads_through_nginx_keep_the_apps_headers(servers):
 
 
 def test_range_requests_write_nothing(servers):
-    db = servers["servers"].tmp / "serve.db"
+    db = servers["database"]
     files = [db, db.with_name(db.name + "-wal")]
 
     def state() -> list[tuple[int, float]]:
@@ -258,6 +213,6 @@ def test_a_client_that_stops_reading_is_dropped_not_waited_for(servers):
         servers["python"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-9"}
     )
     assert status == 206 and body == servers["file"][:10]
-    log = "".join(p.read_text() for p in servers["servers"].tmp.glob("gunicorn-*.log"))
+    log = "".join(g.log.read_text() for g in servers["gunicorns"])
     assert "Dropped a client that stopped reading" in log
     assert "Traceback" not in log
