@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Role, Track, Visibility
+from app.services.storage import get_storage
 from tests import hostile
 from tests.helpers import DATA
 
@@ -37,10 +38,10 @@ def test_import_adds_every_audio_file_and_reports(app, user, db, music):
     tracks = db.session.scalars(select(Track).where(Track.owner_id == user.id)).all()
     assert {t.title for t in tracks} == {"Beyoncé Tone", "Flac Tone", "Vorbis Tone", "Opus Tone", "AAC Tone", "plain"}
     assert all(t.visibility == Visibility.PRIVATE for t in tracks)
-    uploads = Path(app.config["UPLOAD_FOLDER"])
+    store = get_storage()
     for track in tracks:
-        assert (uploads / track.storage_path).is_file()
-    assert sorted(p.name for p in (uploads / ".incoming").iterdir()) == []
+        assert store.local_path(track.storage_path).is_file()
+    assert list(store.list_incoming()) == []
     assert (music / "Artist" / "Album" / "tagged.mp3").exists()  # the source is left alone
 
 

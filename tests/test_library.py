@@ -189,9 +189,9 @@ def test_edit_validation(alice, shelf):
 
 def test_delete_removes_file_row_and_empty_album(alice, user, db, app):
     track = add_track(user, "cover.flac")
-    uploads = Path(app.config["UPLOAD_FOLDER"])
-    stored = uploads / track.storage_path
-    cover = uploads / track.cover_path
+    store = get_storage()
+    stored = store.local_path(track.storage_path)
+    cover = store.local_path(track.cover_path)
     assert stored.exists() and cover.exists()
     response = post_form(alice, f"/library/tracks/{track.id}", f"/library/tracks/{track.id}/delete")
     assert response.headers["Location"] == "/library"
@@ -211,7 +211,7 @@ def test_shared_cover_survives_deleting_one_track(alice, user, db, app):
 
 def test_deleting_an_account_deletes_its_files(app, user, db):
     track_id = add_track(user, "tagged.mp3").id
-    folder = Path(app.config["UPLOAD_FOLDER"]) / str(user.id)
+    folder = get_storage().local_path(str(user.id))  # the account's folder
     assert folder.exists()
     client = app.test_client()
     login(client, "alice")

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from app import create_app
+from app.extensions import db
+from app.models import Track
+from app.services.storage import get_storage
+from config import TestConfig
 from tests.helpers import DATA, free_port, wait_for_port
 from tests.servers import flask, server_env
 
@@ -68,9 +74,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> Iterato
         flask(env, "create-admin", name, stdin="serving password\n" * 2)
     flask(env, "import", str(DATA / "cover.flac"), "--user", "owner")
     flask(env, "import", str(DATA / "plain.wav"), "--user", "owner")
-    # Track 2 grows to 64 MB (sparse): more than any socket buffer holds.
-    os.truncate(next(uploads.glob("*/*.wav")), BIG)
-    app = start_gunicorn(database_url, uploads, **SETTINGS)
+    # The stored files, reached through the app's storage as the servers reach them.
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, UPLOAD_FOLDER=str(uploads))
+    with app.app_context():
+        store = get_storage()
+        flac, wav = (db.session.scalars(select(Track).where(Track.format == kind)).one() for kind in ("flac", "wav"))
+        with store.open(flac.storage_path) as fh:
+            file = fh.read()
+        # Track 2 grows to 64 MB (sparse): more than any socket buffer holds.
+        os.truncate(store.local_path(wav.storage_path), BIG)
+        db.engine.dispose()
+    python = start_gunicorn(database_url, uploads, **SETTINGS)
     accel = start_gunicorn(database_url, uploads, **SETTINGS, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
     nginx_port = free_port()
     # deploy/nginx.conf itself, on loopback, in front of the X-Accel-Redirect gunicorn.
@@ -78,15 +92,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> Iterato
     nginx = subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for_port(nginx_port), f"nothing listens on {nginx_port}"
-        cookie = login(app.port, "owner")
+        cookie = login(python.port, "owner")
         yield {
-            "python": app.port,
+            "python": python.port,
             "nginx": nginx_port,
             "cookie": cookie,
-            "other": login(app.port, "other"),
-            "file": next(uploads.glob("*/*.flac")).read_bytes(),
+            "other": login(python.port, "other"),
+            "file": file,
             "database": database,
-            "gunicorns": [app, accel],
+            "gunicorns": [python, accel],
         }
     finally:
         nginx.terminate()
