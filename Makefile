@@ -8,7 +8,10 @@ PORT ?= 5000
 export FLASK_APP := wsgi.py
 
 # Debian packages the test suite drives: a real browser, real audio tools, real nginx.
-TEST_DEBS := chromium ffmpeg nginx-light
+# Node runs the player's unit tests (tests/js/) with its built-in runner; any
+# node on PATH will do, so Debian's is installed only when there is none.
+NODE_DEB := $(if $(shell command -v node 2>/dev/null),,nodejs)
+TEST_DEBS := chromium ffmpeg nginx-light $(NODE_DEB)
 # ... and what the benchmarks add: a load generator.
 BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -54,14 +57,17 @@ define apt_install
 	fi
 endef
 
-system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx), if missing
+system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx, nodejs), if missing
 	$(call apt_install,$(TEST_DEBS))
 
 bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wrk), if missing
 	$(call apt_install,$(BENCH_DEBS))
 
-test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL)
+# The file list, not the folder: Node 21 and later read a folder argument as a
+# file name and fail.
+test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
 	$(BIN)/pytest $(PYTEST_ARGS)
+	node --test tests/js/*.test.mjs
 
 bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 7 minutes)
 	$(BIN)/python bench/library_bench.py
