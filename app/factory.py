@@ -25,7 +25,7 @@ from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
-from app.web import assets, filters, navigation
+from app.web import assets, client_config, filters, navigation
 from config import BASE_DIR, INSTANCE_DIR, Config
 
 
@@ -46,6 +46,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     filters.register(app)
     navigation.register(app)
     assets.register(app)
+    client_config.register(app)
     register_cli(app)
     if app.config.get("TRUSTED_PROXIES"):
         # Outermost, so everything inside sees the client's scheme and address.

@@ -1,0 +1,96 @@
+"""What the browser's scripts get from the server, in one JSON block per page.
+
+The scripts hold no URLs and no user-visible sentences of their own: every
+address they call and every string they show is here, so a route can move
+and a string can be translated without touching the JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, url_for
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from app.web.assets import static_url
+
+# An id no route will ever see; url_for builds the URL with it and the
+# placeholder takes its place, so the template follows the route's rule.
+_SENTINEL = 918_273_645_546_372_819
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.globals["client_config"] = client_config
+
+
+def client_config() -> dict[str, Any]:
+    """The data block for the current request (base.html renders it for signed-in users)."""
+    return {
+        "user": current_user.id if current_user.is_authenticated else None,
+        "csrf": generate_csrf(),
+        "urls": {
+            "plays": url_for("api.plays"),
+            "track": url_template("api.track", "track_id"),
+            "favourite": url_template("playlists.toggle_favourite", "track_id"),
+            "upload": url_for("library.upload"),
+            "icons": static_url("img/icons.svg"),
+        },
+        "strings": strings(),
+    }
+
+
+def url_template(endpoint: str, param: str) -> str:
+    """The endpoint's URL with `{param}` where the browser puts a value it only
+    learns later (`/api/tracks/{track_id}`).
+
+    Raises ValueError when the rule does not carry the value exactly once in
+    the path (the placeholder would be ambiguous).
+    """
+    marker = str(_SENTINEL)
+    url = url_for(endpoint, **{param: _SENTINEL})
+    if url.count(marker) != 1 or "?" in url:
+        raise ValueError(f"{endpoint} has no single path segment for {param}")
+    return url.replace(marker, "{" + param + "}")
+
+
+def strings() -> dict[str, str]:
+    """Every sentence the scripts show, by key; `{name}` marks a value they fill in.
+
+    Built on each call, not at import, so each value can become a gettext call
+    in the request's language.
+    """
+    return {
+        # The player bar
+        "play": "Play",
+        "pause": "Pause",
+        "mute": "Mute",
+        "unmute": "Unmute",
+        "repeat_off": "Repeat: off",
+        "repeat_all": "Repeat: all",
+        "repeat_one": "Repeat: one track",
+        "show_queue": "Show queue",
+        "hide_queue": "Hide queue",
+        "queue_move_up": "Move up: {title}",
+        "queue_move_down": "Move down: {title}",
+        "queue_remove": "Remove: {title}",
+        "plays_next": "“{title}” plays next",
+        "added_to_queue": "“{title}” added to the queue",
+        # The share link's copy button on a playlist's edit page
+        "copied": "Copied",
+        # The upload page
+        "upload_progress": "Upload progress of {name}",
+        "upload_waiting": "Waiting",
+        "upload_sending": "Uploading",
+        "upload_reading": "Reading tags",
+        "upload_added": "Added: {title} by {artist} ({duration})",
+        "upload_duplicate": "Already in your library",
+        "upload_duplicate_of": "Already in your library: {title}",
+        "upload_rejected": "Rejected: {message}",
+        "upload_too_large": "Rejected: file too large: {size}, the limit is {limit}",
+        "upload_server_status": "Rejected: the server answered {status}",
+        "upload_connection_lost": "Failed: the connection was lost",
+        "size_kb": "{n} KB",
+        "size_mb": "{n} MB",
+        "size_gb": "{n} GB",
+    }
