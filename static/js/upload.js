@@ -1,155 +1,158 @@
-// Upload page: each file goes up in its own request, with its own progress bar
-// and result. Without JavaScript the form posts every file at once instead.
-(function () {
-  "use strict";
+// Upload page: each file goes up in its own request, with its own progress
+// bar and result. Without JavaScript the form posts every file at once.
+import { t, url } from "./config.js";
+import { clock } from "./format.js";
 
-  function formatBytes(n) {
-    if (n >= 1e9) return (n / 1e9).toFixed(1) + " GB";
-    if (n >= 1e6) return Math.round(n / 1e6) + " MB";
-    return (n / 1e3).toFixed(0) + " KB";
+const AT_ONCE = 2; // files uploading at the same time
+
+// Decimal units, as people see them on their devices (and as the page's limit reads).
+function fileSize(bytes) {
+  if (bytes >= 1e9) return t("size_gb", { n: (bytes / 1e9).toFixed(1) });
+  if (bytes >= 1e6) return t("size_mb", { n: Math.round(bytes / 1e6) });
+  return t("size_kb", { n: (bytes / 1e3).toFixed(0) });
+}
+
+// One result of the upload API as the sentence the user reads.
+function describe(result) {
+  if (result.status === "added") {
+    const { title, artist, duration } = result.track;
+    return t("upload_added", { title, artist, duration: clock(Math.round(duration)) });
+  }
+  if (result.status === "duplicate") {
+    return result.track ? t("upload_duplicate_of", { title: result.track.title }) : t("upload_duplicate");
+  }
+  return t("upload_rejected", { message: result.message });
+}
+
+function enhance(form) {
+  if (form.dataset.enhanced) return;
+  form.dataset.enhanced = "1";
+  const input = form.querySelector('input[type="file"]');
+  const list = form.parentNode.querySelector("[data-upload-list]");
+  const zone = form.querySelector("[data-dropzone]");
+  const maxBytes = parseInt(form.dataset.maxBytes, 10);
+  const csrf = form.querySelector('input[name="csrf_token"]').value;
+  const waiting = [];
+  let sending = 0;
+
+  function row(file) {
+    const item = document.createElement("li");
+    item.className = "upload-item status-waiting";
+    const name = document.createElement("span");
+    name.className = "upload-name";
+    name.textContent = file.name;
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", t("upload_progress", { name: file.name }));
+    const message = document.createElement("span");
+    message.className = "upload-message";
+    message.textContent = t("upload_waiting");
+    item.append(name, bar, message);
+    list.appendChild(item);
+    return { item, bar, message };
   }
 
-  function init(form) {
-    if (form.dataset.enhanced) return;
-    form.dataset.enhanced = "1";
-    var input = form.querySelector('input[type="file"]');
-    var list = form.parentNode.querySelector("[data-upload-list]");
-    var zone = form.querySelector("[data-dropzone]");
-    var maxBytes = parseInt(form.dataset.maxBytes, 10);
-    var csrf = form.querySelector('input[name="csrf_token"]').value;
-    var queue = [];
-    var active = 0;
-    var LIMIT = 2; // files uploading at the same time
-
-    function row(file) {
-      var li = document.createElement("li");
-      li.className = "upload-item status-waiting";
-      var name = document.createElement("span");
-      name.className = "upload-name";
-      name.textContent = file.name;
-      var bar = document.createElement("progress");
-      bar.max = 100;
-      bar.value = 0;
-      bar.setAttribute("aria-label", "Upload progress of " + file.name);
-      var msg = document.createElement("span");
-      msg.className = "upload-message";
-      msg.textContent = "Waiting";
-      li.append(name, bar, msg);
-      list.appendChild(li);
-      return { li: li, bar: bar, msg: msg };
+  function finish(ui, status, text, link) {
+    ui.item.className = `upload-item status-${status}`;
+    ui.bar.value = 100;
+    ui.message.textContent = text;
+    if (link) {
+      ui.message.textContent = "";
+      const a = document.createElement("a");
+      a.href = link;
+      a.textContent = text;
+      ui.message.appendChild(a);
     }
+  }
 
-    function finish(ui, status, text, url) {
-      ui.li.className = "upload-item status-" + status;
-      ui.bar.value = 100;
-      ui.msg.textContent = text;
-      if (url) {
-        ui.msg.textContent = "";
-        var a = document.createElement("a");
-        a.href = url;
-        a.textContent = text;
-        ui.msg.appendChild(a);
+  // XMLHttpRequest rather than fetch: fetch reports no upload progress.
+  function send({ file, ui }) {
+    sending += 1;
+    ui.item.className = "upload-item status-uploading";
+    ui.message.textContent = t("upload_sending");
+    const data = new FormData();
+    data.append("csrf_token", csrf);
+    data.append("files", file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url("upload"));
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (event) => {
+      if (!event.lengthComputable) return;
+      ui.bar.value = Math.round((event.loaded / event.total) * 100);
+      if (event.loaded === event.total) ui.message.textContent = t("upload_reading");
+    };
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
       }
-    }
-
-    function describe(result) {
-      if (result.status === "added") {
-        var t = result.track;
-        var mins = Math.floor(t.duration / 60), secs = Math.round(t.duration % 60);
-        if (secs === 60) { mins += 1; secs = 0; }
-        return "Added: " + t.title + " by " + t.artist + " (" + mins + ":" + String(secs).padStart(2, "0") + ")";
+      if (xhr.status === 200 && body?.results?.length) {
+        const result = body.results[0];
+        finish(ui, result.status, describe(result), result.track ? result.track.url : null);
+      } else if (body?.message) {
+        finish(ui, "rejected", t("upload_rejected", { message: body.message }));
+      } else {
+        finish(ui, "rejected", t("upload_server_status", { status: xhr.status }));
       }
-      if (result.status === "duplicate") return "Already in your library" + (result.track ? ": " + result.track.title : "");
-      return "Rejected: " + result.message;
-    }
-
-    function send(item) {
-      active += 1;
-      var ui = item.ui;
-      ui.li.className = "upload-item status-uploading";
-      ui.msg.textContent = "Uploading";
-      var data = new FormData();
-      data.append("csrf_token", csrf);
-      data.append("files", item.file, item.file.name);
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.dataset.uploadUrl);
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.onprogress = function (e) {
-        if (e.lengthComputable) {
-          ui.bar.value = Math.round((e.loaded / e.total) * 100);
-          if (e.loaded === e.total) ui.msg.textContent = "Reading tags";
-        }
-      };
-      xhr.onload = function () {
-        var body = null;
-        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
-        if (xhr.status === 200 && body && body.results && body.results.length) {
-          var r = body.results[0];
-          finish(ui, r.status, describe(r), r.track ? r.track.url : null);
-        } else if (body && body.message) {
-          finish(ui, "rejected", "Rejected: " + body.message);
-        } else {
-          finish(ui, "rejected", "Rejected: the server answered " + xhr.status);
-        }
-        done();
-      };
-      xhr.onerror = function () {
-        finish(ui, "rejected", "Failed: the connection was lost");
-        done();
-      };
-      xhr.send(data);
-    }
-
-    function done() {
-      active -= 1;
-      pump();
-    }
-
-    function pump() {
-      while (active < LIMIT && queue.length) send(queue.shift());
-    }
-
-    function add(files) {
-      Array.prototype.forEach.call(files, function (file) {
-        var ui = row(file);
-        if (file.size > maxBytes) {
-          finish(ui, "rejected", "Rejected: file too large: " + formatBytes(file.size) + ", the limit is " + formatBytes(maxBytes));
-          return;
-        }
-        queue.push({ file: file, ui: ui });
-      });
-      pump();
-    }
-
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      add(input.files);
-      input.value = "";
-    });
-    input.addEventListener("change", function () {
-      add(input.files);
-      input.value = "";
-    });
-    ["dragenter", "dragover"].forEach(function (type) {
-      zone.addEventListener(type, function (e) {
-        e.preventDefault();
-        zone.classList.add("dragging");
-      });
-    });
-    ["dragleave", "drop"].forEach(function (type) {
-      zone.addEventListener(type, function (e) {
-        e.preventDefault();
-        zone.classList.remove("dragging");
-      });
-    });
-    zone.addEventListener("drop", function (e) {
-      if (e.dataTransfer && e.dataTransfer.files) add(e.dataTransfer.files);
-    });
+      done();
+    };
+    xhr.onerror = () => {
+      finish(ui, "rejected", t("upload_connection_lost"));
+      done();
+    };
+    xhr.send(data);
   }
 
-  function boot() {
-    document.querySelectorAll("form.upload-form").forEach(init);
+  function done() {
+    sending -= 1;
+    pump();
   }
-  document.addEventListener("DOMContentLoaded", boot);
-  document.addEventListener("htmx:load", boot);
-})();
+
+  function pump() {
+    while (sending < AT_ONCE && waiting.length) send(waiting.shift());
+  }
+
+  function add(files) {
+    for (const file of files) {
+      const ui = row(file);
+      if (file.size > maxBytes) {
+        finish(ui, "rejected", t("upload_too_large", { size: fileSize(file.size), limit: fileSize(maxBytes) }));
+        continue;
+      }
+      waiting.push({ file, ui });
+    }
+    pump();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    add(input.files);
+    input.value = "";
+  });
+  input.addEventListener("change", () => {
+    add(input.files);
+    input.value = "";
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.remove("dragging");
+    });
+  }
+  zone.addEventListener("drop", (event) => {
+    if (event.dataTransfer?.files) add(event.dataTransfer.files);
+  });
+}
+
+export function initUploads() {
+  for (const form of document.querySelectorAll("form.upload-form")) enhance(form);
+}

@@ -1,0 +1,276 @@
+// The player: wires the queue (what plays), the engine (how it plays), the
+// bar (what the user sees), listens, favourites, Media Session, shortcuts and
+// persistence. It lives in #player, outside #content, so navigation never
+// interrupts it.
+import { config, t, url } from "../config.js";
+import { isFavourite, onFavouriteChange, toggleFavourite } from "../favourites.js";
+import { Bar } from "./bar.js";
+import { Engine } from "./engine.js";
+import { bindKeyboard } from "./keyboard.js";
+import { ListenCounter, reportListen } from "./listens.js";
+import { bindMediaSession, showPlaybackState, showPosition, showTrackInMediaSession } from "./media-session.js";
+import { bindPageButtons, markNowPlaying, showPlayCount } from "./page.js";
+import { loadSaved, Saver } from "./persist.js";
+
+// Previous within this many seconds of a track's start goes to the previous
+// track; later it starts the track again.
+const RESTART_AFTER = 3;
+
+export function startPlayer(root) {
+  const saved = loadSaved(config.user);
+  const queue = saved.queue;
+  const engine = new Engine(root.querySelector("#player-audio-a"), root.querySelector("#player-audio-b"));
+  const listens = new ListenCounter();
+  // Whether the user wants music playing; kept across a reload, even when the
+  // browser refuses to resume before the user touches the page.
+  let playing = saved.playing;
+  const saver = new Saver(() => ({
+    ...queue.serialise(),
+    time: queue.current() ? engine.position : 0,
+    volume: engine.volume,
+    muted: engine.muted,
+    playing,
+  }));
+  engine.setVolume(saved.volume);
+  engine.setMuted(saved.muted);
+
+  const current = () => queue.current();
+
+  function render() {
+    const audible = Boolean(current()) && !engine.paused;
+    bar.renderControls({
+      playing: audible,
+      shuffle: queue.shuffle,
+      repeat: queue.repeat,
+      muted: engine.muted,
+      volume: engine.volume,
+    });
+    if (!current()) bar.hide();
+    showPlaybackState(audible);
+  }
+
+  function renderTime() {
+    const time = engine.currentTime;
+    const duration = engine.duration || current()?.duration || 0;
+    bar.renderTime(time, duration);
+    showPosition(duration, time, engine.playbackRate);
+  }
+
+  function renderQueue() {
+    bar.renderQueue(queue.entries());
+  }
+
+  async function refreshHeart(track) {
+    const on = await isFavourite(track.id);
+    if (on !== null && current()?.id === track.id) bar.showHeart(on);
+  }
+
+  function load(track, { startAt = 0, autoplay = false } = {}) {
+    engine.load(track, { startAt });
+    listens.reset();
+    bar.showTrack(track);
+    showTrackInMediaSession(track);
+    markNowPlaying(track.id);
+    refreshHeart(track);
+    if (autoplay) play();
+    saver.now();
+  }
+
+  function play() {
+    if (!current()) return;
+    engine.play().then((started) => {
+      if (!started) render(); // refused until the user acts: show the play button
+    });
+  }
+
+  function pause() {
+    engine.pause();
+  }
+
+  function toggle() {
+    if (!current()) return;
+    if (engine.paused) play();
+    else pause();
+  }
+
+  // The queue changed; `autoplay` loads and plays its current track.
+  function changed({ reload = false, autoplay = true } = {}) {
+    engine.forgetPreload();
+    if (reload && current()) load(current(), { autoplay });
+    renderQueue();
+    render();
+    saver.now();
+  }
+
+  function go(pos) {
+    if (queue.go(pos)) changed({ reload: true });
+  }
+
+  // auto: the track ended by itself.
+  function next(auto = false) {
+    const before = queue.pos;
+    const track = queue.next({ auto });
+    if (!track) {
+      if (auto) {
+        playing = false;
+        saver.now();
+        render();
+      }
+      return;
+    }
+    if (queue.pos === before) {
+      // Repeat-one, or a queue of one on repeat-all: the same element again.
+      engine.restart();
+      play();
+      return;
+    }
+    changed({ reload: true });
+  }
+
+  function prev() {
+    if (!current()) return;
+    if (engine.currentTime > RESTART_AFTER || !queue.prev()) {
+      engine.restart();
+      return;
+    }
+    changed({ reload: true });
+  }
+
+  function seekBy(seconds) {
+    if (current()) engine.seekBy(seconds, current().duration);
+  }
+
+  function seekTo(seconds) {
+    if (current()) engine.seek(seconds);
+  }
+
+  function mute() {
+    engine.setMuted(!engine.muted);
+    render();
+    saver.now();
+  }
+
+  function setVolume(volume) {
+    engine.setVolume(volume);
+    if (volume > 0 && engine.muted) engine.setMuted(false);
+    render();
+    saver.soon();
+  }
+
+  function clear() {
+    engine.stop();
+    queue.clear();
+    markNowPlaying(null);
+    changed();
+  }
+
+  const player = {
+    playList(tracks, options) {
+      if (queue.playList(tracks, options)) changed({ reload: true });
+    },
+    playNext(track) {
+      const started = queue.playNext(track);
+      changed({ reload: started });
+      if (!started) bar.toast(t("plays_next", { title: track.title }));
+    },
+    add(track) {
+      const started = queue.add(track);
+      changed({ reload: started });
+      if (!started) bar.toast(t("added_to_queue", { title: track.title }));
+    },
+    // New page content: mark the playing track's rows.
+    markRows() {
+      markNowPlaying(current()?.id);
+    },
+  };
+
+  const bar = new Bar(root, {
+    toggle,
+    prev,
+    next: () => next(false),
+    shuffle() {
+      queue.setShuffle(!queue.shuffle);
+      changed();
+    },
+    repeat() {
+      queue.cycleRepeat();
+      changed();
+    },
+    mute,
+    clear,
+    favourite() {
+      if (current()) toggleFavourite(current().id).catch((error) => console.warn(error));
+    },
+    go,
+    move(pos, delta) {
+      if (!queue.moveBy(pos, delta)) return;
+      changed();
+      bar.focusMoveButton(pos + delta, delta);
+    },
+    remove(pos) {
+      const wasPlaying = !engine.paused;
+      const currentGone = queue.remove(pos);
+      if (!queue.length) clear();
+      else changed({ reload: currentGone, autoplay: wasPlaying });
+    },
+    seek: seekTo,
+    volume: setVolume,
+  });
+
+  engine.addEventListener("timeupdate", () => {
+    renderTime();
+    const track = current();
+    if (track) {
+      const due = listens.update(engine.currentTime, {
+        playing: !engine.paused,
+        duration: engine.duration || track.duration,
+      });
+      if (due) {
+        reportListen(track.id, { url: url("plays"), csrf: config.csrf })
+          .then((count) => count !== null && showPlayCount(track, count))
+          .catch(() => listens.failed());
+      }
+      engine.preloadIfDue(queue.upcoming(), track.id);
+    }
+    saver.soon();
+  });
+  engine.addEventListener("play", () => {
+    playing = true;
+    render();
+    saver.now();
+  });
+  engine.addEventListener("pause", () => {
+    playing = false;
+    listens.pause();
+    render();
+    saver.now();
+  });
+  engine.addEventListener("ended", () => next(true));
+  engine.addEventListener("loadedmetadata", renderTime);
+  engine.addEventListener("volumechange", render);
+
+  onFavouriteChange(({ trackId, favourite }) => {
+    if (current()?.id === trackId) bar.showHeart(favourite);
+  });
+  bindPageButtons(player);
+  bindKeyboard({
+    hasTrack: () => Boolean(current()),
+    toggle,
+    seekBy,
+    prev,
+    next: () => next(false),
+    mute,
+    help: () => bar.openHelp(),
+  });
+  bindMediaSession({ play, pause, prev, next: () => next(false), seekBy, seekTo });
+  window.addEventListener("pagehide", () => saver.now());
+
+  if (current()) {
+    const resumePlaying = playing;
+    load(current(), { startAt: saved.time });
+    renderQueue();
+    if (resumePlaying) play();
+  }
+  render();
+  return player;
+}
