@@ -84,6 +84,9 @@ class Config:
     # hold a server thread too). Players reconnect with a range when they
     # resume. nginx's send_timeout does the same behind nginx.
     SEND_TIMEOUT = _int("SEND_TIMEOUT", 60)
+    # Seeks (GET/HEAD /stream/<id> with a session cookie and no query string)
+    # answered by a WSGI middleware before Flask; off, Flask answers them all.
+    STREAM_FAST_PATH = _bool("STREAM_FAST_PATH", True)
 
     # Rate limits (Flask-Limiter). memory:// is per process; use
     # redis://127.0.0.1:6379/0 when several workers or servers run.

@@ -10,7 +10,6 @@ import click
 from flask import Flask, current_app
 
 from app.extensions import db
-from app.library.uploads import max_upload_bytes, parser_pool
 from app.models import Role, Visibility
 from app.services import accounts
 from app.services.errors import DomainError
@@ -19,6 +18,7 @@ from app.services.library.adding import AddOutcome
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from app.web.messages import message
+from app.web.uploads import max_upload_bytes, parser_pool
 
 
 def register_cli(app: Flask) -> None:

@@ -16,16 +16,16 @@ from app.account.routes import bp as account_bp
 from app.admin.routes import bp as admin_bp
 from app.api.routes import bp as api_bp
 from app.auth.routes import bp as auth_bp
-from app.auth.sessions import load_user
 from app.cli import register_cli
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.library.routes import bp as library_bp
-from app.library.uploads import init_uploads
 from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
 from app.web import assets, client_config, filters, navigation
+from app.web.sessions import load_user
+from app.web.uploads import init_uploads
 from config import BASE_DIR, INSTANCE_DIR, Config
 
 
@@ -98,7 +98,7 @@ def _refuse_weak_key(key: str) -> None:
 
 def _stream_fast_path(app: Flask) -> None:
     """Seeks skip the full Flask stack."""
-    if not app.config.get("STREAM_FAST_PATH", True):
+    if not app.config["STREAM_FAST_PATH"]:
         return
     with app.app_context():
         engine = db.engine

@@ -29,7 +29,7 @@ def register(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    for name, value in security_headers(secure=request.is_secure):
+    for name, value in global_headers(secure=request.is_secure):
         response.headers.setdefault(name, value)
     return response
 
@@ -44,8 +44,11 @@ SECURITY_HEADERS = (
 HTTPS_SECURITY_HEADERS = (*SECURITY_HEADERS, ("Strict-Transport-Security", "max-age=31536000"))
 
 
-def security_headers(*, secure: bool) -> tuple[tuple[str, str], ...]:
-    """The headers every response carries (HSTS only over HTTPS)."""
+def global_headers(*, secure: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries (HSTS only over HTTPS). The one place
+    to add a header to every answer: the Flask stack applies these after each
+    request, and the seek fast path (app/streaming/fastpath.py), which answers
+    without Flask, sends the same."""
     return HTTPS_SECURITY_HEADERS if secure else SECURITY_HEADERS
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -275,6 +276,32 @@ def test_seeks_skip_the_flask_stack(watched):
     assert seen == []  # answered before Flask
     alice.get(f"/stream/{track.id}/download")
     assert seen == [f"/stream/{track.id}/download"]  # everything else goes through Flask
+
+
+def test_the_fast_path_leaves_query_strings_to_flask(watched):
+    """A later ?format= or ?quality= must never get the original file from the fast path."""
+    _app, alice, track, seen, _ = watched
+    response = alice.get(f"/stream/{track.id}?quality=low", headers={"Range": "bytes=0-9"})
+    assert response.status_code == 206
+    assert seen == [f"/stream/{track.id}"]
+
+
+def test_a_fast_path_failure_is_logged_and_flask_answers(watched, caplog):
+    app, alice, track, seen, _ = watched
+    fast_path = app.wsgi_app
+    while type(fast_path).__name__ != "StreamFastPath":
+        fast_path = fast_path.wsgi_app
+
+    def broken(rel):
+        raise OSError("disk gone")
+
+    fast_path.storage = type("Broken", (), {"local_path": staticmethod(broken)})()
+    with caplog.at_level(logging.WARNING, logger="app.streaming.fastpath"):
+        response = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=0-9"})
+    assert response.status_code == 206  # Flask served it with the app's own storage
+    assert seen == [f"/stream/{track.id}"]
+    assert "stream fast path failed" in caplog.text
+    assert "disk gone" in caplog.text
 
 
 def test_the_fast_path_never_says_no_itself(watched):

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
-from app.auth.forms import check_password_rules
+from app.web.validators import check_password_rules
 
 
 class ChangePasswordForm(FlaskForm):

@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
-from app.auth.forms import check_password_rules, check_username
 from app.models import Role
+from app.web.validators import check_password_rules, check_username
 
 ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
 

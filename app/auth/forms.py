@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, InputRequired, ValidationError
+from wtforms.validators import DataRequired, EqualTo, InputRequired
 
-from app.services.accounts import PASSWORD_MAX, USERNAME_MAX, password_problems, username_problems
-from app.web.messages import message
-
-
-def check_username(form: FlaskForm, field: StringField) -> None:
-    problems = username_problems(field.data or "")
-    if problems:
-        raise ValidationError(" ".join(message(p) for p in problems))
-
-
-def check_password_rules(form: FlaskForm, field: PasswordField) -> None:
-    problems = password_problems(field.data or "")
-    if problems:
-        raise ValidationError(" ".join(message(p) for p in problems))
+from app.services.accounts import PASSWORD_MAX, USERNAME_MAX
+from app.web.validators import check_password_rules, check_username
 
 
 class LoginForm(FlaskForm):

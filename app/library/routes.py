@@ -12,13 +12,13 @@ from werkzeug.wrappers import Response
 
 from app.errors import wants_json
 from app.library.forms import ActionForm, TrackForm, UploadForm
-from app.library.uploads import max_upload_bytes, parser_pool
 from app.models import Visibility
 from app.services import listening, playlists
 from app.services.library import access, adding, browse, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web.serializers import add_result_data
+from app.web.uploads import max_upload_bytes, parser_pool
 
 bp = Blueprint("library", __name__)
 

@@ -11,11 +11,16 @@ X-Accel-Redirect or X-Sendfile headers, else a plain range with plain_range()
 serve_audio(). Everything else (no session, a wrong token, a track the user
 may not hear) goes to the Flask app, which gives the proper 401 or 404; so
 this path can only ever say yes, never decide a no.
+
+It declines anything with a query string (a later `?format=` or `?quality=`
+must never be answered with the original file), and a failure of its own is
+logged and handed to Flask, which answers with its error handling.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -25,13 +30,15 @@ from itsdangerous import BadSignature
 from sqlalchemy import Engine
 from werkzeug.http import parse_cookie
 
-from app.security import security_headers
+from app.security import global_headers
 from app.services.errors import NotFound
 from app.services.library.access import STREAM_LOOKUP
 from app.services.storage import Storage
 from app.streaming.files import WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
+from app.web.sessions import split_cookie_id
 
 _PATH = re.compile(r"^/stream/([1-9][0-9]{0,17})$")
+log = logging.getLogger(__name__)
 # Verified session cookies remembered, so a seek skips the signature check;
 # a cookie's entry lives no longer than the cookie's own max age.
 SESSION_CACHE_SIZE = 4096
@@ -53,10 +60,17 @@ class StreamFastPath:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
-        if match and environ.get("REQUEST_METHOD") in ("GET", "HEAD") and self.serializer is not None:
+        if (
+            match
+            and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+            and not environ.get("QUERY_STRING")
+            and self.serializer is not None
+        ):
             try:
                 response = self._answer(environ, int(match.group(1)))
-            except Exception:  # noqa: BLE001 - e.g. the database is down: Flask answers (with its error page)
+            except Exception:
+                # e.g. the database is down: Flask answers, with its error page.
+                log.warning("stream fast path failed; Flask answers instead", exc_info=True)
                 response = None
             if response is not None:
                 limit_stalls(environ, self.send_timeout)
@@ -77,7 +91,7 @@ class StreamFastPath:
         except NotFound:
             return None
         # What the Flask view's response carries besides its own headers.
-        extra = (*security_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
+        extra = (*global_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
         if self.mode != "python":
             headers = handoff_headers(
                 self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
@@ -102,13 +116,13 @@ class StreamFastPath:
             session, signed_at = self.serializer.loads(cookie, max_age=self.max_age, return_timestamp=True)
         except BadSignature:
             return None
-        user_id, _, token = str(session.get("_user_id") or "").partition(":")
-        if not user_id.isdigit() or not token:
+        parsed = split_cookie_id(session.get("_user_id"))
+        if parsed is None:
             return None
         if len(self.sessions) >= SESSION_CACHE_SIZE:
             self.sessions.clear()
-        self.sessions[cookie] = (signed_at.timestamp() + self.max_age, int(user_id), token)
-        return int(user_id), token
+        self.sessions[cookie] = (signed_at.timestamp() + self.max_age, *parsed)
+        return parsed
 
 
 def _fixed(status: str, headers: list[tuple[str, str]]) -> WSGIApp:

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.services.library import access
 from app.streaming.files import limit_stalls
 from app.web.sending import send_cover, send_track
+from app.web.sessions import split_cookie_id
 
 bp = Blueprint("streaming", __name__)
 
@@ -53,11 +54,12 @@ def _visible_track(track_id: int) -> StreamTrack:
     query; only without one (a remember-me cookie alone) does Flask-Login load
     the user first.
     """
-    user_id, _, token = (session.get("_user_id") or "").partition(":")
-    if not user_id.isdigit() or not token:
+    parsed = split_cookie_id(session.get("_user_id"))
+    if parsed is None:
         _require_login()
-        user_id, token = str(current_user.id), current_user.session_token
-    row = db.session.execute(access.STREAM_LOOKUP, {"uid": int(user_id), "tid": track_id}).first()
+        parsed = current_user.id, current_user.session_token
+    user_id, token = parsed
+    row = db.session.execute(access.STREAM_LOOKUP, {"uid": user_id, "tid": track_id}).first()
     if row is None:
         # Tell "not logged in" (401) from "not yours" (404) only now, off the hot path.
         _require_login()

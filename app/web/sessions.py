@@ -8,6 +8,16 @@ from app.extensions import db
 from app.models import User
 
 
+def split_cookie_id(cookie_id: object) -> tuple[int, str] | None:
+    """(user id, session token) from the "<user id>:<session token>" that the
+    session and remember-me cookies carry, or None when it is not of that form.
+    The login code, the stream view and its fast path all read it here."""
+    user_id, _, token = str(cookie_id or "").partition(":")
+    if not (user_id.isascii() and user_id.isdigit()) or not token:
+        return None
+    return int(user_id), token
+
+
 def load_user(cookie_id: str) -> User | None:
     """Flask-Login's user loader for ids of the form "<user id>:<session token>".
 
@@ -15,10 +25,11 @@ def load_user(cookie_id: str) -> User | None:
     disabled account takes effect on the next click. A rotated token (logout,
     password change, disable) makes every older cookie worthless.
     """
-    user_id, _, token = (cookie_id or "").partition(":")
-    if not user_id.isdigit() or not token:
+    parsed = split_cookie_id(cookie_id)
+    if parsed is None:
         return None
-    user = db.session.get(User, int(user_id))
+    user_id, token = parsed
+    user = db.session.get(User, user_id)
     if user is None or user.disabled:
         return None
     if not hmac.compare_digest(user.session_token.encode(), token.encode()):
