@@ -19,6 +19,7 @@ from app.services.library.quotas import GB
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from app.web.messages import message
+from app.web.params import page_arg
 
 bp = Blueprint("admin", __name__)
 
@@ -67,7 +68,7 @@ def _form_error(form) -> str:
 
 @bp.get("/users")
 def users() -> str:
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     pagination = accounts.list_users(page)
     usage = accounts.usage_for([u.id for u in pagination.items])
     rows = [accounts.UserRow(u, *usage.get(u.id, (0, 0))) for u in pagination.items]

@@ -17,6 +17,7 @@ from app.services import listening, playlists
 from app.services.library import access, adding, browse, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
+from app.web.params import id_arg, page_arg
 from app.web.serializers import add_result_data
 from app.web.uploads import max_upload_bytes, parser_pool
 
@@ -56,10 +57,10 @@ def index() -> str:
         q=request.args.get("q", ""),
         sort=request.args.get("sort", "added"),
         order=request.args.get("order", ""),
-        artist=request.args.get("artist", type=int),
-        album=request.args.get("album", type=int),
+        artist=id_arg("artist"),
+        album=id_arg("album"),
         genre=request.args.get("genre", ""),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     ).normalised()
     pagination = browse.list_tracks(current_user.id, query)
     return render_template(
@@ -81,7 +82,7 @@ def genres() -> str:
 @bp.get("/library/albums")
 @login_required
 def albums() -> str:
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     q = request.args.get("q", "")
     items, total = browse.list_albums(current_user.id, page, q)
     return render_template("library/albums.html", albums=items, total=total, page=page, per_page=48, q=q)
@@ -98,7 +99,7 @@ def album(album_id: int) -> str:
 @bp.get("/library/artists")
 @login_required
 def artists() -> str:
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     items, total = browse.list_artists(current_user.id, page)
     return render_template("library/artists.html", artists=items, total=total, page=page, per_page=100)
 

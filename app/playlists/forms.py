@@ -8,6 +8,7 @@ from wtforms import DateTimeLocalField, HiddenField, IntegerField, SelectChoice,
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models.playlist import DESCRIPTION_MAX, NAME_MAX, PlaylistVisibility
+from app.web.params import MAX_ID
 
 
 class PlaylistForm(FlaskForm):
@@ -26,12 +27,12 @@ class AddForm(FlaskForm):
 
 
 class MoveForm(FlaskForm):
-    entry = IntegerField(validators=[DataRequired()])
-    position = IntegerField(validators=[DataRequired(), NumberRange(min=1)])
+    entry = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
+    position = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
 
 
 class EntryForm(FlaskForm):
-    entry = IntegerField(validators=[DataRequired()])
+    entry = IntegerField(validators=[DataRequired(), NumberRange(1, MAX_ID)])
 
 
 class SharingForm(FlaskForm):

@@ -17,6 +17,7 @@ from app.services.errors import NotFound
 from app.services.library import access, browse
 from app.unit_of_work import commit, retrying
 from app.web.messages import message
+from app.web.params import parse_id
 from app.web.redirects import safe_next
 from app.web.sending import set_attachment
 
@@ -156,7 +157,7 @@ def add() -> Response | tuple[str, int]:
     track_ids = _tracks_to_add(form.track.data, form.album.data)
     if request.method == "POST" and form.validate_on_submit():
         new_name = (form.new_name.data or "").strip()
-        chosen = int(form.playlist.data) if form.playlist.data and form.playlist.data.isdigit() else None
+        chosen = parse_id(form.playlist.data)
 
         def add_to_playlist() -> tuple[int, str, int]:
             # One action, committed once (and run again on a clash with a concurrent edit).
@@ -184,10 +185,10 @@ def add() -> Response | tuple[str, int]:
 
 def _tracks_to_add(track: str, album: str) -> list[int]:
     """The track ids named by the request, all visible to the user, or 404."""
-    if track.isdigit():
-        return [access.get_visible_track(current_user.id, int(track)).id]
-    if album.isdigit():
-        _, tracks = browse.get_album(current_user.id, int(album))
+    if (track_id := parse_id(track)) is not None:
+        return [access.get_visible_track(current_user.id, track_id).id]
+    if (album_id := parse_id(album)) is not None:
+        _, tracks = browse.get_album(current_user.id, album_id)
         return [t.id for t in tracks]
     raise NotFound
 

@@ -19,6 +19,7 @@ from app.extensions import limiter
 from app.models import Playlist
 from app.services import playlists
 from app.services.errors import NotFound
+from app.web.params import int_arg
 from app.web.sending import send_cover, send_track
 
 bp = Blueprint("share", __name__)
@@ -73,7 +74,7 @@ def page(token: str) -> Response:
 @bp.route("/s/<token>/stream/<int:track_id>", methods=["GET", "HEAD"])
 @limiter.limit(_limit)
 def stream(token: str, track_id: int) -> Response:
-    expires = request.args.get("exp", type=int)
+    expires = int_arg("exp", high=2**62)
     signature = request.args.get("sig", "")
     if expires is None or expires < time.time():
         abort(404)

@@ -35,9 +35,10 @@ from app.services.errors import NotFound
 from app.services.library.access import STREAM_LOOKUP
 from app.services.storage import Storage
 from app.streaming.files import WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
+from app.web.params import parse_id
 from app.web.sessions import split_cookie_id
 
-_PATH = re.compile(r"^/stream/([1-9][0-9]{0,17})$")
+_PATH = re.compile(r"^/stream/([0-9]{1,10})$")
 log = logging.getLogger(__name__)
 # Verified session cookies remembered, so a seek skips the signature check;
 # a cookie's entry lives no longer than the cookie's own max age.
@@ -60,14 +61,15 @@ class StreamFastPath:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
+        track_id = parse_id(match.group(1)) if match else None
         if (
-            match
+            track_id is not None
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             and not environ.get("QUERY_STRING")
             and self.serializer is not None
         ):
             try:
-                response = self._answer(environ, int(match.group(1)))
+                response = self._answer(environ, track_id)
             except Exception:
                 # e.g. the database is down: Flask answers, with its error page.
                 log.warning("stream fast path failed; Flask answers instead", exc_info=True)
