@@ -135,6 +135,12 @@ def test_content_type_per_format(alice, user, name, mime):
         # Quotes stay inside a quoted-string: nothing can be injected.
         ('say "hi"; x=y.flac', 'attachment; filename="say \\"hi\\"; x=y.flac"'),
         ("日本語", "attachment; filename=track.flac; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.flac"),
+        # Only the last part of a path, and no control or bidi characters.
+        ("../../../../tmp/pwn.mp3", "attachment; filename=pwn.mp3.flac"),
+        ("C:\\Music\\a.flac", "attachment; filename=a.flac"),
+        ("evil\u202egalf.exe", "attachment; filename=evilgalf.exe.flac"),
+        ("line\r\nX-Injected: 1.flac", "attachment; filename=\"lineX-Injected: 1.flac\""),
+        ("../.hidden.flac", "attachment; filename=hidden.flac"),
     ],
 )
 def test_download_names_follow_rfc_6266(alice, user, db, original, disposition):

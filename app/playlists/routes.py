@@ -200,7 +200,7 @@ def export(playlist_id: int) -> Response:
     body = playlists.m3u8(views, lambda track_id: url_for("streaming.stream", track_id=track_id, _external=True))
     response = Response(body, mimetype="audio/x-mpegurl")
     response.headers["Content-Type"] = "audio/x-mpegurl; charset=utf-8"
-    set_attachment(response, f"{playlist.name}.m3u8")
+    set_attachment(response, playlist.name.replace("/", "-").replace("\\", "-") + ".m3u8")
     return response
 
 

@@ -4,6 +4,7 @@ a file (the stream views, share links)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Protocol
 from urllib.parse import quote
@@ -60,8 +61,23 @@ def send_track(track: Sendable, *, download_name: str | None = None) -> Response
     return response
 
 
+# Control characters, and the bidirectional controls that can make
+# "evil\u202egpj.exe" show as "evilexe.jpg" in a save dialog.
+_UNSAFE_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_filename(name: str, fallback: str = "track") -> str:
+    """A file name fit for a header: the last part of any path, without control
+    or bidi characters, never empty, never a dot name."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = _UNSAFE_IN_NAMES.sub("", base).strip().lstrip(".")
+    return base[:200] or fallback
+
+
 def set_attachment(response: Response, name: str) -> None:
-    """RFC 6266: an ASCII filename (quoted as needed) and, for other names, filename*."""
+    """RFC 6266: a cleaned basename, as an ASCII filename (quoted as needed) and,
+    for other names, filename*."""
+    name = safe_filename(name)
     stem, dot, ext = name.rpartition(".")
     fallback = unicodedata.normalize("NFKD", stem if dot else name).encode("ascii", "ignore").decode().strip()
     fallback = (fallback or "track") + (dot + ext if dot else "")
