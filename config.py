@@ -27,6 +27,12 @@ def _int(name: str, default: int) -> int:
     return int(value)
 
 
+def _list(name: str) -> list[str] | None:
+    """A comma-separated list; None when unset (no restriction)."""
+    items = [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    return items or None
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the URL forms hosting providers hand out and pick the psycopg 3 driver."""
     if url.startswith("postgres://"):
@@ -104,6 +110,13 @@ class Config:
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers
     # are trusted (0: none; 1: nginx on the same box).
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    # Host names the app answers to (Flask's TRUSTED_HOSTS; a request for any
+    # other Host is 400). Unset: any host (development).
+    TRUSTED_HOSTS = _list("TRUSTED_HOSTS")
+    # The address people reach the app at (https://music.example.org): every
+    # absolute link (share links, playlist exports) is built from it, never
+    # from the request's Host header.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "").strip().rstrip("/") or None
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.extensions import db
 from app.services.errors import DomainError
@@ -68,6 +68,10 @@ def _csrf_error(error: CSRFError):
 def _http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
+    if isinstance(error, SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page
+        # with links either; a plain answer.
+        return Response("Bad request: this server does not answer to that host name.\n", 400, mimetype="text/plain")
     # An exception of the app's own may say more than the code's message (`detail`).
     body, code = render_error(error.code, getattr(error, "detail", None))
     response = app_response(body, code)

@@ -23,7 +23,7 @@ from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
-from app.web import assets, client_config, filters, navigation, params
+from app.web import assets, client_config, filters, navigation, params, urls
 from app.web.sessions import load_user
 from app.web.uploads import init_uploads
 from config import BASE_DIR, INSTANCE_DIR, Config
@@ -48,6 +48,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     navigation.register(app)
     assets.register(app)
     client_config.register(app)
+    urls.register(app)
     register_cli(app)
     if app.config.get("TRUSTED_PROXIES"):
         # Outermost, so everything inside sees the client's scheme and address.

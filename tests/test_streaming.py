@@ -139,7 +139,7 @@ def test_content_type_per_format(alice, user, name, mime):
         ("../../../../tmp/pwn.mp3", "attachment; filename=pwn.mp3.flac"),
         ("C:\\Music\\a.flac", "attachment; filename=a.flac"),
         ("evil\u202egalf.exe", "attachment; filename=evilgalf.exe.flac"),
-        ("line\r\nX-Injected: 1.flac", "attachment; filename=\"lineX-Injected: 1.flac\""),
+        ("line\r\nX-Injected: 1.flac", 'attachment; filename="lineX-Injected: 1.flac"'),
         ("../.hidden.flac", "attachment; filename=hidden.flac"),
     ],
 )

@@ -20,6 +20,7 @@ from app.web.messages import message
 from app.web.params import parse_id
 from app.web.redirects import safe_next
 from app.web.sending import set_attachment
+from app.web.urls import external_url
 
 bp = Blueprint("playlists", __name__)
 
@@ -197,7 +198,7 @@ def _tracks_to_add(track: str, album: str) -> list[int]:
 def export(playlist_id: int) -> Response:
     playlist = playlists.get_visible_playlist(current_user.id, playlist_id)
     views = playlists.entries(playlist, current_user.id)
-    body = playlists.m3u8(views, lambda track_id: url_for("streaming.stream", track_id=track_id, _external=True))
+    body = playlists.m3u8(views, lambda track_id: external_url("streaming.stream", track_id=track_id))
     response = Response(body, mimetype="audio/x-mpegurl")
     response.headers["Content-Type"] = "audio/x-mpegurl; charset=utf-8"
     set_attachment(response, playlist.name.replace("/", "-").replace("\\", "-") + ".m3u8")

@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 from itsdangerous import BadSignature
 from sqlalchemy import Engine
+from werkzeug.exceptions import SecurityError
 from werkzeug.http import parse_cookie
+from werkzeug.wsgi import get_host
 
 from app.security import global_headers
 from app.services.errors import NotFound
@@ -58,6 +60,7 @@ class StreamFastPath:
         self.mode = app.config["SEND_FILE_MODE"]
         self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
         self.send_timeout = app.config["SEND_TIMEOUT"]
+        self.trusted_hosts = app.config.get("TRUSTED_HOSTS")
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
@@ -67,6 +70,7 @@ class StreamFastPath:
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             and not environ.get("QUERY_STRING")
             and self.serializer is not None
+            and self._host_trusted(environ)
         ):
             try:
                 response = self._answer(environ, track_id)
@@ -105,6 +109,16 @@ class StreamFastPath:
             response.headers.extend(extra)
             answer = response
         return answer
+
+    def _host_trusted(self, environ: dict) -> bool:
+        # An untrusted Host goes to Flask, which answers 400 as for any page.
+        if not self.trusted_hosts:
+            return True
+        try:
+            get_host(environ, self.trusted_hosts)
+        except SecurityError:
+            return False
+        return True
 
     def _session(self, environ: dict) -> tuple[int, str] | None:
         """(user id, session token) from a valid session cookie."""
