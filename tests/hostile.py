@@ -31,6 +31,30 @@ def truncated_flac() -> bytes:
     return data[:60]  # the STREAMINFO block is cut in half
 
 
+def flac_without_frames() -> bytes:
+    """A real STREAMINFO (claiming 3 s of audio) and a PICTURE block that claims
+    more bytes than the file holds: no audio frame anywhere."""
+    data = sample("tagged.flac")
+    streaminfo = data[4 : 4 + 4 + 34]
+    streaminfo = bytes([streaminfo[0] & 0x7F]) + streaminfo[1:]  # not the last block
+    picture_header = bytes([0x80 | 6]) + (50_000).to_bytes(3, "big")  # last block, 50 kB claimed
+    return b"fLaC" + streaminfo + picture_header + b"\x00" * 200
+
+
+def m4a_without_media_data() -> bytes:
+    """An M4A's header atoms (with their claimed duration) and no mdat atom."""
+    data = sample("tagged.m4a")
+    out, pos = b"", 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size < 8:
+            break
+        if data[pos + 4 : pos + 8] != b"mdat":
+            out += data[pos : pos + size]
+        pos += size
+    return out
+
+
 def id3_claiming_256mb() -> bytes:
     size = 256 * 1024 * 1024
     syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])

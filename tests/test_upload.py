@@ -142,6 +142,8 @@ HOSTILE = [
     (hostile.html_file, "page.mp3", "not an audio file"),
     (hostile.truncated_flac, "cut.flac", "not a supported audio file"),
     (hostile.nested_mp4, "deep.m4a", "not a supported audio file"),
+    (hostile.flac_without_frames, "silent.flac", "no playable audio found in the file"),
+    (hostile.m4a_without_media_data, "hollow.m4a", "no playable audio found in the file"),
 ]
 
 

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.services.errors import DomainError
 from app.services.text import clean_tag
@@ -293,6 +293,61 @@ def title_from_filename(filename: str) -> str:
     return clean_tag(base.replace("_", " "), TAG_MAX) or "Untitled"
 
 
+def _has_audio_data(path: Path, kind: str) -> bool:
+    """Whether audio follows the headers. A duration comes from a header, which
+    can claim anything: a FLAC needs a frame after its last metadata block, an
+    M4A a media data atom. (MP3 and Ogg durations are measured from frames and
+    pages by mutagen; a WAV's from its data chunk.)"""
+    with path.open("rb") as fh:
+        if kind == "flac":
+            return _flac_frame_follows(fh)
+        if kind == "m4a":
+            return _top_level_atom_with_data(fh, b"mdat")
+    return True
+
+
+def _flac_frame_follows(fh: BinaryIO) -> bool:
+    fh.seek(0)
+    if fh.read(4) != b"fLaC":
+        # Behind an ID3 tag: mutagen found the stream; find its marker.
+        head = fh.read(1024 * 1024)
+        start = head.find(b"fLaC")
+        if start < 0:
+            return False
+        fh.seek(4 + start + 4)
+    while True:
+        header = fh.read(4)
+        if len(header) < 4:
+            return False
+        fh.seek(int.from_bytes(header[1:4], "big"), 1)
+        if header[0] & 0x80:  # the last metadata block
+            break
+    sync = fh.read(2)
+    # A FLAC frame starts with the 14-bit sync code 0b11111111111110.
+    return len(sync) == 2 and sync[0] == 0xFF and (sync[1] & 0xFE) == 0xF8
+
+
+def _top_level_atom_with_data(fh: BinaryIO, kind: bytes) -> bool:
+    fh.seek(0, 2)
+    end = fh.tell()
+    pos = 0
+    while pos + 8 <= end:
+        fh.seek(pos)
+        header = fh.read(16)
+        size = int.from_bytes(header[:4], "big")
+        header_size = 8
+        if size == 1 and len(header) >= 16:  # a 64-bit size follows
+            size, header_size = int.from_bytes(header[8:16], "big"), 16
+        elif size == 0:  # to the end of the file
+            size = end - pos
+        if size < header_size:
+            return False
+        if header[4:8] == kind:
+            return size > header_size and pos + header_size < end
+        pos += size
+    return False
+
+
 def parse_here(path: str, original_name: str) -> AudioInfo:
     """Parse in the calling process. Raises UnsupportedAudio or anything mutagen raises."""
     kind = detect_kind(Path(path))
@@ -301,7 +356,7 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
     audio, fields, cover, codec = _open(path, kind)
     info = audio.info
     duration = float(getattr(info, "length", 0) or 0)
-    if not duration > 0 or duration > 100 * 3600:
+    if not duration > 0 or duration > 100 * 3600 or not _has_audio_data(Path(path), kind):
         raise UnsupportedAudio("NO_AUDIO")
     ext, mime = FORMATS[kind]
     digest, thumb = _thumbnail(cover)
