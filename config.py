@@ -56,15 +56,21 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
 
     SQLALCHEMY_DATABASE_URI = _database_url()
-    # No pre-ping: it would cost a round trip on every request, seeks included.
-    # Connections are recycled instead, before a server would drop them idle.
-    # A pool big enough for the worker's busy threads: a connection opened
+    # Pooled connections are checked before use (pool_pre_ping, set by the
+    # factory with a connect timeout), so the app recovers by itself when the
+    # database comes back; they are also recycled before a server would drop
+    # them idle. A pool big enough for the worker's busy threads: a connection opened
     # past it is closed after one request, and opening one is not free.
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_recycle": 1800,
         "pool_size": _int("DB_POOL_SIZE", 16),
         "max_overflow": _int("DB_POOL_OVERFLOW", 32),
+        # A request waits at most this long for a free connection, then 503.
+        "pool_timeout": 4,
     }
+    # Seconds before an unreachable database is an outage: the page says so
+    # (503 with Retry-After) within about this long, and never a 500.
+    DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 3)
 
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)
@@ -98,7 +104,10 @@ class Config:
     # redis://127.0.0.1:6379/0 when several workers or servers run.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
-    RATELIMIT_HEADERS_ENABLED = True
+    # Flask-Limiter would stamp its window on every limited response (a
+    # Retry-After of 900 s on a 503 during an outage); the 429 page sets its
+    # own Retry-After from the limit instead (app/errors.py).
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "20 per minute;200 per hour")
     LOGIN_LIMIT_PER_USERNAME = os.environ.get("LOGIN_LIMIT_PER_USERNAME", "10 per 15 minutes")

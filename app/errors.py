@@ -8,11 +8,16 @@ never shows a traceback.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, make_response, render_template, request
+import contextlib
+import math
+import time
+
+import sqlalchemy.exc
+from flask import Flask, Response, current_app, make_response, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.services.errors import DomainError
 from app.web.messages import message
 
@@ -28,6 +33,10 @@ MESSAGES = {
     416: ("Range not satisfiable", "The requested range is outside the file."),
     429: ("Slow down", "Too many attempts in a short time. Wait a moment and try again."),
     500: ("Something went wrong", "The server hit an error. Nothing was changed; please try again."),
+    503: (
+        "Back in a moment",
+        "The server cannot reach its database right now. Nothing was changed; try again in a few seconds.",
+    ),
     507: ("No room", "The server has no room to store that."),
 }
 
@@ -35,6 +44,8 @@ MESSAGES = {
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(DomainError, _domain_error)
+    for outage in DATABASE_OUTAGES:
+        app.register_error_handler(outage, _database_unavailable)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -79,6 +90,38 @@ def _http_error(error: HTTPException):
     for key, value in error.get_headers():
         if key.lower() != "content-type":
             response.headers[key] = value
+    if code == 429:
+        response.headers["Retry-After"] = str(_seconds_until_limit_resets())
+    return response
+
+
+def _seconds_until_limit_resets() -> int:
+    limit = limiter.current_limit
+    if limit is None:
+        return 60
+    return max(1, math.ceil(limit.reset_at - time.time()))
+
+
+# What SQLAlchemy raises when the database cannot be reached or is busy past
+# its timeout (refused, dropped, locked, no free pooled connection).
+DATABASE_OUTAGES = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
+RETRY_AFTER_SECONDS = 5
+
+
+def _database_unavailable(error: Exception):
+    """503 with Retry-After, as a page or the JSON error, built without the database."""
+    with contextlib.suppress(Exception):
+        db.session.rollback()
+    current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+    title, text = MESSAGES[503]
+    if wants_json() or request.path.startswith("/api/"):
+        response = make_response({"error": title, "message": text, "status": 503, "code": "DATABASE_UNAVAILABLE"}, 503)
+    else:
+        stylesheet = url_for("static", filename="css/app.css")
+        page = current_app.jinja_env.get_template("errors/unavailable.html")
+        body = page.render(code=503, title=title, message=text, stylesheet=stylesheet)
+        response = make_response(body, 503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

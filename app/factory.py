@@ -107,7 +107,21 @@ def _stream_fast_path(app: Flask) -> None:
     app.wsgi_app = StreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])  # type: ignore[method-assign]
 
 
+def _engine_options(app: Flask) -> None:
+    """Every pooled connection is checked before use (a database that restarted
+    needs no app restart), and an unreachable PostgreSQL is given up on after
+    DB_CONNECT_TIMEOUT seconds, so the page says 503 instead of hanging."""
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("pool_pre_ping", True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", app.config["DB_CONNECT_TIMEOUT"])
+        options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
 def _init_extensions(app: Flask) -> None:
+    _engine_options(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)

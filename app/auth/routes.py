@@ -33,9 +33,10 @@ def _username_key() -> str:
 
 
 def _failed(response: Response) -> bool:
-    # Only failed logins count against a username, so a real user who types
-    # the right password is never held back by their own earlier typos.
-    return response.status_code != 302
+    # Only failed logins (the form again, 400) count against a username, so a
+    # real user who types the right password is never held back by their own
+    # earlier typos, nor by an outage's 503s.
+    return response.status_code == 400
 
 
 def _start_session(user, remember: bool) -> None:
