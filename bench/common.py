@@ -53,6 +53,45 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def process_tree(pid: int) -> dict[int, list[int]]:
+    """Every descendant of `pid` by depth (1: children, 2: grandchildren ...), from /proc.
+
+    Scans each process's parent rather than /proc/<pid>/task/<tid>/children,
+    which lists only the children that one thread started (gunicorn workers
+    start tag parsers from request threads).
+    """
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name is in parentheses and may hold spaces; the parent follows it.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree: dict[int, list[int]] = {}
+    level, depth = [pid], 0
+    while level:
+        depth += 1
+        level = sorted(child for child, parent in parents.items() if parent in level)
+        if level:
+            tree[depth] = level
+    return tree
+
+
+def rss_pss_mb(pid: int) -> tuple[float, float]:
+    """A process's resident set and proportional set size (shared pages split among
+    their users), in MB, from /proc/<pid>/smaps_rollup; zeros once it is gone."""
+    values = {"Rss:": 0, "Pss:": 0}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, rest = line.partition(" ")
+            if key in values:
+                values[key] = int(rest.split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return values["Rss:"] / 1024, values["Pss:"] / 1024
+
+
 def instance_env(folder: Path, **extra: str) -> dict[str, str]:
     """Environment for a fresh instance kept in `folder` (SQLite), migrated, with a user `bench`."""
     env = dict(
