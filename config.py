@@ -83,6 +83,9 @@ class Config:
     INGEST_WORKERS = _int("INGEST_WORKERS", 2)
     INGEST_TIMEOUT = float(os.environ.get("INGEST_TIMEOUT", "10"))
     INGEST_MEMORY_MB = _int("INGEST_MEMORY_MB", 1024)
+    # A tag-reading process unused this long is stopped (they start again on
+    # the next upload, in well under a second); 0 keeps them.
+    INGEST_IDLE_SECONDS = float(os.environ.get("INGEST_IDLE_SECONDS", "60"))
 
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 

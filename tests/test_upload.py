@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -422,3 +424,113 @@ def test_full_disk_gives_a_clear_error_and_leaves_nothing(make_app, tiny_disk):
         assert results[1]["status"] == "added"  # one bad file never stops the others
         files = stored_files(tiny_disk)
         assert [p.suffix for p in files] == [".mp3"]
+
+
+# --- the tag-parser pool: processes start on demand and stop when idle ---------------------
+
+
+def gone(pid: int) -> bool:
+    """Whether the process has exited and been reaped (stop() waits for it)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def wait_until(condition, seconds: float = 20.0) -> bool:
+    """Poll `condition` every 20 ms for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_idle_parser_processes_stop_and_start_again_on_demand():
+    from app.services.tags import ParserPool
+
+    pool = ParserPool(size=2, timeout=30, idle_seconds=0.3)
+    try:
+        assert pool.processes == 0  # nothing starts before a file comes
+        pool.warm()
+        pids = [worker.process.pid for worker in pool._idle]
+        assert len(pids) == 2 and not any(gone(pid) for pid in pids)
+        assert pool.parse(DATA / "tagged.flac", "a.flac").title == "Flac Tone"
+
+        assert wait_until(lambda: pool.processes == 0 and all(gone(pid) for pid in pids))
+        assert wait_until(lambda: pool._reaper is None)  # the reaper goes too
+
+        # The next file starts a process again, and it too stops when idle.
+        assert pool.parse(DATA / "tagged.mp3", "b.mp3").artist == "Beyoncé"
+        assert pool.processes == 1
+        again = pool._idle[0].process.pid
+        assert again not in pids
+        assert wait_until(lambda: pool.processes == 0 and gone(again))
+    finally:
+        pool.close()
+
+
+def test_a_parser_in_use_is_kept_while_the_spare_one_stops():
+    """The most recently used process is reused first, so under a trickle of
+    files one process stays and the other goes idle and stops."""
+    from app.services.tags import ParserPool
+
+    pool = ParserPool(size=2, timeout=30, idle_seconds=0.5)
+    try:
+        pool.warm()
+        pids = {worker.process.pid for worker in pool._idle}
+        used: set[int] = set()
+        titles: list[str] = []
+
+        def one_more_file() -> bool:
+            titles.append(pool.parse(DATA / "tagged.ogg", "c.ogg").title)
+            used.add(pool._idle[-1].process.pid)
+            return pool.processes == 1
+
+        assert wait_until(one_more_file)
+        assert set(titles) == {"Vorbis Tone"}
+        (kept,) = used
+        assert [worker.process.pid for worker in pool._idle] == [kept]
+        assert gone((pids - {kept}).pop())
+    finally:
+        pool.close()
+
+
+def test_a_forked_process_gets_its_own_pool(tmp_path):
+    """A gunicorn worker is a fork: it must not use its parent's parser processes,
+    pipes or lock; it starts its own pool, and the parent's keeps working."""
+    script = tmp_path / "fork.py"
+    script.write_text(
+        f"""
+import os, sys
+from app.services.tags import get_pool
+
+parent = get_pool(1, 30, 1024, 60)
+parent.warm()
+parent_pid = parent._idle[0].process.pid
+child = os.fork()
+if child == 0:
+    pool = get_pool(1, 30, 1024, 60)
+    ok = pool is not parent and pool.processes == 0
+    ok = ok and pool.parse({str(DATA / "tagged.mp3")!r}, "a.mp3").title == "Beyoncé Tone"
+    ok = ok and pool._idle[0].process.pid != parent_pid
+    pool.close()
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(child, 0)
+assert os.waitstatus_to_exitcode(status) == 0, "the child used its parent's pool"
+assert get_pool(1, 30, 1024, 60) is parent
+assert parent.parse({str(DATA / "tagged.flac")!r}, "b.flac").title == "Flac Tone"
+assert parent._idle[0].process.pid == parent_pid
+parent.close()
+print("ok")
+"""
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -16,13 +16,13 @@ import hashlib
 import io
 import json
 import os
-import queue
 import re
 import resource
 import select
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 
 from app.services.errors import DomainError
 from app.services.text import clean_tag
+from config import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TAG_MAX = 300  # models.library.TAG_MAX; not imported, so parser processes stay free of SQLAlchemy
@@ -435,6 +436,7 @@ class _Worker:
     """One parser subprocess (a fresh interpreter: no forked locks, no shared state)."""
 
     def __init__(self, memory_bytes: int) -> None:
+        self.idle_since = time.monotonic()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "app.services.tags_worker", str(memory_bytes)],
             stdin=subprocess.PIPE,
@@ -481,16 +483,26 @@ class _Worker:
 
 
 class ParserPool:
-    """Up to `size` parser processes, started on demand and replaced when they fail."""
+    """Up to `size` parser processes, started on demand, replaced when they fail,
+    and stopped after `idle_seconds` without a file (0: kept until the process ends).
 
-    def __init__(self, size: int = 2, timeout: float = 10.0, memory_mb: int = 1024) -> None:
+    Safe to share between threads. The most recently used process is handed
+    out first, so under light load the others go idle and are stopped: a
+    server at rest holds no parser at all. A reaper thread does the stopping;
+    it runs only while the pool has processes.
+    """
+
+    def __init__(self, size: int = 2, timeout: float = 10.0, memory_mb: int = 1024, idle_seconds: float = 60.0) -> None:
         self.size = max(1, size)
         self.timeout = timeout
         self.memory_bytes = memory_mb * 1024 * 1024
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
-        self._started = 0
+        self.idle_seconds = idle_seconds
+        self._idle: list[_Worker] = []  # a stack: the last one checked in is reused first
+        self._started = 0  # processes running or starting, idle or busy
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._available = threading.Condition(self._lock)
+        self._reaper: threading.Thread | None = None
+        self._wake_reaper = threading.Event()
 
     def parse(self, path: Path, original_name: str) -> AudioInfo:
         """Raises UnsupportedAudio with a reason fit to show the user."""
@@ -517,50 +529,115 @@ class ParserPool:
     def warm(self) -> None:
         """Start every worker now, in parallel, rather than on first use."""
         with ThreadPoolExecutor(max_workers=self.size) as starter:
-            for worker in starter.map(lambda _: self._checkout(), range(self.size)):
-                self._idle.put(worker)
+            starting = [starter.submit(self._checkout) for _ in range(self.size)]
+        # Checked in once all have started (else a later checkout would take an
+        # earlier one), and each one that did start, even if another failed.
+        failed = [f.exception() for f in starting if f.exception() is not None]
+        for started in starting:
+            if started.exception() is None:
+                self._checkin(started.result(), healthy=True)
+        if failed:
+            raise failed[0]
+
+    @property
+    def processes(self) -> int:
+        """Parser processes running (idle or busy) or starting."""
+        with self._lock:
+            return self._started
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().stop()
-            except queue.Empty:
-                break
+        """Stop the idle processes now; busy ones stop when they go idle."""
         with self._lock:
-            self._started = 0
+            idle, self._idle = self._idle, []
+            self._started -= len(idle)
+            self._available.notify_all()
+        for worker in idle:
+            worker.stop()
+        self._wake_reaper.set()
 
     def _checkout(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
         with self._lock:
-            if self._started < self.size:
-                self._started += 1
-                try:
-                    return _Worker(self.memory_bytes)
-                except BaseException:
-                    self._started -= 1
-                    raise
-        return self._idle.get()
+            while not self._idle and self._started >= self.size:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._started += 1
+            self._start_reaper()
+        # Started outside the lock: an interpreter takes a while to start, and
+        # the others may hand out idle processes or start more meanwhile.
+        try:
+            return _Worker(self.memory_bytes)
+        except BaseException:
+            with self._lock:
+                self._started -= 1
+                self._available.notify()
+            raise
 
     def _checkin(self, worker: _Worker, healthy: bool) -> None:
         if healthy:
-            self._idle.put(worker)
+            worker.idle_since = time.monotonic()
+            with self._lock:
+                self._idle.append(worker)
+                self._available.notify()
             return
         worker.stop()
         with self._lock:
             self._started -= 1
+            self._available.notify()
+
+    def _start_reaper(self) -> None:
+        """Called with the lock held, whenever a process is started."""
+        if self.idle_seconds > 0 and self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, name="parser-pool-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        """Stop the processes idle for idle_seconds; return once the pool has none."""
+        while True:
+            self._wake_reaper.clear()
+            with self._lock:
+                now = time.monotonic()
+                expired = [w for w in self._idle if now - w.idle_since >= self.idle_seconds]
+                self._idle = [w for w in self._idle if w not in expired]
+                self._started -= len(expired)
+                self._available.notify_all()  # room to start one, should anybody wait
+                done = self._started == 0
+                if done:
+                    self._reaper = None  # the next process started starts a new reaper
+                # A busy process goes idle no earlier than now, so it expires no
+                # earlier than a full idle period from now.
+                wait = min((w.idle_since + self.idle_seconds - now for w in self._idle), default=self.idle_seconds)
+            for worker in expired:
+                worker.stop()
+            if done:
+                return
+            self._wake_reaper.wait(max(wait, 0.01))
 
 
 _pool: ParserPool | None = None
 _pool_lock = threading.Lock()
 
 
-def get_pool(size: int, timeout: float, memory_mb: int) -> ParserPool:
-    """The process's parser pool (a new one after a fork, e.g. in each gunicorn worker)."""
+def get_pool(size: int, timeout: float, memory_mb: int, idle_seconds: float | None = None) -> ParserPool:
+    """The process's parser pool, created on first use with these settings.
+
+    idle_seconds defaults to the INGEST_IDLE_SECONDS setting as the environment
+    gives it (config.Config), for callers that do not pass the app's value.
+    """
     global _pool  # noqa: PLW0603 - one pool per process, created on first use
     with _pool_lock:
-        if _pool is None or _pool._pid != os.getpid():
-            _pool = ParserPool(size, timeout, memory_mb)
+        if _pool is None:
+            idle = Config.INGEST_IDLE_SECONDS if idle_seconds is None else idle_seconds
+            _pool = ParserPool(size, timeout, memory_mb, idle)
         return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child (a gunicorn worker) starts without a pool: the parent's
+    processes, pipes and reaper thread are not its own, and a lock some other
+    thread held at the fork would never be released."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
