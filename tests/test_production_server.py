@@ -1,0 +1,95 @@
+"""gunicorn as production runs it (deploy/gunicorn.conf.py: the app preloaded in the
+master, workers forked from it): every worker has its own database connections
+and its own tag parsers, and the parsers stop when idle."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+
+from tests.conftest import DATA, free_port, wait_for_port
+from tests.test_serving import Servers, login, request
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from every thread: workers start parsers on request threads)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def open_files(pid: int) -> set[str]:
+    files = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            files.add(str(fd.readlink()))
+        except FileNotFoundError:
+            continue
+    return files
+
+
+def upload(port: int, cookie: str, path: Path) -> dict:
+    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie})
+    cookie = got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie  # the session now holds the token
+    token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1).decode()
+    boundary = secrets.token_hex(8)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode("latin-1")
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {
+        "Cookie": cookie,
+        "Accept": "application/json",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+    }
+    status, _, answer = request(port, "/library/upload", "POST", headers, body)
+    assert status == 200, answer[:300]
+    return json.loads(answer)["results"][0]
+
+
+def test_preloaded_workers_use_their_own_connections_and_parsers(tmp_path):
+    servers = Servers(tmp_path)
+    servers.flask("db", "upgrade")
+    servers.flask("create-admin", "owner", stdin="serving password\n" * 2)
+    port = free_port()
+    servers.gunicorn(port, WEB_WORKERS="2", WEB_THREADS="4", INGEST_IDLE_SECONDS="3", LOG_LEVEL="warning")
+    master = servers.procs[0].pid
+    database = str(tmp_path / "serve.db")
+    try:
+        assert wait_for_port(port)
+        cookie = login(port, "owner")
+        result = upload(port, cookie, DATA / "tagged.flac")
+        assert result["status"] == "added", result
+        assert result["track"]["title"] == "Flac Tone"
+        parsers = [p for worker in children(master) for p in children(worker)]
+        assert parsers, "the upload's parser process is not a worker's child"
+
+        status, _, body = request(port, f"/stream/{result['track']['id']}", headers={"Cookie": cookie})
+        assert status == 200
+        assert body == (DATA / "tagged.flac").read_bytes()
+
+        # The app was imported in the master, but only the workers ever connected.
+        assert database not in open_files(master)
+        assert any(database in open_files(worker) for worker in children(master))
+
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{p}").exists() for p in parsers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{p}").exists() for p in parsers), "idle parsers were not stopped"
+        assert len(children(master)) == 2  # the workers themselves stay
+    finally:
+        servers.stop()
