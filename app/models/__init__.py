@@ -1,5 +1,6 @@
 """Models, one module per domain; importing this package registers every table."""
 
+from app.models.job import Job, JobState
 from app.models.library import Album, Artist, Track, Visibility
 from app.models.listening import PlayEvent
 from app.models.playlist import Favourite, Playlist, PlaylistEntry, PlaylistVisibility
@@ -10,6 +11,8 @@ __all__ = [
     "Album",
     "Artist",
     "Favourite",
+    "Job",
+    "JobState",
     "PlayEvent",
     "Playlist",
     "PlaylistEntry",

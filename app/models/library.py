@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
@@ -107,6 +108,9 @@ class Track(db.Model):
     channels: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Relative path of the cover thumbnail, shared by tracks with the same art.
     cover_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The file has embedded art whose thumbnail a background job has yet to make
+    # (app/jobs/tasks.py); until then the placeholder is served, and not cached.
+    cover_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # --- tags -----------------------------------------------------------------
     title: Mapped[str] = mapped_column(String(TAG_MAX))
