@@ -89,6 +89,17 @@ class Config:
 
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 
+    # Background jobs (Huey): the queue (sqlite:///path or redis://...; unset:
+    # a SQLite file beside a SQLite database, else instance/jobs.db), the
+    # worker threads of `flask worker`, and retries with a growing delay
+    # (JOBS_RETRY_DELAY seconds, doubled each attempt). JOBS_IMMEDIATE runs a
+    # job at once in the process that submits it (tests).
+    HUEY_URL = (os.environ.get("HUEY_URL") or os.environ.get("REDIS_URL") or "").strip() or None
+    JOBS_IMMEDIATE = _bool("JOBS_IMMEDIATE", False)
+    JOBS_WORKERS = _int("JOBS_WORKERS", 2)
+    JOBS_RETRIES = _int("JOBS_RETRIES", 3)
+    JOBS_RETRY_DELAY = float(os.environ.get("JOBS_RETRY_DELAY", "30"))
+
     # How audio bytes leave the server: "python" (the app streams them, with
     # ranges), "x-accel" (nginx serves them from X_ACCEL_PREFIX, an internal
     # location) or "x-sendfile" (Apache's mod_xsendfile).
@@ -151,3 +162,7 @@ class TestConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     ALLOW_REGISTRATION = True
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Jobs run as they are submitted, so a test sees their effect at once (tests
+    # about the queue itself run a real consumer instead).
+    JOBS_IMMEDIATE = True
+    HUEY_URL = None  # never a developer's REDIS_URL

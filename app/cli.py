@@ -1,7 +1,8 @@
-"""Shell commands: `flask create-admin`, `flask set-role`."""
+"""Shell commands: accounts, imports, the job worker and the library check."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -10,6 +11,7 @@ import click
 from flask import Flask, current_app
 
 from app.extensions import db
+from app.jobs import consumer
 from app.models import Role, Visibility
 from app.services import accounts
 from app.services.errors import DomainError
@@ -25,6 +27,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(set_role)
     app.cli.add_command(import_folder)
+    app.cli.add_command(worker)
 
 
 @click.command("create-admin")
@@ -105,3 +108,24 @@ def import_folder(path: Path, username: str, public: bool) -> None:
     )
     for name, reason in rejected:
         click.echo(f"  rejected {name}: {reason}")
+
+
+@click.command("worker")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Jobs run at once (threads); JOBS_WORKERS, 2 unless set.",
+)
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    help="Also start the scheduled jobs (hourly cleanup, daily library check). "
+    "With several workers on one queue, leave them on in one only.",
+)
+def worker(workers: int | None, periodic: bool) -> None:
+    """Process background jobs (Huey's consumer) until stopped with SIGTERM or Ctrl-C."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    consumer.run_worker(
+        current_app._get_current_object(), workers=workers or current_app.config["JOBS_WORKERS"], periodic=periodic
+    )

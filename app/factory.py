@@ -18,6 +18,7 @@ from app.api.routes import bp as api_bp
 from app.auth.routes import bp as auth_bp
 from app.cli import register_cli
 from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.jobs import queue as jobs_queue
 from app.library.routes import bp as library_bp
 from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
@@ -40,6 +41,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     params.register(app)  # before any route is added: every <int:id> is bounded
     _init_extensions(app)
     init_uploads(app)
+    jobs_queue.init_app(app)
     _register_blueprints(app)
     errors.register(app)
     _stream_fast_path(app)

@@ -117,6 +117,8 @@ def add_track(
     )
     commit(batch)
     assert result.outcome is adding.AddOutcome.ADDED, result
+    # Jobs the commit sent (the cover's thumbnail) ran at once, in a session of their own.
+    db.session.refresh(result.track)
     return result.track
 
 

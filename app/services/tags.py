@@ -1,4 +1,4 @@
-"""Reading audio files: format, stream details, tags and cover art.
+"""Reading audio files: format, stream details, tags, and thumbnails of cover art.
 
 The only code that calls mutagen (and Pillow for covers). Files come from
 strangers, and mutagen can raise almost anything on a malformed file
@@ -76,8 +76,9 @@ class AudioInfo:
     disc_number: int | None
     year: int | None
     genre: str | None
-    cover_digest: str | None = None
-    cover_jpeg: bytes | None = None
+    # Whether the file carries embedded art; its thumbnail is made later by a
+    # background job, with ParserPool.cover().
+    has_cover: bool = False
 
 
 # --- format detection from the bytes -----------------------------------------------
@@ -360,7 +361,6 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
     if not duration > 0 or duration > 100 * 3600 or not _has_audio_data(Path(path), kind):
         raise UnsupportedAudio("NO_AUDIO")
     ext, mime = FORMATS[kind]
-    digest, thumb = _thumbnail(cover)
 
     def tag(name: str) -> str:
         return clean_tag(fields.get(name), TAG_MAX)
@@ -386,16 +386,35 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
         disc_number=fields.get("disc_number"),
         year=fields.get("year"),
         genre=tag("genre") or None,
-        cover_digest=digest,
-        cover_jpeg=thumb,
+        has_cover=bool(cover) and len(cover) <= COVER_MAX_BYTES,
     )
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A thumbnail of a file's embedded art, named by the art's sha256."""
+
+    digest: str
+    jpeg: bytes
+
+
+def cover_here(path: str) -> Cover | None:
+    """The thumbnail of the file's embedded art, in the calling process; None when it has
+    no art, or art that is no picture. Raises UnsupportedAudio or anything mutagen raises."""
+    kind = detect_kind(Path(path))
+    if kind is None:
+        raise UnsupportedAudio("NOT_AUDIO")
+    _, _, art, _ = _open(path, kind)
+    digest, thumb = _thumbnail(art)
+    return Cover(digest, thumb) if digest and thumb else None
 
 
 def worker_main(memory_bytes: int) -> None:
     """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
-    Request {"path", "name"}; answer {"status": "ok"|"error"|"fatal", "payload"}: the
-    parsed AudioInfo, or an UnsupportedAudio error code.
+    Request {"path", "name"} (parse) or {"op": "cover", "path"} (thumbnail the embedded
+    art); answer {"status": "ok"|"error"|"fatal", "payload"}: the parsed AudioInfo, or
+    [digest, base64 JPEG] or null, or an UnsupportedAudio error code.
     """
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # nothing but answers may reach the protocol stream
@@ -413,10 +432,12 @@ def worker_main(memory_bytes: int) -> None:
         status, payload = "error", UnsupportedAudio.code
         try:
             request = json.loads(line)
-            info = asdict(parse_here(request["path"], request["name"]))
-            if info["cover_jpeg"] is not None:
-                info["cover_jpeg"] = base64.b64encode(info["cover_jpeg"]).decode("ascii")
-            status, payload = "ok", info
+            if request.get("op") == "cover":
+                cover = cover_here(request["path"])
+                payload = None if cover is None else [cover.digest, base64.b64encode(cover.jpeg).decode("ascii")]
+            else:
+                payload = asdict(parse_here(request["path"], request["name"]))
+            status = "ok"
         except UnsupportedAudio as exc:
             payload = exc.code
         except MemoryError:
@@ -467,9 +488,9 @@ class _Worker:
         answer = json.loads(line)
         return answer["status"], answer.get("payload")
 
-    def ask(self, path: str, name: str, timeout: float) -> tuple[str, Any]:
+    def ask(self, request: dict[str, str], timeout: float) -> tuple[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"path": path, "name": name}) + "\n")
+        self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         return self._answer(timeout)
 
@@ -506,13 +527,22 @@ class ParserPool:
 
     def parse(self, path: Path, original_name: str) -> AudioInfo:
         """Raises UnsupportedAudio with a reason fit to show the user."""
+        return AudioInfo(**self._ask({"path": str(path), "name": original_name}))
+
+    def cover(self, path: Path) -> Cover | None:
+        """The thumbnail of a file's embedded art (None: no usable art), made in a worker.
+        Raises UnsupportedAudio as parse() does."""
+        payload = self._ask({"op": "cover", "path": str(path)})
+        return None if payload is None else Cover(payload[0], base64.b64decode(payload[1]))
+
+    def _ask(self, request: dict[str, str]) -> Any:
         try:
             worker = self._checkout()
         except (TimeoutError, EOFError, OSError, ValueError):
             raise UnsupportedAudio("READER_UNAVAILABLE") from None
         healthy = False
         try:
-            status, payload = worker.ask(str(path), original_name, self.timeout)
+            status, payload = worker.ask(request, self.timeout)
             healthy = status != "fatal"
         except TimeoutError:
             raise UnsupportedAudio("AUDIO_TOO_SLOW") from None
@@ -522,9 +552,7 @@ class ParserPool:
             self._checkin(worker, healthy)
         if status != "ok":
             raise UnsupportedAudio(payload)
-        if payload["cover_jpeg"] is not None:
-            payload["cover_jpeg"] = base64.b64decode(payload["cover_jpeg"])
-        return AudioInfo(**payload)
+        return payload
 
     def warm(self) -> None:
         """Start every worker now, in parallel, rather than on first use."""

@@ -88,7 +88,7 @@ def stream(token: str, track_id: int) -> Response:
 @limiter.limit(_limit)
 def cover(token: str, track_id: int) -> Response:
     track = playlists.shared_track(playlists.by_share_token(token), track_id)
-    return _private(send_cover(track.cover_path))
+    return _private(send_cover(track.cover_path, pending=track.cover_pending))
 
 
 def _private(response: Response) -> Response:

@@ -43,7 +43,8 @@ def _require_login() -> None:
 @bp.get("/stream/<int:track_id>/cover")
 def cover(track_id: int) -> Response:
     _require_login()
-    return send_cover(access.cover_path(current_user.id, track_id))
+    rel, pending = access.cover_of(current_user.id, track_id)
+    return send_cover(rel, pending=pending)
 
 
 def _visible_track(track_id: int) -> StreamTrack:

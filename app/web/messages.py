@@ -45,6 +45,10 @@ MESSAGES: dict[str, str] = {
     "AUDIO_TOO_BIG": "the file needs too much memory to read",
     "READER_UNAVAILABLE": "the server could not start reading the file; please try again",
     "STORAGE_FAILED": "the server could not store the file",
+    # background jobs
+    "JOB_INTERRUPTED": "the worker stopped while the job was running",
+    "QUEUE_UNAVAILABLE": "the job queue could not be reached",
+    "TRACK_FILE_MISSING": "the track's file is missing from storage ({path})",
     # accounts
     "USERNAME_LENGTH": "A username is {min} to {max} characters long.",
     "USERNAME_CHARACTERS": "A username may contain letters, digits, dots, dashes and underscores only.",

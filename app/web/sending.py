@@ -28,11 +28,15 @@ class Sendable(Protocol):
     sha256: str
 
 
-def send_cover(rel: str | None) -> Response:
-    """A track's stored cover (by its path under the uploads), or the placeholder."""
+def send_cover(rel: str | None, *, pending: bool = False) -> Response:
+    """A track's stored cover (by its path under the uploads), or the placeholder.
+
+    While the thumbnail job has yet to run (`pending`) the placeholder is not cached:
+    the same address shows the picture as soon as it exists.
+    """
     if rel is None:
         response = current_app.send_static_file(PLACEHOLDER_COVER)
-        response.headers["Cache-Control"] = f"private, max-age={DAY}"
+        response.headers["Cache-Control"] = "no-cache" if pending else f"private, max-age={DAY}"
         return response
     path = get_storage().local_path(rel)
     # Track ids are never reused and a track's art never changes.

@@ -42,9 +42,12 @@ def get_own_track(user_id: int, track_id: int) -> Track:
     return track
 
 
-def cover_path(user_id: int, track_id: int) -> str | None:
-    """Raises NotFound for an invisible track; None when it has no cover."""
-    row = db.session.execute(select(Track.cover_path).where(Track.id == track_id, visible_to(user_id))).first()
+def cover_of(user_id: int, track_id: int) -> tuple[str | None, bool]:
+    """(the stored cover's name or None, whether its thumbnail job has yet to run).
+    Raises NotFound for an invisible track."""
+    row = db.session.execute(
+        select(Track.cover_path, Track.cover_pending).where(Track.id == track_id, visible_to(user_id))
+    ).first()
     if row is None:
         raise NotFound("TRACK_NOT_FOUND")
-    return row[0]
+    return row[0], row[1]

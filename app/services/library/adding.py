@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Track, User, Visibility
 from app.models.library import TAG_MAX
+from app.services import jobs
 from app.services.errors import DomainError
 from app.services.library.catalogue import apply_tags
 from app.services.library.quotas import FileTooLarge, QuotaExceeded, check_limits, hold_quota
@@ -146,8 +147,10 @@ def _add(  # noqa: PLR0917 - add_file's arguments, passed on
         hold_quota(owner, incoming.size)
         kept.append(store.keep(incoming, owner.id, info.ext, sync=False))
         track.storage_path = kept[0]
-        if info.cover_digest and info.cover_jpeg:
-            track.cover_path = store.save_cover(owner.id, info.cover_digest, info.cover_jpeg)
+        if info.has_cover:
+            # A job makes the thumbnail; it is sent when the batch commits.
+            track.cover_pending = True
+            jobs.submit(jobs.MAKE_COVER, track.id)
         if savepoint is not None:
             savepoint.commit()
         batch.kept.extend(kept)

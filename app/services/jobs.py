@@ -1,0 +1,139 @@
+"""Job records: background work as the admin sees it (the queue itself is Huey's, in app/jobs/).
+
+A service that wants work done later calls `submit(name, *args)` with plain
+values: the job's row is added to the caller's unit of work, and the job is
+sent to the queue only when the caller commits (a worker must find the rows
+the job is about), never when it rolls back. app/jobs/queue.py does the
+sending and runs each job through `start`, `succeed` and `fail` here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import Job, JobState
+from app.models.types import utcnow
+from app.services.errors import DomainError
+
+# The jobs there are. Tasks are registered under these names (app/jobs/tasks.py).
+MAKE_COVER = "make_cover"
+
+# Session.info key of the jobs to send when the session commits.
+_TO_SEND = "jobs_to_send"
+ERROR_TEXT_MAX = 2000
+
+
+class JobInterrupted(DomainError):
+    """The worker stopped (or died) while the job ran."""
+
+    code = "JOB_INTERRUPTED"
+
+
+@dataclass(frozen=True)
+class JobError:
+    """A failure as the jobs table keeps it."""
+
+    code: str | None
+    params: dict[str, Any] | None
+    text: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> JobError:
+        if isinstance(exc, DomainError):
+            return cls(exc.code, _plain(exc.params), str(exc)[:ERROR_TEXT_MAX])
+        return cls(None, None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX])
+
+
+def submit(name: str, *args: Any) -> Job:
+    """Record a job and send it to the queue when the caller commits (flushed, not committed)."""
+    job = Job(name=name, args=list(args), state=JobState.QUEUED, attempts=0)
+    db.session.add(job)
+    db.session.flush()
+    db.session.info.setdefault(_TO_SEND, []).append(job)
+    return job
+
+
+def committed_jobs(session: Session) -> list[Job]:
+    """The jobs a session's just-committed transaction submitted (taken: each is sent once).
+
+    Jobs whose rows a savepoint rolled back are not among them.
+    """
+    jobs = session.info.pop(_TO_SEND, [])
+    return [job for job in jobs if job in session and job.id is not None]
+
+
+def forget_submitted(session: Session) -> None:
+    """The transaction rolled back: none of its jobs are sent."""
+    session.info.pop(_TO_SEND, None)
+
+
+# --- running (called by the queue's task wrapper) ----------------------------------------
+
+
+def start(job_id: int | None, name: str, args: list[Any], worker: str) -> Job:
+    """Mark a job running (one more attempt). A job started by the scheduler, or whose row is
+    gone, gets a new row."""
+    job = db.session.get(Job, job_id) if job_id is not None else None
+    if job is None:
+        job = Job(name=name, args=list(args), attempts=0)
+        db.session.add(job)
+    job.state = JobState.RUNNING
+    job.attempts += 1
+    job.started_at = utcnow()
+    job.finished_at = job.retry_at = None
+    job.worker = worker
+    db.session.flush()
+    return job
+
+
+def succeed(job_id: int, result: Any) -> None:
+    job = db.session.get(Job, job_id)
+    if job is None:
+        return
+    job.state = JobState.DONE
+    job.result = _plain(result)
+    job.error_code = job.error_params = job.error_text = None
+    job.finished_at = utcnow()
+    db.session.flush()
+
+
+def fail(job_id: int, error: JobError, *, retry_in: float | None) -> None:
+    """Record a failed attempt: queued again in `retry_in` seconds, or failed for good (None)."""
+    job = db.session.get(Job, job_id)
+    if job is None:
+        return
+    job.error_code, job.error_params, job.error_text = error.code, error.params, error.text
+    if retry_in is None:
+        job.state = JobState.FAILED
+        job.finished_at = utcnow()
+        job.retry_at = None
+    else:
+        job.state = JobState.QUEUED
+        job.retry_at = utcnow() + timedelta(seconds=retry_in)
+    db.session.flush()
+
+
+def fail_lost(host: str, alive: Callable[[int], bool]) -> int:
+    """Mark failed the jobs left "running" by processes of this host that no longer exist
+    (a worker killed mid-job); return how many. The admin may retry them."""
+    lost = 0
+    running = db.session.scalars(select(Job).where(Job.state == JobState.RUNNING, Job.worker.startswith(host + ":")))
+    for job in running:
+        pid = (job.worker or "").rpartition(":")[2]
+        if pid.isdigit() and not alive(int(pid)):
+            fail(job.id, JobError.of(JobInterrupted()), retry_in=None)
+            lost += 1
+    return lost
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON can store it (sizes and dates as numbers and text)."""
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,45 @@
+"""Cover thumbnails, made after upload by a background job (app/jobs/tasks.py).
+
+Adding a file only notes that it carries art (tracks.cover_pending); the job
+reads the art from the stored file through the tag reader's sandboxed
+processes, stores the thumbnail once per distinct picture and points the
+track at it. Until then the placeholder is served.
+"""
+
+from __future__ import annotations
+
+from app.extensions import db
+from app.models import Track
+from app.services.errors import DomainError
+from app.services.storage import Storage
+from app.services.tags import ParserPool
+
+
+class TrackFileMissing(DomainError):
+    """The track's stored file is not where its row says."""
+
+    code = "TRACK_FILE_MISSING"
+    status = 404
+
+
+def make_cover(store: Storage, pool: ParserPool, track_id: int) -> str | None:
+    """Make and record the thumbnail of a track's embedded art; return its stored name.
+
+    Does nothing (returns the existing name, or None) for a track that is gone, has its
+    thumbnail already, or has none pending: running it twice is harmless. Art that is
+    no picture leaves the track without a cover. Raises TrackFileMissing, or
+    UnsupportedAudio when the reader fails on the file.
+    """
+    track = db.session.get(Track, track_id)
+    if track is None or not track.cover_pending or track.cover_path:
+        return None if track is None else track.cover_path
+    try:
+        store.size(track.storage_path)
+    except FileNotFoundError:
+        raise TrackFileMissing(track_id=track_id, path=track.storage_path) from None
+    cover = pool.cover(store.local_path(track.storage_path))
+    if cover is not None:
+        track.cover_path = store.save_cover(track.owner_id, cover.digest, cover.jpeg)
+    track.cover_pending = False
+    db.session.flush()
+    return track.cover_path

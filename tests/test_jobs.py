@@ -1,0 +1,173 @@
+"""Background jobs: a real Huey queue (SQLite) with a real consumer, the jobs table,
+cover thumbnails as a job, `flask worker`, and the admin's jobs page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.extensions import db as _db
+from app.jobs.consumer import ThreadConsumer, start_in_thread
+from app.models import Job, JobState, Role, Track
+from app.services import accounts, jobs
+from app.services.storage import get_storage
+from app.unit_of_work import commit
+from tests.helpers import DATA, PASSWORD, add_track, csrf_from, login
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "the job") -> object:
+    """Poll `condition` (each time on a fresh read of the database) until it is truthy."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        # See what the consumer committed (rollback alone expires nothing outside a transaction).
+        _db.session.rollback()
+        _db.session.expire_all()
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    rows = _db.session.execute(select(Job.id, Job.name, Job.state, Job.attempts, Job.error_text)).all()
+    pytest.fail(f"{what} did not happen within {seconds} s; jobs: {rows}")
+
+
+def the_job(name: str) -> Job:
+    return _db.session.scalars(select(Job).where(Job.name == name)).one()
+
+
+def job_in(job_id: int, state: JobState) -> Job | None:
+    job = _db.session.get(Job, job_id)
+    return job if job is not None and job.state is state else None
+
+
+# (These tests use _db directly: the `db` fixture would build the default app, whose jobs run at once.)
+@pytest.fixture
+def queued_app(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    """An app whose jobs go to a real Huey queue in a SQLite file (not run at once)."""
+    app = make_app(JOBS_IMMEDIATE=False, HUEY_URL=f"sqlite:///{tmp_path / 'queue.db'}", JOBS_RETRY_DELAY=1)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def consumer(queued_app: Flask) -> Iterator[Callable[[], ThreadConsumer]]:
+    """Start Huey's consumer on the queued app's queue, in threads of this process."""
+    started: list[ThreadConsumer] = []
+
+    def start() -> ThreadConsumer:
+        started.append(start_in_thread(queued_app))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop(graceful=True)
+
+
+def new_account(username: str, role: Role = Role.USER):
+    user = accounts.create_user(username, PASSWORD, role=role, rounds=4)
+    commit()
+    return user
+
+
+# --- through a real queue ------------------------------------------------------------------
+
+
+def test_upload_with_art_gets_its_thumbnail_from_a_real_consumer(queued_app, consumer):
+    new_account("alice")
+    client = queued_app.test_client()
+    login(client, "alice")
+    token = csrf_from(client, "/library/upload")
+    with (DATA / "cover.flac").open("rb") as fh:
+        response = client.post(
+            "/library/upload",
+            data={"csrf_token": token, "files": [(fh, "cover.flac")]},
+            content_type="multipart/form-data",
+            headers={"Accept": "application/json"},
+        )
+    assert response.status_code == 200 and response.get_json()["results"][0]["status"] == "added"
+    track = _db.session.scalars(select(Track)).one()
+    assert track.cover_pending and track.cover_path is None
+    job = the_job(jobs.MAKE_COVER)
+    assert (job.args, job.state, job.attempts) == ([track.id], JobState.QUEUED, 0)
+    # Until the job runs: the placeholder, which the browser must not keep.
+    placeholder = client.get(f"/stream/{track.id}/cover")
+    assert placeholder.headers["Content-Type"].startswith("image/svg+xml")
+    assert placeholder.headers["Cache-Control"] == "no-cache"
+
+    consumer()
+    done = wait_for(lambda: job_in(job.id, JobState.DONE))
+    assert done.attempts == 1 and done.error_code is None and done.started_at <= done.finished_at
+    _db.session.refresh(track)
+    assert not track.cover_pending and track.cover_path == done.result
+    art = client.get(f"/stream/{track.id}/cover")
+    assert art.headers["Content-Type"] == "image/jpeg" and art.data[:3] == b"\xff\xd8\xff"
+    assert "immutable" in art.headers["Cache-Control"]
+
+
+def test_failed_attempt_is_retried_after_a_delay(queued_app, consumer):
+    owner = new_account("alice")
+    track = add_track(owner, "cover.flac")  # the cover job is queued, not run
+    assert track.cover_pending
+    stored = get_storage().local_path(track.storage_path)
+    aside = stored.with_name("aside")
+    stored.rename(aside)
+
+    consumer()
+    job = the_job(jobs.MAKE_COVER)
+    failed_once = wait_for(lambda: (j := _db.session.get(Job, job.id)) and j.attempts == 1 and j.error_code and j)
+    assert failed_once.state is JobState.QUEUED  # waiting for its retry, not failed for good
+    assert failed_once.error_code == "TRACK_FILE_MISSING"
+    assert failed_once.error_params == {"track_id": track.id, "path": track.storage_path}
+    assert failed_once.retry_at is not None
+    aside.rename(stored)  # the disk is back
+
+    done = wait_for(lambda: job_in(job.id, JobState.DONE), what="the retry")
+    assert done.attempts >= 2 and done.error_code is None
+    _db.session.refresh(track)
+    assert track.cover_path and get_storage().local_path(track.cover_path).exists()
+
+
+def test_jobs_are_sent_on_commit_only(queued_app):
+    huey = queued_app.extensions["jobs"].huey
+    job = jobs.submit(jobs.MAKE_COVER, 1)
+    assert job.id is not None and huey.pending_count() == 0  # not before the commit
+    _db.session.rollback()
+    assert huey.pending_count() == 0  # nor after a rollback
+    jobs.submit(jobs.MAKE_COVER, 1)
+    commit()
+    assert huey.pending_count() == 1
+
+
+# --- run at once (JOBS_IMMEDIATE), for the tasks' own effects ---------------------------------
+
+
+def test_cover_job_is_idempotent(app, user, db):
+    track = add_track(user, "cover.flac")  # its job ran at once
+    assert track.cover_path and not track.cover_pending
+    covers = [f.rel for f in get_storage().list_files() if "/covers/" in f.rel]
+    jobs.submit(jobs.MAKE_COVER, track.id)
+    commit()
+    db.session.refresh(track)
+    assert [f.rel for f in get_storage().list_files() if "/covers/" in f.rel] == covers
+    assert db.session.scalar(select(func.count(Job.id)).where(Job.state == JobState.DONE)) == 2
+
+
+def test_cover_job_for_a_deleted_track_does_nothing(app, user, db):
+    track = add_track(user, "tagged.mp3")
+    gone = track.id
+    db.session.delete(track)
+    commit()
+    job = jobs.submit(jobs.MAKE_COVER, gone)
+    commit()
+    db.session.refresh(job)
+    assert (job.state, job.result, job.error_code) == (JobState.DONE, None, None)
+
+
+def test_track_without_art_gets_no_job(app, user, db):
+    track = add_track(user, "tagged.ogg")
+    assert not track.cover_pending and track.cover_path is None
+    assert db.session.scalar(select(func.count(Job.id))) == 0
