@@ -17,6 +17,7 @@ from app.services import accounts
 from app.services.errors import DomainError
 from app.services.library import adding
 from app.services.library.adding import AddOutcome
+from app.services.library.check import LibraryReport, check_library
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from app.web.messages import message
@@ -28,6 +29,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(set_role)
     app.cli.add_command(import_folder)
     app.cli.add_command(worker)
+    app.cli.add_command(verify_library)
 
 
 @click.command("create-admin")
@@ -129,3 +131,50 @@ def worker(workers: int | None, periodic: bool) -> None:
     consumer.run_worker(
         current_app._get_current_object(), workers=workers or current_app.config["JOBS_WORKERS"], periodic=periodic
     )
+
+
+@click.command("verify-library")
+@click.option("--deep", is_flag=True, help="Also read every file and compare its sha256 (slow).")
+@click.option("--fix", is_flag=True, help="Remove orphan files and stale temporary files (never rows).")
+def verify_library(deep: bool, fix: bool) -> None:
+    """Check that every track has its file, every file a track, and no upload left
+    a temporary file; exit with status 1 when something is wrong (and not fixed)."""
+    report = check_library(get_storage(), deep=deep, fix=fix)
+    for line in report_lines(report):
+        click.echo(line)
+    if report.unresolved:
+        raise SystemExit(1)
+
+
+def report_lines(report: LibraryReport) -> list[str]:
+    """The report as the shell shows it: one line per problem, then a summary."""
+    removed = set(report.removed)
+
+    def fixed(path: str) -> str:
+        return " (removed)" if path in removed else ""
+
+    lines = [
+        f"Checked {report.tracks} tracks and {report.files} stored files" + (", with sha256." if report.deep else ".")
+    ]
+    lines += [f"missing {m.kind} file: track {m.track_id}: {m.path}" for m in report.missing]
+    lines += [
+        f"size mismatch: track {m.track_id}: {m.path}: recorded {m.recorded} bytes, found {m.found}"
+        for m in report.size_mismatches
+    ]
+    lines += [f"sha256 mismatch: track {m.track_id}: {m.path}" for m in report.hash_mismatches]
+    lines += [f"orphan file: {f.path} ({f.size} bytes){fixed(f.path)}" for f in report.orphans]
+    lines += [f"stale temporary file: {f.path} ({f.size} bytes){fixed(f.path)}" for f in report.stale]
+    if not report.problems:
+        lines.append("Everything is in order.")
+    else:
+        summary = f"{_count(report.problems, 'problem')} found"
+        if report.fix:
+            summary += f", {len(report.removed)} removed"
+        elif report.orphans or report.stale:
+            summary += "; --fix removes the orphan and temporary files"
+        lines.append(summary + ".")
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

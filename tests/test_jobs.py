@@ -3,6 +3,9 @@ cover thumbnails as a job, `flask worker`, and the admin's jobs page."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from app.services import accounts, jobs
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from tests.helpers import DATA, PASSWORD, add_track, csrf_from, login
+from tests.servers import BIN, ROOT, server_env
 
 
 def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "the job") -> object:
@@ -140,6 +144,39 @@ def test_jobs_are_sent_on_commit_only(queued_app):
     jobs.submit(jobs.MAKE_COVER, 1)
     commit()
     assert huey.pending_count() == 1
+
+
+def test_flask_worker_processes_jobs_and_cleans_up_at_start(queued_app, database_url, tmp_path):
+    store = get_storage()
+    leftover = store.incoming(max_bytes=100)
+    leftover.write(b"a crashed upload")
+    leftover.finish()
+    old = time.time() - 2 * 3600
+    os.utime(leftover.path, (old, old))
+    job = jobs.submit(jobs.VERIFY_LIBRARY, False, False)
+    commit()
+
+    env = server_env(
+        database_url,
+        Path(queued_app.config["UPLOAD_FOLDER"]),
+        HUEY_URL=queued_app.config["HUEY_URL"],
+        JOBS_WORKERS="1",
+    )
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [str(BIN / "flask"), "worker", "--no-periodic"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            done = wait_for(lambda: job_in(job.id, JobState.DONE), what=f"the worker's job ({log})")
+            assert not leftover.path.exists()  # removed when the worker started
+            assert done.worker.endswith(f":{worker.pid}")
+            assert done.result["tracks"] == 0 and done.result["problems"] == 0
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=30)
+    assert code == 0, log.read_text()
+    assert "Huey consumer started" in log.read_text()
 
 
 # --- run at once (JOBS_IMMEDIATE), for the tasks' own effects ---------------------------------

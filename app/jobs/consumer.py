@@ -17,6 +17,8 @@ from huey.consumer import Consumer
 
 from app.jobs.queue import JobQueue
 from app.services import jobs
+from app.services.library.check import remove_stale_incoming
+from app.services.storage import get_storage
 from app.unit_of_work import commit
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,14 @@ class ThreadConsumer(Consumer):
 
 
 def prepare(app: Flask) -> None:
-    """What a worker does before its first job: mark failed the jobs that workers of this
-    host died running."""
+    """What a worker does before its first job: remove uploads' temporary files a crash
+    left behind, and mark failed the jobs that workers of this host died running."""
     with app.app_context():
+        removed = remove_stale_incoming(get_storage())
         lost = jobs.fail_lost(socket.gethostname(), _alive)
         commit()
+    if removed:
+        log.info("removed %d stale temporary upload files", len(removed))
     if lost:
         log.warning("%d jobs were left running by a worker that stopped; marked failed", lost)
 

@@ -70,6 +70,10 @@ def init_app(app: Flask) -> None:
     queue = JobQueue(app, huey)
     for name, function in tasks.TASKS.items():
         queue.tasks[name] = huey.task(name=name, context=True)(_recorded(app, name, function))
+    for periodic in tasks.PERIODIC:
+        function = tasks.TASKS[periodic.job]
+        run = _recorded(app, periodic.job, function, default_args=periodic.args)
+        huey.periodic_task(periodic.schedule, name=periodic.name, context=True)(run)
     huey.signal(SIGNAL_INTERRUPTED)(_interrupted(app))
     app.extensions["jobs"] = queue
 

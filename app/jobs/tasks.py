@@ -8,14 +8,21 @@ does no harm. What one returns is kept as its job's result (JSON).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
+from huey import crontab
 
-from app.services.jobs import MAKE_COVER
-from app.services.library import covers
+from app.services import jobs
+from app.services.jobs import HOURLY_CLEANUP, MAKE_COVER, VERIFY_LIBRARY
+from app.services.library import check, covers
 from app.services.storage import get_storage
 from app.services.tags import get_pool
+
+# Records of finished jobs are kept this long (the newest of each kind always).
+KEEP_DONE_JOBS = timedelta(days=7)
 
 
 def make_cover(track_id: int) -> str | None:
@@ -25,6 +32,37 @@ def make_cover(track_id: int) -> str | None:
     return covers.make_cover(get_storage(), pool, track_id)
 
 
+def verify_library(deep: bool = False, fix: bool = False) -> dict[str, Any]:
+    """The library check; its report is the job's result, shown on the admin page."""
+    return check.check_library(get_storage(), deep=deep, fix=fix).to_dict()
+
+
+def hourly_cleanup() -> dict[str, int]:
+    """Remove uploads' temporary files a crash left behind, and old job records."""
+    removed = check.remove_stale_incoming(get_storage())
+    pruned = jobs.prune(KEEP_DONE_JOBS)
+    return {"stale_removed": len(removed), "jobs_pruned": pruned}
+
+
 TASKS: dict[str, Callable[..., Any]] = {
     MAKE_COVER: make_cover,
+    VERIFY_LIBRARY: verify_library,
+    HOURLY_CLEANUP: hourly_cleanup,
 }
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job Huey's scheduler starts on a schedule (in `flask worker` with periodic tasks on)."""
+
+    name: str  # the scheduler's name for it
+    job: str  # the job it runs, as the jobs table records it
+    args: tuple[Any, ...]
+    schedule: Callable[..., bool]
+
+
+PERIODIC = [
+    # The daily check only reports: what to do about a missing file is the admin's call.
+    Periodic("daily_library_check", VERIFY_LIBRARY, (False, False), crontab(hour="4", minute="17")),
+    Periodic("hourly_cleanup_schedule", HOURLY_CLEANUP, (), crontab(minute="7")),
+]

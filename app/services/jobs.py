@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -25,6 +25,8 @@ from app.services.errors import DomainError
 
 # The jobs there are. Tasks are registered under these names (app/jobs/tasks.py).
 MAKE_COVER = "make_cover"
+VERIFY_LIBRARY = "verify_library"
+HOURLY_CLEANUP = "hourly_cleanup"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"
@@ -132,6 +134,20 @@ def fail_lost(host: str, alive: Callable[[int], bool]) -> int:
             fail(job.id, JobError.of(JobInterrupted()), retry_in=None)
             lost += 1
     return lost
+
+
+# --- housekeeping ---------------------------------------------------------------------------
+
+
+def prune(older_than: timedelta) -> int:
+    """Delete the records of jobs done before now - older_than, except the newest of each
+    name (the last library check's report stays). Failed jobs stay until retried."""
+    cutoff: datetime = utcnow() - older_than
+    newest = select(func.max(Job.id)).where(Job.state == JobState.DONE).group_by(Job.name)
+    result = db.session.execute(
+        delete(Job).where(Job.state == JobState.DONE, Job.finished_at < cutoff, Job.id.not_in(newest))
+    )
+    return result.rowcount or 0
 
 
 def _plain(value: Any) -> Any:
