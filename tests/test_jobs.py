@@ -20,8 +20,11 @@ from app.models import Job, JobState, Role, Track
 from app.services import accounts, jobs
 from app.services.storage import get_storage
 from app.unit_of_work import commit
-from tests.helpers import DATA, PASSWORD, add_track, csrf_from, login
+from tests.helpers import DATA, PASSWORD, add_track, csrf_from, login, post_form
 from tests.servers import BIN, ROOT, server_env
+
+JOB_URLS = ["/admin/jobs"]
+JOB_POST_URLS = ["/admin/jobs/{id}/retry", "/admin/jobs/verify-library"]
 
 
 def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "the job") -> object:
@@ -208,3 +211,86 @@ def test_track_without_art_gets_no_job(app, user, db):
     track = add_track(user, "tagged.ogg")
     assert not track.cover_pending and track.cover_path is None
     assert db.session.scalar(select(func.count(Job.id))) == 0
+
+
+# --- the admin's page ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(app, admin):
+    client = app.test_client()
+    login(client, "admin")
+    return client
+
+
+def test_admin_sees_a_failed_job_with_its_error_and_retries_it(app, admin_client, user, db):
+    app.config["JOBS_RETRIES"] = 0  # fail for good at the first error
+    track = add_track(user, "cover.flac")
+    stored = get_storage().local_path(track.storage_path)
+    aside = stored.with_name("aside")
+    stored.rename(aside)
+    track.cover_pending, track.cover_path = True, None
+    job = jobs.submit(jobs.MAKE_COVER, track.id)
+    commit()
+    db.session.refresh(job)
+    assert job.state is JobState.FAILED
+
+    page = admin_client.get("/admin/jobs").get_data(as_text=True)
+    failed = page[page.index("<h2>Failed</h2>") :]
+    assert "Cover thumbnail" in failed
+    assert f"the track&#39;s file is missing from storage ({track.storage_path})" in failed
+    assert f"/admin/jobs/{job.id}/retry" in failed
+
+    aside.rename(stored)
+    response = post_form(admin_client, "/admin/jobs", f"/admin/jobs/{job.id}/retry")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/jobs"
+    db.session.refresh(job)
+    assert (job.state, job.attempts, job.error_code) == (JobState.DONE, 2, None)
+    db.session.refresh(track)
+    assert track.cover_path and not track.cover_pending
+    page = admin_client.get("/admin/jobs").get_data(as_text=True)
+    assert "No job has failed." in page and "is queued again" in page
+
+    # Only a failed job can be retried.
+    response = post_form(admin_client, "/admin/jobs", f"/admin/jobs/{job.id}/retry")
+    assert "Only a failed job can be retried; this one is done." in admin_client.get("/admin/jobs").get_data(
+        as_text=True
+    )
+    assert post_form(admin_client, "/admin/jobs", "/admin/jobs/999999/retry").status_code == 404
+
+
+def test_admin_runs_the_library_check_and_sees_its_report(app, admin_client, user, db):
+    track = add_track(user, "tagged.mp3")
+    get_storage().local_path(track.storage_path).unlink()
+    assert "No check has finished yet." in admin_client.get("/admin/jobs").get_data(as_text=True)
+
+    response = post_form(admin_client, "/admin/jobs", "/admin/jobs/verify-library", {"deep": "y"})
+    assert response.status_code == 302
+    job = the_job(jobs.VERIFY_LIBRARY)
+    assert job.args == [True, False] and job.state is JobState.DONE
+    page = admin_client.get("/admin/jobs").get_data(as_text=True)
+    report = page[page.index("Last report") : page.index("<h2>Running</h2>")]
+    assert "<dt>Tracks</dt><dd>1</dd>" in report and "<dt>Stored files</dt><dd>0</dd>" in report
+    assert "<dt>Contents compared (sha256)</dt><dd>yes</dd>" in report
+    assert "<dt>Problems</dt><dd>1</dd>" in report
+    assert "Missing audio file" in report and track.storage_path in report
+    assert db.session.get(Track, track.id) is not None  # never rows
+
+
+def test_users_and_anonymous_cannot_reach_the_jobs_pages(client, make_user, admin, db):
+    job = jobs.submit(jobs.VERIFY_LIBRARY, False, False)
+    commit()
+    for url in JOB_URLS:
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login"), url
+    for role in (Role.USER, Role.LISTENER):
+        make_user(role.value, role=role)
+        login(client, role.value)
+        token = csrf_from(client, "/account")
+        for url in JOB_URLS:
+            assert client.get(url).status_code == 403, url
+        for url in JOB_POST_URLS:
+            response = client.post(url.format(id=job.id), data={"csrf_token": token, "fix": "y"})
+            assert response.status_code == 403, url
+        client.post("/auth/logout", data={"csrf_token": token})
+    assert db.session.scalar(select(func.count(Job.id))) == 1  # nothing was started

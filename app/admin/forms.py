@@ -48,3 +48,8 @@ class CreateUserForm(FlaskForm):
 
 class RegistrationForm(FlaskForm):
     open = BooleanField("Anyone may register")
+
+
+class LibraryCheckForm(FlaskForm):
+    deep = BooleanField("Also read every file and compare its sha256 (slow)")
+    fix = BooleanField("Remove orphan files and stale temporary files (never tracks)")

@@ -1,8 +1,9 @@
-"""The admin pages: accounts, roles, quotas and instance settings."""
+"""The admin pages: accounts, roles, quotas, instance settings, background jobs and the library check."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import wraps
 
@@ -10,10 +11,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app.admin.forms import ActionForm, CreateUserForm, QuotaForm, RegistrationForm, ResetPasswordForm, RoleForm
+from app.admin.forms import (
+    ActionForm,
+    CreateUserForm,
+    LibraryCheckForm,
+    QuotaForm,
+    RegistrationForm,
+    ResetPasswordForm,
+    RoleForm,
+)
 from app.extensions import db
-from app.models import Role, User
-from app.services import accounts
+from app.models import Job, JobState, Role, User
+from app.services import accounts, jobs
 from app.services.errors import DomainError
 from app.services.library.quotas import GB
 from app.services.storage import get_storage
@@ -199,3 +208,73 @@ def _require_action_form() -> None:
     form = ActionForm()
     if not form.validate_on_submit():
         raise FormInvalid(_form_error(form))
+
+
+# --- background jobs and the library check ------------------------------------------------
+
+JOB_LABELS = {
+    jobs.MAKE_COVER: "Cover thumbnail",
+    jobs.VERIFY_LIBRARY: "Library check",
+    jobs.HOURLY_CLEANUP: "Hourly cleanup",
+}
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job: Job
+    label: str
+    error: str | None
+
+
+def _job_row(job: Job) -> JobRow:
+    error = None
+    if job.error_code:
+        error = message(DomainError(job.error_code, **(job.error_params or {})))
+    elif job.error_text:
+        error = job.error_text
+    return JobRow(job, JOB_LABELS.get(job.name, job.name), error)
+
+
+@bp.get("/jobs")
+def jobs_page() -> str:
+    lists = {state: [_job_row(j) for j in jobs.jobs_in(state)] for state in JobState if state is not JobState.DONE}
+    check = jobs.latest(jobs.VERIFY_LIBRARY, JobState.DONE)
+    return render_template(
+        "admin/jobs.html",
+        lists=lists,
+        done=[_job_row(j) for j in jobs.jobs_in(JobState.DONE, limit=20)],
+        counts=jobs.counts(),
+        check=check,
+        report=check.result if check else None,
+        check_waiting=jobs.latest(jobs.VERIFY_LIBRARY, JobState.QUEUED, JobState.RUNNING),
+        check_form=LibraryCheckForm(),
+    )
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+def retry_job(job_id: int) -> Response:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash(_form_error(form), "error")
+        return redirect(url_for("admin.jobs_page"))
+    try:
+        job = jobs.retry(job_id)
+    except jobs.JobNotFailed as exc:
+        db.session.rollback()
+        flash(message(exc), "error")
+    else:
+        commit()
+        flash(f"{JOB_LABELS.get(job.name, job.name)} job {job.id} is queued again.", "success")
+    return redirect(url_for("admin.jobs_page"))
+
+
+@bp.post("/jobs/verify-library")
+def run_library_check() -> Response:
+    form = LibraryCheckForm()
+    if form.validate_on_submit():
+        jobs.submit(jobs.VERIFY_LIBRARY, bool(form.deep.data), bool(form.fix.data))
+        commit()
+        flash("The library check is queued; its report shows here when it is done.", "success")
+    else:
+        flash(_form_error(form), "error")
+    return redirect(url_for("admin.jobs_page"))

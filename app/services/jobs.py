@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import Job, JobState
 from app.models.types import utcnow
-from app.services.errors import DomainError
+from app.services.errors import DomainError, NotFound
 
 # The jobs there are. Tasks are registered under these names (app/jobs/tasks.py).
 MAKE_COVER = "make_cover"
@@ -31,6 +31,17 @@ HOURLY_CLEANUP = "hourly_cleanup"
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"
 ERROR_TEXT_MAX = 2000
+
+
+class JobNotFound(NotFound):
+    code = "JOB_NOT_FOUND"
+
+
+class JobNotFailed(DomainError):
+    """Only a failed job can be retried (a queued or running one is on its way)."""
+
+    code = "JOB_NOT_FAILED"
+    status = 409
 
 
 class JobInterrupted(DomainError):
@@ -58,6 +69,23 @@ def submit(name: str, *args: Any) -> Job:
     """Record a job and send it to the queue when the caller commits (flushed, not committed)."""
     job = Job(name=name, args=list(args), state=JobState.QUEUED, attempts=0)
     db.session.add(job)
+    db.session.flush()
+    db.session.info.setdefault(_TO_SEND, []).append(job)
+    return job
+
+
+def retry(job_id: int) -> Job:
+    """Queue a failed job again, with a fresh set of attempts, when the caller commits.
+
+    Raises JobNotFound, or JobNotFailed when the job is not in the failed state.
+    """
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(job_id=job_id)
+    if job.state is not JobState.FAILED:
+        raise JobNotFailed(job_id=job_id, state=job.state.value)
+    job.state = JobState.QUEUED
+    job.finished_at = job.retry_at = None
     db.session.flush()
     db.session.info.setdefault(_TO_SEND, []).append(job)
     return job
@@ -136,7 +164,26 @@ def fail_lost(host: str, alive: Callable[[int], bool]) -> int:
     return lost
 
 
-# --- housekeeping ---------------------------------------------------------------------------
+# --- the admin's view --------------------------------------------------------------------
+
+
+def jobs_in(state: JobState, limit: int = 100) -> list[Job]:
+    """The newest `limit` jobs in a state."""
+    return list(db.session.scalars(select(Job).where(Job.state == state).order_by(Job.id.desc()).limit(limit)))
+
+
+def counts() -> dict[JobState, int]:
+    rows = db.session.execute(select(Job.state, func.count()).group_by(Job.state))
+    found = dict(rows.tuples().all())
+    return {state: found.get(state, 0) for state in JobState}
+
+
+def latest(name: str, *states: JobState) -> Job | None:
+    """The newest job of that name (in one of `states`, when given)."""
+    query = select(Job).where(Job.name == name)
+    if states:
+        query = query.where(Job.state.in_(states))
+    return db.session.scalar(query.order_by(Job.id.desc()).limit(1))
 
 
 def prune(older_than: timedelta) -> int:

@@ -46,6 +46,8 @@ MESSAGES: dict[str, str] = {
     "READER_UNAVAILABLE": "the server could not start reading the file; please try again",
     "STORAGE_FAILED": "the server could not store the file",
     # background jobs
+    "JOB_NOT_FOUND": "No such job.",
+    "JOB_NOT_FAILED": "Only a failed job can be retried; this one is {state}.",
     "JOB_INTERRUPTED": "the worker stopped while the job was running",
     "QUEUE_UNAVAILABLE": "the job queue could not be reached",
     "TRACK_FILE_MISSING": "the track's file is missing from storage ({path})",
