@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +38,37 @@ from app.unit_of_work import commit
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "musiccloud"
+QUEUE_SCHEMES = ("sqlite:///", "redis://", "rediss://", "unix://")
 # Each retry waits this many times longer than the one before.
 RETRY_BACKOFF = 2.0
 
 
-@dataclass
 class JobQueue:
-    """One app's Huey and its tasks, by job name."""
+    """One app's Huey and its tasks, by job name.
 
-    app: Flask
-    huey: Huey
-    tasks: dict[str, TaskWrapper] = field(default_factory=dict)
+    Huey is created on first use: an app that never queues a job (a migration,
+    a shell command) does not open, or create, the queue's file.
+    """
+
+    def __init__(self, app: Flask, url: str) -> None:
+        self.app = app
+        self.url = url
+        self.tasks: dict[str, TaskWrapper] = {}
+        self._huey: Huey | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def huey(self) -> Huey:
+        with self._lock:
+            if self._huey is None:
+                self._huey = self._create()
+            return self._huey
 
     def send(self, job_id: int, name: str, args: list[Any]) -> None:
         """Put a recorded job on the queue, with the configured retries."""
         cfg = self.app.config
-        self.huey.enqueue(
+        huey = self.huey
+        huey.enqueue(
             self.tasks[name].s(
                 job_id,
                 *args,
@@ -63,19 +78,25 @@ class JobQueue:
             )
         )
 
+    def _create(self) -> Huey:
+        app = self.app
+        huey = make_huey(self.url, immediate=app.config["JOBS_IMMEDIATE"])
+        for name, function in tasks.TASKS.items():
+            self.tasks[name] = huey.task(name=name, context=True)(_recorded(app, name, function))
+        for periodic in tasks.PERIODIC:
+            function = tasks.TASKS[periodic.job]
+            run = _recorded(app, periodic.job, function, default_args=periodic.args)
+            huey.periodic_task(periodic.schedule, name=periodic.name, context=True)(run)
+        huey.signal(SIGNAL_INTERRUPTED)(_interrupted(app))
+        return huey
+
 
 def init_app(app: Flask) -> None:
-    """Create the app's queue from its configuration and register the tasks on it."""
-    huey = make_huey(queue_url(app), immediate=app.config["JOBS_IMMEDIATE"])
-    queue = JobQueue(app, huey)
-    for name, function in tasks.TASKS.items():
-        queue.tasks[name] = huey.task(name=name, context=True)(_recorded(app, name, function))
-    for periodic in tasks.PERIODIC:
-        function = tasks.TASKS[periodic.job]
-        run = _recorded(app, periodic.job, function, default_args=periodic.args)
-        huey.periodic_task(periodic.schedule, name=periodic.name, context=True)(run)
-    huey.signal(SIGNAL_INTERRUPTED)(_interrupted(app))
-    app.extensions["jobs"] = queue
+    """The app's queue, from its configuration (the tasks are registered when Huey is created)."""
+    url = queue_url(app)
+    if not url.startswith(QUEUE_SCHEMES):
+        raise RuntimeError(f"HUEY_URL must be sqlite:///path or redis://...; got {url!r}")
+    app.extensions["jobs"] = JobQueue(app, url)
 
 
 def get_queue() -> JobQueue:
