@@ -17,7 +17,7 @@ BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve test bench bench-deps lint format install install-dev system-deps db-upgrade clean
+.PHONY: help run worker serve test bench bench-deps lint format install install-dev system-deps db-upgrade clean
 
 help: ## Show this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,8 +42,15 @@ db-upgrade: install ## Apply the migrations (SQLite under instance/ unless DATAB
 	mkdir -p instance
 	$(BIN)/flask db upgrade
 
-run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 (development server)
+# The job worker runs beside the server and stops with it (Ctrl-C, or the server failing
+# to start): a separate process, as in production, whatever serves the pages.
+run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 (development server), with a job worker
+	@$(BIN)/flask worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+worker: db-upgrade ## Production: process background jobs (flask worker; run it as its own service)
+	$(BIN)/flask worker
 
 serve: db-upgrade ## Production: migrate, then gunicorn with deploy/gunicorn.conf.py (127.0.0.1:8000)
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
