@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,9 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app.extensions import db as _db
-from app.jobs.consumer import ThreadConsumer, start_in_thread
+from app.jobs.consumer import ThreadConsumer, prepare, start_in_thread
 from app.models import Job, JobState, Role, Track
+from app.models.types import utcnow
 from app.services import accounts, jobs
 from app.services.storage import get_storage
 from app.unit_of_work import commit
@@ -211,6 +214,52 @@ def test_track_without_art_gets_no_job(app, user, db):
     track = add_track(user, "tagged.ogg")
     assert not track.cover_pending and track.cover_path is None
     assert db.session.scalar(select(func.count(Job.id))) == 0
+
+
+def test_hourly_cleanup_removes_stale_temporaries_and_old_job_records(app, db):
+    store = get_storage()
+    leftover = store.incoming(max_bytes=100)
+    leftover.write(b"a crashed upload")
+    leftover.finish()
+    old = time.time() - 2 * 3600
+    os.utime(leftover.path, (old, old))
+    long_ago = utcnow() - timedelta(days=8)
+    for name, state in [
+        (jobs.MAKE_COVER, JobState.DONE),
+        (jobs.MAKE_COVER, JobState.DONE),  # the newest cover job: kept
+        (jobs.VERIFY_LIBRARY, JobState.DONE),  # the last report: kept
+        (jobs.MAKE_COVER, JobState.FAILED),  # failed: kept until retried
+    ]:
+        db.session.add(Job(name=name, args=[], state=state, attempts=1, created_at=long_ago, finished_at=long_ago))
+    commit()
+    oldest = db.session.scalars(select(Job).order_by(Job.id)).first()
+
+    job = jobs.submit(jobs.HOURLY_CLEANUP)
+    commit()
+    db.session.refresh(job)
+    assert job.state is JobState.DONE and job.result == {"stale_removed": 1, "jobs_pruned": 1}
+    assert not leftover.path.exists()
+    remaining = {(j.name, j.state) for j in db.session.scalars(select(Job))}
+    assert oldest.id not in set(db.session.scalars(select(Job.id)))
+    assert remaining == {
+        (jobs.MAKE_COVER, JobState.DONE),
+        (jobs.VERIFY_LIBRARY, JobState.DONE),
+        (jobs.MAKE_COVER, JobState.FAILED),
+        (jobs.HOURLY_CLEANUP, JobState.DONE),
+    }
+
+
+def test_a_starting_worker_fails_the_jobs_a_dead_worker_left_running(app, db):
+    host = socket.gethostname()
+    dead = Job(name=jobs.MAKE_COVER, args=[1], state=JobState.RUNNING, attempts=1, worker=f"{host}:{2**22 + 7}")
+    alive = Job(name=jobs.MAKE_COVER, args=[2], state=JobState.RUNNING, attempts=1, worker=f"{host}:{os.getpid()}")
+    elsewhere = Job(name=jobs.MAKE_COVER, args=[3], state=JobState.RUNNING, attempts=1, worker="other-host:1")
+    db.session.add_all([dead, alive, elsewhere])
+    commit()
+    prepare(app)
+    db.session.expire_all()
+    assert (dead.state, dead.error_code) == (JobState.FAILED, "JOB_INTERRUPTED")
+    assert alive.state is JobState.RUNNING and elsewhere.state is JobState.RUNNING
 
 
 # --- the admin's page ------------------------------------------------------------------------
