@@ -17,7 +17,7 @@ from app.admin.routes import bp as admin_bp
 from app.api.routes import bp as api_bp
 from app.auth.routes import bp as auth_bp
 from app.cli import register_cli
-from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.extensions import csrf, db, limiter, login_manager
 from app.jobs import queue as jobs_queue
 from app.library.routes import bp as library_bp
 from app.playlists.routes import bp as playlists_bp
@@ -125,7 +125,6 @@ def _engine_options(app: Flask) -> None:
 def _init_extensions(app: Flask) -> None:
     _engine_options(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

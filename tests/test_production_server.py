@@ -10,8 +10,9 @@ import secrets
 import time
 from pathlib import Path
 
-from tests.conftest import DATA, free_port, wait_for_port
-from tests.test_serving import Servers, login, request
+from tests.helpers import DATA
+from tests.servers import flask, server_env
+from tests.test_serving import login, request
 
 
 def children(pid: int) -> list[int]:
@@ -61,35 +62,33 @@ def upload(port: int, cookie: str, path: Path) -> dict:
     return json.loads(answer)["results"][0]
 
 
-def test_preloaded_workers_use_their_own_connections_and_parsers(tmp_path):
-    servers = Servers(tmp_path)
-    servers.flask("db", "upgrade")
-    servers.flask("create-admin", "owner", stdin="serving password\n" * 2)
-    port = free_port()
-    servers.gunicorn(port, WEB_WORKERS="2", WEB_THREADS="4", INGEST_IDLE_SECONDS="3", LOG_LEVEL="warning")
-    master = servers.procs[0].pid
+def test_preloaded_workers_use_their_own_connections_and_parsers(tmp_path, start_gunicorn):
     database = str(tmp_path / "serve.db")
-    try:
-        assert wait_for_port(port)
-        cookie = login(port, "owner")
-        result = upload(port, cookie, DATA / "tagged.flac")
-        assert result["status"] == "added", result
-        assert result["track"]["title"] == "Flac Tone"
-        parsers = [p for worker in children(master) for p in children(worker)]
-        assert parsers, "the upload's parser process is not a worker's child"
+    url, uploads = f"sqlite:///{database}", tmp_path / "uploads"
+    settings = {"WEB_WORKERS": "2", "WEB_THREADS": "4", "INGEST_IDLE_SECONDS": "3", "LOG_LEVEL": "warning"}
+    env = server_env(url, uploads, **settings)
+    flask(env, "db", "upgrade")
+    flask(env, "create-admin", "owner", stdin="serving password\n" * 2)
+    server = start_gunicorn(url, uploads, **settings)
+    master, port = server.process.pid, server.port
 
-        status, _, body = request(port, f"/stream/{result['track']['id']}", headers={"Cookie": cookie})
-        assert status == 200
-        assert body == (DATA / "tagged.flac").read_bytes()
+    cookie = login(port, "owner")
+    result = upload(port, cookie, DATA / "tagged.flac")
+    assert result["status"] == "added", result
+    assert result["track"]["title"] == "Flac Tone"
+    parsers = [p for worker in children(master) for p in children(worker)]
+    assert parsers, "the upload's parser process is not a worker's child"
 
-        # The app was imported in the master, but only the workers ever connected.
-        assert database not in open_files(master)
-        assert any(database in open_files(worker) for worker in children(master))
+    status, _, body = request(port, f"/stream/{result['track']['id']}", headers={"Cookie": cookie})
+    assert status == 200
+    assert body == (DATA / "tagged.flac").read_bytes()
 
-        deadline = time.monotonic() + 30
-        while any(Path(f"/proc/{p}").exists() for p in parsers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(Path(f"/proc/{p}").exists() for p in parsers), "idle parsers were not stopped"
-        assert len(children(master)) == 2  # the workers themselves stay
-    finally:
-        servers.stop()
+    # The app was imported in the master, but only the workers ever connected.
+    assert database not in open_files(master)
+    assert any(database in open_files(worker) for worker in children(master))
+
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{p}").exists() for p in parsers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{p}").exists() for p in parsers), "idle parsers were not stopped"
+    assert len(children(master)) == 2  # the workers themselves stay

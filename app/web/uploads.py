@@ -18,7 +18,7 @@ def max_upload_bytes() -> int:
 def parser_pool() -> ParserPool:
     """This process's tag readers, with the configured limits."""
     cfg = current_app.config
-    return get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"])
+    return get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"], cfg["INGEST_IDLE_SECONDS"])
 
 
 class UploadRequest(Request):
