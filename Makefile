@@ -76,11 +76,12 @@ test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL
 	$(BIN)/pytest $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
-bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 7 minutes)
+bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 9 minutes)
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
+	$(BIN)/python bench/memory_bench.py
 
 lint: install-dev ## ruff: lint and format check
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 
 from app.extensions import db
 from app.models import Track, User, Visibility
+from app.services import accounts
 from app.services.library import adding
 from app.services.storage import get_storage
 from app.services.tags import get_pool
@@ -120,6 +121,19 @@ def add_track(
     # Jobs the commit sent (the cover's thumbnail) ran at once, in a session of their own.
     db.session.refresh(result.track)
     return result.track
+
+
+def owner_with_track(app, name: str, *others: str) -> tuple[FlaskClient, User, Track]:
+    """Inside app's context: the account alice (and the accounts `others`), alice's
+    track made from tests/data/<name>, and a client logged in as alice."""
+    owner = accounts.create_user("alice", PASSWORD, rounds=4)
+    for other in others:
+        accounts.create_user(other, PASSWORD, rounds=4)
+    db.session.commit()
+    track = add_track(owner, name)
+    client = app.test_client()
+    login(client, "alice")
+    return client, owner, track
 
 
 # --- ports, for the servers a test starts -----------------------------------------------

@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 
-from app.extensions import db
-from app.services import accounts
-from tests.helpers import PASSWORD, add_track, login, post_form
+from tests.helpers import owner_with_track, post_form
 
 
 @contextmanager
@@ -16,11 +14,7 @@ def _started(make_app, **config):
     """An app with alice and one track, and alice's client."""
     app = make_app(**config)
     with app.app_context():
-        owner = accounts.create_user("alice", PASSWORD, rounds=4)
-        db.session.commit()
-        track = add_track(owner, "tagged.mp3")
-        client = app.test_client()
-        login(client, "alice")
+        client, _, track = owner_with_track(app, "tagged.mp3")
         yield client, track
 
 

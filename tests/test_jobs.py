@@ -86,6 +86,16 @@ def new_account(username: str, role: Role = Role.USER):
 # --- through a real queue ------------------------------------------------------------------
 
 
+def crashed_upload():
+    """A temporary upload file last touched two hours ago, as a crash leaves one."""
+    leftover = get_storage().incoming(max_bytes=100)
+    leftover.write(b"a crashed upload")
+    leftover.finish()
+    old = time.time() - 2 * 3600
+    os.utime(leftover.path, (old, old))
+    return leftover
+
+
 def test_upload_with_art_gets_its_thumbnail_from_a_real_consumer(queued_app, consumer):
     new_account("alice")
     client = queued_app.test_client()
@@ -153,12 +163,7 @@ def test_jobs_are_sent_on_commit_only(queued_app):
 
 
 def test_flask_worker_processes_jobs_and_cleans_up_at_start(queued_app, database_url, tmp_path):
-    store = get_storage()
-    leftover = store.incoming(max_bytes=100)
-    leftover.write(b"a crashed upload")
-    leftover.finish()
-    old = time.time() - 2 * 3600
-    os.utime(leftover.path, (old, old))
+    leftover = crashed_upload()
     job = jobs.submit(jobs.VERIFY_LIBRARY, False, False)
     commit()
 
@@ -217,12 +222,7 @@ def test_track_without_art_gets_no_job(app, user, db):
 
 
 def test_hourly_cleanup_removes_stale_temporaries_and_old_job_records(app, db):
-    store = get_storage()
-    leftover = store.incoming(max_bytes=100)
-    leftover.write(b"a crashed upload")
-    leftover.finish()
-    old = time.time() - 2 * 3600
-    os.utime(leftover.path, (old, old))
+    leftover = crashed_upload()
     long_ago = utcnow() - timedelta(days=8)
     for name, state in [
         (jobs.MAKE_COVER, JobState.DONE),

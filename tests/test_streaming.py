@@ -16,7 +16,7 @@ from werkzeug.wsgi import FileWrapper
 
 from app.models import Visibility
 from app.services.storage import get_storage
-from tests.helpers import DATA, PASSWORD, add_track, login
+from tests.helpers import DATA, PASSWORD, add_track, login, owner_with_track
 
 
 @pytest.fixture
@@ -163,16 +163,9 @@ def test_download_supports_ranges_too(alice, flac):
 
 @pytest.mark.parametrize("mode", ["x-accel", "x-sendfile"])
 def test_hand_off_modes_send_headers_not_bytes(make_app, mode):
-    from app.extensions import db
-    from app.services import accounts
-
     app = make_app(SEND_FILE_MODE=mode)
     with app.app_context():
-        owner = accounts.create_user("alice", PASSWORD, rounds=4)
-        db.session.commit()
-        track = add_track(owner, "cover.flac")
-        client = app.test_client()
-        login(client, "alice")
+        client, _, track = owner_with_track(app, "cover.flac")
         response = client.get(f"/stream/{track.id}", headers={"Range": "bytes=0-1"})
         assert response.status_code == 200
         assert response.data == b""
@@ -186,6 +179,9 @@ def test_hand_off_modes_send_headers_not_bytes(make_app, mode):
         download = client.get(f"/stream/{track.id}/download")
         assert download.headers["Content-Disposition"] == "attachment; filename=cover.flac"
         # Access is still checked by the app: others get 404.
+        from app.extensions import db
+        from app.services import accounts
+
         accounts.create_user("bob", PASSWORD, rounds=4)
         db.session.commit()
         other = app.test_client()
@@ -255,19 +251,11 @@ def watched(make_app):
 
 @contextmanager
 def _watched(make_app, **config):
-    from app.extensions import db
-    from app.services import accounts
-
     app = make_app(**config)
     seen: list[str] = []
     app.before_request(lambda: seen.append(request.path))
     with app.app_context():
-        owner = accounts.create_user("alice", PASSWORD, rounds=4)
-        accounts.create_user("bob", PASSWORD, rounds=4)
-        db.session.commit()
-        track = add_track(owner, "cover.flac")
-        client = app.test_client()
-        login(client, "alice")
+        client, owner, track = owner_with_track(app, "cover.flac", "bob")
         seen.clear()
         yield app, client, track, seen, owner
 

@@ -69,6 +69,10 @@ class AddBatch:
         for user_id in self.user_ids:
             self.store.sync_user_folder(user_id)
 
+    def record(self, result: AddResult) -> AddResult:
+        self.results.append(result)
+        return result
+
     def abandon(self) -> None:
         """The rows were rolled back: remove the files kept for them."""
         self.store.delete_many(self.kept)
@@ -91,26 +95,9 @@ def add_file(
     """Check, parse, store and record one received file in `batch` (flushed, not committed).
 
     On any failure neither the file nor a row remains, and the incoming
-    temporary file is always gone afterwards. The result is also appended
-    to batch.results.
+    temporary file is always gone afterwards. The result is also kept in
+    batch.results.
     """
-    result = _add(store, pool, owner, incoming, original_name, batch, max_bytes, info, visibility, check_duplicate)
-    batch.results.append(result)
-    return result
-
-
-def _add(  # noqa: PLR0917 - add_file's arguments, passed on
-    store: Storage,
-    pool: ParserPool,
-    owner: User,
-    incoming: IncomingFile,
-    original_name: str,
-    batch: AddBatch,
-    max_bytes: int,
-    info: AudioInfo | None,
-    visibility: Visibility,
-    check_duplicate: bool,
-) -> AddResult:
     name = clean_tag(original_name, TAG_MAX) or "unnamed file"
     kept: list[str] = []
     # Later files of a batch get a savepoint, so undoing one keeps the others.
@@ -133,12 +120,12 @@ def _add(  # noqa: PLR0917 - add_file's arguments, passed on
             incoming.finish()
         if incoming.error is not None:
             undo()
-            return AddResult(name, AddOutcome.REJECTED, error=incoming.error)
+            return batch.record(AddResult(name, AddOutcome.REJECTED, error=incoming.error))
         # (The unique index on owner and hash catches what this check cannot.)
         duplicate = find_duplicate(owner.id, incoming.sha256) if check_duplicate else None
         if duplicate is not None:
             undo()
-            return AddResult(name, AddOutcome.DUPLICATE, duplicate)
+            return batch.record(AddResult(name, AddOutcome.DUPLICATE, duplicate))
         if info is None:
             info = pool.parse(incoming.path, original_name)
         track = _new_track(owner, incoming, name, info, visibility)
@@ -155,17 +142,19 @@ def _add(  # noqa: PLR0917 - add_file's arguments, passed on
             savepoint.commit()
         batch.kept.extend(kept)
         batch.user_ids.add(owner.id)
-        return AddResult(name, AddOutcome.ADDED, track)
+        return batch.record(AddResult(name, AddOutcome.ADDED, track))
     except (UnsupportedAudio, FileTooLarge, QuotaExceeded, StorageError) as exc:
         undo()
-        return AddResult(name, AddOutcome.REJECTED, error=exc)
+        return batch.record(AddResult(name, AddOutcome.REJECTED, error=exc))
     except IntegrityError:
         # The same file, uploaded twice at the same moment: the other one won.
         undo()
-        return AddResult(name, AddOutcome.DUPLICATE, find_duplicate(owner.id, incoming.sha256))
+        return batch.record(AddResult(name, AddOutcome.DUPLICATE, find_duplicate(owner.id, incoming.sha256)))
     except OSError as exc:
         undo()
-        return AddResult(name, AddOutcome.REJECTED, error=StorageError("STORE_FAILED", reason=exc.strerror or str(exc)))
+        return batch.record(
+            AddResult(name, AddOutcome.REJECTED, error=StorageError("STORE_FAILED", reason=exc.strerror or str(exc)))
+        )
     except BaseException:
         undo()
         raise
@@ -274,11 +263,11 @@ def import_files(
                 if incoming is not None:
                     incoming.discard()
                 error = prepared.error or StorageError("READ_FAILED", reason="?")
-                batch.results.append(AddResult(name, AddOutcome.REJECTED, error=error))
+                batch.record(AddResult(name, AddOutcome.REJECTED, error=error))
             elif prepared.known:
                 incoming.discard()
                 existing = find_duplicate(owner.id, incoming.sha256)
-                batch.results.append(AddResult(name, AddOutcome.DUPLICATE, existing))
+                batch.record(AddResult(name, AddOutcome.DUPLICATE, existing))
             else:
                 add_file(
                     store,
