@@ -64,6 +64,20 @@ worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
 preload_app = True
 
 
+def when_ready(server: object) -> None:
+    """At start-up, remove temporary upload files older than an hour: what a
+    worker killed in the middle of an upload left (the library check and the
+    job worker's hourly cleanup remove them too)."""
+    from app.services.library.check import remove_stale_incoming  # noqa: PLC0415 - the app is loaded by then
+    from app.services.storage import get_storage  # noqa: PLC0415
+
+    flask_app = server.app.wsgi()  # type: ignore[attr-defined] - the preloaded app
+    with flask_app.app_context():
+        removed = remove_stale_incoming(get_storage())
+    if removed:
+        server.log.info("Removed %d stale temporary upload files.", len(removed))  # type: ignore[attr-defined]
+
+
 def pre_fork(server: object, worker: object) -> None:
     """Keep the garbage collector off the master's objects in the workers: a
     collection writes to every object it visits, which would copy the shared
