@@ -49,6 +49,16 @@ def _database_url() -> str:
     return normalise_database_url(url)
 
 
+def _ratelimit_storage() -> str:
+    explicit = os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+    if explicit:
+        return explicit
+    redis = os.environ.get("REDIS_URL", "").strip()
+    if redis:
+        return redis
+    return f"sqlite:///{INSTANCE_DIR / 'ratelimits.db'}"
+
+
 class Config:
     # "development" (the default) or "production"; production refuses to start
     # without a strong SECRET_KEY.
@@ -114,9 +124,12 @@ class Config:
     # answered by a WSGI middleware before Flask; off, Flask answers them all.
     STREAM_FAST_PATH = _bool("STREAM_FAST_PATH", True)
 
-    # Rate limits (Flask-Limiter). memory:// is per process; use
-    # redis://127.0.0.1:6379/0 when several workers or servers run.
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Rate limits (Flask-Limiter), counted where every process sees them:
+    # Redis when configured, else a SQLite file the processes of this machine
+    # share (app/web/ratelimits.py). Never memory:// behind several processes.
+    RATELIMIT_STORAGE_URI = _ratelimit_storage()
+    # Keeps the counters of several instances apart in one Redis.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     # Flask-Limiter would stamp its window on every limited response (a
     # Retry-After of 900 s on a 503 during an outage); the 429 page sets its

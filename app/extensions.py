@@ -12,6 +12,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
+from app.web import ratelimits as _ratelimits  # noqa: F401 - registers the sqlite:// storage for the rate limits
+
 # Named constraints make Alembic migrations reproducible and let SQLite's
 # batch mode drop or alter them.
 NAMING_CONVENTION = {

@@ -37,6 +37,8 @@ def server_env(database_url: str, uploads: Path, **settings: str) -> dict[str, s
         "BCRYPT_ROUNDS": "4",
         "WEB_WORKERS": "1",
         "WEB_THREADS": "8",
+        # Each instance counts its own rate limits (not the checkout's instance/ file).
+        "RATELIMIT_STORAGE_URI": f"sqlite:///{uploads.parent / 'ratelimits.db'}",
         **settings,
     }
 

@@ -1,0 +1,67 @@
+"""Rate limits hold across the production server's processes: a burst of wrong
+passwords, each attempt on a new connection, spread over gunicorn's two
+workers, gets its 429 at the configured attempt. With the default storage (a
+SQLite file the processes share) and with Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+
+from tests.helpers import IN_CI, PASSWORD
+from tests.servers import flask, server_env
+from tests.test_serving import request
+
+LIMIT = 5
+
+
+def _attempt(port: int, password: str) -> int:
+    """One login attempt on fresh connections (the page, then the form), as a script would."""
+    _, headers, page = request(port, "/auth/login")
+    cookie = headers["set-cookie"].split(";")[0]
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1).decode()
+    form = f"username=alice&password={password.replace(' ', '+')}&csrf_token={token}"
+    status, _, _ = request(
+        port, "/auth/login", "POST", {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, form
+    )
+    return status
+
+
+def _redis_url() -> str:
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        message = f"Redis not reachable at {url}: {exc}"
+        if IN_CI:
+            pytest.fail(message + "; CI=true requires it")
+        pytest.skip(message)
+    return url
+
+
+@pytest.mark.parametrize("storage", ["shared file", "redis"])
+def test_a_burst_of_wrong_passwords_is_stopped_at_the_limit(tmp_path, start_gunicorn, storage):
+    url, uploads = f"sqlite:///{tmp_path / 'limits.db'}", tmp_path / "uploads"
+    settings = {
+        "WEB_WORKERS": "2",
+        "LOGIN_LIMIT_PER_USERNAME": f"{LIMIT} per 15 minutes",
+        "LOGIN_LIMIT_PER_IP": "100 per minute",
+        # A prefix of this test's own, so no other run's counters count here.
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+    }
+    if storage == "redis":
+        settings["RATELIMIT_STORAGE_URI"] = _redis_url()
+    env = server_env(url, uploads, **settings)
+    flask(env, "db", "upgrade")
+    flask(env, "create-admin", "alice", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    server = start_gunicorn(url, uploads, **settings)
+
+    statuses = [_attempt(server.port, "not the password") for _ in range(LIMIT + 3)]
+    assert statuses == [400] * LIMIT + [429] * 3
+    # The right password is refused too while the limit holds (no guessing through it).
+    assert _attempt(server.port, PASSWORD) == 429
