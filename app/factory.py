@@ -25,6 +25,7 @@ from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
 from app.web import assets, client_config, filters, navigation, params, urls
+from app.web.redaction import RedactingFilter
 from app.web.sessions import load_user
 from app.web.uploads import init_uploads
 from config import BASE_DIR, INSTANCE_DIR, Config
@@ -38,6 +39,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
         instance_path=str(INSTANCE_DIR),
     )
     _load_config(app, config or Config, overrides)
+    app.logger.addFilter(RedactingFilter())  # no credential from a URL reaches the log
     params.register(app)  # before any route is added: every <int:id> is bounded
     _init_extensions(app)
     init_uploads(app)

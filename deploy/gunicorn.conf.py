@@ -15,10 +15,12 @@ Memory was the same (165-185 MB for master and workers).
 """
 
 import gc
+import html
 import os
 import sys
 from pathlib import Path
 
+from gunicorn import util as gunicorn_util
 from gunicorn.glogging import Logger
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
@@ -99,9 +101,27 @@ def post_fork(server: object, worker: object) -> None:
 
 
 class MusicCloudLogger(Logger):
-    """gunicorn's logger, except that a client dropped for reading nothing of an
-    audio file for SEND_TIMEOUT seconds (a paused player) is one line, not a
-    traceback: the app sets that timeout on purpose."""
+    """gunicorn's logger, with two changes. Credentials in URLs and headers
+    (share tokens, signatures, Subsonic passwords and tokens, API keys) are
+    redacted in the access and error logs (app/web/redaction.py). A client
+    dropped for reading nothing of an audio file for SEND_TIMEOUT seconds (a
+    paused player) is one line, not a traceback: the app sets that timeout on
+    purpose."""
+
+    def setup(self, cfg: object) -> None:
+        # Imported here: this file is read before the app's folder is on the path.
+        from app.web.redaction import RedactingFilter, redact  # noqa: PLC0415
+
+        super().setup(cfg)
+        self.redact = redact
+        self.error_log.addFilter(RedactingFilter())
+
+    def atoms(self, resp: object, req: object, environ: dict, request_time: object) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in ("r", "U", "q", "f", "{referer}i", "{authorization}i", "{cookie}i"):
+            if isinstance(atoms.get(name), str):
+                atoms[name] = self.redact(atoms[name])
+        return atoms
 
     def exception(self, msg: str, *args: object, **kwargs: object) -> None:
         error = sys.exc_info()[1]
@@ -112,3 +132,24 @@ class MusicCloudLogger(Logger):
 
 
 logger_class = MusicCloudLogger
+
+
+def _error_with_security_headers(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answers (a request line or headers too large, a
+    malformed request) with the headers every answer of the app carries."""
+    from app.security import global_headers  # noqa: PLC0415 - see MusicCloudLogger.setup
+
+    body = (
+        f"<!doctype html><title>{html.escape(reason)}</title><h1>{html.escape(reason)}</h1><p>{html.escape(mesg)}</p>\n"
+    )
+    headers = "".join(f"{name}: {value}\r\n" for name, value in global_headers(secure=False))
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body.encode())}\r\n{headers}\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body.encode())
+
+
+# gunicorn answers these before any application code runs; its workers call
+# util.write_error, so that is where the headers go in.
+gunicorn_util.write_error = _error_with_security_headers

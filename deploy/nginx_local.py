@@ -25,6 +25,7 @@ def render(folder: Path, app_port: int, port: int, uploads: Path, *, extra_serve
         "listen 80;": f"listen 127.0.0.1:{port};",
         "/srv/musiccloud/static/": f"{ROOT / 'static'}/",
         "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",
+        "/var/log/nginx/musiccloud.access.log": f"{folder}/musiccloud.access.log",
     }
     for old, new in replacements.items():
         if old not in site:

@@ -101,6 +101,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> Iterato
             "file": file,
             "database": database,
             "gunicorns": [python, accel],
+            "nginx_log": tmp / "musiccloud.access.log",
         }
     finally:
         nginx.terminate()
@@ -230,3 +231,17 @@ def test_a_client_that_stops_reading_is_dropped_not_waited_for(servers):
     log = "".join(g.log.read_text() for g in servers["gunicorns"])
     assert "Dropped a client that stopped reading" in log
     assert "Traceback" not in log
+
+
+def test_nginx_logs_no_credentials(servers):
+    token, signature, password = "ShareTokenAbc123_xyz", "5ab0c7e2f1d4", "hunter2-app-password"
+    request(servers["nginx"], f"/s/{token}/stream/1?exp=99999999999&sig={signature}")
+    request(servers["nginx"], f"/rest/ping.view?u=owner&p={password}&v=1.16.1&c=test")
+    request(servers["nginx"], f"/s/{token}")
+    deadline = time.monotonic() + 5
+    while "/rest/ping.view" not in servers["nginx_log"].read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = servers["nginx_log"].read_text()
+    assert "/s/[redacted]/stream/1" in log and "/rest/ping.view" in log
+    for secret in (token, signature, password):
+        assert secret not in log
