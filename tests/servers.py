@@ -6,10 +6,15 @@ runs the instance's commands (migrations, accounts, imports) beforehand.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,3 +101,77 @@ def gunicorn(env: dict[str, str], log_dir: Path) -> Iterator[Gunicorn]:
                 process.kill()
                 process.wait()
                 raise
+
+
+# --- talking to a server over HTTP, as a browser or a script would ----------------------
+
+_CSRF = re.compile(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+
+
+def request(
+    port: int, path: str, method: str = "GET", headers: dict | None = None, body: str | bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a new connection to 127.0.0.1:port: (status, lower-cased headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+
+def csrf_token(page: bytes) -> str:
+    """The CSRF token of the first form on a page."""
+    match = _CSRF.search(page)
+    assert match, "no CSRF token on the page"
+    return match.group(1).decode()
+
+
+def try_login(port: int, username: str, password: str, host: str | None = None) -> tuple[int, str]:
+    """Post the login form (its page and the post each on a new connection):
+    (status, the session cookie the answer sets, or "")."""
+    extra = {"Host": host} if host else {}
+    _, headers, page = request(port, "/auth/login", headers=extra)
+    cookie = headers["set-cookie"].split(";")[0]
+    form = urllib.parse.urlencode({"username": username, "password": password, "csrf_token": csrf_token(page)})
+    status, headers, _ = request(
+        port,
+        "/auth/login",
+        "POST",
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, **extra},
+        form,
+    )
+    return status, headers.get("set-cookie", "").split(";")[0]
+
+
+def log_in(port: int, username: str, password: str, host: str | None = None) -> str:
+    """Log in through the form; the session cookie."""
+    status, cookie = try_login(port, username, password, host)
+    assert status == 302, f"login answered {status}"
+    return cookie
+
+
+def upload(port: int, cookie: str, name: str, content: bytes, host: str | None = None) -> dict:
+    """Upload one file through the upload form, asking for JSON; its result."""
+    extra = {"Host": host} if host else {}
+    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie, **extra})
+    cookie = got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie  # the session now holds the token
+    boundary = secrets.token_hex(8)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf_token(page)}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {
+        "Cookie": cookie,
+        "Accept": "application/json",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        **extra,
+    }
+    status, _, answer = request(port, "/library/upload", "POST", headers, body)
+    assert status == 200, answer[:300]
+    return json.loads(answer)["results"][0]

@@ -6,29 +6,15 @@ removes it once it is an hour old, and so does the server's next start."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import time
 from pathlib import Path
 
 from tests.helpers import DATA, PASSWORD, wait_for_port
-from tests.servers import flask, server_env
-from tests.test_serving import request
+from tests.servers import csrf_token, flask, log_in, request, server_env
 
 HOUR = 3600
-
-
-def _login(port: int) -> str:
-    _, headers, page = request(port, "/auth/login")
-    cookie = headers["set-cookie"].split(";")[0]
-    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1).decode()
-    form = f"username=alice&password={PASSWORD.replace(' ', '+')}&csrf_token={token}"
-    status, headers, _ = request(
-        port, "/auth/login", "POST", {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, form
-    )
-    assert status == 302
-    return headers["set-cookie"].split(";")[0]
 
 
 def _workers(master: int) -> list[int]:
@@ -68,10 +54,10 @@ def test_a_worker_killed_mid_upload_leaves_nothing_for_long(tmp_path, start_guni
     flask(env, "db", "upgrade")
     flask(env, "create-admin", "alice", stdin=f"{PASSWORD}\n{PASSWORD}\n")
     server = start_gunicorn(url, uploads, **settings)
-    cookie = _login(server.port)
+    cookie = log_in(server.port, "alice", PASSWORD)
     _, headers, page = request(server.port, "/library/upload", headers={"Cookie": cookie})
     cookie = headers["set-cookie"].split(";")[0] if "set-cookie" in headers else cookie
-    token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1).decode()
+    token = csrf_token(page)
 
     # An upload that announces 20 MB and sends the first 1 MB, then waits.
     boundary = "crashtestboundary"

@@ -15,8 +15,7 @@ from app.models import PlaylistVisibility
 from app.services import accounts, playlists
 from config import TestConfig
 from tests.helpers import PASSWORD, add_track
-from tests.servers import flask, server_env
-from tests.test_serving import request
+from tests.servers import flask, request, server_env
 
 
 def _shared_playlist(url: str, uploads) -> str:

@@ -4,15 +4,11 @@ and its own tag parsers, and the parsers stop when idle."""
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
 import time
 from pathlib import Path
 
 from tests.helpers import DATA
-from tests.servers import flask, server_env
-from tests.test_serving import login, request
+from tests.servers import flask, log_in, request, server_env, upload
 
 
 def children(pid: int) -> list[int]:
@@ -38,30 +34,6 @@ def open_files(pid: int) -> set[str]:
     return files
 
 
-def upload(port: int, cookie: str, path: Path) -> dict:
-    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie})
-    cookie = got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie  # the session now holds the token
-    token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1).decode()
-    boundary = secrets.token_hex(8)
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode("latin-1")
-        + path.read_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    headers = {
-        "Cookie": cookie,
-        "Accept": "application/json",
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-    }
-    status, _, answer = request(port, "/library/upload", "POST", headers, body)
-    assert status == 200, answer[:300]
-    return json.loads(answer)["results"][0]
-
-
 def test_preloaded_workers_use_their_own_connections_and_parsers(tmp_path, start_gunicorn):
     database = str(tmp_path / "serve.db")
     url, uploads = f"sqlite:///{database}", tmp_path / "uploads"
@@ -72,8 +44,8 @@ def test_preloaded_workers_use_their_own_connections_and_parsers(tmp_path, start
     server = start_gunicorn(url, uploads, **settings)
     master, port = server.process.pid, server.port
 
-    cookie = login(port, "owner")
-    result = upload(port, cookie, DATA / "tagged.flac")
+    cookie = log_in(port, "owner", "serving password")
+    result = upload(port, cookie, "tagged.flac", (DATA / "tagged.flac").read_bytes())
     assert result["status"] == "added", result
     assert result["track"]["title"] == "Flac Tone"
     parsers = [p for worker in children(master) for p in children(worker)]

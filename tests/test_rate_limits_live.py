@@ -6,28 +6,19 @@ SQLite file the processes share) and with Redis."""
 from __future__ import annotations
 
 import os
-import re
 import uuid
 
 import pytest
 
 from tests.helpers import IN_CI, PASSWORD
-from tests.servers import flask, server_env
-from tests.test_serving import request
+from tests.servers import flask, server_env, try_login
 
 LIMIT = 5
 
 
 def _attempt(port: int, password: str) -> int:
     """One login attempt on fresh connections (the page, then the form), as a script would."""
-    _, headers, page = request(port, "/auth/login")
-    cookie = headers["set-cookie"].split(";")[0]
-    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1).decode()
-    form = f"username=alice&password={password.replace(' ', '+')}&csrf_token={token}"
-    status, _, _ = request(
-        port, "/auth/login", "POST", {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, form
-    )
-    return status
+    return try_login(port, "alice", password)[0]
 
 
 def _redis_url() -> str:

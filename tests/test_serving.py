@@ -23,7 +23,7 @@ from app.models import Track
 from app.services.storage import get_storage
 from config import TestConfig
 from tests.helpers import DATA, free_port, wait_for_port
-from tests.servers import flask, server_env
+from tests.servers import flask, log_in, request, server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
@@ -35,30 +35,8 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SETTINGS = {"RATELIMIT_ENABLED": "false", "SEND_TIMEOUT": "2"}
 
 
-def request(
-    port: int, path: str, method: str = "GET", headers: dict | None = None, body: str | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-
-
 def login(port: int, username: str) -> str:
-    status, headers, page = request(port, "/auth/login")
-    cookie = headers["set-cookie"].split(";")[0]
-    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1).decode()
-    status, headers, _ = request(
-        port,
-        "/auth/login",
-        "POST",
-        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
-        f"username={username}&password=serving+password&csrf_token={token}",
-    )
-    assert status == 302
-    return headers["set-cookie"].split(";")[0]
+    return log_in(port, username, "serving password")
 
 
 @pytest.fixture(scope="module")
