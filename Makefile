@@ -17,7 +17,7 @@ BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run worker serve test bench bench-deps lint format install install-dev system-deps db-upgrade clean
+.PHONY: help run worker serve test bench bench-deps lint format install install-dev system-deps db-upgrade translations translations-update translations-check clean
 
 help: ## Show this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,21 @@ install: $(VENV)/.installed ## Create .venv and install the pinned requirements
 
 install-dev: $(VENV)/.installed-dev ## Also install what tests and lint need
 
-db-upgrade: install ## Apply the migrations (SQLite under instance/ unless DATABASE_URL is set)
+translations: install ## Compile the language catalogues (translations/*/LC_MESSAGES/messages.po -> .mo)
+	$(BIN)/pybabel -q compile -d translations
+
+translations-update: install ## After changing user-visible text: extract it and merge it into every catalogue
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' -o translations/messages.pot app templates
+	$(BIN)/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-pot-creation-date
+
+translations-check: install ## Fail when a user-visible text is missing from the catalogues
+	@tmp=$$(mktemp -d); \
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' -o $$tmp/messages.pot app templates && \
+	$(BIN)/pybabel -q update -i $$tmp/messages.pot -d translations --no-fuzzy-matching --ignore-pot-creation-date --check \
+	  || { echo "The catalogues are out of date: run make translations-update and translate what it adds."; rm -rf $$tmp; exit 1; }; \
+	rm -rf $$tmp
+
+db-upgrade: install translations ## Apply the migrations (SQLite under instance/ unless DATABASE_URL is set)
 	mkdir -p instance
 	$(BIN)/flask db upgrade
 
@@ -72,7 +86,7 @@ bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wr
 
 # The file list, not the folder: Node 21 and later read a folder argument as a
 # file name and fail.
-test: system-deps install-dev ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
+test: system-deps install-dev translations ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
@@ -83,7 +97,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/memory_bench.py
 
-lint: install-dev ## ruff: lint and format check
+lint: install-dev translations-check ## ruff: lint and format check; the catalogues hold every text
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -165,6 +165,12 @@ class Config:
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
+    # Languages (Flask-Babel): catalogues in translations/, compiled by
+    # `make translations` (the run and test commands do it).
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+
 
 class TestConfig(Config):
     TESTING = True

@@ -19,12 +19,13 @@ from app.auth.routes import bp as auth_bp
 from app.cli import register_cli
 from app.extensions import csrf, db, limiter, login_manager
 from app.jobs import queue as jobs_queue
+from app.language.routes import bp as language_bp
 from app.library.routes import bp as library_bp
 from app.playlists.routes import bp as playlists_bp
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
-from app.web import assets, client_config, filters, navigation, params, urls
+from app.web import assets, client_config, filters, i18n, navigation, params, urls
 from app.web.redaction import RedactingFilter
 from app.web.sessions import load_user
 from app.web.uploads import init_uploads
@@ -127,6 +128,7 @@ def _engine_options(app: Flask) -> None:
 def _init_extensions(app: Flask) -> None:
     _engine_options(app)
     db.init_app(app)
+    i18n.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -146,3 +148,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(playlists_bp)
     app.register_blueprint(share_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(language_bp)

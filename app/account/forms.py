@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
+from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
+from app.languages import LANGUAGES, time_zones
 from app.web.validators import check_password_rules
 
 
@@ -33,3 +34,13 @@ class DeleteAccountForm(FlaskForm):
         validators=[DataRequired("Type your password to confirm.")],
         render_kw={"autocomplete": "current-password"},
     )
+
+
+class PreferencesForm(FlaskForm):
+    language = SelectField("Language")
+    timezone = SelectField("Time zone")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.language.choices = [("", "The browser's"), *LANGUAGES.items()]
+        self.timezone.choices = [("", "The browser's"), *((zone, zone) for zone in time_zones())]

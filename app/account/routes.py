@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.account.forms import ChangePasswordForm, DeleteAccountForm
+from app.account.forms import ChangePasswordForm, DeleteAccountForm, PreferencesForm
 from app.services import accounts
 from app.services.storage import get_storage
 from app.unit_of_work import commit
@@ -21,13 +22,40 @@ def _require_login() -> None:
     return None
 
 
-def _render(password_form: ChangePasswordForm, delete_form: DeleteAccountForm, status: int = 200):
-    return render_template("account/index.html", password_form=password_form, delete_form=delete_form), status
+def _render(
+    password_form: ChangePasswordForm | None = None,
+    delete_form: DeleteAccountForm | None = None,
+    preferences_form: PreferencesForm | None = None,
+    status: int = 200,
+):
+    if preferences_form is None:
+        preferences_form = PreferencesForm(
+            prefix="pref", language=current_user.language or "", timezone=current_user.timezone or ""
+        )
+    return render_template(
+        "account/index.html",
+        password_form=password_form or ChangePasswordForm(prefix="pw"),
+        delete_form=delete_form or DeleteAccountForm(prefix="del"),
+        preferences_form=preferences_form,
+    ), status
 
 
 @bp.get("")
 def index():
-    return _render(ChangePasswordForm(prefix="pw"), DeleteAccountForm(prefix="del"))
+    return _render()
+
+
+@bp.post("/preferences")
+def preferences() -> Response | tuple:
+    form = PreferencesForm(prefix="pref")
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        accounts.set_language(user, form.language.data or None)
+        accounts.set_time_zone(user, form.timezone.data or None)
+        commit()
+        flash(_("Your settings are saved."), "success")
+        return redirect(url_for("account.index"))
+    return _render(preferences_form=form, status=400)
 
 
 @bp.post("/password")
@@ -52,7 +80,7 @@ def change_password() -> Response | tuple:
             session.permanent = remember
             flash("Your password is changed. Other devices have been logged out.", "success")
             return redirect(url_for("account.index"))
-    return _render(form, DeleteAccountForm(prefix="del"), 400)
+    return _render(password_form=form, status=400)
 
 
 @bp.post("/delete")
@@ -73,4 +101,4 @@ def delete() -> Response | tuple:
             logout_user()
             flash("Your account and everything in it have been deleted.", "info")
             return redirect(url_for("auth.login"))
-    return _render(ChangePasswordForm(prefix="pw"), form, 400)
+    return _render(delete_form=form, status=400)

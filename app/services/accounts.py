@@ -17,6 +17,7 @@ import bcrypt
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.languages import LANGUAGES, is_time_zone
 from app.models import Role, Setting, User
 from app.models.types import utcnow
 from app.services.errors import DomainError, NotFound
@@ -283,6 +284,20 @@ def set_quota(user: User, quota_bytes: int | None) -> None:
     if quota_bytes is not None and quota_bytes < 0:
         raise AccountError("NEGATIVE_QUOTA")
     user.quota_bytes = quota_bytes
+
+
+def set_language(user: User, code: str | None) -> None:
+    """The interface's language for the user (None: the browser's). Raises AccountError (UNKNOWN_LANGUAGE)."""
+    if code is not None and code not in LANGUAGES:
+        raise AccountError("UNKNOWN_LANGUAGE")
+    user.language = code
+
+
+def set_time_zone(user: User, name: str | None) -> None:
+    """The user's time zone (None: the browser's). Raises AccountError (UNKNOWN_TIME_ZONE)."""
+    if name is not None and not is_time_zone(name):
+        raise AccountError("UNKNOWN_TIME_ZONE")
+    user.timezone = name
 
 
 def delete_user(user: User) -> None:

@@ -1,36 +1,49 @@
-"""How numbers, sizes, times and durations are shown, on every page and in every message."""
+"""How numbers, sizes, times and durations are shown, on every page and in every
+message: in the visitor's language (Babel) and, for times, their time zone."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-SIZE_UNITS = ("kB", "MB", "GB", "TB")
+from flask import has_request_context
+from flask_babel import format_date, format_decimal, format_time, gettext, ngettext
 
 
 def format_size(num: float | None) -> str:
     """Sizes as people read them, in decimal (SI) units like their devices:
-    '512 bytes', '1.5 kB', '39.1 kB', '612 MB', '2 GB'. None is 'unlimited' (quotas)."""
+    '512 bytes', '1.5 kB', '39.1 kB', '612 MB', '2 GB' (in French: '39,1 ko').
+    None is 'unlimited' (quotas)."""
     if num is None:
-        return "unlimited"
+        return gettext("unlimited")
     value = max(float(num), 0.0)
     if value < 1000:
-        return f"{int(value)} bytes"
-    unit = SIZE_UNITS[0]
-    for unit in SIZE_UNITS:  # noqa: B007 - the unit the loop stops at is the one shown
+        return ngettext("%(num)s byte", "%(num)s bytes", int(value))
+    units = (
+        lambda n: gettext("%(n)s kB", n=n),
+        lambda n: gettext("%(n)s MB", n=n),
+        lambda n: gettext("%(n)s GB", n=n),
+        lambda n: gettext("%(n)s TB", n=n),
+    )
+    unit = units[0]
+    for unit in units:  # noqa: B007 - the unit the loop stops at is the one shown
         value /= 1000
         if value < 1000:
             break
-    return f"{value:.1f} {unit}".replace(".0 ", " ")
+    return unit(format_decimal(round(value, 1), format="#,##0.#"))
 
 
 def format_datetime(value: datetime | None) -> str:
+    """A moment in the visitor's time zone and language: 'Nov 30, 2026, 6:27 PM',
+    '30 nov. 2026, 18:27'."""
     if value is None:
-        return "never"
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+        return gettext("never")
+    if not has_request_context():
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"
 
 
 def format_duration(seconds: float | None) -> str:
-    """205.3 -> '3:25'; an hour or more -> '1:02:05'."""
+    """205.3 -> '3:25'; an hour or more -> '1:02:05' (the same in every language)."""
     if seconds is None:
         return ""
     total = round(seconds)
@@ -40,5 +53,5 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_khz(rate: int | None) -> str:
-    """44100 -> '44.1 kHz'."""
-    return f"{rate / 1000:g} kHz" if rate else "—"
+    """44100 -> '44.1 kHz' ('44,1 kHz' in French)."""
+    return gettext("%(n)s kHz", n=format_decimal(rate / 1000, format="#,##0.###")) if rate else "—"

@@ -66,6 +66,8 @@ MESSAGES: dict[str, str] = {
     "LAST_ADMIN_DISABLED": "{username} is the last active admin and cannot be disabled.",
     "LAST_ADMIN_DELETED": "{username} is the last active admin and cannot be deleted.",
     "NEGATIVE_QUOTA": "A quota cannot be negative.",
+    "UNKNOWN_LANGUAGE": "That language is not available.",
+    "UNKNOWN_TIME_ZONE": "That is not a time zone.",
     # playlists
     "PLAYLIST_NAME_REQUIRED": "A playlist needs a name.",
     "PLAYLIST_FULL": "A playlist holds at most {max_entries:,} tracks.",
