@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField
+from wtforms import PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
 from app.languages import LANGUAGES, time_zones
@@ -42,5 +42,6 @@ class PreferencesForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.language.choices = [("", "The browser's"), *LANGUAGES.items()]
-        self.timezone.choices = [("", "The browser's"), *((zone, zone) for zone in time_zones())]
+        browsers = SelectChoice("", "The browser's")
+        self.language.choices = [browsers, *(SelectChoice(code, name) for code, name in LANGUAGES.items())]
+        self.timezone.choices = [browsers, *(SelectChoice(zone, zone) for zone in time_zones())]
