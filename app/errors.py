@@ -14,6 +14,8 @@ import time
 
 import sqlalchemy.exc
 from flask import Flask, Response, current_app, make_response, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
@@ -22,22 +24,22 @@ from app.services.errors import DomainError
 from app.web.messages import message
 
 MESSAGES = {
-    400: ("Bad request", "The request could not be understood. Reload the page and try again."),
-    401: ("Log in needed", "You need to log in to get this."),
-    403: ("Not allowed", "Your account is not allowed to open this page."),
-    404: ("Not found", "There is nothing here. The link may be old, or the item was deleted."),
-    405: ("Method not allowed", "This address does not accept that kind of request."),
-    409: ("Conflict", "That clashes with something that already exists."),
-    413: ("Too large", "What you sent is larger than this server accepts."),
-    415: ("Not supported", "This server cannot use that kind of file."),
-    416: ("Range not satisfiable", "The requested range is outside the file."),
-    429: ("Slow down", "Too many attempts in a short time. Wait a moment and try again."),
-    500: ("Something went wrong", "The server hit an error. Nothing was changed; please try again."),
+    400: (_l("Bad request"), _l("The request could not be understood. Reload the page and try again.")),
+    401: (_l("Log in needed"), _l("You need to log in to get this.")),
+    403: (_l("Not allowed"), _l("Your account is not allowed to open this page.")),
+    404: (_l("Not found"), _l("There is nothing here. The link may be old, or the item was deleted.")),
+    405: (_l("Method not allowed"), _l("This address does not accept that kind of request.")),
+    409: (_l("Conflict"), _l("That clashes with something that already exists.")),
+    413: (_l("Too large"), _l("What you sent is larger than this server accepts.")),
+    415: (_l("Not supported"), _l("This server cannot use that kind of file.")),
+    416: (_l("Range not satisfiable"), _l("The requested range is outside the file.")),
+    429: (_l("Slow down"), _l("Too many attempts in a short time. Wait a moment and try again.")),
+    500: (_l("Something went wrong"), _l("The server hit an error. Nothing was changed; please try again.")),
     503: (
-        "Back in a moment",
-        "The server cannot reach its database right now. Nothing was changed; try again in a few seconds.",
+        _l("Back in a moment"),
+        _l("The server cannot reach its database right now. Nothing was changed; try again in a few seconds."),
     ),
-    507: ("No room", "The server has no room to store that."),
+    507: (_l("No room"), _l("The server has no room to store that.")),
 }
 
 
@@ -56,7 +58,12 @@ def wants_json() -> bool:
 
 
 def render_error(code: int, detail: str | None = None, error_code: str | None = None) -> tuple[str | dict, int]:
-    title, text = MESSAGES.get(code, (f"Error {code}", "The request failed."))
+    if code in MESSAGES:
+        title, text = (str(s) for s in MESSAGES[code])
+    else:
+        title, text = _("Error %(code)s", code=code), _("The request failed.")
+    if detail is not None:
+        detail = str(detail)  # a lazy text (MissingFile.detail) in the request's language
     if wants_json() or request.path.startswith("/api/"):
         body = {"error": title, "message": detail or text, "status": code}
         if error_code:
@@ -73,7 +80,7 @@ def _domain_error(error: DomainError):
 
 
 def _csrf_error(error: CSRFError):
-    return render_error(400, "The form had expired or was sent from elsewhere. Reload the page and try again.")
+    return render_error(400, _("The form had expired or was sent from elsewhere. Reload the page and try again."))
 
 
 def _http_error(error: HTTPException):
@@ -82,7 +89,9 @@ def _http_error(error: HTTPException):
     if isinstance(error, SecurityError):
         # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page
         # with links either; a plain answer.
-        return Response("Bad request: this server does not answer to that host name.\n", 400, mimetype="text/plain")
+        return Response(
+            _("Bad request: this server does not answer to that host name.") + "\n", 400, mimetype="text/plain"
+        )
     # An exception of the app's own may say more than the code's message (`detail`).
     body, code = render_error(error.code, getattr(error, "detail", None))
     response = app_response(body, code)
@@ -113,7 +122,7 @@ def _database_unavailable(error: Exception):
     with contextlib.suppress(Exception):
         db.session.rollback()
     current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, error)
-    title, text = MESSAGES[503]
+    title, text = (str(s) for s in MESSAGES[503])
     if wants_json() or request.path.startswith("/api/"):
         response = make_response({"error": title, "message": text, "status": 503, "code": "DATABASE_UNAVAILABLE"}, 503)
     else:

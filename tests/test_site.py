@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy.exc
 
 from app import create_app
 from config import Config, TestConfig, normalise_database_url
@@ -125,3 +126,19 @@ def test_static_files_are_fingerprinted_and_cached_for_a_year(client):
     assert "immutable" in response.headers["Cache-Control"]
     plain = client.get("/static/css/app.css")
     assert "31536000" not in (plain.headers.get("Cache-Control") or "")
+
+
+def test_database_outage_page_renders_its_marked_text(alice, monkeypatch):
+    """errors/unavailable.html is rendered from the Jinja environment, without
+    render_template: its gettext calls and its language still work there."""
+
+    def database_down(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr("app.services.library.browse.list_tracks", database_down)
+    answer = alice.get("/library", headers={"Accept-Language": "en"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert '<html lang="en">' in page and "Back in a moment" in page and ">Try again</a>" in page
+    answer = alice.get("/library", headers={"Accept-Language": "fr"})
+    assert answer.status_code == 503 and '<html lang="fr">' in answer.get_data(as_text=True)

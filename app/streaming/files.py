@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote
 
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable
 from werkzeug.http import http_date, quote_etag
 from werkzeug.utils import send_file
@@ -33,7 +34,7 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 class MissingFile(NotFound):
     """The database knows the track but its file is gone from the disk."""
 
-    detail = "This track's audio file is missing on the server. An admin can find the cause in the logs."
+    detail = _l("This track's audio file is missing on the server. An admin can find the cause in the logs.")
 
 
 def serve_audio(environ: dict, path: Path, mime_type: str, etag: str) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -62,35 +63,35 @@ def strings() -> dict[str, str]:
     """
     return {
         # The player bar
-        "play": "Play",
-        "pause": "Pause",
-        "mute": "Mute",
-        "unmute": "Unmute",
-        "repeat_off": "Repeat: off",
-        "repeat_all": "Repeat: all",
-        "repeat_one": "Repeat: one track",
-        "show_queue": "Show queue",
-        "hide_queue": "Hide queue",
-        "queue_move_up": "Move up: {title}",
-        "queue_move_down": "Move down: {title}",
-        "queue_remove": "Remove: {title}",
-        "plays_next": "“{title}” plays next",
-        "added_to_queue": "“{title}” added to the queue",
+        "play": _("Play"),
+        "pause": _("Pause"),
+        "mute": _("Mute"),
+        "unmute": _("Unmute"),
+        "repeat_off": _("Repeat: off"),
+        "repeat_all": _("Repeat: all"),
+        "repeat_one": _("Repeat: one track"),
+        "show_queue": _("Show queue"),
+        "hide_queue": _("Hide queue"),
+        "queue_move_up": _("Move up: {title}"),
+        "queue_move_down": _("Move down: {title}"),
+        "queue_remove": _("Remove: {title}"),
+        "plays_next": _("“{title}” plays next"),
+        "added_to_queue": _("“{title}” added to the queue"),
         # The share link's copy button on a playlist's edit page
-        "copied": "Copied",
+        "copied": _("Copied"),
         # The upload page
-        "upload_progress": "Upload progress of {name}",
-        "upload_waiting": "Waiting",
-        "upload_sending": "Uploading",
-        "upload_reading": "Reading tags",
-        "upload_added": "Added: {title} by {artist} ({duration})",
-        "upload_duplicate": "Already in your library",
-        "upload_duplicate_of": "Already in your library: {title}",
-        "upload_rejected": "Rejected: {message}",
-        "upload_too_large": "Rejected: file too large: {size}, the limit is {limit}",
-        "upload_server_status": "Rejected: the server answered {status}",
-        "upload_connection_lost": "Failed: the connection was lost",
-        "size_kb": "{n} KB",
-        "size_mb": "{n} MB",
-        "size_gb": "{n} GB",
+        "upload_progress": _("Upload progress of {name}"),
+        "upload_waiting": _("Waiting"),
+        "upload_sending": _("Uploading"),
+        "upload_reading": _("Reading tags"),
+        "upload_added": _("Added: {title} by {artist} ({duration})"),
+        "upload_duplicate": _("Already in your library"),
+        "upload_duplicate_of": _("Already in your library: {title}"),
+        "upload_rejected": _("Rejected: {message}"),
+        "upload_too_large": _("Rejected: file too large: {size}, the limit is {limit}"),
+        "upload_server_status": _("Rejected: the server answered {status}"),
+        "upload_connection_lost": _("Failed: the connection was lost"),
+        "size_kb": _("{n} KB"),
+        "size_mb": _("{n} MB"),
+        "size_gb": _("{n} GB"),
     }
