@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, MultipleFileField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models import Visibility
 
-TAG = [Length(max=300, message="At most 300 characters.")]
+TAG = [Length(max=300, message=_l("At most 300 characters."))]
 
 
 class UploadForm(FlaskForm):
-    files = MultipleFileField("Audio files")
+    files = MultipleFileField(_l("Audio files"))
 
 
 class TrackForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("A track needs a title."), *TAG])
-    artist = StringField("Artist", validators=[DataRequired("A track needs an artist."), *TAG])
-    album = StringField("Album", validators=[DataRequired("A track needs an album."), *TAG])
-    album_artist = StringField("Album artist", validators=[Optional(), *TAG])
+    title = StringField(_l("Title"), validators=[DataRequired(_l("A track needs a title.")), *TAG])
+    artist = StringField(_l("Artist"), validators=[DataRequired(_l("A track needs an artist.")), *TAG])
+    album = StringField(_l("Album"), validators=[DataRequired(_l("A track needs an album.")), *TAG])
+    album_artist = StringField(_l("Album artist"), validators=[Optional(), *TAG])
     track_number = IntegerField(
-        "Track number", validators=[Optional(), NumberRange(1, 9999, "A number from 1 to 9999.")]
+        _l("Track number"), validators=[Optional(), NumberRange(1, 9999, _l("A number from 1 to 9999."))]
     )
-    disc_number = IntegerField("Disc number", validators=[Optional(), NumberRange(1, 999, "A number from 1 to 999.")])
-    year = IntegerField("Year", validators=[Optional(), NumberRange(1000, 2999, "A year such as 1999.")])
-    genre = StringField("Genre", validators=[Optional(), *TAG])
+    disc_number = IntegerField(
+        _l("Disc number"), validators=[Optional(), NumberRange(1, 999, _l("A number from 1 to 999."))]
+    )
+    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(1000, 2999, _l("A year such as 1999."))])
+    genre = StringField(_l("Genre"), validators=[Optional(), *TAG])
     visibility = SelectField(
-        "Who can see it",
+        _l("Who can see it"),
         choices=[
-            SelectChoice(Visibility.PRIVATE.value, "Only me"),
-            SelectChoice(Visibility.PUBLIC.value, "Everyone with an account here"),
+            SelectChoice(Visibility.PRIVATE.value, _l("Only me")),
+            SelectChoice(Visibility.PUBLIC.value, _l("Everyone with an account here")),
         ],
     )
 

@@ -7,6 +7,8 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -24,12 +26,12 @@ from app.web.uploads import max_upload_bytes, parser_pool
 bp = Blueprint("library", __name__)
 
 SORT_LABELS = [
-    ("title", "Title"),
-    ("artist", "Artist"),
-    ("album", "Album"),
-    ("year", "Year"),
-    ("duration", "Length"),
-    ("added", "Added"),
+    ("title", _l("Title")),
+    ("artist", _l("Artist")),
+    ("album", _l("Album")),
+    ("year", _l("Year")),
+    ("duration", _l("Length")),
+    ("added", _l("Added")),
 ]
 
 
@@ -69,7 +71,7 @@ def index() -> str:
         tracks=pagination.items,
         favourites=playlists.favourite_ids(current_user.id, [t.id for t in pagination.items]),
         query=query,
-        sorts=SORT_LABELS,
+        sorts=[(key, str(label)) for key, label in SORT_LABELS],
     )
 
 
@@ -153,7 +155,7 @@ def edit(track_id: int) -> Response | tuple[str, int]:
             genre=form.genre.data,
         )
         commit()
-        flash("The track is saved.", "success")
+        flash(_("The track is saved."), "success")
         return redirect(url_for("library.track", track_id=found.id))
     status = 200 if request.method == "GET" else 400
     return render_template("library/edit.html", track=found, form=form), status
@@ -167,7 +169,7 @@ def delete(track_id: int) -> Response:
     files = editing.delete_track(found)
     commit()
     get_storage().delete_many(files)
-    flash(f"{title} is deleted.", "success")
+    flash(_("%(title)s is deleted.", title=title), "success")
     return redirect(url_for("library.index"))
 
 
@@ -202,6 +204,6 @@ def upload() -> Response | str | tuple[Any, int]:
     if wants_json():
         return jsonify({"results": [add_result_data(r) for r in results]})
     if not results:
-        flash("Choose one or more audio files first.", "error")
+        flash(_("Choose one or more audio files first."), "error")
         return redirect(url_for("library.upload"))
     return render_template("library/upload_results.html", results=results, form=UploadForm(), max_bytes=max_bytes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
+from flask_babel import gettext as _
 
 from app.models import Playlist, Track
 from app.services.library.adding import AddOutcome, AddResult
@@ -44,10 +45,10 @@ def album_data(album: AlbumSummary, tracks: list[Track]) -> dict[str, Any]:
 def add_result_message(result: AddResult) -> str:
     """One file's outcome as the upload page says it."""
     if result.outcome is AddOutcome.ADDED and result.track is not None:
-        return f"added: {result.track.title} by {result.track.artist}"
+        return _("added: %(title)s by %(artist)s", title=result.track.title, artist=result.track.artist)
     if result.outcome is AddOutcome.DUPLICATE:
-        return "already in your library"
-    return message(result.error) if result.error is not None else "not added"
+        return _("already in your library")
+    return message(result.error) if result.error is not None else _("not added")
 
 
 def add_result_data(result: AddResult) -> dict[str, Any]:
