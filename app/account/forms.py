@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
@@ -12,36 +13,39 @@ from app.web.validators import check_password_rules
 
 class ChangePasswordForm(FlaskForm):
     current = PasswordField(
-        "Current password",
-        validators=[DataRequired("Enter your current password.")],
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
     password = PasswordField(
-        "New password",
-        validators=[InputRequired("Choose a new password."), check_password_rules],
+        _l("New password"),
+        validators=[InputRequired(_l("Choose a new password.")), check_password_rules],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "Confirm new password",
-        validators=[DataRequired("Type the new password again."), EqualTo("password", "The passwords do not match.")],
+        _l("Confirm new password"),
+        validators=[
+            DataRequired(_l("Type the new password again.")),
+            EqualTo("password", _l("The passwords do not match.")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class DeleteAccountForm(FlaskForm):
     password = PasswordField(
-        "Your password",
-        validators=[DataRequired("Type your password to confirm.")],
+        _l("Your password"),
+        validators=[DataRequired(_l("Type your password to confirm."))],
         render_kw={"autocomplete": "current-password"},
     )
 
 
 class PreferencesForm(FlaskForm):
-    language = SelectField("Language")
-    timezone = SelectField("Time zone")
+    language = SelectField(_l("Language"))
+    timezone = SelectField(_l("Time zone"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        browsers = SelectChoice("", "The browser's")
+        browsers = SelectChoice("", _l("The browser's"))
         self.language.choices = [browsers, *(SelectChoice(code, name) for code, name in LANGUAGES.items())]
         self.timezone.choices = [browsers, *(SelectChoice(zone, zone) for zone in time_zones())]

@@ -78,7 +78,7 @@ def change_password() -> Response | tuple:
             session.clear()
             login_user(user, remember=remember)
             session.permanent = remember
-            flash("Your password is changed. Other devices have been logged out.", "success")
+            flash(_("Your password is changed. Other devices have been logged out."), "success")
             return redirect(url_for("account.index"))
     return _render(password_form=form, status=400)
 
@@ -93,12 +93,12 @@ def delete() -> Response | tuple:
         except accounts.InvalidCredentials as exc:
             form.password.errors.append(message(exc))
         except accounts.LastAdmin as exc:
-            form.password.errors.append(message(exc) + " Make another account admin first.")
+            form.password.errors.append(message(exc) + " " + _("Make another account admin first."))
         else:
             commit()
             get_storage().delete_user(user_id)
             session.clear()
             logout_user()
-            flash("Your account and everything in it have been deleted.", "info")
+            flash(_("Your account and everything in it have been deleted."), "info")
             return redirect(url_for("auth.login"))
     return _render(delete_form=form, status=400)

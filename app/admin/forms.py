@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
@@ -17,39 +18,39 @@ class ActionForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=ROLE_CHOICES)
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
-        "New password",
-        validators=[InputRequired("Choose a new password."), check_password_rules],
+        _l("New password"),
+        validators=[InputRequired(_l("Choose a new password.")), check_password_rules],
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class QuotaForm(FlaskForm):
     quota_gb = DecimalField(
-        "Storage quota (GB, empty for unlimited)",
+        _l("Storage quota (GB, empty for unlimited)"),
         places=None,
-        validators=[Optional(), NumberRange(min=0, max=1_000_000, message="Give a size from 0 to 1,000,000 GB.")],
+        validators=[Optional(), NumberRange(min=0, max=1_000_000, message=_l("Give a size from 0 to 1,000,000 GB."))],
     )
 
 
 class CreateUserForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired("Choose a username."), check_username])
+    username = StringField(_l("Username"), validators=[DataRequired(_l("Choose a username.")), check_username])
     password = PasswordField(
-        "Password",
-        validators=[InputRequired("Choose a password."), check_password_rules],
+        _l("Password"),
+        validators=[InputRequired(_l("Choose a password.")), check_password_rules],
         render_kw={"autocomplete": "new-password"},
     )
-    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.USER.value)
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.USER.value)
 
 
 class RegistrationForm(FlaskForm):
-    open = BooleanField("Anyone may register")
+    open = BooleanField(_l("Anyone may register"))
 
 
 class LibraryCheckForm(FlaskForm):
-    deep = BooleanField("Also read every file and compare its sha256 (slow)")
-    fix = BooleanField("Remove orphan files and stale temporary files (never tracks)")
+    deep = BooleanField(_l("Also read every file and compare its sha256 (slow)"))
+    fix = BooleanField(_l("Remove orphan files and stale temporary files (never tracks)"))

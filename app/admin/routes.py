@@ -8,6 +8,8 @@ from decimal import Decimal
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -72,7 +74,7 @@ def _form_error(form) -> str:
     for errors in form.errors.values():
         if errors:
             return errors[0]
-    return "The form was not valid."
+    return _("The form was not valid.")
 
 
 @bp.get("/users")
@@ -91,7 +93,7 @@ def registration() -> Response:
     if form.validate_on_submit():
         accounts.set_registration_open(bool(form.open.data))
         commit()
-        flash("Registration is open to everyone." if form.open.data else "Registration is closed.", "success")
+        flash(_("Registration is open to everyone.") if form.open.data else _("Registration is closed."), "success")
     else:
         flash(_form_error(form), "error")
     return redirect(url_for("admin.users"))
@@ -114,7 +116,7 @@ def create_user() -> Response | tuple:
             form.password.errors.append(message(exc))
         else:
             commit()
-            flash(f"Account {user.username} created.", "success")
+            flash(_("Account %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.user_detail", user_id=user.id))
     status = 200 if request.method == "GET" else 400
     return render_template("admin/user_new.html", form=form), status
@@ -145,7 +147,7 @@ def set_role(user: User) -> str:
         raise FormInvalid(_form_error(form))
     role = Role(form.role.data)
     accounts.set_role(user, role)
-    return f"{user.username} is now {role.label.lower()}."
+    return _("%(name)s is now %(role)s.", name=user.username, role=role.label.lower())
 
 
 @bp.post("/users/<int:user_id>/disable")
@@ -153,7 +155,7 @@ def set_role(user: User) -> str:
 def disable(user: User) -> str:
     _require_action_form()
     accounts.set_disabled(user, True)
-    return f"{user.username} is disabled and has been logged out everywhere."
+    return _("%(name)s is disabled and has been logged out everywhere.", name=user.username)
 
 
 @bp.post("/users/<int:user_id>/enable")
@@ -161,7 +163,7 @@ def disable(user: User) -> str:
 def enable(user: User) -> str:
     _require_action_form()
     accounts.set_disabled(user, False)
-    return f"{user.username} can log in again."
+    return _("%(name)s can log in again.", name=user.username)
 
 
 @bp.post("/users/<int:user_id>/password")
@@ -171,7 +173,7 @@ def reset_password(user: User) -> str:
     if not form.validate_on_submit():
         raise FormInvalid(_form_error(form))
     accounts.set_password(user, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"])
-    return f"{user.username}'s password is reset and their sessions have ended."
+    return _("%(name)s's password is reset and their sessions have ended.", name=user.username)
 
 
 @bp.post("/users/<int:user_id>/quota")
@@ -182,7 +184,9 @@ def set_quota(user: User) -> str:
         raise FormInvalid(_form_error(form))
     value = form.quota_gb.data
     accounts.set_quota(user, None if value is None else int(value * GB))
-    return f"{user.username}'s quota is now " + ("unlimited." if value is None else f"{value} GB.")
+    if value is None:
+        return _("%(name)s's quota is now unlimited.", name=user.username)
+    return _("%(name)s's quota is now %(size)s GB.", name=user.username, size=value)
 
 
 @bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
@@ -199,7 +203,7 @@ def delete_user(user_id: int) -> Response | str:
             return redirect(url_for("admin.user_detail", user_id=user_id))
         commit()
         get_storage().delete_user(user_id)
-        flash(f"Account {name} and everything it owned are deleted.", "success")
+        flash(_("Account %(name)s and everything it owned are deleted.", name=name), "success")
         return redirect(url_for("admin.users"))
     return render_template("admin/user_delete.html", user=user, form=form)
 
@@ -213,9 +217,9 @@ def _require_action_form() -> None:
 # --- background jobs and the library check ------------------------------------------------
 
 JOB_LABELS = {
-    jobs.MAKE_COVER: "Cover thumbnail",
-    jobs.VERIFY_LIBRARY: "Library check",
-    jobs.HOURLY_CLEANUP: "Hourly cleanup",
+    jobs.MAKE_COVER: _l("Cover thumbnail"),
+    jobs.VERIFY_LIBRARY: _l("Library check"),
+    jobs.HOURLY_CLEANUP: _l("Hourly cleanup"),
 }
 
 
@@ -264,7 +268,7 @@ def retry_job(job_id: int) -> Response:
         flash(message(exc), "error")
     else:
         commit()
-        flash(f"{JOB_LABELS.get(job.name, job.name)} job {job.id} is queued again.", "success")
+        flash(_("%(kind)s job %(id)s is queued again.", kind=JOB_LABELS.get(job.name, job.name), id=job.id), "success")
     return redirect(url_for("admin.jobs_page"))
 
 
@@ -274,7 +278,7 @@ def run_library_check() -> Response:
     if form.validate_on_submit():
         jobs.submit(jobs.VERIFY_LIBRARY, bool(form.deep.data), bool(form.fix.data))
         commit()
-        flash("The library check is queued; its report shows here when it is done.", "success")
+        flash(_("The library check is queued; its report shows here when it is done."), "success")
     else:
         flash(_form_error(form), "error")
     return redirect(url_for("admin.jobs_page"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
@@ -11,24 +12,27 @@ from app.web.validators import check_password_rules, check_username
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired("Enter your username.")])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
-    remember = BooleanField("Remember me")
+    username = StringField(_l("Username"), validators=[DataRequired(_l("Enter your username."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
+    remember = BooleanField(_l("Remember me"))
 
 
 class RegisterForm(FlaskForm):
     username = StringField(
-        "Username",
-        validators=[DataRequired("Choose a username."), check_username],
+        _l("Username"),
+        validators=[DataRequired(_l("Choose a username.")), check_username],
         render_kw={"autocomplete": "username", "maxlength": USERNAME_MAX},
     )
     password = PasswordField(
-        "Password",
-        validators=[InputRequired("Choose a password."), check_password_rules],
+        _l("Password"),
+        validators=[InputRequired(_l("Choose a password.")), check_password_rules],
         render_kw={"autocomplete": "new-password", "maxlength": PASSWORD_MAX},
     )
     confirm = PasswordField(
-        "Confirm password",
-        validators=[DataRequired("Type the password again."), EqualTo("password", "The passwords do not match.")],
+        _l("Confirm password"),
+        validators=[
+            DataRequired(_l("Type the password again.")),
+            EqualTo("password", _l("The passwords do not match.")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -92,9 +93,9 @@ def register() -> Response | str:
             user.last_login_at = user.created_at
             commit()
             _start_session(user, remember=False)
-            flash(f"Welcome, {user.username}! Your account is ready.", "success")
+            flash(_("Welcome, %(name)s! Your account is ready.", name=user.username), "success")
             if user.is_admin:
-                flash("As the first account, you are the administrator.", "info")
+                flash(_("As the first account, you are the administrator."), "info")
             return redirect(url_for("library.index"))
     status = 200 if request.method == "GET" else 400
     return render_template("auth/register.html", form=form), status
@@ -109,7 +110,7 @@ def logout() -> Response:
     commit()
     session.clear()
     logout_user()  # after clear(): it leaves the flag that deletes the remember-me cookie
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 

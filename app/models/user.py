@@ -6,6 +6,7 @@ import enum
 import secrets
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Boolean, Enum, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,7 +21,11 @@ class Role(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        # Lazy: the admin form's choices are built at import time.
+        return _ROLE_LABELS[self]
+
+
+_ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.USER: _l("User"), Role.LISTENER: _l("Listener")}
 
 
 def new_session_token() -> str:

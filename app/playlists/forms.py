@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DateTimeLocalField, HiddenField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
@@ -12,8 +13,8 @@ from app.web.params import MAX_ID
 
 
 class PlaylistForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("A playlist needs a name."), Length(max=NAME_MAX)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=DESCRIPTION_MAX)])
+    name = StringField(_l("Name"), validators=[DataRequired(_l("A playlist needs a name.")), Length(max=NAME_MAX)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=DESCRIPTION_MAX)])
 
 
 class AddForm(FlaskForm):
@@ -22,8 +23,8 @@ class AddForm(FlaskForm):
     track = HiddenField()
     album = HiddenField()
     next = HiddenField()
-    playlist = SelectField("Playlist", coerce=str, validate_choice=False)
-    new_name = StringField("Or a new playlist named", validators=[Optional(), Length(max=NAME_MAX)])
+    playlist = SelectField(_l("Playlist"), coerce=str, validate_choice=False)
+    new_name = StringField(_l("Or a new playlist named"), validators=[Optional(), Length(max=NAME_MAX)])
 
 
 class MoveForm(FlaskForm):
@@ -37,20 +38,20 @@ class EntryForm(FlaskForm):
 
 class SharingForm(FlaskForm):
     visibility = SelectField(
-        "Who can see it",
+        _l("Who can see it"),
         choices=[
-            SelectChoice(PlaylistVisibility.PRIVATE.value, "Only me"),
-            SelectChoice(PlaylistVisibility.PUBLIC.value, "Everyone with an account here"),
-            SelectChoice(PlaylistVisibility.LINK.value, "Anyone with the link (no account needed)"),
+            SelectChoice(PlaylistVisibility.PRIVATE.value, _l("Only me")),
+            SelectChoice(PlaylistVisibility.PUBLIC.value, _l("Everyone with an account here")),
+            SelectChoice(PlaylistVisibility.LINK.value, _l("Anyone with the link (no account needed)")),
         ],
     )
-    expires = DateTimeLocalField("Link expires (UTC, optional)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    expires = DateTimeLocalField(_l("Link expires (UTC, optional)"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
 
 
 class ImportForm(FlaskForm):
-    file = FileField("M3U or M3U8 file")
+    file = FileField(_l("M3U or M3U8 file"))
     name = StringField(
-        "Playlist name", validators=[DataRequired("Give the new playlist a name."), Length(max=NAME_MAX)]
+        _l("Playlist name"), validators=[DataRequired(_l("Give the new playlist a name.")), Length(max=NAME_MAX)]
     )
 
 

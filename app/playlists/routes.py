@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
@@ -49,7 +51,7 @@ def create() -> Response | tuple[str, int]:
     if form.validate_on_submit():
         playlist = playlists.create(current_user.id, form.name.data, form.description.data or "")
         commit()
-        flash(f"Playlist {playlist.name} created.", "success")
+        flash(_("Playlist %(name)s created.", name=playlist.name), "success")
         return redirect(url_for("playlists.show", playlist_id=playlist.id))
     own, others = playlists.list_playlists(current_user.id)
     return render_template("playlists/index.html", own=own, others=others, form=form), 400
@@ -77,7 +79,7 @@ def edit(playlist_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         playlists.update_details(playlist, form.name.data, form.description.data or "")
         commit()
-        flash("The playlist is saved.", "success")
+        flash(_("The playlist is saved."), "success")
         return redirect(url_for("playlists.show", playlist_id=playlist.id))
     status = 200 if request.method == "GET" else 400
     return render_template(
@@ -95,7 +97,7 @@ def sharing(playlist_id: int) -> Response:
     expires = form.expires.data.replace(tzinfo=UTC) if form.expires.data else None
     playlists.set_visibility(playlist, PlaylistVisibility(form.visibility.data), expires)
     commit()
-    flash("Sharing is updated.", "success")
+    flash(_("Sharing is updated."), "success")
     return redirect(url_for("playlists.edit", playlist_id=playlist.id))
 
 
@@ -105,7 +107,7 @@ def revoke(playlist_id: int) -> Response:
     if ActionForm().validate_on_submit():
         playlists.revoke_link(playlist)
         commit()
-        flash("The link no longer works. The playlist is private again.", "success")
+        flash(_("The link no longer works. The playlist is private again."), "success")
     return redirect(url_for("playlists.edit", playlist_id=playlist.id))
 
 
@@ -117,7 +119,7 @@ def delete(playlist_id: int) -> Response | str:
         name = playlist.name
         playlists.delete_playlist(playlist)
         commit()
-        flash(f"Playlist {name} is deleted.", "success")
+        flash(_("Playlist %(name)s is deleted.", name=name), "success")
         return redirect(url_for("playlists.index"))
     return render_template("playlists/delete.html", playlist=playlist, form=form)
 
@@ -175,7 +177,9 @@ def add() -> Response | tuple[str, int]:
         except playlists.PlaylistError as exc:
             form.new_name.errors.append(message(exc))
         else:
-            done = f"Added {count} track{'' if count == 1 else 's'} to {target_name}."
+            done = ngettext(
+                "Added %(num)s track to %(name)s.", "Added %(num)s tracks to %(name)s.", count, name=target_name
+            )
             if wants_json():
                 return jsonify({"added": count, "playlist": target_id, "message": done})
             flash(done, "success")
@@ -212,7 +216,7 @@ def import_m3u() -> Response | tuple[str, int] | str:
         upload = request.files.get("file")
         raw = upload.stream.read(M3U_MAX_BYTES + 1) if upload else b""
         if not raw or len(raw) > M3U_MAX_BYTES:
-            form.file.errors.append("Choose an M3U or M3U8 file of at most 2 MB.")
+            form.file.errors.append(_("Choose an M3U or M3U8 file of at most 2 MB."))
         else:
             playlist, result = playlists.import_m3u(current_user.id, form.name.data, raw)
             commit()
