@@ -306,3 +306,27 @@ def test_a_share_link_plays_in_a_browser_without_an_account(signed_in, browser, 
         )
     finally:
         stranger.close()
+
+
+def test_the_library_and_its_player_in_french(browser, live_server, signed_in):
+    """A browser set to French gets French pages and a French player, and the
+    player's strings (from the page's JSON block) too."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="fr-FR")
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/auth/login")
+        assert page.get_attribute("html", "lang") == "fr"
+        page.fill("#username", "listener1")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/library")
+        assert page.inner_text("h1") == "Bibliothèque"
+        page.click("tr[data-track] >> nth=0 >> [data-play-row]")
+        page.wait_for_function(PLAYING % "0.5", timeout=15_000)
+        assert page.get_attribute('[data-action="queue"]', "aria-label") == "Afficher la file d\u2019attente"
+        page.click('[data-action="toggle"]')  # pause: the button now offers to play, in French
+        page.wait_for_function("() => document.querySelector('[data-action=toggle]').ariaLabel === 'Lecture'")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "library-with-player-fr.png"))
+    finally:
+        context.close()

@@ -42,7 +42,7 @@ class DeleteAccountForm(FlaskForm):
 
 class PreferencesForm(FlaskForm):
     language = SelectField(_l("Language"))
-    timezone = SelectField(_l("Time zone"))
+    timezone = SelectField(_l("Time zone"), render_kw={"translate": "no"})
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
