@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import PASSWORD, free_port, gunicorn, login_cookie, wait_port  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -252,7 +251,10 @@ def run(backend: str, tracks: int, runs: int) -> list[tuple]:
         app = create_app(BenchConfig)
         try:
             with app.app_context():
-                upgrade(directory=str(ROOT / "migrations"))
+                # Through `flask db upgrade`, the command that loads Flask-Migrate.
+                migrated = app.test_cli_runner().invoke(args=["db", "upgrade"])
+                if migrated.exit_code != 0:
+                    raise RuntimeError(f"flask db upgrade failed: {migrated.output}")
                 started = time.perf_counter()
                 _, artist_id, word = seed(tracks)
                 seeded = time.perf_counter() - started

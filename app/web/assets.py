@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, request, url_for
 
 _static_versions: dict[tuple[str, float], str] = {}
+_fixed_versions: dict[str, str] = {}
 YEAR = 365 * 24 * 3600
 
 
@@ -19,6 +20,10 @@ def register(app: Flask) -> None:
 def static_url(filename: str) -> str:
     """A static file's URL with a fingerprint of its content (?v=...), so it can be
     cached for a year and a new version is fetched as soon as it changes."""
+    # Outside debug mode files only change with a restart: the fingerprint is
+    # worked out once per file (a page of track rows asks hundreds of times).
+    if not current_app.debug and filename in _fixed_versions:
+        return url_for("static", filename=filename, v=_fixed_versions[filename])
     path = Path(current_app.static_folder or "") / filename
     try:
         key = (filename, path.stat().st_mtime)
@@ -28,6 +33,7 @@ def static_url(filename: str) -> str:
     if version is None:
         version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         _static_versions[key] = version
+    _fixed_versions[filename] = version
     return url_for("static", filename=filename, v=version)
 
 
