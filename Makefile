@@ -42,12 +42,12 @@ translations: install ## Compile the language catalogues (translations/*/LC_MESS
 	$(BIN)/pybabel -q compile -d translations
 
 translations-update: install ## After changing user-visible text: extract it and merge it into every catalogue
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' -o translations/messages.pot app templates
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' --add-location=file --sort-output -o translations/messages.pot app templates
 	$(BIN)/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-pot-creation-date
 
 translations-check: install ## Fail when a user-visible text is missing from the catalogues
 	@tmp=$$(mktemp -d); \
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' -o $$tmp/messages.pot app templates && \
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs '.* __pycache__' --add-location=file --sort-output -o $$tmp/messages.pot app templates && \
 	$(BIN)/pybabel -q update -i $$tmp/messages.pot -d translations --no-fuzzy-matching --ignore-pot-creation-date --check \
 	  || { echo "The catalogues are out of date: run make translations-update and translate what it adds."; rm -rf $$tmp; exit 1; }; \
 	rm -rf $$tmp
