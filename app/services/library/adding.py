@@ -49,8 +49,8 @@ def find_duplicate(owner_id: int, sha256: str) -> Track | None:
 
 
 class AddBatch:
-    """Files added in one unit of work. Each file is recorded under its own
-    savepoint, so one bad file never undoes the others; the caller commits the
+    """Files added in one unit of work. Each file after the first is recorded
+    under a savepoint, so one bad file never undoes the others; the caller commits the
     batch once (app/unit_of_work.py), after prepare_commit() has made the kept
     files durable, and calls abandon() if the commit fails so no file stays
     without its row."""
