@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -226,3 +228,18 @@ def test_csrf_missing_or_wrong_changes_nothing(admin_client, user):
     response = admin_client.post(f"/admin/users/{user.id}/delete", data={})
     assert response.status_code == 400
     assert user.username == "alice"
+
+
+def test_the_menu_marks_the_section_of_the_page(client, admin, user):
+    login(client, "admin")
+    for path, current in (
+        ("/library", "/library"),
+        ("/library/albums", "/library"),
+        ("/library/upload", "/library/upload"),
+        ("/admin/users", "/admin/users"),
+        ("/admin/jobs", "/admin/users"),  # the jobs page is part of the admin section
+    ):
+        page = client.get(path).get_data(as_text=True)
+        menu = page.split('<nav class="site-nav"', 1)[1].split("</nav>", 1)[0]
+        marked = re.findall(r'<a href="([^"]+)" aria-current="page">', menu)
+        assert marked == [current], (path, marked)
