@@ -19,7 +19,7 @@ from app.services import jobs
 from app.services.jobs import HOURLY_CLEANUP, MAKE_COVER, VERIFY_LIBRARY
 from app.services.library import check, covers
 from app.services.storage import get_storage
-from app.services.tags import get_pool
+from app.services.tags import pool_for
 
 # Records of finished jobs are kept this long (the newest of each kind always).
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -27,9 +27,7 @@ KEEP_DONE_JOBS = timedelta(days=7)
 
 def make_cover(track_id: int) -> str | None:
     """The thumbnail of a track's embedded art (nothing when it has one, or is gone)."""
-    cfg = current_app.config
-    pool = get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"])
-    return covers.make_cover(get_storage(), pool, track_id)
+    return covers.make_cover(get_storage(), pool_for(current_app.config), track_id)
 
 
 def verify_library(deep: bool = False, fix: bool = False) -> dict[str, Any]:

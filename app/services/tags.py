@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +32,6 @@ from typing import Any, BinaryIO
 
 from app.services.errors import DomainError
 from app.services.text import clean_tag
-from config import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TAG_MAX = 300  # models.library.TAG_MAX; not imported, so parser processes stay free of SQLAlchemy
@@ -646,18 +646,20 @@ _pool: ParserPool | None = None
 _pool_lock = threading.Lock()
 
 
-def get_pool(size: int, timeout: float, memory_mb: int, idle_seconds: float | None = None) -> ParserPool:
-    """The process's parser pool, created on first use with these settings.
-
-    idle_seconds defaults to the INGEST_IDLE_SECONDS setting as the environment
-    gives it (config.Config), for callers that do not pass the app's value.
-    """
+def get_pool(size: int, timeout: float, memory_mb: int, idle_seconds: float = 60.0) -> ParserPool:
+    """The process's parser pool, created on first use with these settings."""
     global _pool  # noqa: PLW0603 - one pool per process, created on first use
     with _pool_lock:
         if _pool is None:
-            idle = Config.INGEST_IDLE_SECONDS if idle_seconds is None else idle_seconds
-            _pool = ParserPool(size, timeout, memory_mb, idle)
+            _pool = ParserPool(size, timeout, memory_mb, idle_seconds)
         return _pool
+
+
+def pool_for(config: Mapping[str, Any]) -> ParserPool:
+    """The process's parser pool with the app's INGEST_* settings (uploads, imports and jobs alike)."""
+    return get_pool(
+        config["INGEST_WORKERS"], config["INGEST_TIMEOUT"], config["INGEST_MEMORY_MB"], config["INGEST_IDLE_SECONDS"]
+    )
 
 
 def _forget_pool_after_fork() -> None:

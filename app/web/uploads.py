@@ -7,7 +7,7 @@ from flask import Flask, Request, current_app, g
 from app.services import storage
 from app.services.library.quotas import MB
 from app.services.storage import IncomingFile, get_storage
-from app.services.tags import ParserPool, get_pool
+from app.services.tags import ParserPool, pool_for
 
 
 def max_upload_bytes() -> int:
@@ -17,8 +17,7 @@ def max_upload_bytes() -> int:
 
 def parser_pool() -> ParserPool:
     """This process's tag readers, with the configured limits."""
-    cfg = current_app.config
-    return get_pool(cfg["INGEST_WORKERS"], cfg["INGEST_TIMEOUT"], cfg["INGEST_MEMORY_MB"], cfg["INGEST_IDLE_SECONDS"])
+    return pool_for(current_app.config)
 
 
 class UploadRequest(Request):
