@@ -13,7 +13,7 @@ import math
 import time
 
 import sqlalchemy.exc
-from flask import Flask, Response, current_app, make_response, render_template, request, url_for
+from flask import Flask, Response, current_app, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, SecurityError
 
 from app.extensions import db, limiter
 from app.services.errors import DomainError
+from app.web.assets import static_url
 from app.web.messages import message
 
 MESSAGES = {
@@ -64,12 +65,20 @@ def render_error(code: int, detail: str | None = None, error_code: str | None = 
         title, text = _("Error %(code)s", code=code), _("The request failed.")
     if detail is not None:
         detail = str(detail)  # a lazy text (MissingFile.detail) in the request's language
-    if wants_json() or request.path.startswith("/api/"):
-        body = {"error": title, "message": detail or text, "status": code}
-        if error_code:
-            body["code"] = error_code
-        return body, code
+    if _json_wanted():
+        return _json_error(code, title, detail or text, error_code), code
     return render_template("errors/error.html", code=code, title=title, message=detail or text), code
+
+
+def _json_wanted() -> bool:
+    return wants_json() or request.path.startswith("/api/")
+
+
+def _json_error(code: int, title: str, text: str, error_code: str | None) -> dict:
+    body: dict = {"error": title, "message": text, "status": code}
+    if error_code:
+        body["code"] = error_code
+    return body
 
 
 def _domain_error(error: DomainError):
@@ -123,10 +132,10 @@ def _database_unavailable(error: Exception):
         db.session.rollback()
     current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, error)
     title, text = (str(s) for s in MESSAGES[503])
-    if wants_json() or request.path.startswith("/api/"):
-        response = make_response({"error": title, "message": text, "status": 503, "code": "DATABASE_UNAVAILABLE"}, 503)
+    if _json_wanted():
+        response = make_response(_json_error(503, title, text, "DATABASE_UNAVAILABLE"), 503)
     else:
-        stylesheet = url_for("static", filename="css/app.css")
+        stylesheet = static_url("css/app.css")
         page = current_app.jinja_env.get_template("errors/unavailable.html")
         body = page.render(code=503, title=title, message=text, stylesheet=stylesheet)
         response = make_response(body, 503)

@@ -37,9 +37,7 @@ def commit(work: Undoable | None = None) -> None:
             work.prepare_commit()
         db.session.commit()
     except BaseException:
-        db.session.rollback()
-        if work is not None:
-            work.abandon()
+        _undo(work)
         raise
 
 
@@ -49,11 +47,15 @@ def committing(work: Undoable | None = None) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        db.session.rollback()
-        if work is not None:
-            work.abandon()
+        _undo(work)
         raise
     commit(work)
+
+
+def _undo(work: Undoable | None) -> None:
+    db.session.rollback()
+    if work is not None:
+        work.abandon()
 
 
 def retrying(action: Callable[[], T], attempts: int = 8) -> T:

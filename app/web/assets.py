@@ -7,8 +7,8 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, request, url_for
 
-_static_versions: dict[tuple[str, float], str] = {}
-_fixed_versions: dict[str, str] = {}
+# filename -> (modification time, fingerprint)
+_versions: dict[str, tuple[float, str]] = {}
 YEAR = 365 * 24 * 3600
 
 
@@ -20,21 +20,18 @@ def register(app: Flask) -> None:
 def static_url(filename: str) -> str:
     """A static file's URL with a fingerprint of its content (?v=...), so it can be
     cached for a year and a new version is fetched as soon as it changes."""
+    known = _versions.get(filename)
     # Outside debug mode files only change with a restart: the fingerprint is
     # worked out once per file (a page of track rows asks hundreds of times).
-    if not current_app.debug and filename in _fixed_versions:
-        return url_for("static", filename=filename, v=_fixed_versions[filename])
-    path = Path(current_app.static_folder or "") / filename
-    try:
-        key = (filename, path.stat().st_mtime)
-    except OSError:
-        return url_for("static", filename=filename)
-    version = _static_versions.get(key)
-    if version is None:
-        version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        _static_versions[key] = version
-    _fixed_versions[filename] = version
-    return url_for("static", filename=filename, v=version)
+    if known is None or current_app.debug:
+        path = Path(current_app.static_folder or "") / filename
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return url_for("static", filename=filename)
+        if known is None or known[0] != mtime:
+            known = _versions[filename] = (mtime, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    return url_for("static", filename=filename, v=known[1])
 
 
 def _cache_versioned_static(response: Response) -> Response:

@@ -64,15 +64,13 @@ def _translations() -> Any:
 def select_locale() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE  # the CLI and jobs speak English
-    if "locale_choice" in g:
-        return g.locale_choice
+    # Flask-Babel asks once per request and keeps the answer.
     choice = _user_setting("language")
     if choice not in LANGUAGES:
         choice = request.cookies.get(LANG_COOKIE)
     if choice not in LANGUAGES:
         choice = request.accept_languages.best_match(LANGUAGES.keys())
-    g.locale_choice = choice if choice in LANGUAGES else DEFAULT_LANGUAGE
-    return g.locale_choice
+    return choice if choice in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def select_timezone() -> str:
