@@ -151,27 +151,29 @@ def log_in(port: int, username: str, password: str, host: str | None = None) -> 
     return cookie
 
 
-def upload(port: int, cookie: str, name: str, content: bytes, host: str | None = None) -> dict:
-    """Upload one file through the upload form, asking for JSON; its result."""
-    extra = {"Host": host} if host else {}
-    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie, **extra})
-    cookie = got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie  # the session now holds the token
+def upload_form(token: str, name: str, content: bytes) -> tuple[bytes, dict[str, str]]:
+    """The upload form's multipart body with one file, and the headers that go with it
+    (asking for the JSON answer)."""
     boundary = secrets.token_hex(8)
     body = (
         (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf_token(page)}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
         + content
         + f"\r\n--{boundary}--\r\n".encode()
     )
-    headers = {
-        "Cookie": cookie,
-        "Accept": "application/json",
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        **extra,
-    }
+    return body, {"Accept": "application/json", "Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def upload(port: int, cookie: str, name: str, content: bytes, host: str | None = None) -> dict:
+    """Upload one file through the upload form, asking for JSON; its result."""
+    extra = {"Host": host} if host else {}
+    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie, **extra})
+    cookie = got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie  # the session now holds the token
+    body, form_headers = upload_form(csrf_token(page), name, content)
+    headers = {"Cookie": cookie, **form_headers, **extra}
     status, _, answer = request(port, "/library/upload", "POST", headers, body)
     assert status == 200, answer[:300]
     return json.loads(answer)["results"][0]

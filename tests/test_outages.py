@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from tests.helpers import DATA, PASSWORD, PG_BASE_URL, require_postgres
-from tests.servers import flask, server_env
+from tests.servers import flask, server_env, upload_form
 
 
 class Browser:
@@ -53,18 +53,7 @@ class Browser:
         return self.open(action, body, {"Content-Type": "application/x-www-form-urlencoded"})
 
     def upload(self, name: str, content: bytes, token: str | None = None):
-        token = token or self.csrf("/library/upload")
-        boundary = uuid.uuid4().hex
-        body = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
-                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n"
-            ).encode()
-            + content
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"}
+        body, headers = upload_form(token or self.csrf("/library/upload"), name, content)
         return self.open("/library/upload", body, headers)
 
 
