@@ -25,16 +25,15 @@ from gunicorn.glogging import Logger
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "2"))
-worker_class = "gthread"
-# Each listener holds a thread while its file is sent. Idle keep-alive
-# connections wait in the worker's poller without a thread; gthread keeps at
-# most worker_connections - threads of them and closes the rest after their
-# response. With no room at all every seek would pay for a new connection
-# (measured: 1,580 against 2,240 range requests/s with 32 clients). The room
-# stays small, so a worker full of listeners stops accepting and a crowd
-# spreads over both workers: a seek still finds a free thread.
-threads = int(os.environ.get("WEB_THREADS", "256"))
-worker_connections = threads + 64
+# gunicorn's threaded worker with two changes (app/serving.py): audio files
+# are sent by each worker's event loop, not by a thread per listener, and a
+# closing connection never makes the worker wait. Threads run the app's own
+# work (a page, a query, the headers of a stream), so a few are enough; a
+# listener costs a socket and an open file, and WEB_CONNECTIONS of them (plus
+# idle kept-alive connections) fit in each worker.
+worker_class = "app.serving.ThreadWorker"
+threads = int(os.environ.get("WEB_THREADS", "32"))
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "2000"))
 # A worker whose main loop stops answering for 2 minutes is replaced (long
 # uploads and downloads run on threads and do not count). The app drops a
 # client that reads nothing of a file for SEND_TIMEOUT seconds; an idle

@@ -212,6 +212,37 @@ def test_a_client_that_stops_reading_is_dropped_not_waited_for(servers):
     assert "Traceback" not in log
 
 
+def test_a_listener_closing_after_its_track_blocks_no_one(servers):
+    # Players that change track close the connection; the server then closes
+    # its side and waits (up to 2 s) for the client's close. That wait must not
+    # hold up the worker: here six listeners that have their track and close
+    # late, while another client seeks (with gthread's own close, each of the
+    # six held the worker for 2 s, one after the other).
+    listeners = []
+    for _ in range(6):
+        sock = socket.create_connection(("127.0.0.1", servers["python"]), timeout=20)
+        sock.sendall(
+            f"GET /stream/1 HTTP/1.1\r\nHost: x\r\nCookie: {servers['cookie']}\r\n"
+            "Range: bytes=0-9999\r\nConnection: close\r\n\r\n".encode()
+        )
+        listeners.append(sock)
+    time.sleep(0.3)  # the answers are sent; each socket is half-closed by the server
+    waits = []
+    conn = http.client.HTTPConnection("127.0.0.1", servers["python"], timeout=30)
+    for start in (0, 5000, 20000):
+        began = time.monotonic()
+        conn.request("GET", "/stream/1", headers={"Cookie": servers["cookie"], "Range": f"bytes={start}-{start + 99}"})
+        response = conn.getresponse()
+        assert response.status == 206 and response.read() == servers["file"][start : start + 100]
+        waits.append(time.monotonic() - began)
+    conn.close()
+    for sock in listeners:
+        head = sock.recv(1 << 16)
+        assert head.startswith(b"HTTP/1.1 206")
+        sock.close()
+    assert max(waits) < 1.0, waits
+
+
 def test_nginx_logs_no_credentials(servers):
     token, signature, password = "ShareTokenAbc123_xyz", "5ab0c7e2f1d4", "hunter2-app-password"
     request(servers["nginx"], f"/s/{token}/stream/1?exp=99999999999&sig={signature}")
