@@ -404,30 +404,89 @@ def test_a_file_missing_from_the_disk_is_a_404_not_a_crash(alice, user, app, ser
     assert f"track {track.id}: its file" in caplog.text  # the admin hears of it
 
 
-@pytest.mark.parametrize("server", [{}, GUNICORN], ids=["werkzeug", "gunicorn"])
-def test_a_seek_costs_one_read_query_and_writes_nothing(watched, server):
+def _count_statements(app):
     from sqlalchemy import event
 
     from app.extensions import db
 
-    app, alice, track, seen, _ = watched
     with app.app_context():
         engine = db.engine
-    url = f"/stream/{track.id}"
-    alice.get(url, headers={"Range": "bytes=0-1"}).close()  # the pool has its connection
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args):
         statements.append(statement.lstrip().split()[0].upper())
 
     event.listen(engine, "before_cursor_execute", record)
+    return statements, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+SEEKS = ("bytes=0-1", "bytes=2-", "bytes=-500", "bytes=0-1,5-9", None)
+
+
+@pytest.mark.parametrize("server", [{}, GUNICORN], ids=["werkzeug", "gunicorn"])
+def test_a_first_request_costs_one_read_query_and_the_seeks_after_it_none(watched, server):
+    app, alice, track, seen, _ = watched
+    url = f"/stream/{track.id}"
+    statements, stop = _count_statements(app)
     try:
-        for header in ("bytes=0-1", "bytes=2-", "bytes=-500", "bytes=0-1,5-9", None):
+        response = alice.get(url, headers={"Range": "bytes=0-1"}, environ_overrides=server)
+        assert response.status_code == 206
+        response.close()
+        assert statements == ["SELECT"]  # the session's token and the track, in one query
+        for header in SEEKS:
             statements.clear()
             response = alice.get(url, headers={"Range": header} if header else {}, environ_overrides=server)
             assert response.status_code in (200, 206)
             response.close()
-            assert statements == ["SELECT"], header
+            assert statements == [], header  # the yes is remembered
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        stop()
     assert seen == []  # all answered by the fast path
+
+
+def test_without_a_grant_every_seek_costs_one_read_query_and_writes_nothing(make_app):
+    with _watched(make_app, STREAM_GRANT_SECONDS=0) as (app, alice, track, seen, _):
+        url = f"/stream/{track.id}"
+        alice.get(url, headers={"Range": "bytes=0-1"}).close()  # the pool has its connection
+        statements, stop = _count_statements(app)
+        try:
+            for header in SEEKS:
+                statements.clear()
+                response = alice.get(url, headers={"Range": header} if header else {}, environ_overrides=GUNICORN)
+                assert response.status_code in (200, 206)
+                response.close()
+                assert statements == ["SELECT"], header
+        finally:
+            stop()
+        assert seen == []
+
+
+def test_a_remembered_yes_ends_within_the_bound_after_a_logout_or_a_track_made_private(make_app):
+    from app.extensions import db
+    from app.models import Visibility
+
+    with _watched(make_app, STREAM_GRANT_SECONDS=1) as (app, alice, track, _, owner):
+        url = f"/stream/{track.id}"
+        track.visibility = Visibility.PUBLIC
+        db.session.commit()
+        bob = app.test_client()
+        login(bob, "bob")
+        for client in (alice, bob):
+            assert client.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+        owner.rotate_session_token()  # alice logged out elsewhere
+        track.visibility = Visibility.PRIVATE
+        db.session.commit()
+        time.sleep(1.2)
+        assert alice.get(url, headers={"Range": "bytes=0-9"}).status_code == 401
+        assert bob.get(url, headers={"Range": "bytes=0-9"}).status_code == 404
+
+
+def test_a_remembered_yes_is_never_anothers(make_app):
+    with _watched(make_app) as (app, alice, track, seen, _):
+        url = f"/stream/{track.id}"
+        assert alice.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+        bob = app.test_client()
+        login(bob, "bob")
+        seen.clear()
+        assert bob.get(url, headers={"Range": "bytes=0-9"}).status_code == 404  # alice's private track
+        assert seen == [url]  # Flask said no, as before
