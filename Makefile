@@ -17,7 +17,7 @@ BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run worker serve test bench bench-deps lint format install install-dev system-deps db-upgrade translations translations-update translations-check clean
+.PHONY: help run dev worker serve test bench bench-deps lint format install install-dev system-deps db-upgrade translations translations-update translations-check clean
 
 help: ## Show this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,10 +58,17 @@ db-upgrade: install translations ## Apply the migrations (SQLite under instance/
 
 # The job worker runs beside the server and stops with it (Ctrl-C, or the server failing
 # to start): a separate process, as in production, whatever serves the pages.
-run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 (development server), with a job worker
+define with_worker
 	@$(BIN)/flask worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	$(1)
+endef
+
+run: db-upgrade ## Set everything up and serve on http://127.0.0.1:5000 with the production server (gunicorn), with a job worker
+	$(call with_worker,$(BIN)/gunicorn -c deploy/gunicorn.conf.py -b $(HOST):$(PORT) wsgi:app)
+
+dev: db-upgrade ## Like run, with Flask's development server: reloads on code changes, shows tracebacks
+	$(call with_worker,$(BIN)/flask run --debug --host $(HOST) --port $(PORT))
 
 worker: db-upgrade ## Production: process background jobs (flask worker; run it as its own service)
 	$(BIN)/flask worker
