@@ -165,6 +165,28 @@ def test_seeks_reuse_the_connection(servers):
     conn.close()
 
 
+def test_answers_without_a_body_keep_the_connection_usable(servers):
+    # HEAD, a 304 and a 416 carry no file bytes: the connection goes straight on
+    # to the next request, which gets exactly its own bytes.
+    conn = http.client.HTTPConnection("127.0.0.1", servers["python"], timeout=30)
+    cookie = {"Cookie": servers["cookie"]}
+    conn.request("HEAD", "/stream/1", headers=cookie)
+    head = conn.getresponse()
+    assert head.status == 200 and head.read() == b""
+    assert head.getheader("Content-Length") == str(SIZE)
+    conn.request("GET", "/stream/1", headers={**cookie, "If-None-Match": head.getheader("ETag")})
+    not_modified = conn.getresponse()
+    assert not_modified.status == 304 and not_modified.read() == b""
+    conn.request("GET", "/stream/1", headers={**cookie, "Range": f"bytes={SIZE}-"})
+    unsatisfiable = conn.getresponse()
+    assert unsatisfiable.status == 416
+    unsatisfiable.read()
+    conn.request("GET", "/stream/1", headers={**cookie, "Range": "bytes=10-19"})
+    ranged = conn.getresponse()
+    assert ranged.status == 206 and ranged.read() == servers["file"][10:20]
+    conn.close()
+
+
 def test_nginx_serves_static_files_itself_and_caches_fingerprinted_ones_a_year(servers):
     status, _, page = request(servers["nginx"], "/auth/login")
     assert status == 200
