@@ -117,8 +117,8 @@ class Config:
     X_ACCEL_PREFIX = os.environ.get("X_ACCEL_PREFIX", "/_media/")
     # Seconds a client may read nothing of an audio file being sent before the
     # connection is dropped (a paused player that holds its connection would
-    # hold a server thread too). Players reconnect with a range when they
-    # resume. nginx's send_timeout does the same behind nginx.
+    # hold a socket and an open file for ever). Players reconnect with a range
+    # when they resume. nginx's send_timeout does the same behind nginx.
     SEND_TIMEOUT = _int("SEND_TIMEOUT", 60)
     # Seeks (GET/HEAD /stream/<id> with a session cookie and no query string)
     # answered by a WSGI middleware before Flask; off, Flask answers them all.
