@@ -61,13 +61,17 @@ def process_tree(pid: int) -> dict[int, list[int]]:
     start tag parsers from request threads).
     """
     parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    # Not Path.glob("[0-9]*/stat"): it stats each match, and a process that ends
+    # meanwhile raises ProcessLookupError from inside the glob.
+    for folder in Path("/proc").iterdir():
+        if not folder.name.isdigit():
+            continue
         try:
             # The command name is in parentheses and may hold spaces; the parent follows it.
-            fields = stat.read_text().rpartition(")")[2].split()
+            fields = (folder / "stat").read_text().rpartition(")")[2].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        parents[int(stat.parent.name)] = int(fields[1])
+        parents[int(folder.name)] = int(fields[1])
     tree: dict[int, list[int]] = {}
     level, depth = [pid], 0
     while level:
