@@ -97,7 +97,7 @@ test: system-deps install-dev translations ## Run the whole test suite (SQLite a
 	$(BIN)/pytest $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
-bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 9 minutes)
+bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (10-12 minutes)
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/upload_bench.py
