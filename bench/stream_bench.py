@@ -46,6 +46,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -747,6 +748,8 @@ def budgets(args: argparse.Namespace, m: Measured) -> None:
 
 def main() -> None:
     args = parse_args()
+    # Stopped by a supervisor (timeout, kill): still stop the servers and remove the instance.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for tool in ("wrk", "ffmpeg"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is needed: make bench-deps")
