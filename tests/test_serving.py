@@ -267,6 +267,7 @@ def test_a_listener_closing_after_its_track_blocks_no_one(servers):
 
 def test_nginx_logs_no_credentials(servers):
     token, signature, password = "ShareTokenAbc123_xyz", "5ab0c7e2f1d4", "hunter2-app-password"
+    request(servers["nginx"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-1"})
     request(servers["nginx"], f"/s/{token}/stream/1?exp=99999999999&sig={signature}")
     request(servers["nginx"], f"/rest/ping.view?u=owner&p={password}&v=1.16.1&c=test")
     request(servers["nginx"], f"/s/{token}")
@@ -277,3 +278,6 @@ def test_nginx_logs_no_credentials(servers):
     assert "/s/[redacted]/stream/1" in log and "/rest/ping.view" in log
     for secret in (token, signature, password):
         assert secret not in log
+    # The path the client asked for, not where nginx found the file (a stored name).
+    ranges = [line for line in log.splitlines() if '" 206 ' in line]
+    assert ranges and all('"GET /stream/1 HTTP/1.1" 206 ' in line for line in ranges)
