@@ -124,11 +124,12 @@ class Config:
     # answered by a WSGI middleware before Flask; off, Flask answers them all.
     STREAM_FAST_PATH = _bool("STREAM_FAST_PATH", True)
     # How long a yes to "may this session hear this track" is remembered, so a
-    # player's seeks skip the check: by each app process, and by nginx behind
-    # deploy/nginx.conf. Logging out, a password change, disabling an account
-    # or making a track private takes effect within this many seconds (at most
-    # 60); 0 checks every request.
-    STREAM_GRANT_SECONDS = min(60, _int("STREAM_GRANT_SECONDS", 30))
+    # player's seeks skip the check: by each app process, and behind
+    # deploy/nginx.conf (x-accel) by nginx, which then sends the seeks without
+    # asking Python (a "grant"). It is also how long a logout, a password
+    # change, a disabled account or a track made private may take to stop a
+    # player already listening (0 to 60; 0 checks every request).
+    STREAM_GRANT_SECONDS = _int("STREAM_GRANT_SECONDS", 30)
 
     # Rate limits (Flask-Limiter), counted where every process sees them:
     # Redis when configured, else a SQLite file the processes of this machine

@@ -31,6 +31,9 @@ from app.web.sessions import load_user
 from app.web.uploads import init_uploads
 from config import BASE_DIR, INSTANCE_DIR, Config
 
+# The longest a revoked session or track may keep playing behind nginx (STREAM_GRANT_SECONDS).
+MAX_STREAM_GRANT_SECONDS = 60
+
 
 def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     app = Flask(
@@ -74,6 +77,9 @@ def _load_config(app: Flask, config: type[Config], overrides: dict[str, Any]) ->
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
     if app.config["APP_ENV"] == "production":
         _refuse_weak_key(app.config["SECRET_KEY"])
+    if not 0 <= app.config["STREAM_GRANT_SECONDS"] <= MAX_STREAM_GRANT_SECONDS:
+        # The bound on revocation: a larger value would let a player keep a revoked grant too long.
+        raise RuntimeError(f"STREAM_GRANT_SECONDS must be between 0 and {MAX_STREAM_GRANT_SECONDS}.")
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
 
@@ -104,8 +110,8 @@ def _refuse_weak_key(key: str) -> None:
 
 
 def _stream_fast_path(app: Flask) -> None:
-    """Seeks skip the full Flask stack."""
-    if not app.config["STREAM_FAST_PATH"]:
+    """Seeks skip the full Flask stack; behind nginx, its grant questions too."""
+    if not app.config["STREAM_FAST_PATH"] and app.config["SEND_FILE_MODE"] != "x-accel":
         return
     with app.app_context():
         engine = db.engine

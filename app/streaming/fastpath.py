@@ -15,19 +15,32 @@ this path can only ever say yes, never decide a no.
 A yes is remembered for STREAM_GRANT_SECONDS per session cookie and track
 (in this process), so the seeks that follow a first request cost neither the
 signature check nor the query: logging out, a changed password, a disabled
-account or a track made private or deleted stop a remembered yes within that
-bound (a deleted file at once: it is opened anew for every request). Behind
-nginx, deploy/nginx.conf keeps the same bound.
+account or a track made private stop a remembered yes within that bound,
+never later than the cookie's own expiry (a deleted file at once: it is
+opened anew for every request).
 
 It declines anything with a query string (a later `?format=` or `?quality=`
 must never be answered with the original file), and a failure of its own is
 logged and handed to Flask, which answers with its error handling.
+
+Behind deploy/nginx.conf (SEND_FILE_MODE=x-accel) it also answers nginx's own
+question, a "grant": may this session cookie hear this track? nginx asks with
+an auth_request subrequest carrying the X-Musiccloud-Grant header (which it
+strips from every client's request), keeps a yes for STREAM_GRANT_SECONDS
+(X-Accel-Expires) and sends the file itself meanwhile, so a player seeking
+reaches Python once in that time. The same lookup decides, asked afresh (a
+yes this process remembers is not handed on, so nginx's copy never outlives
+the bound); a yes names the
+stored file and carries the headers the stream's answer needs, anything else
+is a bare 403, whatever the reason, after which nginx sends the client's
+request to the app as before: the client sees the app's own 401 or 404.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -44,11 +57,31 @@ from app.security import global_headers
 from app.services.errors import NotFound
 from app.services.library.access import STREAM_LOOKUP
 from app.services.storage import Storage
-from app.streaming.files import MissingFile, WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
+from app.services.tags import FORMATS
+from app.streaming.files import (
+    CACHE_CONTROL,
+    MissingFile,
+    WSGIApp,
+    handoff_headers,
+    limit_stalls,
+    plain_range,
+    serve_audio,
+)
 from app.web.params import parse_id
 from app.web.sessions import split_cookie_id
 
 _PATH = re.compile(r"^/stream/([0-9]{1,10})$")
+# Set by nginx on its grant subrequest only (deploy/nginx.conf).
+GRANT_HEADER = "HTTP_X_MUSICCLOUD_GRANT"
+# What storage names a stored file (<user id>/<random name>.<ext>): nginx puts
+# it in a path as it is, so anything else is left to the X-Accel-Redirect path,
+# which quotes it.
+_PLAIN_STORED_NAME = re.compile(r"^[0-9]+/[A-Za-z0-9_-]+\.([a-z0-9]+)$")
+# Under a grant nginx sends the type its configuration gives the extension,
+# this table (deploy/nginx.conf has a copy, and a test compares them); a track
+# whose type is another (an older row) is left to the X-Accel-Redirect path,
+# which sends the track's own.
+GRANT_TYPES = dict(FORMATS.values())
 log = logging.getLogger(__name__)
 # Verified session cookies remembered, so a seek skips the signature check;
 # a cookie's entry lives no longer than the cookie's own max age.
@@ -56,8 +89,8 @@ SESSION_CACHE_SIZE = 4096
 GRANT_CACHE_SIZE = 4096
 
 
-class Grant(NamedTuple):
-    """What sending a track needs, remembered after a yes."""
+class Allowed(NamedTuple):
+    """What sending a track needs, once the session may hear it; remembered until `expires`."""
 
     expires: float
     storage_path: str
@@ -76,8 +109,11 @@ class StreamFastPath:
         self.serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
         self.sessions: dict[str, tuple[float, int, str]] = {}
         self.grant_seconds = app.config["STREAM_GRANT_SECONDS"]
-        self.grants: dict[tuple[str, int], Grant] = {}
+        self.remembered: dict[tuple[str, int], Allowed] = {}
         self.mode = app.config["SEND_FILE_MODE"]
+        self.fast_path = app.config["STREAM_FAST_PATH"]
+        # nginx's grants only make sense when nginx sends the files.
+        self.answers_grants = self.mode == "x-accel"
         self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
         self.send_timeout = app.config["SEND_TIMEOUT"]
         self.trusted_hosts = app.config.get("TRUSTED_HOSTS")
@@ -85,8 +121,11 @@ class StreamFastPath:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _PATH.match(environ.get("PATH_INFO", ""))
         track_id = parse_id(match.group(1)) if match else None
+        if environ.get(GRANT_HEADER):
+            return self._grant(environ, track_id)(environ, start_response)
         if (
-            track_id is not None
+            self.fast_path
+            and track_id is not None
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             and not environ.get("QUERY_STRING")
             and self.serializer is not None
@@ -103,20 +142,43 @@ class StreamFastPath:
                 return response(environ, start_response)
         return self.wsgi_app(environ, start_response)
 
+    def _allowed(self, cookie: str, track_id: int, *, remember: bool) -> Allowed | None:
+        """The track if the session with this cookie may hear it: remembered (when
+        `remember`), or asked of the database. A yes is remembered no longer than
+        the cookie itself is valid."""
+        now = time.time()
+        if remember:
+            known = self.remembered.get((cookie, track_id))
+            if known is not None and known.expires > now:
+                return known
+        session = self._session(cookie, now)
+        if session is None:
+            return None
+        cookie_expires, user_id, token = session
+        with self.engine.connect() as conn:
+            row = conn.execute(STREAM_LOOKUP, {"uid": user_id, "tid": track_id}).first()
+        if row is None or row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
+            return None
+        allowed = Allowed(min(now + self.grant_seconds, cookie_expires), row.storage_path, row.mime_type, row.sha256)
+        if remember and self.grant_seconds > 0:
+            if len(self.remembered) >= GRANT_CACHE_SIZE:
+                self.remembered.clear()
+            self.remembered[cookie, track_id] = allowed
+        return allowed
+
     def _answer(self, environ: dict, track_id: int) -> WSGIApp | None:
         cookie = parse_cookie(environ).get(self.cookie_name)
         if not cookie:
             return None
-        row = self._grant(cookie, track_id)
+        row = self._allowed(cookie, track_id, remember=True)
         if row is None:
             return None
         try:
             path = self.storage.local_path(row.storage_path)
         except NotFound:
-            self.grants.pop((cookie, track_id), None)
+            self.remembered.pop((cookie, track_id), None)
             return None
-        # What the Flask view's response carries besides its own headers.
-        extra = (*global_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
+        extra = _extra_headers(environ)
         if self.mode != "python":
             headers = handoff_headers(
                 self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
@@ -128,11 +190,42 @@ class StreamFastPath:
                 response = serve_audio(environ, path, row.mime_type, row.sha256)
             except MissingFile:
                 # Deleted since the yes was remembered: Flask says what happened.
-                self.grants.pop((cookie, track_id), None)
+                self.remembered.pop((cookie, track_id), None)
                 return None
             response.headers.extend(extra)
             answer = response
         return answer
+
+    def _grant(self, environ: dict, track_id: int | None) -> WSGIApp:
+        """nginx's question: 200 with what serving the file needs (the stored
+        file's name, the headers of the answer, how long nginx may keep the
+        grant), or 403 for every kind of no, so the answer says nothing more
+        than the app's own answer would."""
+        allowed = None
+        cookie = parse_cookie(environ).get(self.cookie_name)
+        if (
+            self.answers_grants
+            and cookie
+            and track_id is not None
+            and self.serializer is not None
+            and self._host_trusted(environ)
+        ):
+            try:
+                allowed = self._allowed(cookie, track_id, remember=False)
+            except Exception:
+                # e.g. the database is down: the app answers the client itself, with its error page.
+                log.warning("stream grant failed; nginx asks the app instead", exc_info=True)
+        name = _PLAIN_STORED_NAME.match(allowed.storage_path) if allowed else None
+        if allowed is None or name is None or GRANT_TYPES.get(name.group(1)) != allowed.mime_type:
+            return _fixed("403 Forbidden", [])
+        headers = [
+            ("Cache-Control", CACHE_CONTROL),
+            *_extra_headers(environ),
+            ("X-Musiccloud-File", allowed.storage_path),
+            # How long nginx may keep the yes: the bound, or less if the cookie expires sooner.
+            ("X-Accel-Expires", str(max(0, math.ceil(allowed.expires - time.time())))),
+        ]
+        return _fixed("200 OK", headers)
 
     def _host_trusted(self, environ: dict) -> bool:
         # An untrusted Host goes to Flask, which answers 400 as for any page.
@@ -143,28 +236,6 @@ class StreamFastPath:
         except SecurityError:
             return False
         return True
-
-    def _grant(self, cookie: str, track_id: int) -> Grant | None:
-        """The track if this session may hear it: remembered, or asked of the database.
-        A yes is remembered no longer than the cookie itself is valid."""
-        now = time.time()
-        grant = self.grants.get((cookie, track_id))
-        if grant is not None and grant.expires > now:
-            return grant
-        session = self._session(cookie, now)
-        if session is None:
-            return None
-        cookie_expires, user_id, token = session
-        with self.engine.connect() as conn:
-            row = conn.execute(STREAM_LOOKUP, {"uid": user_id, "tid": track_id}).first()
-        if row is None or row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
-            return None
-        grant = Grant(min(now + self.grant_seconds, cookie_expires), row.storage_path, row.mime_type, row.sha256)
-        if self.grant_seconds > 0:
-            if len(self.grants) >= GRANT_CACHE_SIZE:
-                self.grants.clear()
-            self.grants[cookie, track_id] = grant
-        return grant
 
     def _session(self, cookie: str, now: float) -> tuple[float, int, str] | None:
         """(expiry, user id, session token) from a valid session cookie."""
@@ -183,6 +254,11 @@ class StreamFastPath:
         known = (signed_at.timestamp() + self.max_age, *parsed)
         self.sessions[cookie] = known
         return known
+
+
+def _extra_headers(environ: dict) -> tuple[tuple[str, str], ...]:
+    """What the Flask view's response carries besides its own headers."""
+    return (*global_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
 
 
 def _fixed(status: str, headers: list[tuple[str, str]]) -> WSGIApp:
