@@ -4,21 +4,39 @@
 
 writes FOLDER/nginx.conf: the site from deploy/nginx.conf listening on
 127.0.0.1:PORT, in front of the app on 127.0.0.1:APP_PORT, serving this
-checkout's static/ and UPLOAD_FOLDER, with its pid, logs and temporary files
-in FOLDER. Then `nginx -c FOLDER/nginx.conf` runs it in the foreground.
+checkout's static/ and UPLOAD_FOLDER, with its pid, logs, temporary files and
+seek grants' cache in FOLDER. Then `nginx -c FOLDER/nginx.conf` runs it in the foreground.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
+# The seek grants' locations, between two marker comments.
+GRANTS = re.compile(r"^ *# grants: begin.*?# grants: end\n", re.MULTILINE | re.DOTALL)
 
 
-def render(folder: Path, app_port: int, port: int, uploads: Path, *, extra_servers: str = "") -> Path:
-    """Write FOLDER/nginx.conf and return its path. `extra_servers` adds server blocks."""
+def render(
+    folder: Path,
+    app_port: int,
+    port: int,
+    uploads: Path,
+    *,
+    grants: bool = True,
+    grant_cache: Path | None = None,
+    extra_servers: str = "",
+) -> Path:
+    """Write FOLDER/nginx.conf and return its path.
+
+    `grants=False` leaves out the seek grants (every seek then asks the app,
+    which answers with X-Accel-Redirect, as before grants); `grant_cache` is
+    the grants' cache folder (FOLDER/grants by default); `extra_servers` adds
+    server blocks.
+    """
     site = (DEPLOY / "nginx.conf").read_text()
     replacements = {
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
@@ -26,11 +44,16 @@ def render(folder: Path, app_port: int, port: int, uploads: Path, *, extra_serve
         "/srv/musiccloud/static/": f"{ROOT / 'static'}/",
         "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",
         "/var/log/nginx/musiccloud.access.log": f"{folder}/musiccloud.access.log",
+        "/run/musiccloud-grants": str(grant_cache or folder / "grants"),
     }
     for old, new in replacements.items():
         if old not in site:
             raise ValueError(f"deploy/nginx.conf no longer contains {old!r}")
         site = site.replace(old, new)
+    if not grants:
+        site, found = GRANTS.subn("", site)
+        if found != 1:
+            raise ValueError("deploy/nginx.conf no longer marks its grants part")
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = " ".join(f"{kind}_temp_path {folder}/{kind};" for kind in kinds)
     conf = folder / "nginx.conf"

@@ -1,5 +1,7 @@
 """Range semantics end to end through the production servers: gunicorn (the app
-streams, with sendfile) and nginx in front of the app (X-Accel-Redirect)."""
+streams, with sendfile) and nginx in front of the app, as deploy/nginx.conf
+ships ("nginx": seeks under a grant nginx keeps, the rest X-Accel-Redirect)
+and without its grants ("x-accel": every request asks the app)."""
 
 from __future__ import annotations
 
@@ -64,16 +66,26 @@ def servers(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> Iterato
         db.engine.dispose()
     python = start_gunicorn(database_url, uploads, **SETTINGS)
     accel = start_gunicorn(database_url, uploads, **SETTINGS, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
-    nginx_port = free_port()
-    # deploy/nginx.conf itself, on loopback, in front of the X-Accel-Redirect gunicorn.
-    conf = nginx_local.render(tmp, accel.port, nginx_port, uploads)
-    nginx = subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx_port, accel_port = free_port(), free_port()
+    # deploy/nginx.conf itself, on loopback, in front of the X-Accel-Redirect gunicorn;
+    # and the same without its grants.
+    (tmp / "x-accel").mkdir()
+    confs = [
+        nginx_local.render(tmp, accel.port, nginx_port, uploads),
+        nginx_local.render(tmp / "x-accel", accel.port, accel_port, uploads, grants=False),
+    ]
+    nginxes = [
+        subprocess.Popen([NGINX, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for conf in confs
+    ]
     try:
-        assert wait_for_port(nginx_port), f"nothing listens on {nginx_port}"
+        for port in (nginx_port, accel_port):
+            assert wait_for_port(port), f"nothing listens on {port}"
         cookie = login(python.port, "owner")
         yield {
             "python": python.port,
             "nginx": nginx_port,
+            "x-accel": accel_port,
             "cookie": cookie,
             "other": login(python.port, "other"),
             "file": file,
@@ -82,12 +94,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> Iterato
             "nginx_log": tmp / "musiccloud.access.log",
         }
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
+        for nginx in nginxes:
+            nginx.terminate()
+            nginx.wait(timeout=10)
 
 
 SIZE = (DATA / "cover.flac").stat().st_size
 BIG = 64 * 1024 * 1024
+VIAS = ["python", "x-accel", "nginx"]
 
 CASES = [
     ("bytes=0-0", 206, (0, 0)),
@@ -101,7 +115,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("via", ["python", "nginx"])
+@pytest.mark.parametrize("via", VIAS)
 @pytest.mark.parametrize(("header", "status", "span"), CASES)
 def test_ranges_end_to_end(servers, via, header, status, span):
     headers = {"Cookie": servers["cookie"]}
@@ -120,8 +134,8 @@ def test_ranges_end_to_end(servers, via, header, status, span):
         assert response_headers["content-range"] == f"bytes */{SIZE}"
 
 
-@pytest.mark.parametrize("via", ["python", "nginx"])
-def test_access_is_checked_by_the_app_in_both_modes(servers, via):
+@pytest.mark.parametrize("via", VIAS)
+def test_access_is_checked_by_the_app_in_every_mode(servers, via):
     assert request(servers[via], "/stream/1")[0] == 401
     assert request(servers[via], "/stream/1", headers={"Cookie": servers["other"]})[0] == 404
     assert request(servers[via], "/_media/1/anything.flac", headers={"Cookie": servers["cookie"]})[0] == 404
@@ -144,7 +158,7 @@ def test_range_requests_write_nothing(servers):
 
     before = state()
     for start in range(0, 30000, 3000):
-        for via in ("python", "nginx"):
+        for via in VIAS:
             request(servers[via], "/stream/1", headers={"Cookie": servers["cookie"], "Range": f"bytes={start}-"})
     assert state() == before
 
@@ -203,12 +217,61 @@ def test_nginx_serves_static_files_itself_and_caches_fingerprinted_ones_a_year(s
     assert headers["cache-control"] == "no-cache"
 
 
-def test_audio_through_nginx_keeps_the_apps_security_headers(servers):
-    _, direct, _ = request(servers["python"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-9"})
-    _, proxied, _ = request(servers["nginx"], "/stream/1", headers={"Cookie": servers["cookie"], "Range": "bytes=0-9"})
-    for name in ("content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "vary"):
-        assert proxied[name] == direct[name], name
-    assert "x-accel-redirect" not in proxied  # the internal address stays internal
+@pytest.mark.parametrize("via", ["x-accel", "nginx"])
+def test_audio_through_nginx_keeps_the_apps_security_headers(servers, via):
+    headers = {"Cookie": servers["cookie"], "Range": "bytes=0-9"}
+    _, direct, _ = request(servers["python"], "/stream/1", headers=headers)
+    headers["Cookie"] = login(servers["python"], "owner")  # a new session: nginx holds no grant for it yet
+    for _ in range(2):  # the grant's first answer, then the grant nginx kept
+        _, proxied, _ = request(servers[via], "/stream/1", headers=headers)
+        for name in ("content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "vary"):
+            assert proxied[name] == direct[name], name
+        assert "x-accel-redirect" not in proxied  # the internal address stays internal
+        assert not [name for name in proxied if name.startswith("x-musiccloud")]  # so does the grant
+
+
+# Requests a player (or a cache) makes, with and without validators.
+HANDOFF_REQUESTS = [
+    ("GET", {"Range": "bytes=100-"}),
+    ("GET", {"Range": "bytes=-500"}),
+    ("GET", {}),
+    ("HEAD", {}),
+    ("HEAD", {"Range": "bytes=0-1"}),
+    ("GET", {"Range": "bytes=0-10,5-20"}),
+    ("GET", {"Range": f"bytes={SIZE}-"}),
+    ("GET", {"Range": "bytes=100-", "If-Range": "ETAG"}),
+    ("GET", {"Range": "bytes=100-", "If-Range": '"stale"'}),
+    ("GET", {"If-None-Match": "ETAG"}),
+    ("GET", {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}),
+    ("GET", {"If-Match": '"other"'}),
+    ("GET", {"Range": "items=0-5"}),
+]
+
+
+@pytest.mark.parametrize(("method", "headers"), HANDOFF_REQUESTS)
+def test_a_seek_under_a_grant_is_answered_as_the_app_hands_it_off(servers, method, headers):
+    """Status, headers and bytes through the grant are those of the X-Accel-Redirect path."""
+    cookie = {"Cookie": login(servers["python"], "owner")}  # a new session: nginx holds no grant for it yet
+    etag = request(servers["x-accel"], "/stream/1", "HEAD", cookie)[1]["etag"]
+    headers = {**cookie, **{name: etag if value == "ETAG" else value for name, value in headers.items()}}
+    status, expected, body = comparable(request(servers["x-accel"], "/stream/1", method, headers))
+    if status == 416:
+        expected["accept-ranges"] = "bytes"  # as the app says on its own 416 (nginx says it on a 200 only)
+    for _ in range(2):  # the grant's first answer, then the one nginx kept
+        got = comparable(request(servers["nginx"], "/stream/1", method, headers))
+        assert got[:2] == (status, expected)
+        assert got[2] == body
+
+
+def comparable(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, dict[str, str], bytes]:
+    """An answer without what differs between two servers: the date, a multipart boundary."""
+    status, headers, body = answer
+    headers.pop("date")
+    boundary = re.search(r"boundary=(\S+)", headers.get("content-type", ""))
+    if boundary:
+        headers["content-type"] = headers["content-type"].replace(boundary.group(1), "BOUNDARY")
+        body = body.replace(boundary.group(1).encode(), b"BOUNDARY")
+    return status, headers, body
 
 
 def test_a_client_that_stops_reading_is_dropped_not_waited_for(servers):
@@ -280,4 +343,4 @@ def test_nginx_logs_no_credentials(servers):
         assert secret not in log
     # The path the client asked for, not where nginx found the file (a stored name).
     ranges = [line for line in log.splitlines() if '" 206 ' in line]
-    assert ranges and all('"GET /stream/1 HTTP/1.1" 206 ' in line for line in ranges)
+    assert ranges and all(re.search(r'"(GET|HEAD) /stream/[0-9]+ HTTP/1.1" 206 ', line) for line in ranges)
