@@ -10,11 +10,10 @@ run). Then starts one server per column on 127.0.0.1, each in its own
 processes:
   - nginx:    nginx alone serving the files with sendfile, the reference;
   - python:   gunicorn with deploy/gunicorn.conf.py, the app sending the bytes;
-  - x-accel:  the same with SEND_FILE_MODE=x-accel behind deploy/nginx.conf;
-  - new seek: deploy/nginx.conf as it comes, nginx checking a cached grant
-              itself. Measured once deploy/nginx_local.render() takes
-              `grant_cache` (the x-accel column then leaves the cache out);
-              until then the column is left out and the output says so.
+  - x-accel:  the same with SEND_FILE_MODE=x-accel behind deploy/nginx.conf
+              without its seek grants (every request asks the app);
+  - new seek: deploy/nginx.conf as it comes: nginx keeps the app's yes for a
+              seek (a grant) and sends the following ones itself.
 Rows, in every column:
   - seek: one client, random 256 KiB ranges, time to first byte;
   - random 256 KiB ranges with 1, 8, 32 and 64 clients (wrk): requests/s and
@@ -39,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import inspect
 import multiprocessing
 import os
 import random
@@ -68,9 +66,6 @@ MAX_REQUESTS_PER_WRK_THREAD = 250_000
 SAMPLE_EVERY = 0.5  # seconds between memory samples
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
-# The keyword of deploy/nginx_local.render() that leaves the grant cache (the
-# new seek path) out of deploy/nginx.conf. Without it there is no new seek path to measure.
-NEW_PATH_KEYWORD = "grant_cache"
 LABELS = {
     "nginx": "nginx (files directly)",
     "python": "Python serving",
@@ -371,10 +366,8 @@ def start_servers(
     tmp: Path, env: dict[str, str], gunicorn_args: str, started: list[subprocess.Popen]
 ) -> dict[str, tuple[int, list[subprocess.Popen]]]:
     """Start every column's processes (each is added to `started` at once, to be
-    stopped whatever happens); return each column's port and processes. The new seek
-    path only when render() can leave the grant cache out."""
+    stopped whatever happens); return each column's port and processes."""
     uploads = tmp / "uploads"
-    new_path = NEW_PATH_KEYWORD in inspect.signature(nginx_local.render).parameters
     accel_env = dict(env, SEND_FILE_MODE="x-accel", TRUSTED_PROXIES="1")
 
     def nginx(name: str, app_port: int, port: int, **options: object) -> subprocess.Popen:
@@ -405,15 +398,14 @@ def start_servers(
         ports["x-accel"],
         [
             app(accel_port, accel_env),
-            nginx("x-accel", accel_port, ports["x-accel"], **({NEW_PATH_KEYWORD: False} if new_path else {})),
+            nginx("x-accel", accel_port, ports["x-accel"], grants=False),
         ],
     )
-    if new_path:
-        seek_app_port = free_port()
-        columns["new seek"] = (
-            ports["new seek"],
-            [app(seek_app_port, accel_env), nginx("new-seek", seek_app_port, ports["new seek"])],
-        )
+    seek_app_port = free_port()
+    columns["new seek"] = (
+        ports["new seek"],
+        [app(seek_app_port, accel_env), nginx("new-seek", seek_app_port, ports["new seek"])],
+    )
     # The app servers behind nginx too: nginx answers before they have booted.
     for port in [*(port for port, _ in columns.values()), *app_ports]:
         wait_port(port)
@@ -707,7 +699,7 @@ def budgets(args: argparse.Namespace, m: Measured) -> None:
             )
         )
     py = m.loads["python"]
-    seek = m.loads.get("new seek")
+    seek = m.loads["new seek"]
     rows += [
         (
             "Python serving, 32 clients: at least 0.3 of nginx's requests/s",
@@ -721,8 +713,8 @@ def budgets(args: argparse.Namespace, m: Measured) -> None:
         ),
         (
             "new seek path, 32 clients: at least 0.8 of nginx's requests/s",
-            f"{seek[32]['rps'] / ngx32:.2f}" if seek else "not available",
-            seek[32]["rps"] >= 0.8 * ngx32 if seek else None,
+            f"{seek[32]['rps'] / ngx32:.2f}",
+            seek[32]["rps"] >= 0.8 * ngx32,
         ),
     ]
     for name in apps:
@@ -771,14 +763,9 @@ def main() -> None:
     print(
         f"\nServing, measured in one run of {time.monotonic() - STARTED:.0f} s. Columns: nginx serving the files"
         f" directly; gunicorn with deploy/gunicorn.conf.py {args.gunicorn_args} (the app sending the bytes);"
-        " the app with X-Accel-Redirect behind deploy/nginx.conf"
-        + ("; the new seek path (nginx checks a cached grant)." if "new seek" in measured.names else ".")
+        " the app with X-Accel-Redirect behind deploy/nginx.conf without its grants; the new seek path"
+        " (deploy/nginx.conf as shipped: nginx keeps the app's yes and sends the seeks itself)."
     )
-    if "new seek" not in measured.names:
-        print(
-            f"The new seek path is not available: deploy/nginx_local.render() takes no {NEW_PATH_KEYWORD!r}"
-            " keyword yet, so its column is left out."
-        )
     print(
         f"The load generators (wrk, the listeners' asyncio process, the byte checks) run on the same"
         f" {os.cpu_count()} cores as the servers and take CPU from them. CPU time not charged to this benchmark"
