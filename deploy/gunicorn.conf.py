@@ -1,17 +1,28 @@
-"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`
+(`make serve`, and `make run` on 127.0.0.1:5000).
 
-Threaded workers (gthread): a listener holds a connection for minutes while
-pulling bytes slowly, so each worker serves many connections at once on
-threads; two processes use both cores of a small box.
+Two processes (one per core), each running gunicorn's threaded worker with
+two changes (app/serving.py): audio files are sent by the process's event
+loop with non-blocking sendfile, not by a thread per listener, and a closing
+connection never makes the process wait for the client.
 
-Measured on a 2-core box (bench/stream_bench.py --gunicorn-args '-k gevent',
-after `pip install gevent`, or '-k sync --threads 1'; 32 clients doing random
-256 KiB ranges, then 200 listeners at 40 KB/s with one more client seeking
-every second):
-  gthread, 2 x 256 threads: 3,100 requests/s; no listener stalled, seeks 1.8 ms at p99;
-  gevent, 2 workers:        2,000 requests/s; no listener stalled, seeks 33 ms at p99;
-  sync, 2 workers:          2,600 requests/s; 198 of 200 listeners stalled, a seek waited 19 s.
-Memory was the same (165-185 MB for master and workers).
+Chosen by measuring, on this 2-core box, 1,000 listeners that each read a
+track at 40 KB/s through a 16 KiB buffer and open a new connection per 8 s
+track while one more client seeks every second (bench/listeners.py, 25 s),
+then 32 clients doing random 256 KiB ranges (wrk; CPU per request of the
+server's processes), every server with the app's stream fast path:
+  gthread as shipped, 2 x 256 threads: 1,000 of 1,000 listeners stalled over
+      a second, 395 never got a byte, a seek waited 4 s at the median (the
+      blocking graceful close on the worker's main thread); 0.55-0.60 ms of
+      CPU per range request;
+  gevent workers, 2 x 2,000 connections: no listener stalled in a quiet run,
+      900 of 1,000 in a run beside other work; 0.85 ms per range request;
+  granian 2.8 (WSGI, Rust HTTP): no wsgi.file_wrapper, so every file is read
+      through Python; 1.1 ms per range request;
+  app.serving.ThreadWorker, 2 x 32 threads: no listener stalled in any run,
+      seeks 7.7 ms at p99 in bench/stream_bench.py; 0.39-0.40 ms per range
+      request.
+Memory was alike: 120-137 MB PSS summed over master and workers at peak.
 """
 
 import gc
