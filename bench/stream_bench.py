@@ -772,6 +772,11 @@ def main() -> None:
         f" (other programs, and kernel work charged to no process): {measured.others:.0f} s over"
         f" {measured.seconds:.0f} s, {measured.others / measured.seconds / (os.cpu_count() or 1):.0%} of the machine."
     )
+    if measured.others / measured.seconds / (os.cpu_count() or 1) > 0.1:
+        print(
+            "Other work shared the machine during this run: every figure is lower than on a quiet machine, and"
+            " columns measured at different times were disturbed differently. Rerun when the machine is quiet."
+        )
     if measured.unsettled:
         print(f"A server was still busy 15 s after the previous load, before: {'; '.join(measured.unsettled)}.")
     report(args, measured)
