@@ -64,6 +64,10 @@ class Config:
     # without a strong SECRET_KEY.
     APP_ENV = os.environ.get("APP_ENV", "development").strip().lower()
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    # The key app passwords are encrypted with (derived with HKDF); unset, it is
+    # derived from SECRET_KEY. Changing whichever is used makes every app
+    # password stop working (devices must be given new ones).
+    APP_PASSWORD_KEY = os.environ.get("APP_PASSWORD_KEY") or None
 
     SQLALCHEMY_DATABASE_URI = _database_url()
     # Pooled connections are checked before use (pool_pre_ping, set by the

@@ -22,6 +22,7 @@ from app.jobs import queue as jobs_queue
 from app.language.routes import bp as language_bp
 from app.library.routes import bp as library_bp
 from app.playlists.routes import bp as playlists_bp
+from app.services import credentials
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
@@ -47,6 +48,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     params.register(app)  # before any route is added: every <int:id> is bounded
     _init_extensions(app)
     init_uploads(app)
+    credentials.init_app(app)
     jobs_queue.init_app(app)
     _register_blueprints(app)
     errors.register(app)

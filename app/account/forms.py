@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectChoice, SelectField
-from wtforms.validators import DataRequired, EqualTo, InputRequired
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 from app.languages import LANGUAGES, time_zones
+from app.models.credential import CREDENTIAL_NAME_MAX
 from app.web.validators import check_password_rules
 
 
@@ -49,3 +50,20 @@ class PreferencesForm(FlaskForm):
         browsers = SelectChoice("", _l("The browser's"))
         self.language.choices = [browsers, *(SelectChoice(code, name) for code, name in LANGUAGES.items())]
         self.timezone.choices = [browsers, *(SelectChoice(zone, zone) for zone in time_zones())]
+
+
+class CredentialForm(FlaskForm):
+    """A new app password or API key: only a name, the server makes the secret."""
+
+    name = StringField(
+        _l("Name"),
+        validators=[
+            DataRequired(_l("Give it a name, such as the device it is for.")),
+            Length(max=CREDENTIAL_NAME_MAX, message=_l("A name may have at most %(max)d characters.")),
+        ],
+        render_kw={"autocomplete": "off", "maxlength": CREDENTIAL_NAME_MAX},
+    )
+
+
+class RevokeForm(FlaskForm):
+    """A button-only form: CSRF and nothing else."""

@@ -1,4 +1,4 @@
-"""The user's own account: password and deletion."""
+"""The user's own account: preferences, password, app passwords and API keys, deletion."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.account.forms import ChangePasswordForm, DeleteAccountForm, PreferencesForm
-from app.services import accounts
+from app.account.forms import ChangePasswordForm, CredentialForm, DeleteAccountForm, PreferencesForm, RevokeForm
+from app.services import accounts, credentials
+from app.services.errors import DomainError
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from app.web.messages import message
@@ -23,21 +24,40 @@ def _require_login() -> None:
 
 
 def _render(
+    *,
     password_form: ChangePasswordForm | None = None,
     delete_form: DeleteAccountForm | None = None,
     preferences_form: PreferencesForm | None = None,
+    app_password_form: CredentialForm | None = None,
+    api_key_form: CredentialForm | None = None,
+    new_secret: dict[str, str] | None = None,
     status: int = 200,
 ):
     if preferences_form is None:
         preferences_form = PreferencesForm(
             prefix="pref", language=current_user.language or "", timezone=current_user.timezone or ""
         )
-    return render_template(
-        "account/index.html",
-        password_form=password_form or ChangePasswordForm(prefix="pw"),
-        delete_form=delete_form or DeleteAccountForm(prefix="del"),
-        preferences_form=preferences_form,
-    ), status
+    response = current_app.make_response(
+        (
+            render_template(
+                "account/index.html",
+                password_form=password_form or ChangePasswordForm(prefix="pw"),
+                delete_form=delete_form or DeleteAccountForm(prefix="del"),
+                preferences_form=preferences_form,
+                app_password_form=app_password_form or CredentialForm(prefix="app"),
+                api_key_form=api_key_form or CredentialForm(prefix="key"),
+                app_passwords=credentials.app_passwords(current_user.id),
+                api_keys=credentials.api_keys(current_user.id),
+                revoke_form=RevokeForm(),
+                new_secret=new_secret,
+            ),
+            status,
+        )
+    )
+    if new_secret:
+        # The secret is on this page only: no cache may keep a copy.
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("")
@@ -102,3 +122,50 @@ def delete() -> Response | tuple:
             flash(_("Your account and everything in it have been deleted."), "info")
             return redirect(url_for("auth.login"))
     return _render(delete_form=form, status=400)
+
+
+@bp.post("/app-passwords")
+def create_app_password() -> Response:
+    form = CredentialForm(prefix="app")
+    if form.validate_on_submit():
+        try:
+            row, plain = credentials.create_app_password(current_user.id, form.name.data)
+        except DomainError as exc:
+            form.name.errors.append(message(exc))
+        else:
+            commit()
+            # Shown on this response only (never flashed: the session cookie is readable).
+            return _render(new_secret={"kind": "app_password", "name": row.name, "secret": plain})
+    return _render(app_password_form=form, status=400)
+
+
+@bp.post("/app-passwords/<int:password_id>/revoke")
+def revoke_app_password(password_id: int) -> Response:
+    if RevokeForm().validate_on_submit():
+        credentials.revoke_app_password(current_user.id, password_id)
+        commit()
+        flash(_("The app password is revoked: devices using it are signed out."), "success")
+    return redirect(url_for("account.index"))
+
+
+@bp.post("/api-keys")
+def create_api_key() -> Response:
+    form = CredentialForm(prefix="key")
+    if form.validate_on_submit():
+        try:
+            row, plain = credentials.create_api_key(current_user.id, form.name.data)
+        except DomainError as exc:
+            form.name.errors.append(message(exc))
+        else:
+            commit()
+            return _render(new_secret={"kind": "api_key", "name": row.name, "secret": plain})
+    return _render(api_key_form=form, status=400)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def revoke_api_key(key_id: int) -> Response:
+    if RevokeForm().validate_on_submit():
+        credentials.revoke_api_key(current_user.id, key_id)
+        commit()
+        flash(_("The API key is revoked."), "success")
+    return redirect(url_for("account.index"))

@@ -24,7 +24,7 @@ from app.admin.forms import (
 )
 from app.extensions import db
 from app.models import Job, JobState, Role, User
-from app.services import accounts, jobs
+from app.services import accounts, credentials, jobs
 from app.services.errors import DomainError
 from app.services.library.quotas import GB
 from app.services.storage import get_storage
@@ -83,8 +83,11 @@ def users() -> str:
     pagination = accounts.list_users(page)
     usage = accounts.usage_for([u.id for u in pagination.items])
     rows = [accounts.UserRow(u, *usage.get(u.id, (0, 0))) for u in pagination.items]
+    devices = credentials.counts_for([u.id for u in pagination.items])
     registration = RegistrationForm(open=accounts.registration_open(current_app.config["ALLOW_REGISTRATION"]))
-    return render_template("admin/users.html", rows=rows, pagination=pagination, registration_form=registration)
+    return render_template(
+        "admin/users.html", rows=rows, devices=devices, pagination=pagination, registration_form=registration
+    )
 
 
 @bp.post("/settings/registration")
@@ -132,6 +135,7 @@ def user_detail(user_id: int) -> str:
         user=user,
         track_count=tracks,
         bytes_used=used,
+        devices=credentials.counts_for([user.id])[user.id],
         role_form=RoleForm(role=user.role.value),
         password_form=ResetPasswordForm(),
         quota_form=QuotaForm(quota_gb=quota_gb),
@@ -164,6 +168,14 @@ def enable(user: User) -> str:
     _require_action_form()
     accounts.set_disabled(user, False)
     return _("%(name)s can log in again.", name=user.username)
+
+
+@bp.post("/users/<int:user_id>/revoke-credentials")
+@user_action
+def revoke_credentials(user: User) -> str:
+    _require_action_form()
+    count = credentials.revoke_all(user.id)
+    return _("%(count)d app passwords and API keys of %(name)s are revoked.", count=count, name=user.username)
 
 
 @bp.post("/users/<int:user_id>/password")

@@ -1,5 +1,6 @@
 """Models, one module per domain; importing this package registers every table."""
 
+from app.models.credential import ApiKey, AppPassword
 from app.models.job import Job, JobState
 from app.models.library import Album, Artist, Track, Visibility
 from app.models.listening import PlayEvent
@@ -9,6 +10,8 @@ from app.models.user import Role, User
 
 __all__ = [
     "Album",
+    "ApiKey",
+    "AppPassword",
     "Artist",
     "Favourite",
     "Job",

@@ -73,6 +73,11 @@ MESSAGES: dict[str, LazyString] = {
     "NEGATIVE_QUOTA": _l("A quota cannot be negative."),
     "UNKNOWN_LANGUAGE": _l("That language is not available."),
     "UNKNOWN_TIME_ZONE": _l("That is not a time zone."),
+    # app passwords and API keys
+    "CREDENTIAL_NAME_REQUIRED": _l("Give it a name, such as the device it is for."),
+    "CREDENTIAL_NAME_TOO_LONG": _l("A name may have at most {max} characters."),
+    "TOO_MANY_CREDENTIALS": _l("You have {max} already; revoke one you no longer use first."),
+    "CREDENTIAL_NOT_FOUND": _l("No such app password or key."),
     # playlists
     "PLAYLIST_NAME_REQUIRED": _l("A playlist needs a name."),
     "PLAYLIST_FULL": _l("A playlist holds at most {max_entries:,} tracks."),
