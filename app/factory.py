@@ -26,6 +26,7 @@ from app.services import credentials
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
+from app.subsonic.routes import bp as subsonic_bp
 from app.web import assets, client_config, filters, i18n, navigation, params, urls
 from app.web.redaction import RedactingFilter
 from app.web.sessions import load_user
@@ -157,3 +158,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(share_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(language_bp)
+    app.register_blueprint(subsonic_bp, url_prefix="/rest")

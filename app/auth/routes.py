@@ -11,6 +11,7 @@ from app.auth.forms import LoginForm, RegisterForm
 from app.extensions import limiter
 from app.services import accounts
 from app.unit_of_work import commit
+from app.web import login_limits
 from app.web.messages import message
 from app.web.redirects import safe_next
 
@@ -30,7 +31,7 @@ def _register_limit() -> str:
 
 
 def _username_key() -> str:
-    return "login-username:" + accounts.username_key(request.form.get("username", ""))[:64]
+    return login_limits.username_key(request.form.get("username", ""))
 
 
 def _failed(response: Response) -> bool:

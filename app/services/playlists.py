@@ -318,6 +318,17 @@ def toggle_favourite(user_id: int, track_id: int) -> bool:
     return True
 
 
+def set_favourite(user_id: int, track_id: int, on: bool) -> None:
+    """Heart (on) or un-heart a track; doing it twice changes nothing. Raises NotFound."""
+    access.get_visible_track(user_id, track_id)
+    existing = db.session.get(Favourite, (user_id, track_id))
+    if on and existing is None:
+        db.session.add(Favourite(user_id=user_id, track_id=track_id))
+    elif not on and existing is not None:
+        db.session.delete(existing)
+    db.session.flush()
+
+
 def favourite_ids(user_id: int, among: Iterable[int]) -> set[int]:
     """Which of the tracks `among` (a page's rows) the user hearted."""
     wanted = set(among)
@@ -328,6 +339,19 @@ def favourite_ids(user_id: int, among: Iterable[int]) -> set[int]:
             select(Favourite.track_id).where(Favourite.user_id == user_id, Favourite.track_id.in_(wanted))
         )
     )
+
+
+def favourite_times(user_id: int, among: Iterable[int]) -> dict[int, datetime]:
+    """When the user hearted each of the tracks `among` that they hearted."""
+    wanted = set(among)
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Favourite.track_id, Favourite.created_at).where(
+            Favourite.user_id == user_id, Favourite.track_id.in_(wanted)
+        )
+    )
+    return dict(rows.tuples().all())
 
 
 def favourites(user_id: int) -> list[Track]:

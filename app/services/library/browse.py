@@ -4,6 +4,7 @@ indexes and paginated, with the access rule applied in the query."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select
@@ -165,6 +166,8 @@ class AlbumSummary:
     duration: float
     year: int | None
     cover_track_id: int | None
+    # When its first visible track was added.
+    created: datetime | None = None
 
 
 def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Select:
@@ -179,6 +182,7 @@ def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Selec
             func.coalesce(func.sum(Track.duration), 0),
             func.max(Track.year),
             cover,
+            func.min(Track.uploaded_at),
         )
         .join(Track, Track.album_id == Album.id)
         .join(Artist, Artist.id == Album.artist_id)

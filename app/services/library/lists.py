@@ -1,0 +1,217 @@
+"""Lists the music apps ask for (the Subsonic API's album lists, random songs,
+genres with counts, search slices by offset), with the access rule applied in
+every query, as on the pages (browse.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.extensions import db
+from app.models import Album, Artist, PlayEvent, Track
+from app.models.library import TAG_MAX
+from app.services.library.access import visible_to
+from app.services.library.browse import AlbumSummary, ArtistSummary, _album_rows, _like_escape, search_terms
+from app.services.text import fold
+
+# The most any one list answer holds, whatever a client asks for.
+MAX_SIZE = 500
+MAX_OFFSET = 10_000_000
+
+ALBUM_LIST_TYPES = (
+    "random",
+    "newest",
+    "highest",
+    "frequent",
+    "recent",
+    "alphabeticalByName",
+    "alphabeticalByArtist",
+    "starred",
+    "byYear",
+    "byGenre",
+)
+
+
+def _bounded(size: int, offset: int) -> tuple[int, int]:
+    return max(0, min(size, MAX_SIZE)), max(0, min(offset, MAX_OFFSET))
+
+
+def _genre_is(genre: str) -> ColumnElement[bool]:
+    return Track.genre_key == fold(genre)[:TAG_MAX]
+
+
+def album_list(
+    user_id: int,
+    kind: str,
+    size: int,
+    offset: int,
+    *,
+    from_year: int | None = None,
+    to_year: int | None = None,
+    genre: str | None = None,
+) -> list[AlbumSummary]:
+    """One slice of the albums the user can see, in the order `kind` names
+    (one of ALBUM_LIST_TYPES; "highest" is by the user's plays until there are
+    ratings, "starred" is empty until albums can be starred)."""
+    size, offset = _bounded(size, offset)
+    if kind == "starred" or size == 0:
+        return []
+    stmt: Select = _album_rows(user_id)
+    plays = None
+    if kind in ("frequent", "recent", "highest"):
+        plays = (
+            select(PlayEvent.track_id, func.count().label("n"), func.max(PlayEvent.played_at).label("last"))
+            .where(PlayEvent.user_id == user_id)
+            .group_by(PlayEvent.track_id)
+            .subquery()
+        )
+        stmt = stmt.join(plays, plays.c.track_id == Track.id)
+    if kind == "random":
+        order = [func.random()]
+    elif kind == "newest":
+        order = [func.max(Track.uploaded_at).desc(), Album.id.desc()]
+    elif kind in ("frequent", "highest"):
+        order = [func.sum(plays.c.n).desc(), Album.id]
+    elif kind == "recent":
+        order = [func.max(plays.c.last).desc(), Album.id]
+    elif kind == "alphabeticalByArtist":
+        order = [Artist.name_key, Album.title_key, Album.id]
+    elif kind == "byYear":
+        low, high = from_year or 0, to_year if to_year is not None else 9999
+        stmt = stmt.where(Track.year.between(min(low, high), max(low, high)))
+        year = func.max(Track.year)
+        order = [year.desc() if low > high else year, Album.title_key, Album.id]
+    elif kind == "byGenre":
+        stmt = stmt.where(_genre_is(genre or ""))
+        order = [Album.title_key, Album.id]
+    else:  # alphabeticalByName
+        order = [Album.title_key, Album.id]
+    rows = db.session.execute(stmt.order_by(*order).limit(size).offset(offset))
+    return [AlbumSummary(*row) for row in rows]
+
+
+@dataclass
+class GenreCount:
+    name: str
+    song_count: int
+    album_count: int
+
+
+def genre_counts(user_id: int) -> list[GenreCount]:
+    """Every genre among the tracks the user can see, with its song and album counts."""
+    rows = db.session.execute(
+        select(func.min(Track.genre), func.count(Track.id), func.count(func.distinct(Track.album_id)))
+        .where(visible_to(user_id), Track.genre_key.is_not(None))
+        .group_by(Track.genre_key)
+        .order_by(Track.genre_key)
+        .limit(MAX_SIZE * 4)
+    )
+    return [GenreCount(*row) for row in rows]
+
+
+def _album_order() -> list:
+    return [Track.album_key, Track.disc_number, Track.track_number, Track.id]
+
+
+def songs_by_genre(user_id: int, genre: str, size: int, offset: int) -> list[Track]:
+    size, offset = _bounded(size, offset)
+    stmt = select(Track).where(visible_to(user_id), _genre_is(genre)).order_by(*_album_order())
+    return list(db.session.scalars(stmt.limit(size).offset(offset)))
+
+
+def random_songs(
+    user_id: int, size: int, *, genre: str | None = None, from_year: int | None = None, to_year: int | None = None
+) -> list[Track]:
+    size, _ = _bounded(size, 0)
+    stmt = select(Track).where(visible_to(user_id))
+    if genre:
+        stmt = stmt.where(_genre_is(genre))
+    if from_year is not None:
+        stmt = stmt.where(Track.year >= from_year)
+    if to_year is not None:
+        stmt = stmt.where(Track.year <= to_year)
+    return list(db.session.scalars(stmt.order_by(func.random()).limit(size)))
+
+
+# --- search by offset ------------------------------------------------------------------------
+
+
+def _matching(columns: list, q: str) -> list[ColumnElement[bool]]:
+    conditions = []
+    for term in search_terms(q):
+        pattern = f"%{_like_escape(term)}%"
+        conditions.append(or_(*(c.like(pattern, escape="\\") for c in columns)))
+    return conditions
+
+
+def search_songs(user_id: int, q: str, size: int, offset: int) -> list[Track]:
+    """Tracks matching every word of `q` (every track for an empty `q`), in a stable order for paging."""
+    size, offset = _bounded(size, offset)
+    if size == 0:
+        return []
+    ids_stmt = select(Track.id).where(visible_to(user_id), *_matching([Track.search_text], q))
+    ids = list(db.session.scalars(ids_stmt.order_by(Track.id).limit(size).offset(offset)))
+    if not ids:
+        return []
+    by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def search_albums(user_id: int, q: str, size: int, offset: int) -> list[AlbumSummary]:
+    size, offset = _bounded(size, offset)
+    if size == 0:
+        return []
+    visible = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id)).exists()
+    ids_stmt = (
+        select(Album.id)
+        .join(Artist, Artist.id == Album.artist_id)
+        .where(visible, *_matching([Album.title_key, Artist.name_key], q))
+        .order_by(Album.title_key, Album.id)
+    )
+    ids = list(db.session.scalars(ids_stmt.limit(size).offset(offset)))
+    if not ids:
+        return []
+    found = {row[0]: AlbumSummary(*row) for row in db.session.execute(_album_rows(user_id, Album.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def search_artists(user_id: int, q: str, size: int, offset: int) -> list[ArtistSummary]:
+    size, offset = _bounded(size, offset)
+    if size == 0:
+        return []
+    visible = select(Track.id).where(
+        or_(Track.artist_id == Artist.id, Track.album_artist_id == Artist.id), visible_to(user_id)
+    )
+    ids_stmt = select(Artist.id).where(visible.exists(), *_matching([Artist.name_key], q))
+    ids = list(db.session.scalars(ids_stmt.order_by(Artist.name_key, Artist.id).limit(size).offset(offset)))
+    return artist_summaries(user_id, ids)
+
+
+def artist_summaries(user_id: int, ids: list[int]) -> list[ArtistSummary]:
+    """The artists `ids`, in that order, with the counts of what the user sees by or under them."""
+    if not ids:
+        return []
+    rows = db.session.execute(
+        select(Artist.id, Artist.name, func.count(Track.id), func.count(func.distinct(Track.album_id)))
+        .join(Track, or_(Track.artist_id == Artist.id, Track.album_artist_id == Artist.id))
+        .where(Artist.id.in_(ids), visible_to(user_id))
+        .group_by(Artist.id, Artist.name)
+    )
+    found = {row[0]: ArtistSummary(*row) for row in rows}
+    return [found[i] for i in ids if i in found]
+
+
+def all_artists(user_id: int) -> list[ArtistSummary]:
+    """Every artist the user sees a track by or under (album artists too), by name."""
+    visible = select(Track.id).where(
+        or_(Track.artist_id == Artist.id, Track.album_artist_id == Artist.id), visible_to(user_id)
+    )
+    ids = list(
+        db.session.scalars(select(Artist.id).where(visible.exists()).order_by(Artist.name_key, Artist.id).limit(50_000))
+    )
+    summaries: list[ArtistSummary] = []
+    for start in range(0, len(ids), 1000):
+        summaries += artist_summaries(user_id, ids[start : start + 1000])
+    return summaries

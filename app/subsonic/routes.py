@@ -1,0 +1,593 @@
+"""The Subsonic and OpenSubsonic API: /rest/<method> and /rest/<method>.view,
+by GET or form POST, answering XML by default and JSON with f=json.
+
+Every method is a small function registered in METHODS; `dispatch` checks the
+credentials (app passwords and API keys, app/subsonic/auth.py), runs it,
+commits once, and turns every refusal into the Subsonic error envelope with
+HTTP 200, as clients expect. The queries and access rules are the pages'
+services: another account's private track is error 70, as it is a 404 there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from app.extensions import csrf, db
+from app.models import Playlist, PlaylistVisibility, Track, User
+from app.services import accounts, listening, playlists
+from app.services.errors import DomainError, Forbidden, NotFound
+from app.services.library import access, browse, lists
+from app.streaming.files import MissingFile, limit_stalls
+from app.subsonic import objects
+from app.subsonic.auth import authenticate
+from app.subsonic.responses import (
+    GENERIC,
+    MISSING_PARAMETER,
+    NOT_AUTHORIZED,
+    NOT_FOUND,
+    SubsonicError,
+    render,
+    render_error,
+)
+from app.unit_of_work import commit
+from app.web.messages import message
+from app.web.params import parse_id
+from app.web.sending import send_cover, send_track
+
+bp = Blueprint("subsonic", __name__)
+# Apps send credentials with every request and hold no session: no CSRF token to check.
+csrf.exempt(bp)
+
+Handler = Callable[[User | None], "dict[str, Any] | Response | None"]
+METHODS: dict[str, tuple[Handler, bool]] = {}
+_NUMBER = re.compile(r"-?[0-9]{1,12}")
+
+
+def method(name: str, *, auth: bool = True) -> Callable[[Handler], Handler]:
+    def register(view: Handler) -> Handler:
+        METHODS[name] = (view, auth)
+        return view
+
+    return register
+
+
+def _format() -> str:
+    fmt = request.values.get("f", "xml")
+    if fmt == "jsonp":
+        raise SubsonicError(GENERIC, "JSONP is not supported: ask for f=json (or XML, the default).")
+    return "json" if fmt == "json" else "xml"
+
+
+@bp.route("/<string:name>", methods=["GET", "POST"])
+def dispatch(name: str) -> Response:
+    name = name.removesuffix(".view")
+    try:
+        fmt = _format()
+    except SubsonicError as error:
+        return render_error(error, "json")
+    g.subsonic_format = fmt
+    try:
+        entry = METHODS.get(name)
+        if entry is None:
+            raise SubsonicError(NOT_FOUND, f"Unknown API method: {name[:64]}.")
+        view, needs_auth = entry
+        user = authenticate(request.values) if needs_auth else None
+        result = view(user)
+        commit()
+    except HTTPException as exc:
+        if not isinstance(exc, MissingFile):
+            raise
+        return _failed(name, exc, fmt)
+    except Exception as exc:  # noqa: BLE001 - every failure is answered in the API's own envelope
+        return _failed(name, exc, fmt)
+    if isinstance(result, WerkzeugResponse):
+        limit_stalls(request.environ, current_app.config["SEND_TIMEOUT"])
+        return result
+    return render(result, fmt)
+
+
+def _failed(name: str, exc: Exception, fmt: str) -> Response:
+    """The Subsonic error for what went wrong; nothing of the request is kept
+    (a failed sign-in's counters live in the rate-limit storage, not here)."""
+    db.session.rollback()
+    if isinstance(exc, SubsonicError):
+        error = exc
+    elif isinstance(exc, NotFound | MissingFile):
+        error = SubsonicError(NOT_FOUND, "The requested data was not found.")
+    elif isinstance(exc, Forbidden):
+        error = SubsonicError(NOT_AUTHORIZED, message(exc))
+    elif isinstance(exc, DomainError):
+        error = SubsonicError(GENERIC, message(exc))
+    else:
+        current_app.logger.exception("Subsonic method %s failed", name[:64])
+        error = SubsonicError(GENERIC, "The server could not answer that request.")
+    return render_error(error, fmt)
+
+
+# --- parameters ---------------------------------------------------------------------------------
+
+
+def text(name: str, default: str | None = None) -> str | None:
+    value = request.values.get(name)
+    return default if value is None else value
+
+
+def required(name: str) -> str:
+    value = request.values.get(name)
+    if value is None or value == "":
+        raise SubsonicError(MISSING_PARAMETER, f"Required parameter is missing: {name}.")
+    return value
+
+
+def number(name: str, default: int | None = None, *, low: int = 0, high: int = 2**31 - 1) -> int | None:
+    raw = request.values.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _NUMBER.fullmatch(raw.strip()):
+        raise SubsonicError(GENERIC, f"Parameter {name[:32]} is not a number.")
+    return max(low, min(int(raw), high))
+
+
+def flag(name: str, default: bool) -> bool:
+    raw = request.values.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in ("true", "1", "yes")
+
+
+def _kind_id(raw: str, *kinds: str) -> tuple[str, int]:
+    parsed = objects.parse_kind(raw)
+    if parsed is None or parsed[0] not in kinds:
+        raise NotFound
+    return parsed
+
+
+def track_id(raw: str) -> int:
+    return _kind_id(raw, "track")[1]
+
+
+def playlist_id(raw: str) -> int:
+    ident = parse_id(raw)
+    if ident is None:
+        raise NotFound
+    return ident
+
+
+def _songs(user: User, tracks: list[Track]) -> list[dict[str, Any]]:
+    starred = playlists.favourite_times(user.id, [t.id for t in tracks])
+    return [objects.song(t, starred) for t in tracks]
+
+
+# --- system -------------------------------------------------------------------------------------
+
+
+@method("ping")
+def ping(user: User | None) -> None:
+    return None
+
+
+@method("getLicense")
+def get_license(user: User | None) -> dict[str, Any]:
+    return {"license": {"valid": True}}
+
+
+EXTENSIONS = [
+    {"name": "apiKeyAuthentication", "versions": [1]},
+    {"name": "formPost", "versions": [1]},
+]
+
+
+@method("getOpenSubsonicExtensions", auth=False)
+def get_extensions(user: User | None) -> dict[str, Any]:
+    return {"openSubsonicExtensions": EXTENSIONS}
+
+
+@method("tokenInfo")
+def token_info(user: User) -> dict[str, Any]:
+    return {"tokenInfo": {"username": user.username}}
+
+
+@method("getUser")
+def get_user(user: User) -> dict[str, Any]:
+    wanted = text("username") or user.username
+    if wanted.casefold() != user.username.casefold():
+        if not user.is_admin:
+            raise SubsonicError(NOT_AUTHORIZED, "Only an admin may see another account.")
+        other = accounts.find_by_username(wanted)
+        if other is None:
+            raise NotFound
+        return {"user": objects.user(other)}
+    return {"user": objects.user(user)}
+
+
+@method("getMusicFolders")
+def get_music_folders(user: User) -> dict[str, Any]:
+    return {"musicFolders": {"musicFolder": [{"id": objects.FOLDER_ID, "name": objects.FOLDER_NAME}]}}
+
+
+@method("getScanStatus")
+def get_scan_status(user: User) -> dict[str, Any]:
+    return {"scanStatus": {"scanning": False, "count": browse.visible_count(user.id)}}
+
+
+# --- browsing by tags ---------------------------------------------------------------------------
+
+IGNORED_ARTICLES = "The El La Los Las Le Les"
+
+
+def _index_letter(name: str) -> str:
+    for article in IGNORED_ARTICLES.split():
+        if name.lower().startswith(article.lower() + " "):
+            name = name[len(article) + 1 :]
+            break
+    first = name.strip()[:1].upper()
+    return first if first.isalpha() else "#"
+
+
+@method("getArtists")
+def get_artists(user: User) -> dict[str, Any]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for summary in lists.all_artists(user.id):
+        groups.setdefault(_index_letter(summary.name), []).append(objects.artist(summary))
+    index = [{"name": letter, "artist": groups[letter]} for letter in sorted(groups)]
+    return {"artists": {"ignoredArticles": IGNORED_ARTICLES, "index": index}}
+
+
+@method("getArtist")
+def get_artist(user: User) -> dict[str, Any]:
+    _kind, artist = _kind_id(required("id"), "artist")
+    row, albums, _count = browse.get_artist(user.id, artist)
+    data = {
+        "id": objects.artist_id(row.id),
+        "name": row.name,
+        "coverArt": objects.artist_id(row.id),
+        "albumCount": len(albums),
+        "album": [objects.album(a) for a in albums],
+    }
+    return {"artist": data}
+
+
+@method("getAlbum")
+def get_album(user: User) -> dict[str, Any]:
+    _kind, album = _kind_id(required("id"), "album")
+    summary, tracks = browse.get_album(user.id, album)
+    return {"album": {**objects.album(summary), "song": _songs(user, tracks)}}
+
+
+@method("getSong")
+def get_song(user: User) -> dict[str, Any]:
+    track = access.get_visible_track(user.id, track_id(required("id")))
+    return {"song": _songs(user, [track])[0]}
+
+
+def _album_list(user: User) -> list[browse.AlbumSummary]:
+    kind = required("type")
+    if kind not in lists.ALBUM_LIST_TYPES:
+        raise SubsonicError(GENERIC, f"Unknown album list type: {kind[:32]}.")
+    if kind == "byGenre":
+        required("genre")
+    if kind == "byYear":
+        required("fromYear")
+        required("toYear")
+    return lists.album_list(
+        user.id,
+        kind,
+        number("size", 10, high=lists.MAX_SIZE),
+        number("offset", 0, high=lists.MAX_OFFSET),
+        from_year=number("fromYear", low=-9999, high=9999),
+        to_year=number("toYear", low=-9999, high=9999),
+        genre=text("genre"),
+    )
+
+
+@method("getAlbumList2")
+def get_album_list2(user: User) -> dict[str, Any]:
+    return {"albumList2": {"album": [objects.album(a) for a in _album_list(user)]}}
+
+
+@method("getAlbumList")
+def get_album_list(user: User) -> dict[str, Any]:
+    return {"albumList": {"album": [objects.album_as_directory(a) for a in _album_list(user)]}}
+
+
+@method("getGenres")
+def get_genres(user: User) -> dict[str, Any]:
+    genres = [
+        {"songCount": g_.song_count, "albumCount": g_.album_count, "value": g_.name}
+        for g_ in lists.genre_counts(user.id)
+    ]
+    return {"genres": {"genre": genres}}
+
+
+@method("getSongsByGenre")
+def get_songs_by_genre(user: User) -> dict[str, Any]:
+    tracks = lists.songs_by_genre(
+        user.id, required("genre"), number("count", 10, high=lists.MAX_SIZE), number("offset", 0)
+    )
+    return {"songsByGenre": {"song": _songs(user, tracks)}}
+
+
+@method("getRandomSongs")
+def get_random_songs(user: User) -> dict[str, Any]:
+    tracks = lists.random_songs(
+        user.id,
+        number("size", 10, high=lists.MAX_SIZE),
+        genre=text("genre") or None,
+        from_year=number("fromYear", low=-9999, high=9999),
+        to_year=number("toYear", low=-9999, high=9999),
+    )
+    return {"randomSongs": {"song": _songs(user, tracks)}}
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def _query() -> str:
+    # Symfonium and others send query="" (two quote marks) to mean "everything".
+    q = text("query", "") or ""
+    return "" if q.strip() in ('""', "''", "*") else q
+
+
+@method("search3")
+def search3(user: User) -> dict[str, Any]:
+    q = _query()
+    artists = lists.search_artists(user.id, q, number("artistCount", 20), number("artistOffset", 0))
+    albums = lists.search_albums(user.id, q, number("albumCount", 20), number("albumOffset", 0))
+    songs = lists.search_songs(user.id, q, number("songCount", 20), number("songOffset", 0))
+    return {
+        "searchResult3": {
+            "artist": [objects.artist(a) for a in artists],
+            "album": [objects.album(a) for a in albums],
+            "song": _songs(user, songs),
+        }
+    }
+
+
+@method("search2")
+def search2(user: User) -> dict[str, Any]:
+    q = _query()
+    artists = lists.search_artists(user.id, q, number("artistCount", 20), number("artistOffset", 0))
+    albums = lists.search_albums(user.id, q, number("albumCount", 20), number("albumOffset", 0))
+    songs = lists.search_songs(user.id, q, number("songCount", 20), number("songOffset", 0))
+    return {
+        "searchResult2": {
+            "artist": [{"id": objects.artist_id(a.id), "name": a.name} for a in artists],
+            "album": [objects.album_as_directory(a) for a in albums],
+            "song": _songs(user, songs),
+        }
+    }
+
+
+# --- media --------------------------------------------------------------------------------------
+
+
+@method("stream")
+def stream(user: User) -> Response:
+    # maxBitRate, format and timeOffset wait for transcoding: the original is sent.
+    return send_track(access.get_visible_track(user.id, track_id(required("id"))))
+
+
+@method("download")
+def download(user: User) -> Response:
+    track = access.get_visible_track(user.id, track_id(required("id")))
+    name = track.original_filename
+    if not name.lower().endswith("." + track.format):
+        name = f"{name}.{track.format}"
+    return send_track(track, download_name=name)
+
+
+@method("getCoverArt")
+def get_cover_art(user: User) -> Response:
+    # One thumbnail size is stored; `size` is read (and bounded) but never makes a larger one.
+    number("size", None, low=1, high=4096)
+    kind, ident = _kind_id(required("id"), "track", "album", "artist")
+    if kind == "album":
+        summary, _tracks = browse.get_album(user.id, ident)
+        cover_track = summary.cover_track_id
+    elif kind == "artist":
+        _row, albums, _count = browse.get_artist(user.id, ident)
+        cover_track = next((a.cover_track_id for a in albums if a.cover_track_id), None)
+    else:
+        cover_track = ident
+    if cover_track is None:
+        return send_cover(None)
+    rel, pending = access.cover_of(user.id, cover_track)
+    return send_cover(rel, pending=pending)
+
+
+# --- your data ----------------------------------------------------------------------------------
+
+
+@method("scrobble")
+def scrobble(user: User) -> None:
+    ids = request.values.getlist("id")
+    if not ids:
+        required("id")
+    # A "now playing" report (submission=false) is accepted and not kept yet.
+    if flag("submission", True):
+        for raw in ids[:50]:
+            listening.record_play(user.id, track_id(raw))
+
+
+def _star(user: User, on: bool) -> None:
+    ids = request.values.getlist("id")
+    albums, artists = request.values.getlist("albumId"), request.values.getlist("artistId")
+    if not (ids or albums or artists):
+        raise SubsonicError(MISSING_PARAMETER, "Required parameter is missing: id, albumId or artistId.")
+    if albums or artists:
+        raise SubsonicError(GENERIC, "Only songs can be starred on this server so far.")
+    for raw in ids[:500]:
+        kind, ident = _kind_id(raw, "track", "album", "artist")
+        if kind != "track":
+            raise SubsonicError(GENERIC, "Only songs can be starred on this server so far.")
+        playlists.set_favourite(user.id, ident, on)
+
+
+@method("star")
+def star(user: User) -> None:
+    _star(user, True)
+
+
+@method("unstar")
+def unstar(user: User) -> None:
+    _star(user, False)
+
+
+def _starred(user: User) -> list[dict[str, Any]]:
+    tracks = playlists.favourites(user.id)[: lists.MAX_SIZE * 20]
+    return _songs(user, tracks)
+
+
+@method("getStarred2")
+def get_starred2(user: User) -> dict[str, Any]:
+    return {"starred2": {"song": _starred(user)}}
+
+
+@method("getStarred")
+def get_starred(user: User) -> dict[str, Any]:
+    return {"starred": {"song": _starred(user)}}
+
+
+# --- playlists ----------------------------------------------------------------------------------
+
+
+def _playlist_data(user: User, row: Playlist, owner: str, with_entries: bool) -> dict[str, Any]:
+    views = playlists.entries(row, user.id)
+    data = objects.playlist(row, owner, len(views), sum(v.track.duration or 0 for v in views))
+    first_cover = next((v.track.id for v in views if v.track.cover_path), None)
+    if first_cover:
+        data["coverArt"] = str(first_cover)
+    if with_entries:
+        data["entry"] = _songs(user, [v.track for v in views])
+    return data
+
+
+@method("getPlaylists")
+def get_playlists(user: User) -> dict[str, Any]:
+    asked = text("username")
+    if asked and asked.casefold() != user.username.casefold() and not user.is_admin:
+        raise SubsonicError(NOT_AUTHORIZED, "Only an admin may list another account's playlists.")
+    own, others = playlists.list_playlists(user.id)
+    rows = []
+    for summary in own + others:
+        data = objects.playlist(summary.playlist, summary.owner_name, summary.track_count, summary.duration)
+        if summary.cover_track_ids:
+            data["coverArt"] = str(summary.cover_track_ids[0])
+        rows.append(data)
+    return {"playlists": {"playlist": rows}}
+
+
+def _owner_name(row: Playlist) -> str:
+    owner = db.session.get(User, row.owner_id)
+    return owner.username if owner is not None else ""
+
+
+@method("getPlaylist")
+def get_playlist(user: User) -> dict[str, Any]:
+    row = playlists.get_visible_playlist(user.id, playlist_id(required("id")))
+    return {"playlist": _playlist_data(user, row, _owner_name(row), with_entries=True)}
+
+
+def _song_ids(name: str) -> list[int]:
+    return [track_id(raw) for raw in request.values.getlist(name)[: playlists.MAX_ENTRIES]]
+
+
+@method("createPlaylist")
+def create_playlist(user: User) -> dict[str, Any]:
+    existing = text("playlistId")
+    songs = _song_ids("songId")
+    if existing:
+        # The update form: the playlist's songs become exactly these.
+        row = playlists.get_own_playlist(user.id, playlist_id(existing), lock=True)
+        for view in reversed(playlists.entries(row, user.id)):
+            playlists.remove_entry(user.id, row.id, view.entry.id)
+        name = text("name")
+        if name:
+            playlists.update_details(row, name, row.description)
+    else:
+        row = playlists.create(user.id, required("name"))
+    if songs:
+        playlists.add_tracks(user.id, row.id, songs)
+    db.session.flush()
+    return {"playlist": _playlist_data(user, row, user.username, with_entries=True)}
+
+
+@method("updatePlaylist")
+def update_playlist(user: User) -> None:
+    row = playlists.get_own_playlist(user.id, playlist_id(required("playlistId")), lock=True)
+    name, comment = text("name"), text("comment")
+    if name is not None or comment is not None:
+        playlists.update_details(
+            row, name if name is not None else row.name, comment if comment is not None else row.description
+        )
+    public = text("public")
+    if public is not None:
+        wanted = PlaylistVisibility.PUBLIC if flag("public", False) else PlaylistVisibility.PRIVATE
+        if row.visibility != wanted:
+            playlists.set_visibility(row, wanted)
+    indexes = sorted(
+        {number_ for raw in request.values.getlist("songIndexToRemove") if (number_ := _index(raw)) is not None},
+        reverse=True,
+    )
+    if indexes:
+        views = playlists.entries(row, user.id)
+        for index in indexes:
+            if index < len(views):
+                playlists.remove_entry(user.id, row.id, views[index].entry.id)
+    added = _song_ids("songIdToAdd")
+    if added:
+        playlists.add_tracks(user.id, row.id, added)
+
+
+def _index(raw: str) -> int | None:
+    return int(raw) if re.fullmatch(r"[0-9]{1,6}", raw or "") else None
+
+
+@method("deletePlaylist")
+def delete_playlist(user: User) -> None:
+    row = playlists.get_own_playlist(user.id, playlist_id(required("id")))
+    playlists.delete_playlist(row)
+
+
+# --- valid empty answers for what this server does not have --------------------------------------
+
+
+@method("getPodcasts")
+def get_podcasts(user: User) -> dict[str, Any]:
+    return {"podcasts": {}}
+
+
+@method("getNewestPodcasts")
+def get_newest_podcasts(user: User) -> dict[str, Any]:
+    return {"newestPodcasts": {}}
+
+
+@method("getInternetRadioStations")
+def get_radio_stations(user: User) -> dict[str, Any]:
+    return {"internetRadioStations": {}}
+
+
+@method("getBookmarks")
+def get_bookmarks(user: User) -> dict[str, Any]:
+    return {"bookmarks": {}}
+
+
+@method("getChatMessages")
+def get_chat_messages(user: User) -> dict[str, Any]:
+    return {"chatMessages": {}}
+
+
+@method("getNowPlaying")
+def get_now_playing(user: User) -> dict[str, Any]:
+    return {"nowPlaying": {}}
+
+
+@method("getShares")
+def get_shares(user: User) -> dict[str, Any]:
+    return {"shares": {}}
