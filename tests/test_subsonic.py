@@ -311,6 +311,8 @@ def test_stream_ranges_like_the_stream_page(client, keys):
     part = client.get("/rest/stream.view", query_string={**alice, "id": keys["mine"]}, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.data == whole.data[10:20]
     assert part.headers["Content-Range"] == f"bytes 10-19/{len(whole.data)}"
+    posted = client.post("/rest/stream", data={**alice, "id": keys["mine"]}, headers={"Range": "bytes=10-19"})
+    assert posted.status_code == 206 and posted.data == whole.data[10:20]
     beyond = client.get("/rest/stream", query_string={**alice, "id": keys["mine"]}, headers={"Range": "bytes=999999-"})
     assert beyond.status_code == 416
     download = client.get("/rest/download", query_string={**alice, "id": keys["mine"]})

@@ -367,15 +367,27 @@ def search2(user: User) -> dict[str, Any]:
 # --- media --------------------------------------------------------------------------------------
 
 
+def _as_get() -> None:
+    """A form POST of stream or download is the GET it stands for (OpenSubsonic's
+    formPost): ranges and validators, which RFC 9110 applies to GET alone, then
+    work for it too. (Behind nginx, X-Accel-Redirect turns the request into a GET
+    itself.)"""
+    if request.environ.get("REQUEST_METHOD") == "POST":
+        request.environ["REQUEST_METHOD"] = "GET"
+
+
 @method("stream")
 def stream(user: User) -> Response:
     # maxBitRate, format and timeOffset wait for transcoding: the original is sent.
-    return send_track(access.get_visible_track(user.id, track_id(required("id"))))
+    track = access.get_visible_track(user.id, track_id(required("id")))
+    _as_get()
+    return send_track(track)
 
 
 @method("download")
 def download(user: User) -> Response:
     track = access.get_visible_track(user.id, track_id(required("id")))
+    _as_get()
     name = track.original_filename
     if not name.lower().endswith("." + track.format):
         name = f"{name}.{track.format}"
