@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.models import Visibility
+from app.models import Track, Visibility
 from app.services import accounts, credentials
 from app.unit_of_work import commit
 from tests.helpers import add_track
@@ -333,6 +333,22 @@ def test_scrobble_star_and_playlists(client, keys, db):
     assert [s["id"] for s in starred] == [mine] and starred[0]["starred"]
     assert api(client, "unstar", **alice, id=mine)["status"] == "ok"
     assert api(client, "getStarred", **alice)["starred"].get("song", []) == []
+
+    # Albums and artists: by albumId/artistId, or by their ids in `id`.
+    song = api(client, "getSong", **alice, id=mine)["song"]
+    album_id, artist_id = song["albumId"], song["artistId"]
+    assert api(client, "star", **alice, albumId=album_id, id=artist_id)["status"] == "ok"
+    starred = api(client, "getStarred2", **alice)["starred2"]
+    assert [a["id"] for a in starred["album"]] == [album_id] and starred["album"][0]["starred"]
+    assert [a["id"] for a in starred["artist"]] == [artist_id]
+    assert [a["id"] for a in api(client, "getAlbumList2", **alice, type="starred")["albumList2"]["album"]] == [album_id]
+    assert api(client, "getAlbum", **alice, id=album_id)["album"]["starred"]
+    assert api(client, "unstar", **alice, albumId=album_id, artistId=artist_id)["status"] == "ok"
+    starred = api(client, "getStarred", **alice)["starred"]
+    assert starred.get("album", []) == [] and starred.get("artist", []) == []
+    # Bob's private album is not there for alice to star.
+    hidden_album = "al-" + str(db.session.get(Track, keys["bobs_private"]).album_id)
+    assert error_code(api(client, "star", **alice, albumId=hidden_album)) == 70
 
     created = api(client, "createPlaylist", post=True, **alice, name="Road", songId=[mine, public, mine])
     playlist = created["playlist"]

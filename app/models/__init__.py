@@ -4,15 +4,17 @@ from app.models.credential import ApiKey, AppPassword
 from app.models.job import Job, JobState
 from app.models.library import Album, Artist, Track, Visibility
 from app.models.listening import PlayEvent
-from app.models.playlist import Favourite, Playlist, PlaylistEntry, PlaylistVisibility
+from app.models.playlist import AlbumStar, ArtistStar, Favourite, Playlist, PlaylistEntry, PlaylistVisibility
 from app.models.settings import Setting
 from app.models.user import Role, User
 
 __all__ = [
     "Album",
+    "AlbumStar",
     "ApiKey",
     "AppPassword",
     "Artist",
+    "ArtistStar",
     "Favourite",
     "Job",
     "JobState",

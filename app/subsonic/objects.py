@@ -82,7 +82,7 @@ def song(track: Track, starred: dict[int, datetime] | None = None) -> dict[str, 
     }
 
 
-def album(summary: AlbumSummary) -> dict[str, Any]:
+def album(summary: AlbumSummary, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
     return {
         "id": album_id(summary.id),
         "name": summary.title,
@@ -93,10 +93,11 @@ def album(summary: AlbumSummary) -> dict[str, Any]:
         "duration": round(summary.duration or 0),
         "created": iso(summary.created) or "1970-01-01T00:00:00.000Z",
         "year": summary.year,
+        "starred": iso((starred or {}).get(summary.id)),
     }
 
 
-def album_as_directory(summary: AlbumSummary) -> dict[str, Any]:
+def album_as_directory(summary: AlbumSummary, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
     """An album as a Child directory (getAlbumList, search2: the folder-based answers)."""
     return {
         "id": album_id(summary.id),
@@ -111,15 +112,17 @@ def album_as_directory(summary: AlbumSummary) -> dict[str, Any]:
         "songCount": summary.track_count,
         "duration": round(summary.duration or 0),
         "created": iso(summary.created),
+        "starred": iso((starred or {}).get(summary.id)),
     }
 
 
-def artist(summary: ArtistSummary) -> dict[str, Any]:
+def artist(summary: ArtistSummary, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
     return {
         "id": artist_id(summary.id),
         "name": summary.name,
         "albumCount": summary.album_count,
         "coverArt": artist_id(summary.id),
+        "starred": iso((starred or {}).get(summary.id)),
     }
 
 

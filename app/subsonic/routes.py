@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.extensions import csrf, db
 from app.models import Playlist, PlaylistVisibility, Track, User
-from app.services import accounts, listening, playlists
+from app.services import accounts, listening, playlists, stars
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists
 from app.streaming.files import MissingFile, limit_stalls
@@ -159,6 +159,17 @@ def playlist_id(raw: str) -> int:
     return ident
 
 
+def _albums(user: User, summaries: list[browse.AlbumSummary], *, as_directory: bool = False) -> list[dict[str, Any]]:
+    starred = stars.album_star_times(user.id, [a.id for a in summaries])
+    shape = objects.album_as_directory if as_directory else objects.album
+    return [shape(a, starred) for a in summaries]
+
+
+def _artists(user: User, summaries: list[browse.ArtistSummary]) -> list[dict[str, Any]]:
+    starred = stars.artist_star_times(user.id, [a.id for a in summaries])
+    return [objects.artist(a, starred) for a in summaries]
+
+
 def _songs(user: User, tracks: list[Track]) -> list[dict[str, Any]]:
     starred = playlists.favourite_times(user.id, [t.id for t in tracks])
     return [objects.song(t, starred) for t in tracks]
@@ -233,8 +244,9 @@ def _index_letter(name: str) -> str:
 @method("getArtists")
 def get_artists(user: User) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
-    for summary in lists.all_artists(user.id):
-        groups.setdefault(_index_letter(summary.name), []).append(objects.artist(summary))
+    everyone = lists.all_artists(user.id)
+    for summary, data in zip(everyone, _artists(user, everyone), strict=True):
+        groups.setdefault(_index_letter(summary.name), []).append(data)
     index = [{"name": letter, "artist": groups[letter]} for letter in sorted(groups)]
     return {"artists": {"ignoredArticles": IGNORED_ARTICLES, "index": index}}
 
@@ -248,7 +260,8 @@ def get_artist(user: User) -> dict[str, Any]:
         "name": row.name,
         "coverArt": objects.artist_id(row.id),
         "albumCount": len(albums),
-        "album": [objects.album(a) for a in albums],
+        "starred": objects.iso(stars.artist_star_times(user.id, [row.id]).get(row.id)),
+        "album": _albums(user, albums),
     }
     return {"artist": data}
 
@@ -257,7 +270,7 @@ def get_artist(user: User) -> dict[str, Any]:
 def get_album(user: User) -> dict[str, Any]:
     _kind, album = _kind_id(required("id"), "album")
     summary, tracks = browse.get_album(user.id, album)
-    return {"album": {**objects.album(summary), "song": _songs(user, tracks)}}
+    return {"album": {**_albums(user, [summary])[0], "song": _songs(user, tracks)}}
 
 
 @method("getSong")
@@ -275,6 +288,10 @@ def _album_list(user: User) -> list[browse.AlbumSummary]:
     if kind == "byYear":
         required("fromYear")
         required("toYear")
+    if kind == "starred":
+        return stars.starred_albums(
+            user.id, number("size", 10, high=lists.MAX_SIZE), number("offset", 0, high=lists.MAX_OFFSET)
+        )
     return lists.album_list(
         user.id,
         kind,
@@ -288,12 +305,12 @@ def _album_list(user: User) -> list[browse.AlbumSummary]:
 
 @method("getAlbumList2")
 def get_album_list2(user: User) -> dict[str, Any]:
-    return {"albumList2": {"album": [objects.album(a) for a in _album_list(user)]}}
+    return {"albumList2": {"album": _albums(user, _album_list(user))}}
 
 
 @method("getAlbumList")
 def get_album_list(user: User) -> dict[str, Any]:
-    return {"albumList": {"album": [objects.album_as_directory(a) for a in _album_list(user)]}}
+    return {"albumList": {"album": _albums(user, _album_list(user), as_directory=True)}}
 
 
 @method("getGenres")
@@ -342,8 +359,8 @@ def search3(user: User) -> dict[str, Any]:
     songs = lists.search_songs(user.id, q, number("songCount", 20), number("songOffset", 0))
     return {
         "searchResult3": {
-            "artist": [objects.artist(a) for a in artists],
-            "album": [objects.album(a) for a in albums],
+            "artist": _artists(user, artists),
+            "album": _albums(user, albums),
             "song": _songs(user, songs),
         }
     }
@@ -358,7 +375,7 @@ def search2(user: User) -> dict[str, Any]:
     return {
         "searchResult2": {
             "artist": [{"id": objects.artist_id(a.id), "name": a.name} for a in artists],
-            "album": [objects.album_as_directory(a) for a in albums],
+            "album": _albums(user, albums, as_directory=True),
             "song": _songs(user, songs),
         }
     }
@@ -429,16 +446,19 @@ def scrobble(user: User) -> None:
 
 def _star(user: User, on: bool) -> None:
     ids = request.values.getlist("id")
-    albums, artists = request.values.getlist("albumId"), request.values.getlist("artistId")
-    if not (ids or albums or artists):
+    album_ids, artist_ids = request.values.getlist("albumId"), request.values.getlist("artistId")
+    if not (ids or album_ids or artist_ids):
         raise SubsonicError(MISSING_PARAMETER, "Required parameter is missing: id, albumId or artistId.")
-    if albums or artists:
-        raise SubsonicError(GENERIC, "Only songs can be starred on this server so far.")
-    for raw in ids[:500]:
-        kind, ident = _kind_id(raw, "track", "album", "artist")
-        if kind != "track":
-            raise SubsonicError(GENERIC, "Only songs can be starred on this server so far.")
-        playlists.set_favourite(user.id, ident, on)
+    wanted = [_kind_id(raw, "track", "album", "artist") for raw in ids[:500]]
+    wanted += [_kind_id(raw, "album") for raw in album_ids[:500]]
+    wanted += [_kind_id(raw, "artist") for raw in artist_ids[:500]]
+    for kind, ident in wanted:
+        if kind == "album":
+            stars.set_album_star(user.id, ident, on)
+        elif kind == "artist":
+            stars.set_artist_star(user.id, ident, on)
+        else:
+            playlists.set_favourite(user.id, ident, on)
 
 
 @method("star")
@@ -451,19 +471,26 @@ def unstar(user: User) -> None:
     _star(user, False)
 
 
-def _starred(user: User) -> list[dict[str, Any]]:
-    tracks = playlists.favourites(user.id)[: lists.MAX_SIZE * 20]
-    return _songs(user, tracks)
+def _starred(user: User, *, as_directory: bool = False) -> dict[str, Any]:
+    tracks = playlists.favourites(user.id)[: stars.MAX_LISTED]
+    artists = stars.starred_artists(user.id)
+    return {
+        "artist": [{"id": objects.artist_id(a.id), "name": a.name} for a in artists]
+        if as_directory
+        else _artists(user, artists),
+        "album": _albums(user, stars.starred_albums(user.id), as_directory=as_directory),
+        "song": _songs(user, tracks),
+    }
 
 
 @method("getStarred2")
 def get_starred2(user: User) -> dict[str, Any]:
-    return {"starred2": {"song": _starred(user)}}
+    return {"starred2": _starred(user)}
 
 
 @method("getStarred")
 def get_starred(user: User) -> dict[str, Any]:
-    return {"starred": {"song": _starred(user)}}
+    return {"starred": _starred(user, as_directory=True)}
 
 
 # --- playlists ----------------------------------------------------------------------------------
