@@ -200,6 +200,9 @@ def _json_like(data):
         ("getOpenSubsonicExtensions", {}),
         ("getScanStatus", {}),
         ("getPodcasts", {}),
+        ("getIndexes", {}),
+        ("getAlbumList", {"type": "newest"}),
+        ("search2", {"query": ""}),
     ],
 )
 def test_xml_and_json_say_the_same(client, keys, method, extra):
@@ -302,6 +305,20 @@ def test_browse_album_artist_song(client, keys):
     assert api(client, "getAlbumList2", **alice, type="byYear", fromYear="1900", toYear="2100")["status"] == "ok"
     assert api(client, "getAlbumList2", **alice, type="byGenre", genre="Rock")["status"] == "ok"
     assert error_code(api(client, "getAlbumList2", **alice, type="byGenre")) == 10
+
+
+def test_folder_view(client, keys, db):
+    alice = as_alice(keys)
+    indexes = api(client, "getIndexes", **alice)["indexes"]
+    assert indexes["lastModified"] > 0
+    artist = indexes["index"][0]["artist"][0]
+    folder = api(client, "getMusicDirectory", **alice, id=artist["id"])["directory"]
+    assert folder["name"] == artist["name"] and folder["child"][0]["isDir"] is True
+    album = api(client, "getMusicDirectory", **alice, id=folder["child"][0]["id"])["directory"]
+    assert album["parent"] == artist["id"] and album["child"][0]["isDir"] is False
+    assert error_code(api(client, "getMusicDirectory", **alice, id=album["child"][0]["id"])) == 70
+    hidden_album = "al-" + str(db.session.get(Track, keys["bobs_private"]).album_id)
+    assert error_code(api(client, "getMusicDirectory", **alice, id=hidden_album)) == 70
 
 
 def test_stream_ranges_like_the_stream_page(client, keys):

@@ -251,6 +251,44 @@ def get_artists(user: User) -> dict[str, Any]:
     return {"artists": {"ignoredArticles": IGNORED_ARTICLES, "index": index}}
 
 
+@method("getIndexes")
+def get_indexes(user: User) -> dict[str, Any]:
+    """The folder view's top level: one virtual folder per artist."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    everyone = lists.all_artists(user.id)
+    for summary, data in zip(everyone, _artists(user, everyone), strict=True):
+        entry = {"id": data["id"], "name": data["name"], "starred": data["starred"]}
+        groups.setdefault(_index_letter(summary.name), []).append(entry)
+    index = [{"name": letter, "artist": groups[letter]} for letter in sorted(groups)]
+    changed = lists.last_change(user.id)
+    modified = int(changed.timestamp() * 1000) if changed else 0
+    return {"indexes": {"ignoredArticles": IGNORED_ARTICLES, "lastModified": modified, "index": index}}
+
+
+@method("getMusicDirectory")
+def get_music_directory(user: User) -> dict[str, Any]:
+    """An artist's virtual folder holds its albums; an album's holds its songs."""
+    kind, ident = _kind_id(required("id"), "artist", "album")
+    if kind == "artist":
+        row, albums, _count = browse.get_artist(user.id, ident)
+        directory = {
+            "id": objects.artist_id(row.id),
+            "name": row.name,
+            "starred": objects.iso(stars.artist_star_times(user.id, [row.id]).get(row.id)),
+            "child": _albums(user, albums, as_directory=True),
+        }
+    else:
+        summary, tracks = browse.get_album(user.id, ident)
+        directory = {
+            "id": objects.album_id(summary.id),
+            "parent": objects.artist_id(summary.artist_id),
+            "name": summary.title,
+            "starred": objects.iso(stars.album_star_times(user.id, [summary.id]).get(summary.id)),
+            "child": _songs(user, tracks),
+        }
+    return {"directory": directory}
+
+
 @method("getArtist")
 def get_artist(user: User) -> dict[str, Any]:
     _kind, artist = _kind_id(required("id"), "artist")

@@ -5,6 +5,7 @@ every query, as on the pages (browse.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -201,6 +202,11 @@ def artist_summaries(user_id: int, ids: list[int]) -> list[ArtistSummary]:
     )
     found = {row[0]: ArtistSummary(*row) for row in rows}
     return [found[i] for i in ids if i in found]
+
+
+def last_change(user_id: int) -> datetime | None:
+    """When a track the user can see was last added or changed."""
+    return db.session.scalar(select(func.max(Track.modified_at)).where(visible_to(user_id)))
 
 
 def all_artists(user_id: int) -> list[ArtistSummary]:
