@@ -396,6 +396,23 @@ def test_scrobble_star_and_playlists(client, keys, db):
     assert error_code(api(client, "getPlaylist", **alice, id=pid)) == 70
 
 
+def test_info_top_and_similar_from_our_own_data(client, keys):
+    alice = as_alice(keys)
+    song = api(client, "getSong", **alice, id=str(keys["mine"]))["song"]
+    assert api(client, "getArtistInfo2", **alice, id=song["artistId"])["status"] == "ok"
+    assert api(client, "getArtistInfo", **alice, id=song["artistId"])["status"] == "ok"
+    assert api(client, "getAlbumInfo2", **alice, id=song["albumId"])["status"] == "ok"
+    top = api(client, "getTopSongs", **alice, artist=song["artist"])["topSongs"]["song"]
+    assert song["id"] in [s["id"] for s in top]
+    similar = api(client, "getSimilarSongs2", **alice, id=song["id"])["similarSongs2"]
+    assert song["id"] not in [s["id"] for s in similar.get("song", [])]
+    assert api(client, "getLyricsBySongId", **alice, id=song["id"])["status"] == "ok"
+    hidden = str(keys["bobs_private"])
+    assert error_code(api(client, "getSimilarSongs2", **alice, id=hidden)) == 70
+    assert error_code(api(client, "getLyricsBySongId", **alice, id=hidden)) == 70
+    assert api(client, "getTopSongs", **alice, artist="Nobody At All")["topSongs"].get("song", []) == []
+
+
 def test_user_and_empty_answers(client, keys):
     alice = as_alice(keys)
     user = api(client, "getUser", **alice, username="alice")["user"]

@@ -380,6 +380,87 @@ def get_random_songs(user: User) -> dict[str, Any]:
     return {"randomSongs": {"song": _songs(user, tracks)}}
 
 
+# --- about artists, albums and songs, from our own data ---------------------------------------
+
+
+def _artist_info(user: User) -> dict[str, Any]:
+    # No outside source is asked: a valid answer with what we know (nothing to add yet).
+    _kind, ident = _kind_id(required("id"), "artist")
+    browse.get_artist(user.id, ident)
+    return {}
+
+
+@method("getArtistInfo2")
+def get_artist_info2(user: User) -> dict[str, Any]:
+    return {"artistInfo2": _artist_info(user)}
+
+
+@method("getArtistInfo")
+def get_artist_info(user: User) -> dict[str, Any]:
+    return {"artistInfo": _artist_info(user)}
+
+
+def _album_info(user: User) -> dict[str, Any]:
+    _kind, ident = _kind_id(required("id"), "album")
+    browse.get_album(user.id, ident)
+    return {}
+
+
+@method("getAlbumInfo2")
+def get_album_info2(user: User) -> dict[str, Any]:
+    return {"albumInfo": _album_info(user)}
+
+
+@method("getAlbumInfo")
+def get_album_info(user: User) -> dict[str, Any]:
+    return {"albumInfo": _album_info(user)}
+
+
+@method("getTopSongs")
+def get_top_songs(user: User) -> dict[str, Any]:
+    tracks = lists.top_songs(user.id, required("artist"), number("count", 50, high=lists.MAX_SIZE))
+    return {"topSongs": {"song": _songs(user, tracks)}}
+
+
+def _similar(user: User) -> list[dict[str, Any]]:
+    kind, ident = _kind_id(required("id"), "track", "album", "artist")
+    count = number("count", 50, high=lists.MAX_SIZE)
+    if kind == "track":
+        seed = access.get_visible_track(user.id, ident)
+        genre, exclude = seed.genre, {seed.id}
+    elif kind == "album":
+        _summary, tracks = browse.get_album(user.id, ident)
+        genre, exclude = next((t.genre for t in tracks if t.genre), None), {t.id for t in tracks}
+    else:
+        browse.get_artist(user.id, ident)
+        genre, exclude = None, set()
+    # "Similar" from our own data: songs of the same genre (any song without one), at random.
+    picked = [t for t in lists.random_songs(user.id, count + len(exclude), genre=genre) if t.id not in exclude]
+    return _songs(user, picked[:count])
+
+
+@method("getSimilarSongs2")
+def get_similar_songs2(user: User) -> dict[str, Any]:
+    return {"similarSongs2": {"song": _similar(user)}}
+
+
+@method("getSimilarSongs")
+def get_similar_songs(user: User) -> dict[str, Any]:
+    return {"similarSongs": {"song": _similar(user)}}
+
+
+@method("getLyrics")
+def get_lyrics(user: User) -> dict[str, Any]:
+    # Embedded lyrics are not read yet: the valid answer for "none".
+    return {"lyrics": {}}
+
+
+@method("getLyricsBySongId")
+def get_lyrics_by_song_id(user: User) -> dict[str, Any]:
+    access.get_visible_track(user.id, track_id(required("id")))
+    return {"lyricsList": {}}
+
+
 # --- search -------------------------------------------------------------------------------------
 
 

@@ -136,6 +136,25 @@ def random_songs(
     return list(db.session.scalars(stmt.order_by(func.random()).limit(size)))
 
 
+def top_songs(user_id: int, artist_name: str, size: int) -> list[Track]:
+    """The artist's songs the user plays most (then in album order)."""
+    size, _ = _bounded(size, 0)
+    plays = (
+        select(PlayEvent.track_id, func.count().label("n"))
+        .where(PlayEvent.user_id == user_id)
+        .group_by(PlayEvent.track_id)
+        .subquery()
+    )
+    stmt = (
+        select(Track)
+        .outerjoin(plays, plays.c.track_id == Track.id)
+        .where(visible_to(user_id), Track.artist_key == fold(artist_name)[:TAG_MAX])
+        .order_by(func.coalesce(plays.c.n, 0).desc(), *_album_order())
+        .limit(size)
+    )
+    return list(db.session.scalars(stmt))
+
+
 # --- search by offset ------------------------------------------------------------------------
 
 
