@@ -435,3 +435,22 @@ def test_search3_empty_query_pages_to_the_end(client, keys):
         seen += [s["id"] for s in songs]
         offset += 1
     assert sorted(seen) == sorted([str(keys["mine"]), str(keys["bobs_public"])])
+
+
+def test_every_method_answers_hostile_parameters_with_an_envelope(client, keys):
+    """No parameters, then every usual parameter hostile: always the Subsonic envelope, never a 500."""
+    from app.subsonic.routes import METHODS
+
+    alice = as_alice(keys)
+    hostile = "../../etc/passwd"
+    names = ["id", "albumId", "artistId", "playlistId", "songId", "songIdToAdd", "songIndexToRemove", "type"]
+    names += ["genre", "query", "size", "count", "offset", "fromYear", "toYear", "username", "artist", "name"]
+    for name in sorted(METHODS):
+        for params in ({}, dict.fromkeys(names, hostile), dict.fromkeys(names, "9" * 40)):
+            response = client.get(f"/rest/{name}", query_string={**alice, "f": "json", **params})
+            assert response.status_code == 200, (name, params, response.status_code)
+            if response.is_json:
+                body = response.get_json()["subsonic-response"]
+                assert body["status"] in ("ok", "failed"), (name, body)
+                # Refused for a reason, never by the catch-all for an unexpected failure.
+                assert body.get("error", {}).get("message") != "The server could not answer that request.", name
