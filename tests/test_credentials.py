@@ -103,3 +103,13 @@ def test_admin_sees_counts_and_revokes_them_all(app, alice, user, admin, db):
     assert credentials.counts_for([user.id])[user.id] == credentials.CredentialCounts(0, 0)
     # A user cannot reach the admin action.
     assert alice.post(f"/admin/users/{user.id}/revoke-credentials").status_code in (400, 403)
+
+
+def test_devices_page_says_how_to_connect(alice, user, db):
+    page = alice.get("/account/devices").get_data(as_text=True)
+    assert "http://localhost" in page and "alice" in page and "Create app password" in page
+    secret = SECRET_RE.search(
+        post_form(alice, "/account/devices", "/account/app-passwords", {"app-name": "Car"}).get_data(as_text=True)
+    ).group(1)
+    assert credentials.match_password(user, secret) is not None
+    assert "Car" in alice.get("/account/devices").get_data(as_text=True)

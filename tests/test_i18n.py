@@ -349,6 +349,7 @@ USER_PAGES = [
     "/library/upload",
     "/playlists",
     "/playlists/favourites",
+    "/account/devices",
     "/playlists/import",
     "/account",
     "/no-such-page",

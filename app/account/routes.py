@@ -13,6 +13,7 @@ from app.services.errors import DomainError
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from app.web.messages import message
+from app.web.urls import external_url
 
 bp = Blueprint("account", __name__)
 
@@ -63,6 +64,17 @@ def _render(
 @bp.get("")
 def index():
     return _render()
+
+
+@bp.get("/devices")
+def devices() -> str:
+    """How to connect a phone or desktop app: the address, the username, an app password."""
+    return render_template(
+        "account/devices.html",
+        server_address=external_url("library.home").rstrip("/"),
+        app_password_form=CredentialForm(prefix="app"),
+        app_passwords=credentials.app_passwords(current_user.id),
+    )
 
 
 @bp.post("/preferences")
