@@ -454,3 +454,41 @@ def test_every_method_answers_hostile_parameters_with_an_envelope(client, keys):
                 assert body["status"] in ("ok", "failed"), (name, body)
                 # Refused for a reason, never by the catch-all for an unexpected failure.
                 assert body.get("error", {}).get("message") != "The server could not answer that request.", name
+
+
+def test_now_playing_is_the_callers_own(client, keys):
+    alice, bob = as_alice(keys), {"u": "bob", "p": keys["bob_password"]}
+    mine = str(keys["mine"])
+    assert api(client, "getNowPlaying", **alice)["nowPlaying"].get("entry", []) == []
+    assert api(client, "scrobble", **alice, id=mine, submission="false")["status"] == "ok"
+    entries = api(client, "getNowPlaying", **alice)["nowPlaying"]["entry"]
+    assert [(e["id"], e["username"], e["minutesAgo"], e["playerName"]) for e in entries] == [
+        (mine, "alice", 0, "tests")
+    ]
+    assert api(client, "getNowPlaying", **bob)["nowPlaying"].get("entry", []) == []
+    assert error_code(api(client, "scrobble", **alice, id=str(keys["bobs_private"]), submission="false")) == 70
+
+
+def test_play_queue_is_saved_and_picked_up_elsewhere(client, keys):
+    alice, bob = as_alice(keys), {"u": "bob", "p": keys["bob_password"]}
+    mine, public = str(keys["mine"]), str(keys["bobs_public"])
+    assert "playQueue" not in api(client, "getPlayQueue", **alice)
+    body = api(client, "savePlayQueue", post=True, **alice, id=[mine, public, mine], current=public, position="61500")
+    assert body["status"] == "ok"
+    queue = api(client, "getPlayQueue", **{**alice, "c": "other device"})["playQueue"]
+    assert [e["id"] for e in queue["entry"]] == [mine, public, mine]
+    assert queue["current"] == public and queue["position"] == 61500 and queue["changedBy"] == "tests"
+    assert (
+        api(client, "savePlayQueueByIndex", **alice, id=[mine, public, mine], currentIndex="2", position="5")["status"]
+        == "ok"
+    )
+    by_index = api(client, "getPlayQueueByIndex", **alice)["playQueueByIndex"]
+    assert by_index["currentIndex"] == 2 and by_index["position"] == 5
+    # Nobody else's queue, nobody else's private track, an index inside the queue.
+    assert "playQueue" not in api(client, "getPlayQueue", **bob)
+    assert error_code(api(client, "savePlayQueue", **alice, id=str(keys["bobs_private"]))) == 70
+    assert error_code(api(client, "savePlayQueueByIndex", **alice, id=mine, currentIndex="3")) == 0
+    assert error_code(api(client, "savePlayQueue", **alice, id=mine, current=public)) == 0
+    # An empty save clears it.
+    assert api(client, "savePlayQueue", **alice)["status"] == "ok"
+    assert "playQueue" not in api(client, "getPlayQueue", **alice)

@@ -3,7 +3,7 @@
 from app.models.credential import ApiKey, AppPassword
 from app.models.job import Job, JobState
 from app.models.library import Album, Artist, Track, Visibility
-from app.models.listening import PlayEvent
+from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
 from app.models.playlist import AlbumStar, ArtistStar, Favourite, Playlist, PlaylistEntry, PlaylistVisibility
 from app.models.settings import Setting
 from app.models.user import Role, User
@@ -18,7 +18,10 @@ __all__ = [
     "Favourite",
     "Job",
     "JobState",
+    "NowPlaying",
     "PlayEvent",
+    "PlayQueue",
+    "PlayQueueEntry",
     "Playlist",
     "PlaylistEntry",
     "PlaylistVisibility",

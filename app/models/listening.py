@@ -1,10 +1,11 @@
-"""Listening history: one row per real listen, reported by the player."""
+"""Listening: the history (one row per real listen, reported by the player), what an
+app says is playing now, and the play queue an app saved."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -22,3 +23,36 @@ class PlayEvent(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     played_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NowPlaying(db.Model):
+    """What a user's app last reported it started playing (Subsonic's scrobble with
+    submission=false); shown to that user only, like the history."""
+
+    __tablename__ = "now_playing"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PlayQueue(db.Model):
+    """The queue an app saved, to be picked up on another device."""
+
+    __tablename__ = "play_queues"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # The entry playing (its index in the queue) and how far into it, in milliseconds.
+    current_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    position_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PlayQueueEntry(db.Model):
+    __tablename__ = "play_queue_entries"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)

@@ -20,7 +20,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.extensions import csrf, db
 from app.models import Playlist, PlaylistVisibility, Track, User
-from app.services import accounts, listening, playlists, stars
+from app.models.types import utcnow
+from app.services import accounts, listening, play_queue, playlists, stars
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists
 from app.streaming.files import MissingFile, limit_stalls
@@ -191,6 +192,7 @@ def get_license(user: User | None) -> dict[str, Any]:
 EXTENSIONS = [
     {"name": "apiKeyAuthentication", "versions": [1]},
     {"name": "formPost", "versions": [1]},
+    {"name": "indexBasedQueue", "versions": [1]},
 ]
 
 
@@ -557,10 +559,11 @@ def scrobble(user: User) -> None:
     ids = request.values.getlist("id")
     if not ids:
         required("id")
-    # A "now playing" report (submission=false) is accepted and not kept yet.
     if flag("submission", True):
         for raw in ids[:50]:
             listening.record_play(user.id, track_id(raw))
+    else:
+        play_queue.report_playing(user.id, track_id(ids[0]), text("c"))
 
 
 def _star(user: User, on: bool) -> None:
@@ -610,6 +613,66 @@ def get_starred2(user: User) -> dict[str, Any]:
 @method("getStarred")
 def get_starred(user: User) -> dict[str, Any]:
     return {"starred": _starred(user, as_directory=True)}
+
+
+# --- the play queue, to carry on on another device ---------------------------------------------
+
+
+def _queue_ids() -> list[int]:
+    return [track_id(raw) for raw in request.values.getlist("id")[: play_queue.MAX_QUEUE + 1]]
+
+
+@method("savePlayQueue")
+def save_play_queue(user: User) -> None:
+    ids = _queue_ids()
+    current = text("current")
+    index = None
+    if ids:
+        wanted = track_id(current) if current else ids[0]
+        if wanted not in ids:
+            raise SubsonicError(GENERIC, "The current song is not in the queue.")
+        index = ids.index(wanted)
+    play_queue.save_queue(user.id, ids, index, number("position", 0) or 0, text("c"))
+
+
+@method("savePlayQueueByIndex")
+def save_play_queue_by_index(user: User) -> None:
+    ids = _queue_ids()
+    index = number("currentIndex", 0 if ids else None)
+    play_queue.save_queue(user.id, ids, index if ids else None, number("position", 0) or 0, text("c"))
+
+
+def _queue(user: User) -> tuple[play_queue.SavedQueue, dict[str, Any]] | None:
+    saved = play_queue.saved_queue(user.id)
+    if saved is None:
+        return None
+    data = {
+        "position": saved.position_ms,
+        "username": user.username,
+        "changed": objects.iso(saved.changed_at),
+        "changedBy": saved.changed_by or "",
+        "entry": _songs(user, saved.tracks),
+    }
+    return saved, data
+
+
+@method("getPlayQueue")
+def get_play_queue(user: User) -> dict[str, Any]:
+    found = _queue(user)
+    if found is None:
+        return {}
+    saved, data = found
+    current = saved.tracks[saved.current_index].id if saved.current_index is not None else None
+    return {"playQueue": {"current": str(current) if current else None, **data}}
+
+
+@method("getPlayQueueByIndex")
+def get_play_queue_by_index(user: User) -> dict[str, Any]:
+    found = _queue(user)
+    if found is None:
+        return {}
+    saved, data = found
+    return {"playQueueByIndex": {"currentIndex": saved.current_index, **data}}
 
 
 # --- playlists ----------------------------------------------------------------------------------
@@ -743,7 +806,15 @@ def get_chat_messages(user: User) -> dict[str, Any]:
 
 @method("getNowPlaying")
 def get_now_playing(user: User) -> dict[str, Any]:
-    return {"nowPlaying": {}}
+    # Only the caller's own: what others listen to is theirs, like their history.
+    entries = []
+    for playing in play_queue.now_playing(user.id):
+        minutes = int((utcnow() - playing.started_at).total_seconds() // 60)
+        data = _songs(user, [playing.track])[0]
+        entries.append(
+            {**data, "username": user.username, "minutesAgo": minutes, "playerId": 1, "playerName": playing.client}
+        )
+    return {"nowPlaying": {"entry": entries}}
 
 
 @method("getShares")
