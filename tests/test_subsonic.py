@@ -492,3 +492,25 @@ def test_play_queue_is_saved_and_picked_up_elsewhere(client, keys):
     # An empty save clears it.
     assert api(client, "savePlayQueue", **alice)["status"] == "ok"
     assert "playQueue" not in api(client, "getPlayQueue", **alice)
+
+
+def test_ratings(client, keys, db):
+    alice = as_alice(keys)
+    mine = str(keys["mine"])
+    song = api(client, "getSong", **alice, id=mine)["song"]
+    assert "userRating" not in song
+    for item, rating in ((mine, "4"), (song["albumId"], "5"), (song["artistId"], "3")):
+        assert api(client, "setRating", **alice, id=item, rating=rating)["status"] == "ok"
+    assert api(client, "getSong", **alice, id=mine)["song"]["userRating"] == 4
+    album = api(client, "getAlbum", **alice, id=song["albumId"])["album"]
+    assert album["userRating"] == 5 and album["song"][0]["userRating"] == 4
+    highest = api(client, "getAlbumList2", **alice, type="highest")["albumList2"]["album"]
+    assert [a["id"] for a in highest] == [song["albumId"]]
+    assert api(client, "setRating", **alice, id=mine, rating="0")["status"] == "ok"
+    assert "userRating" not in api(client, "getSong", **alice, id=mine)["song"]
+    assert error_code(api(client, "setRating", **alice, id=mine, rating="9")) == 0
+    assert error_code(api(client, "setRating", **alice, id=mine)) == 10
+    assert error_code(api(client, "setRating", **alice, id=str(keys["bobs_private"]), rating="1")) == 70
+    # Bob's ratings are his own.
+    bob = {"u": "bob", "p": keys["bob_password"]}
+    assert api(client, "getAlbumList2", **bob, type="highest")["albumList2"].get("album", []) == []

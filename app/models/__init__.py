@@ -4,16 +4,28 @@ from app.models.credential import ApiKey, AppPassword
 from app.models.job import Job, JobState
 from app.models.library import Album, Artist, Track, Visibility
 from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
-from app.models.playlist import AlbumStar, ArtistStar, Favourite, Playlist, PlaylistEntry, PlaylistVisibility
+from app.models.playlist import (
+    AlbumRating,
+    AlbumStar,
+    ArtistRating,
+    ArtistStar,
+    Favourite,
+    Playlist,
+    PlaylistEntry,
+    PlaylistVisibility,
+    TrackRating,
+)
 from app.models.settings import Setting
 from app.models.user import Role, User
 
 __all__ = [
     "Album",
+    "AlbumRating",
     "AlbumStar",
     "ApiKey",
     "AppPassword",
     "Artist",
+    "ArtistRating",
     "ArtistStar",
     "Favourite",
     "Job",
@@ -28,6 +40,7 @@ __all__ = [
     "Role",
     "Setting",
     "Track",
+    "TrackRating",
     "User",
     "Visibility",
 ]

@@ -1,4 +1,5 @@
-"""Starred albums and artists (starred songs are the favourites, playlists.py).
+"""Starred albums and artists (starred songs are the favourites, playlists.py), and
+ratings of tracks, albums and artists (1 to 5).
 
 Only what the user can see may be starred, and only what they can still see
 is listed: an album or artist whose visible tracks are gone drops out of the
@@ -13,8 +14,9 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from app.extensions import db
-from app.models import Album, AlbumStar, ArtistStar, Track
-from app.services.errors import NotFound
+from app.models import Album, AlbumRating, AlbumStar, ArtistRating, ArtistStar, Track, TrackRating
+from app.services.errors import DomainError, NotFound
+from app.services.library import access
 from app.services.library.access import visible_to
 from app.services.library.browse import AlbumSummary, ArtistSummary, _album_rows
 from app.services.library.lists import artist_summaries
@@ -104,3 +106,65 @@ def starred_artists(user_id: int) -> list[ArtistSummary]:
         )
     )
     return artist_summaries(user_id, ids)
+
+
+# --- ratings ---------------------------------------------------------------------------------
+
+RATING_MODELS = {
+    "track": (TrackRating, "track_id"),
+    "album": (AlbumRating, "album_id"),
+    "artist": (ArtistRating, "artist_id"),
+}
+
+
+class RatingError(DomainError):
+    """RATING_OUT_OF_RANGE."""
+
+
+def set_rating(user_id: int, kind: str, ident: int, rating: int) -> None:
+    """Rate a track, album or artist 1 to 5; 0 clears the rating.
+
+    Raises RatingError for another number, NotFound for what the user cannot see.
+    """
+    if not 0 <= rating <= 5:
+        raise RatingError("RATING_OUT_OF_RANGE")
+    if kind == "track":
+        access.get_visible_track(user_id, ident)
+    elif kind == "album" and not _album_visible(user_id, ident):
+        raise NotFound("ALBUM_NOT_FOUND")
+    elif kind == "artist" and not _artist_visible(user_id, ident):
+        raise NotFound("ARTIST_NOT_FOUND")
+    model, column = RATING_MODELS[kind]
+    row = db.session.get(model, (user_id, ident))
+    if rating == 0:
+        if row is not None:
+            db.session.delete(row)
+    elif row is None:
+        db.session.add(model(user_id=user_id, rating=rating, **{column: ident}))
+    else:
+        row.rating = rating
+    db.session.flush()
+
+
+def ratings(user_id: int, kind: str, among: Iterable[int]) -> dict[int, int]:
+    """The user's ratings of the tracks, albums or artists `among` (unrated ones absent)."""
+    wanted = set(among)
+    if not wanted:
+        return {}
+    model, column = RATING_MODELS[kind]
+    key = getattr(model, column)
+    rows = db.session.execute(select(key, model.rating).where(model.user_id == user_id, key.in_(wanted)))
+    return dict(rows.tuples().all())
+
+
+def highest_rated_albums(user_id: int, limit: int, offset: int = 0) -> list[AlbumSummary]:
+    """The albums the user rated, best first, that they can still see."""
+    stmt = (
+        _album_rows(user_id)
+        .join(AlbumRating, (AlbumRating.album_id == Album.id) & (AlbumRating.user_id == user_id))
+        .group_by(AlbumRating.rating)
+        .order_by(AlbumRating.rating.desc(), Album.title_key, Album.id)
+        .limit(max(0, min(limit, MAX_LISTED)))
+        .offset(max(0, offset))
+    )
+    return [AlbumSummary(*row) for row in db.session.execute(stmt)]

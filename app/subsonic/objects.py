@@ -47,7 +47,9 @@ def _safe_part(text: str) -> str:
     return (text or "").replace("/", "_").replace("\\", "_").strip() or "_"
 
 
-def song(track: Track, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
+def song(
+    track: Track, starred: dict[int, datetime] | None = None, rated: dict[int, int] | None = None
+) -> dict[str, Any]:
     """A track as a Child. Its `path` is made from its tags (clients that cache by
     path need one); the stored file's place is never shown."""
     number = f"{track.track_number:02d} - " if track.track_number else ""
@@ -79,10 +81,13 @@ def song(track: Track, starred: dict[int, datetime] | None = None) -> dict[str, 
         "type": "music",
         "mediaType": "song",
         "starred": iso((starred or {}).get(track.id)),
+        "userRating": (rated or {}).get(track.id),
     }
 
 
-def album(summary: AlbumSummary, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
+def album(
+    summary: AlbumSummary, starred: dict[int, datetime] | None = None, rated: dict[int, int] | None = None
+) -> dict[str, Any]:
     return {
         "id": album_id(summary.id),
         "name": summary.title,
@@ -94,10 +99,13 @@ def album(summary: AlbumSummary, starred: dict[int, datetime] | None = None) -> 
         "created": iso(summary.created) or "1970-01-01T00:00:00.000Z",
         "year": summary.year,
         "starred": iso((starred or {}).get(summary.id)),
+        "userRating": (rated or {}).get(summary.id),
     }
 
 
-def album_as_directory(summary: AlbumSummary, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
+def album_as_directory(
+    summary: AlbumSummary, starred: dict[int, datetime] | None = None, rated: dict[int, int] | None = None
+) -> dict[str, Any]:
     """An album as a Child directory (getAlbumList, search2: the folder-based answers)."""
     return {
         "id": album_id(summary.id),
@@ -113,16 +121,20 @@ def album_as_directory(summary: AlbumSummary, starred: dict[int, datetime] | Non
         "duration": round(summary.duration or 0),
         "created": iso(summary.created),
         "starred": iso((starred or {}).get(summary.id)),
+        "userRating": (rated or {}).get(summary.id),
     }
 
 
-def artist(summary: ArtistSummary, starred: dict[int, datetime] | None = None) -> dict[str, Any]:
+def artist(
+    summary: ArtistSummary, starred: dict[int, datetime] | None = None, rated: dict[int, int] | None = None
+) -> dict[str, Any]:
     return {
         "id": artist_id(summary.id),
         "name": summary.name,
         "albumCount": summary.album_count,
         "coverArt": artist_id(summary.id),
         "starred": iso((starred or {}).get(summary.id)),
+        "userRating": (rated or {}).get(summary.id),
     }
 
 

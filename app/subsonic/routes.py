@@ -161,19 +161,22 @@ def playlist_id(raw: str) -> int:
 
 
 def _albums(user: User, summaries: list[browse.AlbumSummary], *, as_directory: bool = False) -> list[dict[str, Any]]:
-    starred = stars.album_star_times(user.id, [a.id for a in summaries])
+    ids = [a.id for a in summaries]
+    starred, rated = stars.album_star_times(user.id, ids), stars.ratings(user.id, "album", ids)
     shape = objects.album_as_directory if as_directory else objects.album
-    return [shape(a, starred) for a in summaries]
+    return [shape(a, starred, rated) for a in summaries]
 
 
 def _artists(user: User, summaries: list[browse.ArtistSummary]) -> list[dict[str, Any]]:
-    starred = stars.artist_star_times(user.id, [a.id for a in summaries])
-    return [objects.artist(a, starred) for a in summaries]
+    ids = [a.id for a in summaries]
+    starred, rated = stars.artist_star_times(user.id, ids), stars.ratings(user.id, "artist", ids)
+    return [objects.artist(a, starred, rated) for a in summaries]
 
 
 def _songs(user: User, tracks: list[Track]) -> list[dict[str, Any]]:
-    starred = playlists.favourite_times(user.id, [t.id for t in tracks])
-    return [objects.song(t, starred) for t in tracks]
+    ids = [t.id for t in tracks]
+    starred, rated = playlists.favourite_times(user.id, ids), stars.ratings(user.id, "track", ids)
+    return [objects.song(t, starred, rated) for t in tracks]
 
 
 # --- system -------------------------------------------------------------------------------------
@@ -328,6 +331,10 @@ def _album_list(user: User) -> list[browse.AlbumSummary]:
     if kind == "byYear":
         required("fromYear")
         required("toYear")
+    if kind == "highest":
+        return stars.highest_rated_albums(
+            user.id, number("size", 10, high=lists.MAX_SIZE), number("offset", 0, high=lists.MAX_OFFSET)
+        )
     if kind == "starred":
         return stars.starred_albums(
             user.id, number("size", 10, high=lists.MAX_SIZE), number("offset", 0, high=lists.MAX_OFFSET)
@@ -581,6 +588,15 @@ def _star(user: User, on: bool) -> None:
             stars.set_artist_star(user.id, ident, on)
         else:
             playlists.set_favourite(user.id, ident, on)
+
+
+@method("setRating")
+def set_rating(user: User) -> None:
+    kind, ident = _kind_id(required("id"), "track", "album", "artist")
+    rating = number("rating", None, low=-1, high=6)
+    if rating is None:
+        required("rating")
+    stars.set_rating(user.id, kind, ident, rating)
 
 
 @method("star")

@@ -54,14 +54,14 @@ def album_list(
     genre: str | None = None,
 ) -> list[AlbumSummary]:
     """One slice of the albums the user can see, in the order `kind` names
-    (one of ALBUM_LIST_TYPES; "highest" is by the user's plays until there are
-    ratings, "starred" is empty until albums can be starred)."""
+    (one of ALBUM_LIST_TYPES but "highest" and "starred", which come from the
+    user's ratings and stars: services/stars.py)."""
     size, offset = _bounded(size, offset)
     if kind == "starred" or size == 0:
         return []
     stmt: Select = _album_rows(user_id)
     plays = None
-    if kind in ("frequent", "recent", "highest"):
+    if kind in ("frequent", "recent"):
         plays = (
             select(PlayEvent.track_id, func.count().label("n"), func.max(PlayEvent.played_at).label("last"))
             .where(PlayEvent.user_id == user_id)
@@ -73,7 +73,7 @@ def album_list(
         order = [func.random()]
     elif kind == "newest":
         order = [func.max(Track.uploaded_at).desc(), Album.id.desc()]
-    elif kind in ("frequent", "highest"):
+    elif kind == "frequent":
         order = [func.sum(plays.c.n).desc(), Album.id]
     elif kind == "recent":
         order = [func.max(plays.c.last).desc(), Album.id]
