@@ -514,3 +514,29 @@ def test_ratings(client, keys, db):
     # Bob's ratings are his own.
     bob = {"u": "bob", "p": keys["bob_password"]}
     assert api(client, "getAlbumList2", **bob, type="highest")["albumList2"].get("album", []) == []
+
+
+def test_album_list_orders(client, keys, tmp_path):
+    from tests import hostile
+
+    alice = as_alice(keys)
+    content = hostile.mp3_with_tags(tmp_path / "other.mp3", title="Other Tone", artist="Zed", album="Zeta")
+    newer = add_track(keys["bob"], "other.mp3", content=content, visibility=Visibility.PUBLIC)
+    mine = api(client, "getSong", **alice, id=str(keys["mine"]))["song"]["albumId"]
+    public = api(client, "getSong", **alice, id=str(newer.id))["song"]["albumId"]
+    assert mine != public
+
+    def order(kind: str, **extra: str) -> list[str]:
+        return [
+            a["id"] for a in api(client, "getAlbumList2", **alice, type=kind, **extra)["albumList2"].get("album", [])
+        ]
+
+    assert order("newest") == [public, mine]  # bob's public track was added last
+    assert order("frequent") == [] and order("recent") == []
+    api(client, "scrobble", **alice, id=str(newer.id))
+    api(client, "scrobble", **alice, id=str(keys["mine"]))
+    assert order("recent") == [mine, public]
+    assert set(order("frequent")) == {mine, public}
+    assert sorted(order("random")) == sorted([mine, public])
+    assert order("newest", size="1", offset="1") == [mine]
+    assert set(order("alphabeticalByName")) == set(order("alphabeticalByArtist")) == {mine, public}

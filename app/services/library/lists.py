@@ -55,42 +55,68 @@ def album_list(
 ) -> list[AlbumSummary]:
     """One slice of the albums the user can see, in the order `kind` names
     (one of ALBUM_LIST_TYPES but "highest" and "starred", which come from the
-    user's ratings and stars: services/stars.py)."""
+    user's ratings and stars: services/stars.py).
+
+    The slice's album ids come first, each from the narrowest query its order
+    allows (an index, or the user's own plays); only those albums are then
+    summed up, as the album pages do (browse.list_albums)."""
     size, offset = _bounded(size, offset)
-    if kind == "starred" or size == 0:
+    if kind in ("starred", "highest") or size == 0:
         return []
-    stmt: Select = _album_rows(user_id)
-    plays = None
-    if kind in ("frequent", "recent"):
-        plays = (
-            select(PlayEvent.track_id, func.count().label("n"), func.max(PlayEvent.played_at).label("last"))
-            .where(PlayEvent.user_id == user_id)
-            .group_by(PlayEvent.track_id)
-            .subquery()
-        )
-        stmt = stmt.join(plays, plays.c.track_id == Track.id)
+    ids = list(db.session.scalars(_album_ids(user_id, kind, from_year, to_year, genre).limit(size).offset(offset)))
+    if not ids:
+        return []
+    found = {row[0]: AlbumSummary(*row) for row in db.session.execute(_album_rows(user_id, Album.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def _album_ids(user_id: int, kind: str, from_year: int | None, to_year: int | None, genre: str | None) -> Select:
+    if kind in ("newest", "frequent", "recent", "byYear"):
+        return _album_ids_from_tracks(user_id, kind, from_year, to_year)
+    visible = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id)).exists()
+    if kind == "byGenre":
+        in_genre = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id), _genre_is(genre or ""))
+        return select(Album.id).where(in_genre.exists()).order_by(Album.title_key, Album.id)
     if kind == "random":
-        order = [func.random()]
-    elif kind == "newest":
-        order = [func.max(Track.uploaded_at).desc(), Album.id.desc()]
-    elif kind == "frequent":
-        order = [func.sum(plays.c.n).desc(), Album.id]
-    elif kind == "recent":
-        order = [func.max(plays.c.last).desc(), Album.id]
-    elif kind == "alphabeticalByArtist":
-        order = [Artist.name_key, Album.title_key, Album.id]
-    elif kind == "byYear":
-        low, high = from_year or 0, to_year if to_year is not None else 9999
-        stmt = stmt.where(Track.year.between(min(low, high), max(low, high)))
-        year = func.max(Track.year)
-        order = [year.desc() if low > high else year, Album.title_key, Album.id]
-    elif kind == "byGenre":
-        stmt = stmt.where(_genre_is(genre or ""))
-        order = [Album.title_key, Album.id]
-    else:  # alphabeticalByName
-        order = [Album.title_key, Album.id]
-    rows = db.session.execute(stmt.order_by(*order).limit(size).offset(offset))
-    return [AlbumSummary(*row) for row in rows]
+        return select(Album.id).where(visible).order_by(func.random())
+    if kind == "alphabeticalByArtist":
+        return (
+            select(Album.id)
+            .join(Artist, Artist.id == Album.artist_id)
+            .where(visible)
+            .order_by(Artist.name_key, Album.title_key, Album.id)
+        )
+    return select(Album.id).where(visible).order_by(Album.title_key, Album.id)
+
+
+def _album_ids_from_tracks(user_id: int, kind: str, from_year: int | None, to_year: int | None) -> Select:
+    """The orders that come from the tracks themselves: the newest upload, the user's plays, the year."""
+    if kind == "newest":
+        # Ids grow with every upload and are never reused: the newest track has the highest.
+        return (
+            select(Track.album_id)
+            .where(visible_to(user_id))
+            .group_by(Track.album_id)
+            .order_by(func.max(Track.id).desc(), Track.album_id)
+        )
+    if kind in ("frequent", "recent"):
+        played = (
+            select(Track.album_id)
+            .join(PlayEvent, PlayEvent.track_id == Track.id)
+            .where(PlayEvent.user_id == user_id, visible_to(user_id))
+            .group_by(Track.album_id)
+        )
+        if kind == "frequent":
+            return played.order_by(func.count().desc(), Track.album_id)
+        return played.order_by(func.max(PlayEvent.played_at).desc(), Track.album_id)
+    low, high = from_year or 0, to_year if to_year is not None else 9999
+    year = func.max(Track.year)
+    return (
+        select(Track.album_id)
+        .where(visible_to(user_id), Track.year.between(min(low, high), max(low, high)))
+        .group_by(Track.album_id)
+        .order_by(year.desc() if low > high else year, Track.album_id)
+    )
 
 
 @dataclass

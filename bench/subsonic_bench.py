@@ -1,0 +1,144 @@
+"""Subsonic API latency at 50,000 tracks, on SQLite and PostgreSQL.
+
+    python bench/subsonic_bench.py [--tracks 50000] [--runs 30] [--db sqlite,postgresql]
+
+Seeds the library bench's rows (bench/library_bench.py), gives the bench
+account an app password, and times in process (server time: auth, queries
+and serialising; no network) what a music app asks most: search3 with an
+empty query paged through the whole library 500 songs at a time (Symfonium's
+sync), every getAlbumList2 type, and getArtists, each with token auth and
+JSON. The issue's budgets: search3 pages under 100 ms at p95, album lists
+and getArtists under 50 ms at p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from library_bench import PG_URL, seed  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.services import credentials  # noqa: E402
+from app.services.library.lists import ALBUM_LIST_TYPES  # noqa: E402
+from config import Config  # noqa: E402
+
+PAGE = 500
+
+
+def auth(password: str) -> dict[str, str]:
+    salt = uuid.uuid4().hex[:12]
+    token = hashlib.md5((password + salt).encode(), usedforsecurity=False).hexdigest()
+    return {"u": "bench", "t": token, "s": salt, "v": "1.16.1", "c": "bench", "f": "json"}
+
+
+def timed(client, method: str, params: dict[str, str]) -> tuple[float, dict]:
+    started = time.perf_counter()
+    response = client.get(f"/rest/{method}", query_string=params)
+    elapsed = (time.perf_counter() - started) * 1000
+    body = response.get_json()["subsonic-response"]
+    assert body["status"] == "ok", (method, body)
+    return elapsed, body
+
+
+def p95(times: list[float]) -> float:
+    times = sorted(times)
+    return times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def run(backend: str, tracks: int, runs: int) -> list[tuple]:
+    schema = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "sqlite":
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            schema = f"mc_bench_{uuid.uuid4().hex[:8]}"
+            engine = create_engine(PG_URL)
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            engine.dispose()
+            url = f"{PG_URL}?options=-csearch_path%3D{schema},public"
+
+        class BenchConfig(Config):
+            SQLALCHEMY_DATABASE_URI = url
+            UPLOAD_FOLDER = str(Path(tmp) / "uploads")
+            SECRET_KEY = "bench-" + "k" * 40
+            RATELIMIT_ENABLED = False
+            BCRYPT_ROUNDS = 4
+
+        app = create_app(BenchConfig)
+        try:
+            with app.app_context():
+                migrated = app.test_cli_runner().invoke(args=["db", "upgrade"])
+                if migrated.exit_code != 0:
+                    raise RuntimeError(f"flask db upgrade failed: {migrated.output}")
+                user_id, _artist, _word = seed(tracks)
+                _row, password = credentials.create_app_password(user_id, "bench")
+                db.session.commit()
+                db.session.remove()
+            client = app.test_client()
+            results = []
+            # The sync: every page of an empty search3, songs only, to the end.
+            times, offset, seen = [], 0, 0
+            while True:
+                params = {**auth(password), "query": "", "artistCount": "0", "albumCount": "0"}
+                params |= {"songCount": str(PAGE), "songOffset": str(offset)}
+                elapsed, body = timed(client, "search3", params)
+                songs = len(body["searchResult3"].get("song", []))
+                times.append(elapsed)
+                if not songs:
+                    break
+                seen += songs
+                offset += songs
+            results.append((backend, f"search3 '' pages of {PAGE} ({seen} songs)", times, 100))
+            for kind in ALBUM_LIST_TYPES:
+                extra = {"byYear": {"fromYear": "1990", "toYear": "2000"}, "byGenre": {"genre": "Jazz"}}.get(kind, {})
+                times = [
+                    timed(client, "getAlbumList2", {**auth(password), "type": kind, "size": "50", **extra})[0]
+                    for _ in range(runs)
+                ]
+                results.append((backend, f"getAlbumList2 {kind}", times, 50))
+            times = [timed(client, "getArtists", auth(password))[0] for _ in range(runs)]
+            results.append((backend, "getArtists", times, 50))
+            return results
+        finally:
+            with app.app_context():
+                db.engine.dispose()
+            if schema:
+                engine = create_engine(PG_URL)
+                with engine.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    args = parser.parse_args()
+    rows = []
+    for backend in args.db.split(","):
+        rows += run(backend.strip(), args.tracks, args.runs)
+    print(f"\nSubsonic API at {args.tracks} tracks, server time in ms\n")
+    print("| database | request | median | p95 | budget (p95) |")
+    print("|---|---|---|---|---|")
+    for backend, label, times, budget in rows:
+        ok = "ok" if p95(times) < budget else "**over**"
+        print(f"| {backend} | {label} | {statistics.median(times):.1f} | {p95(times):.1f} | {budget} {ok} |")
+
+
+if __name__ == "__main__":
+    main()
