@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -72,7 +72,6 @@ def dispatch(name: str) -> Response:
         fmt = _format()
     except SubsonicError as error:
         return render_error(error, "json")
-    g.subsonic_format = fmt
     try:
         entry = METHODS.get(name)
         if entry is None:
