@@ -71,16 +71,16 @@ def album_star_times(user_id: int, among: Iterable[int]) -> dict[int, datetime]:
     return dict(rows.tuples().all())
 
 
-def artist_star_times(user_id: int, among: Iterable[int]) -> dict[int, datetime]:
-    wanted = set(among)
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        select(ArtistStar.artist_id, ArtistStar.created_at).where(
-            ArtistStar.user_id == user_id, ArtistStar.artist_id.in_(wanted)
-        )
-    )
-    return dict(rows.tuples().all())
+def artist_star_times(user_id: int, among: Iterable[int] | None) -> dict[int, datetime]:
+    """When the user starred each of the artists `among` (None: all their starred artists,
+    cheaper than a list of thousands of ids for the whole index)."""
+    stmt = select(ArtistStar.artist_id, ArtistStar.created_at).where(ArtistStar.user_id == user_id)
+    if among is not None:
+        wanted = set(among)
+        if not wanted:
+            return {}
+        stmt = stmt.where(ArtistStar.artist_id.in_(wanted))
+    return dict(db.session.execute(stmt).tuples().all())
 
 
 def starred_albums(user_id: int, limit: int = MAX_LISTED, offset: int = 0) -> list[AlbumSummary]:
@@ -146,15 +146,18 @@ def set_rating(user_id: int, kind: str, ident: int, rating: int) -> None:
     db.session.flush()
 
 
-def ratings(user_id: int, kind: str, among: Iterable[int]) -> dict[int, int]:
-    """The user's ratings of the tracks, albums or artists `among` (unrated ones absent)."""
-    wanted = set(among)
-    if not wanted:
-        return {}
+def ratings(user_id: int, kind: str, among: Iterable[int] | None) -> dict[int, int]:
+    """The user's ratings of the tracks, albums or artists `among` (unrated ones absent;
+    None: every rating of that kind the user gave)."""
     model, column = RATING_MODELS[kind]
     key = getattr(model, column)
-    rows = db.session.execute(select(key, model.rating).where(model.user_id == user_id, key.in_(wanted)))
-    return dict(rows.tuples().all())
+    stmt = select(key, model.rating).where(model.user_id == user_id)
+    if among is not None:
+        wanted = set(among)
+        if not wanted:
+            return {}
+        stmt = stmt.where(key.in_(wanted))
+    return dict(db.session.execute(stmt).tuples().all())
 
 
 def highest_rated_albums(user_id: int, limit: int, offset: int = 0) -> list[AlbumSummary]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.models import Playlist, PlaylistVisibility, Track, User
 from app.services.library.browse import AlbumSummary, ArtistSummary
+from app.services.library.lists import IndexArtist
 from app.web.params import parse_id
 
 ALBUM_PREFIX = "al-"
@@ -126,7 +127,9 @@ def album_as_directory(
 
 
 def artist(
-    summary: ArtistSummary, starred: dict[int, datetime] | None = None, rated: dict[int, int] | None = None
+    summary: ArtistSummary | IndexArtist,
+    starred: dict[int, datetime] | None = None,
+    rated: dict[int, int] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": artist_id(summary.id),

@@ -166,8 +166,11 @@ def _albums(user: User, summaries: list[browse.AlbumSummary], *, as_directory: b
     return [shape(a, starred, rated) for a in summaries]
 
 
-def _artists(user: User, summaries: list[browse.ArtistSummary]) -> list[dict[str, Any]]:
-    ids = [a.id for a in summaries]
+def _artists(
+    user: User, summaries: list[browse.ArtistSummary] | list[lists.IndexArtist], *, whole_index: bool = False
+) -> list[dict[str, Any]]:
+    # For the whole index, the user's few stars and ratings cost less than thousands of ids in a query.
+    ids = None if whole_index else [a.id for a in summaries]
     starred, rated = stars.artist_star_times(user.id, ids), stars.ratings(user.id, "artist", ids)
     return [objects.artist(a, starred, rated) for a in summaries]
 
@@ -248,8 +251,8 @@ def _index_letter(name: str) -> str:
 @method("getArtists")
 def get_artists(user: User) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
-    everyone = lists.all_artists(user.id)
-    for summary, data in zip(everyone, _artists(user, everyone), strict=True):
+    everyone = lists.album_artists(user.id)
+    for summary, data in zip(everyone, _artists(user, everyone, whole_index=True), strict=True):
         groups.setdefault(_index_letter(summary.name), []).append(data)
     index = [{"name": letter, "artist": groups[letter]} for letter in sorted(groups)]
     return {"artists": {"ignoredArticles": IGNORED_ARTICLES, "index": index}}
@@ -259,8 +262,8 @@ def get_artists(user: User) -> dict[str, Any]:
 def get_indexes(user: User) -> dict[str, Any]:
     """The folder view's top level: one virtual folder per artist."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    everyone = lists.all_artists(user.id)
-    for summary, data in zip(everyone, _artists(user, everyone), strict=True):
+    everyone = lists.album_artists(user.id)
+    for summary, data in zip(everyone, _artists(user, everyone, whole_index=True), strict=True):
         entry = {"id": data["id"], "name": data["name"], "starred": data["starred"]}
         groups.setdefault(_index_letter(summary.name), []).append(entry)
     index = [{"name": letter, "artist": groups[letter]} for letter in sorted(groups)]

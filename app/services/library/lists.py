@@ -254,15 +254,26 @@ def last_change(user_id: int) -> datetime | None:
     return db.session.scalar(select(func.max(Track.modified_at)).where(visible_to(user_id)))
 
 
-def all_artists(user_id: int) -> list[ArtistSummary]:
-    """Every artist the user sees a track by or under (album artists too), by name."""
-    visible = select(Track.id).where(
-        or_(Track.artist_id == Artist.id, Track.album_artist_id == Artist.id), visible_to(user_id)
+@dataclass
+class IndexArtist:
+    """An album artist in the index apps browse by: its id, name and how many albums the user sees under it."""
+
+    id: int
+    name: str
+    album_count: int
+
+
+def album_artists(user_id: int) -> list[IndexArtist]:
+    """Every artist the user sees an album under, by name: the index of the apps'
+    artist view (artists only credited on tracks are found by search and from
+    their songs). One query over albums, each checked on the visibility index."""
+    visible = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id)).exists()
+    rows = db.session.execute(
+        select(Artist.id, Artist.name, func.count(Album.id))
+        .join(Album, Album.artist_id == Artist.id)
+        .where(visible)
+        .group_by(Artist.id, Artist.name, Artist.name_key)
+        .order_by(Artist.name_key, Artist.id)
+        .limit(50_000)
     )
-    ids = list(
-        db.session.scalars(select(Artist.id).where(visible.exists()).order_by(Artist.name_key, Artist.id).limit(50_000))
-    )
-    summaries: list[ArtistSummary] = []
-    for start in range(0, len(ids), 1000):
-        summaries += artist_summaries(user_id, ids[start : start + 1000])
-    return summaries
+    return [IndexArtist(*row) for row in rows]
