@@ -29,7 +29,7 @@ changes to gunicorn's gthread worker, both on its event loop:
 Everything else (parsing, keep-alive, graceful shutdown, HTTP/2) is
 gunicorn's. Responses that are not plain files (pages, JSON, generated
 bodies) are written by the thread as before, and so are files on TLS
-sockets and bodies whose length the app did not give.
+sockets, on HTTP/2 streams, and bodies whose length the app did not give.
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ class ThreadWorker(gthread.ThreadWorker):
         status = int(str(answer.get("status", "0")).split(" ", 1)[0] or 0)
         if environ.get("REQUEST_METHOD") == "HEAD" or status < 200 or status in NO_BODY_STATUSES:
             return
+        if environ.get("HTTP_VERSION") == "2":
+            return  # an HTTP/2 stream is framed by gunicorn's writer; raw bytes would break it
         length = next((value for name, value in answer.get("headers", ()) if name.lower() == "content-length"), None)
         sock = environ.get("gunicorn.socket")
         if length is None or sock is None or not hasattr(body.filelike, "fileno"):
