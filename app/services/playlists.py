@@ -273,6 +273,26 @@ def revoke_link(playlist: Playlist) -> None:
         playlist.visibility = PlaylistVisibility.PRIVATE
 
 
+def own_shares(owner_id: int) -> list[Playlist]:
+    """The owner's playlists shared by link (expired links too: they can be renewed)."""
+    return list(
+        db.session.scalars(
+            select(Playlist)
+            .where(Playlist.owner_id == owner_id, Playlist.visibility == PlaylistVisibility.LINK)
+            .order_by(Playlist.created_at, Playlist.id)
+        )
+    )
+
+
+def get_own_share(owner_id: int, playlist_id: int) -> Playlist:
+    """The owner's playlist shared by link. Raises NotFound for anything else,
+    another account's share included (it does not exist for anyone else)."""
+    playlist = db.session.get(Playlist, playlist_id)
+    if playlist is None or playlist.owner_id != owner_id or playlist.visibility != PlaylistVisibility.LINK:
+        raise NotFound("LINK_NOT_FOUND")
+    return playlist
+
+
 def by_share_token(token: str) -> Playlist:
     """Raises NotFound for an unknown, altered, revoked or expired link."""
     if not token or len(token) > 100:

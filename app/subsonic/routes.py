@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -40,6 +41,7 @@ from app.unit_of_work import commit
 from app.web.messages import message
 from app.web.params import parse_id
 from app.web.sending import send_cover, send_track
+from app.web.urls import external_url
 
 bp = Blueprint("subsonic", __name__)
 # Apps send credentials with every request and hold no session: no CSRF token to check.
@@ -835,6 +837,82 @@ def get_now_playing(user: User) -> dict[str, Any]:
     return {"nowPlaying": {"entry": entries}}
 
 
+# --- shares: our playlists' share links -------------------------------------------------------------
+# A share is a playlist shared by link (the web page's "Anyone with the link"),
+# and its id is the playlist's. Sharing songs or an album makes a new playlist
+# of them, shared by link, as a person would on the pages.
+
+MAX_EXPIRES_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
+
+
+def _expires() -> datetime | None:
+    """`expires` (milliseconds since 1970); None when absent or 0 (never expires)."""
+    raw = (request.values.get("expires") or "").strip()
+    if raw in ("", "0"):
+        return None
+    if not re.fullmatch(r"[0-9]{1,15}", raw):
+        raise SubsonicError(GENERIC, "Parameter expires is not a number.")
+    when = datetime.fromtimestamp(min(int(raw), MAX_EXPIRES_MS) / 1000, tz=UTC)
+    if when <= utcnow():
+        raise SubsonicError(GENERIC, "The expiry date is in the past.")
+    return when
+
+
+def _share(user: User, row: Playlist) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "url": external_url("share.page", token=row.share_token),
+        "description": row.description or row.name,
+        "username": user.username,
+        "created": objects.iso(row.created_at),
+        "expires": objects.iso(row.share_expires_at),
+        "visitCount": 0,
+        "entry": _songs(user, [v.track for v in playlists.entries(row, user.id)]),
+    }
+
+
 @method("getShares")
 def get_shares(user: User) -> dict[str, Any]:
-    return {"shares": {}}
+    return {"shares": {"share": [_share(user, row) for row in playlists.own_shares(user.id)]}}
+
+
+@method("createShare")
+def create_share(user: User) -> dict[str, Any]:
+    ids = request.values.getlist("id")
+    if not ids:
+        required("id")
+    wanted = [_kind_id(raw, "track", "album") for raw in ids[: playlists.MAX_ENTRIES]]
+    description = (text("description") or "").strip()
+    expires = _expires()
+    tracks: list[int] = []
+    title = ""
+    for kind, ident in wanted:
+        if kind == "album":
+            summary, album_tracks = browse.get_album(user.id, ident)
+            tracks += [t.id for t in album_tracks]
+            title = title or summary.title
+        else:
+            track = access.get_visible_track(user.id, ident)
+            tracks.append(track.id)
+            title = title or track.title
+    row = playlists.create(user.id, description or title, description)
+    playlists.add_tracks(user.id, row.id, tracks)
+    playlists.set_visibility(row, PlaylistVisibility.LINK, expires)
+    db.session.flush()
+    return {"shares": {"share": [_share(user, row)]}}
+
+
+@method("updateShare")
+def update_share(user: User) -> None:
+    row = playlists.get_own_share(user.id, playlist_id(required("id")))
+    description = text("description")
+    if description is not None:
+        playlists.update_details(row, row.name, description.strip())
+    if request.values.get("expires") is not None:
+        playlists.set_visibility(row, PlaylistVisibility.LINK, _expires())
+
+
+@method("deleteShare")
+def delete_share(user: User) -> None:
+    # The link stops working; the playlist stays, private, as "Revoke" on its page leaves it.
+    playlists.revoke_link(playlists.get_own_share(user.id, playlist_id(required("id"))))
