@@ -324,6 +324,11 @@ def list_users(page: int, per_page: int = 50):
     return db.paginate(select(User).order_by(User.username_key), page=page, per_page=per_page, error_out=False)
 
 
+def all_users() -> list[User]:
+    """Every account, by username (the Subsonic API's getUsers lists them whole)."""
+    return list(db.session.scalars(select(User).order_by(User.username_key)))
+
+
 def usage_for(user_ids: list[int]) -> dict[int, tuple[int, int]]:
     """Track count and bytes used per user id (zero for users with no tracks)."""
     return quotas.usage_for(user_ids)

@@ -20,14 +20,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.extensions import csrf, db
-from app.models import Playlist, PlaylistVisibility, Track, User
+from app.models import JobState, Playlist, PlaylistVisibility, Role, Track, User
 from app.models.types import utcnow
-from app.services import accounts, listening, play_queue, playlists, stars
+from app.services import accounts, jobs, listening, play_queue, playlists, stars
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists
 from app.streaming.files import MissingFile, limit_stalls
 from app.subsonic import objects
-from app.subsonic.auth import authenticate
+from app.subsonic.auth import authenticate, decode_password
 from app.subsonic.responses import (
     GENERIC,
     MISSING_PARAMETER,
@@ -226,14 +226,106 @@ def get_user(user: User) -> dict[str, Any]:
     return {"user": objects.user(user)}
 
 
+# --- accounts, for admins (and changePassword for oneself) ---------------------------------------
+
+
+def _admin(user: User) -> None:
+    if not user.is_admin:
+        raise SubsonicError(NOT_AUTHORIZED, "Only an admin may do that.")
+
+
+def _account(username: str) -> User:
+    other = accounts.find_by_username(username)
+    if other is None:
+        raise NotFound
+    return other
+
+
+def _new_password() -> str:
+    password = decode_password(required("password"))
+    if password is None:
+        raise SubsonicError(GENERIC, "The password is not valid hex after enc:.")
+    return password
+
+
+def _role(current: Role | None) -> Role | None:
+    """The role adminRole and uploadRole ask for (None: neither given, keep `current`).
+    Our roles: an admin, a user (uploads), a listener (plays only)."""
+    admin, upload = text("adminRole"), text("uploadRole")
+    if admin is None and upload is None:
+        return current
+    is_admin = flag("adminRole", current == Role.ADMIN)
+    can_upload = flag("uploadRole", current in (Role.ADMIN, Role.USER))
+    return Role.ADMIN if is_admin else Role.USER if can_upload else Role.LISTENER
+
+
+@method("getUsers")
+def get_users(user: User) -> dict[str, Any]:
+    _admin(user)
+    return {"users": {"user": [objects.user(account) for account in accounts.all_users()]}}
+
+
+@method("createUser")
+def create_user(user: User) -> None:
+    _admin(user)
+    username, password = required("username"), _new_password()
+    role = _role(None) or Role.LISTENER
+    accounts.create_user(username, password, role=role, rounds=current_app.config["BCRYPT_ROUNDS"])
+
+
+@method("updateUser")
+def update_user(user: User) -> None:
+    _admin(user)
+    account = _account(required("username"))
+    if text("password"):
+        accounts.set_password(account, _new_password(), rounds=current_app.config["BCRYPT_ROUNDS"])
+    role = _role(account.role)
+    if role is not None and role != account.role:
+        accounts.set_role(account, role)
+
+
+@method("deleteUser")
+def delete_user(user: User) -> None:
+    _admin(user)
+    accounts.delete_user(_account(required("username")))
+
+
+@method("changePassword")
+def change_password(user: User) -> None:
+    """The web password (Subsonic's meaning), with the web form's rules; app passwords stay."""
+    username = required("username")
+    if username.casefold() != user.username.casefold():
+        _admin(user)
+    account = _account(username)
+    accounts.set_password(account, _new_password(), rounds=current_app.config["BCRYPT_ROUNDS"])
+
+
 @method("getMusicFolders")
 def get_music_folders(user: User) -> dict[str, Any]:
     return {"musicFolders": {"musicFolder": [{"id": objects.FOLDER_ID, "name": objects.FOLDER_NAME}]}}
 
 
+# A scan is our library check (the one /admin/jobs runs): it compares the rows
+# with the stored files; uploads are added to the library as they arrive.
+
+
+def _scan_status(user: User, *, scanning: bool | None = None) -> dict[str, Any]:
+    if scanning is None:
+        scanning = jobs.latest(jobs.VERIFY_LIBRARY, JobState.QUEUED, JobState.RUNNING) is not None
+    return {"scanStatus": {"scanning": scanning, "count": browse.visible_count(user.id)}}
+
+
 @method("getScanStatus")
 def get_scan_status(user: User) -> dict[str, Any]:
-    return {"scanStatus": {"scanning": False, "count": browse.visible_count(user.id)}}
+    return _scan_status(user)
+
+
+@method("startScan")
+def start_scan(user: User) -> dict[str, Any]:
+    _admin(user)
+    if jobs.latest(jobs.VERIFY_LIBRARY, JobState.QUEUED, JobState.RUNNING) is None:
+        jobs.submit(jobs.VERIFY_LIBRARY, False, False)
+    return _scan_status(user, scanning=True)
 
 
 # --- browsing by tags ---------------------------------------------------------------------------
