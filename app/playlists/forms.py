@@ -55,5 +55,11 @@ class ImportForm(FlaskForm):
     )
 
 
+class PlayerExportForm(FlaskForm):
+    """Export with stream URLs signed by one of the user's app passwords (choices set by the page)."""
+
+    app_password = SelectField(_l("App password the player uses"), coerce=int, validate_choice=True)
+
+
 class ActionForm(FlaskForm):
     """CSRF only."""

@@ -13,10 +13,20 @@ from wtforms import SelectChoice
 
 from app.errors import wants_json
 from app.models import PlaylistVisibility
-from app.playlists.forms import ActionForm, AddForm, EntryForm, ImportForm, MoveForm, PlaylistForm, SharingForm
-from app.services import playlists
+from app.playlists.forms import (
+    ActionForm,
+    AddForm,
+    EntryForm,
+    ImportForm,
+    MoveForm,
+    PlayerExportForm,
+    PlaylistForm,
+    SharingForm,
+)
+from app.services import credentials, playlists
 from app.services.errors import NotFound
 from app.services.library import access, browse
+from app.subsonic.responses import API_VERSION
 from app.unit_of_work import commit, retrying
 from app.web.messages import message
 from app.web.params import parse_id
@@ -68,6 +78,7 @@ def show(playlist_id: int) -> str:
         total=sum(v.track.duration for v in views),
         owner=playlist.owner_id == current_user.id,
         form=ActionForm(),
+        player_export=_player_export_form(),
     )
 
 
@@ -198,15 +209,56 @@ def _tracks_to_add(track: str, album: str) -> list[int]:
     raise NotFound
 
 
+def _player_export_form() -> PlayerExportForm:
+    form = PlayerExportForm()
+    form.app_password.choices = [SelectChoice(row.id, row.name) for row in credentials.app_passwords(current_user.id)]
+    return form
+
+
+def _m3u8_file(name: str, body: str) -> Response:
+    response = Response(body, mimetype="audio/x-mpegurl")
+    response.headers["Content-Type"] = "audio/x-mpegurl; charset=utf-8"
+    set_attachment(response, name.replace("/", "-").replace("\\", "-") + ".m3u8")
+    return response
+
+
 @bp.get("/playlists/<int:playlist_id>.m3u8")
 def export(playlist_id: int) -> Response:
+    """The playlist with the web player's stream URLs (they need the browser's session)."""
     playlist = playlists.get_visible_playlist(current_user.id, playlist_id)
     views = playlists.entries(playlist, current_user.id)
     body = playlists.m3u8(views, lambda track_id: external_url("streaming.stream", track_id=track_id))
-    response = Response(body, mimetype="audio/x-mpegurl")
-    response.headers["Content-Type"] = "audio/x-mpegurl; charset=utf-8"
-    set_attachment(response, playlist.name.replace("/", "-").replace("\\", "-") + ".m3u8")
-    return response
+    return _m3u8_file(playlist.name, body)
+
+
+@bp.post("/playlists/<int:playlist_id>/export-for-players")
+def export_for_players(playlist_id: int) -> Response:
+    """The playlist for any player (VLC, mpv): each URL is the Subsonic API's
+    stream with the app password's token and a fresh salt, so it plays without a
+    session and stops once that app password is revoked. A POST with a CSRF
+    token: the file carries a credential."""
+    playlist = playlists.get_visible_playlist(current_user.id, playlist_id)
+    form = _player_export_form()
+    if not form.validate_on_submit():
+        flash(_("Choose one of your app passwords, or create one on your account page first."), "error")
+        return redirect(url_for("playlists.show", playlist_id=playlist.id))
+    tokens = credentials.salted_tokens(current_user.id, form.app_password.data)
+    username = current_user.username
+
+    def stream_url(track_id: int) -> str:
+        salt, token = tokens()
+        return external_url(
+            "subsonic.dispatch",
+            name="stream.view",
+            id=track_id,
+            u=username,
+            t=token,
+            s=salt,
+            v=API_VERSION,
+            c="m3u8",
+        )
+
+    return _m3u8_file(playlist.name, playlists.m3u8(playlists.entries(playlist, current_user.id), stream_url))
 
 
 @bp.route("/playlists/import", methods=["GET", "POST"])

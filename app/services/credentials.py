@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -147,6 +148,24 @@ def match_token(user: User, token: str, salt: str) -> AppPassword | None:
         if hmac.compare_digest(digest.encode(), wanted):
             return row
     return None
+
+
+def salted_tokens(user_id: int, password_id: int) -> Callable[[], tuple[str, str]]:
+    """For URLs a plain player can carry (an exported M3U8): a function giving a
+    fresh (salt, token) pair, token = md5(password + salt) as Subsonic's token
+    auth checks, for one of the user's app passwords. Revoking the app password
+    stops every such URL. Raises NotFound unless the app password is the user's
+    and readable under the current key."""
+    row = db.session.get(AppPassword, password_id)
+    plain = _plain(row) if row is not None and row.user_id == user_id else None
+    if plain is None:
+        raise NotFound("CREDENTIAL_NOT_FOUND")
+
+    def make() -> tuple[str, str]:
+        salt = secrets.token_hex(8)
+        return salt, hashlib.md5((plain + salt).encode(), usedforsecurity=False).hexdigest()
+
+    return make
 
 
 # --- API keys ----------------------------------------------------------------------------
