@@ -50,6 +50,9 @@ def test_the_players_file_streams_until_the_app_password_is_revoked(app, alice, 
         ranged = anonymous.get(f"{parts.path}?{parts.query}", headers={"Range": "bytes=10-99"})
         assert ranged.status_code == 206 and ranged.data == content[10:100]
     assert len(salts) == 2  # a fresh salt for every URL
+    # Imported again, the file's addresses find the same tracks (even without #EXTINF lines).
+    found = playlists.match_entries(user.id, [(url, None) for url in urls])
+    assert [track.id for _, track in found.matched] == [t.id for t in tracks]
 
     credentials.revoke_app_password(user.id, device.id)
     commit()

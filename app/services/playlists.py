@@ -407,6 +407,8 @@ class ImportResult:
 
 
 _STREAM_URL = re.compile(r"/stream/(\d+)(?:[/?#]|$)")
+# The export for players: the Subsonic API's stream, its id among the query's parameters.
+_API_STREAM_URL = re.compile(r"/rest/stream(?:\.view)?\?(?:[^#]*&)?id=(\d+)(?:[&#]|$)")
 
 
 def parse_m3u(text: str) -> list[tuple[str, str | None]]:
@@ -462,7 +464,7 @@ def match_entries(user_id: int, items: list[tuple[str, str | None]]) -> ImportRe
     unmatched: list[str] = []
     for location, info in items:
         found = None
-        url = _STREAM_URL.search(location)
+        url = _STREAM_URL.search(location) or _API_STREAM_URL.search(location)
         if url and int(url.group(1)) in by_id:
             found = int(url.group(1))
         if found is None:
