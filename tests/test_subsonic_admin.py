@@ -11,7 +11,7 @@ from app.models import Job, JobState, Role
 from app.services import accounts, credentials, jobs
 from app.unit_of_work import commit
 from tests.helpers import PASSWORD
-from tests.test_subsonic import NS, api, as_alice, error_code, keys
+from tests.test_subsonic import NS, _json_like, _xml_to_data, api, as_alice, error_code, keys
 
 __all__ = ["keys"]  # a fixture, used by name
 
@@ -118,3 +118,9 @@ def test_scan_is_the_library_check(client, keys, boss, db):
     assert api(client, "getScanStatus", **boss)["scanStatus"]["scanning"] is False
     xml = ET.fromstring(api(client, "getScanStatus", fmt="", **alice).data)  # noqa: S314 - our own answer
     assert xml.find(f"{NS}scanStatus").attrib == {"scanning": "false", "count": "2"}
+
+
+def test_users_say_the_same_in_xml_and_json(client, keys, boss):
+    body = api(client, "getUsers", **boss)
+    root = ET.fromstring(api(client, "getUsers", fmt="", **boss).data)  # noqa: S314 - our own answer, in a test
+    assert _xml_to_data(root) == _json_like(body)

@@ -7,7 +7,7 @@ import time
 import xml.etree.ElementTree as ET
 
 from app.models import Playlist, PlaylistVisibility
-from tests.test_subsonic import NS, api, as_alice, error_code, keys
+from tests.test_subsonic import NS, _json_like, _xml_to_data, api, as_alice, error_code, keys
 
 __all__ = ["keys"]  # a fixture, used by name
 
@@ -84,3 +84,11 @@ def test_only_the_owner_sees_and_changes_a_share(client, keys):
     assert error_code(api(client, "createShare", **alice, id="ar-1")) == 70
     assert error_code(api(client, "createShare", **alice)) == 10
     assert error_code(api(client, "createShare", **alice, id=str(keys["mine"]), expires="soon")) == 0
+
+
+def test_shares_say_the_same_in_xml_and_json(client, keys):
+    alice = as_alice(keys)
+    api(client, "createShare", **alice, id=str(keys["mine"]), description="Both", expires=str(2**41))
+    body = api(client, "getShares", **alice)
+    root = ET.fromstring(api(client, "getShares", fmt="", **alice).data)  # noqa: S314 - our own answer, in a test
+    assert _xml_to_data(root) == _json_like(body)
