@@ -226,7 +226,7 @@ def get_user(user: User) -> dict[str, Any]:
     return {"user": objects.user(user)}
 
 
-# --- accounts, for admins (and changePassword for oneself) ---------------------------------------
+# --- accounts, for admins ---------------------------------------
 
 
 def _admin(user: User) -> None:
@@ -292,10 +292,16 @@ def delete_user(user: User) -> None:
 
 @method("changePassword")
 def change_password(user: User) -> None:
-    """The web password (Subsonic's meaning), with the web form's rules; app passwords stay."""
+    """An admin sets another account's web password (Subsonic's meaning), with
+    the web form's rules. Never one's own: a device's credential must not be
+    able to take the account over (a stolen phone would lock its owner out),
+    so one's own password changes on the account page, behind the old one."""
     username = required("username")
-    if username.casefold() != user.username.casefold():
-        _admin(user)
+    if username.casefold() == user.username.casefold():
+        raise SubsonicError(
+            NOT_AUTHORIZED, "Change your own password on the account page: an app password cannot change it."
+        )
+    _admin(user)
     account = _account(username)
     accounts.set_password(account, _new_password(), rounds=current_app.config["BCRYPT_ROUNDS"])
 
