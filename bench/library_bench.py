@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import PASSWORD, free_port, gunicorn, login_cookie, wait_port  # noqa: E402
+from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -228,69 +231,75 @@ def through_gunicorn(url: str, tmp: str, pages: list[tuple[str, str]], runs: int
         server.wait(timeout=30)
 
 
-def run(backend: str, tracks: int, runs: int) -> list[tuple]:
+@contextmanager
+def migrated_app(backend: str, tmp: str) -> Iterator[tuple[Flask, str]]:
+    """A fresh, migrated instance in `tmp` ("sqlite", or "postgresql": a schema of its
+    own, dropped afterwards) and its database URL."""
     schema = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if backend == "sqlite":
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            schema = f"mc_bench_{uuid.uuid4().hex[:8]}"
+    if backend == "sqlite":
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    else:
+        schema = f"mc_bench_{uuid.uuid4().hex[:8]}"
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+        url = f"{PG_URL}?options=-csearch_path%3D{schema},public"
+
+    class BenchConfig(Config):
+        SQLALCHEMY_DATABASE_URI = url
+        UPLOAD_FOLDER = str(Path(tmp) / "uploads")
+        SECRET_KEY = "bench-" + "k" * 40
+        RATELIMIT_ENABLED = False
+        BCRYPT_ROUNDS = 4
+
+    app = create_app(BenchConfig)
+    try:
+        with app.app_context():
+            # Through `flask db upgrade`, the command that loads Flask-Migrate.
+            migrated = app.test_cli_runner().invoke(args=["db", "upgrade"])
+            if migrated.exit_code != 0:
+                raise RuntimeError(f"flask db upgrade failed: {migrated.output}")
+        yield app, url
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        if schema:
             engine = create_engine(PG_URL)
             with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             engine.dispose()
-            url = f"{PG_URL}?options=-csearch_path%3D{schema},public"
 
-        class BenchConfig(Config):
-            SQLALCHEMY_DATABASE_URI = url
-            UPLOAD_FOLDER = str(Path(tmp) / "uploads")
-            SECRET_KEY = "bench-" + "k" * 40
-            RATELIMIT_ENABLED = False
-            BCRYPT_ROUNDS = 4
 
-        app = create_app(BenchConfig)
-        try:
-            with app.app_context():
-                # Through `flask db upgrade`, the command that loads Flask-Migrate.
-                migrated = app.test_cli_runner().invoke(args=["db", "upgrade"])
-                if migrated.exit_code != 0:
-                    raise RuntimeError(f"flask db upgrade failed: {migrated.output}")
-                started = time.perf_counter()
-                _, artist_id, word = seed(tracks)
-                seeded = time.perf_counter() - started
-                db.session.remove()
-            client = app.test_client()
-            login(client)
-            pages = [
-                ("library, first page", "/library"),
-                ("library, page 500", "/library?page=500"),
-                (f"search '{word}'", f"/library?q={word}"),
-                ("artist filter", f"/library?artist={artist_id}"),
-                ("title sort, page 400", "/library?sort=title&page=400"),
-                ("search 'creme brulee' (accents)", "/library?q=creme+brulee"),
-                ("albums grid", "/library/albums"),
-                ("artists list", "/library/artists"),
-                ("genres", "/library/genres"),
-            ]
-            results = []
-            for label, page in pages:
-                median, p95, rows = measure(client, page, runs)
-                results.append((backend, label, median, p95, rows))
-            with app.app_context():
-                db.engine.dispose()
-            results = [
-                (*row, *seen) for row, seen in zip(results, through_gunicorn(url, tmp, pages, runs), strict=True)
-            ]
-            print(f"{backend}: seeded {tracks} tracks in {seeded:.1f} s", file=sys.stderr)
-            return results
-        finally:
-            with app.app_context():
-                db.engine.dispose()
-            if schema:
-                engine = create_engine(PG_URL)
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                engine.dispose()
+def run(backend: str, tracks: int, runs: int) -> list[tuple]:
+    with tempfile.TemporaryDirectory() as tmp, migrated_app(backend, tmp) as (app, url):
+        with app.app_context():
+            started = time.perf_counter()
+            _, artist_id, word = seed(tracks)
+            seeded = time.perf_counter() - started
+            db.session.remove()
+        client = app.test_client()
+        login(client)
+        pages = [
+            ("library, first page", "/library"),
+            ("library, page 500", "/library?page=500"),
+            (f"search '{word}'", f"/library?q={word}"),
+            ("artist filter", f"/library?artist={artist_id}"),
+            ("title sort, page 400", "/library?sort=title&page=400"),
+            ("search 'creme brulee' (accents)", "/library?q=creme+brulee"),
+            ("albums grid", "/library/albums"),
+            ("artists list", "/library/artists"),
+            ("genres", "/library/genres"),
+        ]
+        results = []
+        for label, page in pages:
+            median, p95, rows = measure(client, page, runs)
+            results.append((backend, label, median, p95, rows))
+        with app.app_context():
+            db.engine.dispose()
+        results = [(*row, *seen) for row, seen in zip(results, through_gunicorn(url, tmp, pages, runs), strict=True)]
+        print(f"{backend}: seeded {tracks} tracks in {seeded:.1f} s", file=sys.stderr)
+        return results
 
 
 def main() -> None:

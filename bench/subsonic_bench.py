@@ -26,14 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from library_bench import PG_URL, seed  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from library_bench import migrated_app, seed  # noqa: E402
 
-from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.services import credentials  # noqa: E402
 from app.services.library.lists import ALBUM_LIST_TYPES  # noqa: E402
-from config import Config  # noqa: E402
 
 PAGE = 500
 
@@ -59,68 +56,37 @@ def p95(times: list[float]) -> float:
 
 
 def run(backend: str, tracks: int, runs: int) -> list[tuple]:
-    schema = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if backend == "sqlite":
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            schema = f"mc_bench_{uuid.uuid4().hex[:8]}"
-            engine = create_engine(PG_URL)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            engine.dispose()
-            url = f"{PG_URL}?options=-csearch_path%3D{schema},public"
-
-        class BenchConfig(Config):
-            SQLALCHEMY_DATABASE_URI = url
-            UPLOAD_FOLDER = str(Path(tmp) / "uploads")
-            SECRET_KEY = "bench-" + "k" * 40
-            RATELIMIT_ENABLED = False
-            BCRYPT_ROUNDS = 4
-
-        app = create_app(BenchConfig)
-        try:
-            with app.app_context():
-                migrated = app.test_cli_runner().invoke(args=["db", "upgrade"])
-                if migrated.exit_code != 0:
-                    raise RuntimeError(f"flask db upgrade failed: {migrated.output}")
-                user_id, _artist, _word = seed(tracks)
-                _row, password = credentials.create_app_password(user_id, "bench")
-                db.session.commit()
-                db.session.remove()
-            client = app.test_client()
-            results = []
-            # The sync: every page of an empty search3, songs only, to the end.
-            times, offset, seen = [], 0, 0
-            while True:
-                params = {**auth(password), "query": "", "artistCount": "0", "albumCount": "0"}
-                params |= {"songCount": str(PAGE), "songOffset": str(offset)}
-                elapsed, body = timed(client, "search3", params)
-                songs = len(body["searchResult3"].get("song", []))
-                times.append(elapsed)
-                if not songs:
-                    break
-                seen += songs
-                offset += songs
-            results.append((backend, f"search3 '' pages of {PAGE} ({seen} songs)", times, 100))
-            for kind in ALBUM_LIST_TYPES:
-                extra = {"byYear": {"fromYear": "1990", "toYear": "2000"}, "byGenre": {"genre": "Jazz"}}.get(kind, {})
-                times = [
-                    timed(client, "getAlbumList2", {**auth(password), "type": kind, "size": "50", **extra})[0]
-                    for _ in range(runs)
-                ]
-                results.append((backend, f"getAlbumList2 {kind}", times, 50))
-            times = [timed(client, "getArtists", auth(password))[0] for _ in range(runs)]
-            results.append((backend, "getArtists", times, 50))
-            return results
-        finally:
-            with app.app_context():
-                db.engine.dispose()
-            if schema:
-                engine = create_engine(PG_URL)
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                engine.dispose()
+    with tempfile.TemporaryDirectory() as tmp, migrated_app(backend, tmp) as (app, _url):
+        with app.app_context():
+            user_id, _artist, _word = seed(tracks)
+            _row, password = credentials.create_app_password(user_id, "bench")
+            db.session.commit()
+            db.session.remove()
+        client = app.test_client()
+        results = []
+        # The sync: every page of an empty search3, songs only, to the end.
+        times, offset, seen = [], 0, 0
+        while True:
+            params = {**auth(password), "query": "", "artistCount": "0", "albumCount": "0"}
+            params |= {"songCount": str(PAGE), "songOffset": str(offset)}
+            elapsed, body = timed(client, "search3", params)
+            songs = len(body["searchResult3"].get("song", []))
+            times.append(elapsed)
+            if not songs:
+                break
+            seen += songs
+            offset += songs
+        results.append((backend, f"search3 '' pages of {PAGE} ({seen} songs)", times, 100))
+        for kind in ALBUM_LIST_TYPES:
+            extra = {"byYear": {"fromYear": "1990", "toYear": "2000"}, "byGenre": {"genre": "Jazz"}}.get(kind, {})
+            times = [
+                timed(client, "getAlbumList2", {**auth(password), "type": kind, "size": "50", **extra})[0]
+                for _ in range(runs)
+            ]
+            results.append((backend, f"getAlbumList2 {kind}", times, 50))
+        times = [timed(client, "getArtists", auth(password))[0] for _ in range(runs)]
+        results.append((backend, "getArtists", times, 50))
+        return results
 
 
 def main() -> None:
