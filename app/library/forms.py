@@ -40,3 +40,9 @@ class TrackForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """CSRF only: delete buttons."""
+
+
+class RatingForm(FlaskForm):
+    """A rating from 1 to 5 stars; 0 clears it (the same rows the Subsonic API reads)."""
+
+    rating = IntegerField(validators=[NumberRange(min=0, max=5)])

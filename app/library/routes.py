@@ -13,13 +13,14 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
-from app.library.forms import ActionForm, TrackForm, UploadForm
+from app.library.forms import ActionForm, RatingForm, TrackForm, UploadForm
 from app.models import Visibility
-from app.services import listening, playlists
+from app.services import listening, playlists, stars
 from app.services.library import access, adding, browse, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web.params import id_arg, page_arg
+from app.web.redirects import safe_next
 from app.web.serializers import add_result_data
 from app.web.uploads import max_upload_bytes, parser_pool
 
@@ -95,7 +96,14 @@ def albums() -> str:
 def album(album_id: int) -> str:
     summary, tracks = browse.get_album(current_user.id, album_id)
     favourites = playlists.favourite_ids(current_user.id, [t.id for t in tracks])
-    return render_template("library/album.html", album=summary, tracks=tracks, favourites=favourites)
+    return render_template(
+        "library/album.html",
+        album=summary,
+        tracks=tracks,
+        favourites=favourites,
+        starred=bool(stars.album_star_times(current_user.id, [album_id])),
+        rating=stars.ratings(current_user.id, "album", [album_id]).get(album_id, 0),
+    )
 
 
 @bp.get("/library/artists")
@@ -110,7 +118,13 @@ def artists() -> str:
 @login_required
 def artist(artist_id: int) -> str:
     found, albums, count = browse.get_artist(current_user.id, artist_id)
-    return render_template("library/artist.html", artist=found, albums=albums, track_count=count)
+    return render_template(
+        "library/artist.html",
+        artist=found,
+        albums=albums,
+        track_count=count,
+        starred=bool(stars.artist_star_times(current_user.id, [artist_id])),
+    )
 
 
 @bp.get("/library/tracks/<int:track_id>")
@@ -123,7 +137,45 @@ def track(track_id: int) -> str:
         favourite=bool(playlists.favourite_ids(current_user.id, [found.id])),
         delete_form=ActionForm(),
         play_count=listening.play_count(current_user.id, found.id),
+        rating=stars.ratings(current_user.id, "track", [found.id]).get(found.id, 0),
     )
+
+
+def _back(default: str) -> str:
+    return safe_next(request.form.get("next")) or default
+
+
+@bp.post("/library/albums/<int:album_id>/star")
+@login_required
+def star_album(album_id: int) -> Response:
+    """Star (star=1) or unstar an album; the same stars the Subsonic API reads."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    stars.set_album_star(current_user.id, album_id, request.form.get("star") == "1")
+    commit()
+    return redirect(_back(url_for("library.album", album_id=album_id)))
+
+
+@bp.post("/library/artists/<int:artist_id>/star")
+@login_required
+def star_artist(artist_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    stars.set_artist_star(current_user.id, artist_id, request.form.get("star") == "1")
+    commit()
+    return redirect(_back(url_for("library.artist", artist_id=artist_id)))
+
+
+@bp.post("/library/<any(track, album):kind>s/<int:ident>/rating")
+@login_required
+def rate(kind: str, ident: int) -> Response:
+    """Rate a track or album 1 to 5; 0 clears the rating."""
+    form = RatingForm()
+    if not form.validate_on_submit() or form.rating.data is None:
+        abort(400)
+    stars.set_rating(current_user.id, kind, ident, form.rating.data)
+    commit()
+    return redirect(_back(url_for(f"library.{kind}", **{f"{kind}_id": ident})))
 
 
 @bp.get("/library/history")

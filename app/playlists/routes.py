@@ -23,7 +23,7 @@ from app.playlists.forms import (
     PlaylistForm,
     SharingForm,
 )
-from app.services import credentials, playlists
+from app.services import credentials, playlists, stars
 from app.services.errors import NotFound
 from app.services.library import access, browse
 from app.subsonic.responses import API_VERSION
@@ -279,11 +279,20 @@ def import_m3u() -> Response | tuple[str, int] | str:
 
 # --- favourites ----------------------------------------------------------------------------
 
+# Starred albums shown on the favourites page; the Subsonic apps page through all of them.
+STARRED_ON_PAGE = 200
+
 
 @bp.get("/playlists/favourites")
 def favourites() -> str:
     tracks = playlists.favourites(current_user.id)
-    return render_template("playlists/favourites.html", tracks=tracks, favourites={t.id for t in tracks})
+    return render_template(
+        "playlists/favourites.html",
+        tracks=tracks,
+        favourites={t.id for t in tracks},
+        albums=stars.starred_albums(current_user.id, limit=STARRED_ON_PAGE),
+        artists=stars.starred_artists(current_user.id),
+    )
 
 
 @bp.post("/favourites/<int:track_id>")
