@@ -82,3 +82,62 @@ def test_history_shows_only_own_listens(app, alice, user, make_user):
     bob = app.test_client()
     login(bob, "bob")
     assert "Nothing yet" in bob.get("/library/history").get_data(as_text=True)
+
+
+# --- the saved play queue (the same one the Subsonic API's savePlayQueue/getPlayQueue use) ---
+
+
+def test_the_web_players_queue_is_saved_and_restored_on_another_device(app, alice, user):
+    from app.services import play_queue
+
+    first, second = add_track(user, "cover.flac"), add_track(user, "tagged.mp3")
+    assert alice.get("/api/queue").get_json()["tracks"] == []
+    token = csrf_from(alice, "/library")
+    payload = {"track_ids": [second.id, first.id], "current": 1, "position_ms": 1500}
+    response = alice.post("/api/queue", json=payload, headers={"X-CSRFToken": token})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    # What a Subsonic app reads with getPlayQueue.
+    saved = play_queue.saved_queue(user.id)
+    assert [t.id for t in saved.tracks] == [second.id, first.id] and saved.current_index == 1
+    assert saved.position_ms == 1500 and saved.changed_by == "Music Cloud web player"
+
+    # Another browser: log in afresh and the player finds the queue.
+    other = app.test_client()
+    login(other, user.username)
+    data = other.get("/api/queue").get_json()
+    assert [t["id"] for t in data["tracks"]] == [second.id, first.id]
+    assert data["tracks"][1]["stream"] == f"/stream/{first.id}"
+    assert (data["current"], data["position_ms"], data["changed_by"]) == (1, 1500, "Music Cloud web player")
+
+    response = alice.post("/api/queue", json={"track_ids": []}, headers={"X-CSRFToken": token})
+    assert response.status_code == 200 and play_queue.saved_queue(user.id) is None
+
+
+def test_a_saved_queue_is_checked(alice, bob, user, make_user):
+    mine = add_track(user, "cover.flac")
+    token = csrf_from(alice, "/library")
+    bad = [
+        "not json",
+        {"track_ids": "1"},
+        {"track_ids": [True]},
+        {"track_ids": [mine.id], "current": "0"},
+        {"track_ids": [mine.id], "position_ms": 1.5},
+    ]
+    for payload in bad:
+        kwargs = {"data": payload} if isinstance(payload, str) else {"json": payload}
+        assert alice.post("/api/queue", headers={"X-CSRFToken": token}, **kwargs).status_code == 400, payload
+    assert (
+        alice.post(
+            "/api/queue", json={"track_ids": [mine.id], "current": 1}, headers={"X-CSRFToken": token}
+        ).status_code
+        == 400
+    )
+    assert alice.post("/api/queue", json={"track_ids": [mine.id]}).status_code == 400  # no CSRF token
+    # Another user's private track is not found, and nothing is saved.
+    bob_token = csrf_from(bob, "/library")
+    assert bob.post("/api/queue", json={"track_ids": [mine.id]}, headers={"X-CSRFToken": bob_token}).status_code == 404
+    assert bob.get("/api/queue").get_json()["tracks"] == []
+
+
+def test_the_queue_needs_a_login(client):
+    assert client.get("/api/queue").status_code == 401

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.services import listening, playlists
+from app.services import listening, play_queue, playlists
 from app.services.library import access, browse
 from app.unit_of_work import commit
 from app.web.serializers import album_data, playlist_data, track_data
@@ -48,3 +48,44 @@ def plays() -> tuple[Response, int]:
     return jsonify(
         {"recorded": True, "play_id": event.id, "play_count": listening.play_count(current_user.id, track_id)}
     ), 201
+
+
+# The name the Subsonic apps see in getPlayQueue's changedBy.
+WEB_CLIENT = "Music Cloud web player"
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@bp.get("/queue")
+def queue() -> Response:
+    """The saved play queue (the Subsonic API's getPlayQueue), for another device to pick up."""
+    saved = play_queue.saved_queue(current_user.id)
+    if saved is None:
+        return jsonify({"tracks": [], "current": None, "position_ms": 0, "changed_at": None, "changed_by": None})
+    return jsonify(
+        {
+            "tracks": [track_data(t) for t in saved.tracks],
+            "current": saved.current_index,
+            "position_ms": saved.position_ms,
+            "changed_at": saved.changed_at.isoformat(),
+            "changed_by": saved.changed_by,
+        }
+    )
+
+
+@bp.post("/queue")
+def save_queue() -> Response | tuple[Response, int]:
+    """Replace the saved play queue (the Subsonic API's savePlayQueue); an empty list clears it."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return jsonify({"error": "a JSON object is expected"}), 400
+    track_ids, current, position = payload.get("track_ids"), payload.get("current"), payload.get("position_ms", 0)
+    if not isinstance(track_ids, list) or not all(_int(i) for i in track_ids):
+        return jsonify({"error": "track_ids must be a list of numbers"}), 400
+    if not (current is None or _int(current)) or not _int(position):
+        return jsonify({"error": "current and position_ms must be numbers"}), 400
+    play_queue.save_queue(current_user.id, track_ids, current, position, WEB_CLIENT)
+    commit()
+    return jsonify({"saved": True})

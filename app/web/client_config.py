@@ -32,6 +32,7 @@ def client_config() -> dict[str, Any]:
         "csrf": generate_csrf(),
         "urls": {
             "plays": url_for("api.plays"),
+            "queue": url_for("api.save_queue"),
             "track": url_template("api.track", "track_id"),
             "favourite": url_template("playlists.toggle_favourite", "track_id"),
             "upload": url_for("library.upload"),
