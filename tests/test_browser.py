@@ -194,6 +194,29 @@ def test_queue_next_previous_and_reload(signed_in, live_server):
     page.wait_for_timeout(200)
 
 
+def test_the_queue_follows_the_user_to_another_browser(signed_in, browser, live_server):
+    # The player of the first browser sends its queue to the server (the play queue
+    # the Subsonic apps share) soon after a change.
+    signed_in.wait_for_function(
+        "() => fetch('/api/queue').then(r => r.json()).then(d => d.tracks.length === 2)", polling=500, timeout=15_000
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto(live_server + "/auth/login")
+        page.fill("#username", "listener1")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/library")
+        page.wait_for_function("() => document.querySelector('.player-title').textContent === 'Evening Song'")
+        page.click('[data-action="queue"]')
+        assert page.locator(".queue-list li .queue-track strong").all_inner_texts() == ["Morning Song", "Evening Song"]
+        # Restored paused: the other device decides when to play.
+        assert page.evaluate("() => [...document.querySelectorAll('#player audio')].every(a => a.paused)")
+    finally:
+        context.close()
+
+
 def test_a_real_listen_is_recorded_once(signed_in, live_server, audio_files):
     page = signed_in
     page.goto(live_server + "/library?sort=title")

@@ -5,7 +5,7 @@ import { Queue } from "./queue.js";
 const KEY = "musiccloud.player.state";
 const SAVE_EVERY_MS = 1000;
 
-// {queue, time, volume, muted, playing} for `user`; defaults for anything
+// {queue, time, volume, muted, playing, savedAt} for `user`; defaults for anything
 // missing, unreadable or saved by someone else.
 export function loadSaved(user) {
   let data = null;
@@ -24,6 +24,8 @@ export function loadSaved(user) {
     volume: number(saved.volume, 0, 1, 1),
     muted: saved.muted === true,
     playing: saved.playing === true,
+    // When this browser last saved (ms since 1970): the server's queue wins when newer.
+    savedAt: number(saved.saved_at, 0, Infinity, 0),
   };
 }
 

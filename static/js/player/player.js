@@ -11,6 +11,7 @@ import { ListenCounter, reportListen } from "./listens.js";
 import { bindMediaSession, showPlaybackState, showPosition, showTrackInMediaSession } from "./media-session.js";
 import { bindPageButtons, markNowPlaying, showPlayCount } from "./page.js";
 import { loadSaved, Saver } from "./persist.js";
+import { fetchQueue, fromServer, RemoteSaver, serverWins, toServer } from "./remote.js";
 
 // Previous within this many seconds of a track's start goes to the previous
 // track; later it starts the track again.
@@ -30,7 +31,12 @@ export function startPlayer(root) {
     volume: engine.volume,
     muted: engine.muted,
     playing,
+    saved_at: Date.now(),
   }));
+  // The same queue on the server, for the user's other devices and Subsonic apps.
+  const remote = new RemoteSaver(url("queue"), config.csrf, () =>
+    toServer(queue, queue.current() ? engine.position : 0),
+  );
   engine.setVolume(saved.volume);
   engine.setMuted(saved.muted);
 
@@ -74,6 +80,7 @@ export function startPlayer(root) {
     refreshHeart(track);
     if (autoplay) play();
     saver.now();
+    remote.soon();
   }
 
   function play() {
@@ -100,6 +107,7 @@ export function startPlayer(root) {
     renderQueue();
     render();
     saver.now();
+    remote.soon();
   }
 
   function go(pos) {
@@ -162,6 +170,23 @@ export function startPlayer(root) {
     queue.clear();
     markNowPlaying(null);
     changed();
+  }
+
+  // A queue saved on another device (or by a Subsonic app) after this browser
+  // last saved its own replaces it, paused where it was left.
+  async function restoreFromServer() {
+    const before = JSON.stringify(queue.serialise());
+    const found = fromServer(await fetchQueue(url("queue")));
+    if (!serverWins(found, { hasQueue: Boolean(current()), savedAt: saved.savedAt })) return;
+    // The user changed the queue while the answer was on its way: theirs wins.
+    if (JSON.stringify(queue.serialise()) !== before) return;
+    engine.stop();
+    playing = false;
+    queue.playList(found.tracks, { start: found.start, shuffle: false });
+    remote.sent(toServer(queue, found.time));
+    load(current(), { startAt: found.time });
+    renderQueue();
+    render();
   }
 
   const player = {
@@ -231,6 +256,7 @@ export function startPlayer(root) {
           .catch(() => listens.failed());
       }
       engine.preloadIfDue(queue.upcoming(), track.id);
+      if (!engine.paused) remote.later();
     }
     saver.soon();
   });
@@ -244,6 +270,7 @@ export function startPlayer(root) {
     listens.pause();
     render();
     saver.now();
+    remote.soon();
   });
   engine.addEventListener("ended", () => next(true));
   engine.addEventListener("loadedmetadata", renderTime);
@@ -263,7 +290,10 @@ export function startPlayer(root) {
     help: () => bar.openHelp(),
   });
   bindMediaSession({ play, pause, prev, next: () => next(false), seekBy, seekTo });
-  window.addEventListener("pagehide", () => saver.now());
+  window.addEventListener("pagehide", () => {
+    saver.now();
+    remote.now();
+  });
 
   if (current()) {
     const resumePlaying = playing;
@@ -272,5 +302,6 @@ export function startPlayer(root) {
     if (resumePlaying) play();
   }
   render();
+  restoreFromServer();
   return player;
 }

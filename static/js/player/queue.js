@@ -233,7 +233,7 @@ function isObject(value) {
 }
 
 // The shape templating.track_data() gives every row.
-function isTrack(track) {
+export function isTrack(track) {
   if (!isObject(track) || !Number.isInteger(track.id)) return false;
   const texts = ["title", "artist", "stream", "cover", "page"].every((k) => typeof track[k] === "string");
   const album = track.album === undefined || track.album === null || typeof track.album === "string";
