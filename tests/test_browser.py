@@ -187,6 +187,8 @@ def test_queue_next_previous_and_reload(signed_in, live_server):
         arg=position,
         timeout=15_000,
     )
+    # Still playing: the queue this browser sent to the server as it left does not replace its own.
+    page.wait_for_function(PLAYING % "0", timeout=15_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(live_server + "/library")
     page.screenshot(path=str(ARTIFACTS / "library-with-player.png"))

@@ -84,8 +84,12 @@ describe("serverWins", () => {
   });
 
   test("the newer queue wins", () => {
-    assert.equal(serverWins(remote, { hasQueue: true, savedAt: 1000 }), true);
-    assert.equal(serverWins(remote, { hasQueue: true, savedAt: 3000 }), false);
+    assert.equal(serverWins(remote, { hasQueue: true, savedAt: 1000, trackIds: [2] }), true);
+    assert.equal(serverWins(remote, { hasQueue: true, savedAt: 3000, trackIds: [2] }), false);
+  });
+
+  test("the same tracks keep this browser's own state (its save as it left the page reached the server later)", () => {
+    assert.equal(serverWins(remote, { hasQueue: true, savedAt: 1000, trackIds: [1] }), false);
   });
 
   test("nothing on the server changes nothing", () => {

@@ -177,7 +177,8 @@ export function startPlayer(root) {
   async function restoreFromServer() {
     const before = JSON.stringify(queue.serialise());
     const found = fromServer(await fetchQueue(url("queue")));
-    if (!serverWins(found, { hasQueue: Boolean(current()), savedAt: saved.savedAt })) return;
+    const trackIds = queue.entries().map((entry) => entry.track.id);
+    if (!serverWins(found, { hasQueue: Boolean(current()), savedAt: saved.savedAt, trackIds })) return;
     // The user changed the queue while the answer was on its way: theirs wins.
     if (JSON.stringify(queue.serialise()) !== before) return;
     engine.stop();

@@ -34,11 +34,15 @@ export function fromServer(data) {
   return { tracks, start: known ? current : 0, time, changedAt: Number.isNaN(changedAt) ? 0 : changedAt };
 }
 
-// Whether the server's queue replaces what this browser kept: it kept no
-// queue for this user, or saved it before the server's was changed.
-export function serverWins(remote, { hasQueue, savedAt }) {
+// Whether the server's queue replaces what this browser kept (`trackIds` in
+// play order): it kept no queue for this user, or another one that it saved
+// before the server's was changed. The same tracks keep this browser's own
+// state (shuffle, playing): it is what this browser sent as it left the page.
+export function serverWins(remote, { hasQueue, savedAt, trackIds = [] }) {
   if (remote === null) return false;
-  return !hasQueue || !Number.isFinite(savedAt) || remote.changedAt > savedAt;
+  if (!hasQueue) return true;
+  const same = remote.tracks.length === trackIds.length && remote.tracks.every((t, i) => t.id === trackIds[i]);
+  return !same && (!Number.isFinite(savedAt) || remote.changedAt > savedAt);
 }
 
 // The saved queue, or null when the server cannot say (offline, signed out).
