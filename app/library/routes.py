@@ -20,7 +20,7 @@ from app.services.library import access, adding, browse, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web.params import id_arg, page_arg
-from app.web.redirects import safe_next
+from app.web.redirects import back_to
 from app.web.serializers import add_result_data
 from app.web.uploads import max_upload_bytes, parser_pool
 
@@ -141,10 +141,6 @@ def track(track_id: int) -> str:
     )
 
 
-def _back(default: str) -> str:
-    return safe_next(request.form.get("next")) or default
-
-
 @bp.post("/library/albums/<int:album_id>/star")
 @login_required
 def star_album(album_id: int) -> Response:
@@ -153,7 +149,7 @@ def star_album(album_id: int) -> Response:
         abort(400)
     stars.set_album_star(current_user.id, album_id, request.form.get("star") == "1")
     commit()
-    return redirect(_back(url_for("library.album", album_id=album_id)))
+    return redirect(back_to(url_for("library.album", album_id=album_id)))
 
 
 @bp.post("/library/artists/<int:artist_id>/star")
@@ -163,7 +159,7 @@ def star_artist(artist_id: int) -> Response:
         abort(400)
     stars.set_artist_star(current_user.id, artist_id, request.form.get("star") == "1")
     commit()
-    return redirect(_back(url_for("library.artist", artist_id=artist_id)))
+    return redirect(back_to(url_for("library.artist", artist_id=artist_id)))
 
 
 @bp.post("/library/<any(track, album):kind>s/<int:ident>/rating")
@@ -175,7 +171,7 @@ def rate(kind: str, ident: int) -> Response:
         abort(400)
     stars.set_rating(current_user.id, kind, ident, form.rating.data)
     commit()
-    return redirect(_back(url_for(f"library.{kind}", **{f"{kind}_id": ident})))
+    return redirect(back_to(url_for(f"library.{kind}", **{f"{kind}_id": ident})))
 
 
 @bp.get("/library/history")

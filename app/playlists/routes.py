@@ -30,7 +30,7 @@ from app.subsonic.responses import API_VERSION
 from app.unit_of_work import commit, retrying
 from app.web.messages import message
 from app.web.params import parse_id
-from app.web.redirects import safe_next
+from app.web.redirects import back_to
 from app.web.sending import set_attachment
 from app.web.urls import external_url
 
@@ -43,10 +43,6 @@ M3U_MAX_BYTES = 2_000_000
 @login_required
 def _require_login() -> None:
     return None
-
-
-def _back(default: str) -> str:
-    return safe_next(request.form.get("next") or request.args.get("next")) or default
 
 
 @bp.get("/playlists")
@@ -194,7 +190,7 @@ def add() -> Response | tuple[str, int]:
             if wants_json():
                 return jsonify({"added": count, "playlist": target_id, "message": done})
             flash(done, "success")
-            return redirect(_back(url_for("playlists.show", playlist_id=target_id)))
+            return redirect(back_to(url_for("playlists.show", playlist_id=target_id)))
     status = 200 if request.method == "GET" else 400
     return render_template("playlists/add.html", form=form, count=len(track_ids)), status
 
@@ -303,4 +299,4 @@ def toggle_favourite(track_id: int) -> Response:
     commit()
     if wants_json():
         return jsonify({"favourite": now})
-    return redirect(_back(url_for("library.track", track_id=track_id)))
+    return redirect(back_to(url_for("library.track", track_id=track_id)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import request
+
 
 def safe_next(target: str | None) -> str | None:
     """The `next` target if it is a path on this site, else None.
@@ -21,3 +23,9 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def back_to(default: str) -> str:
+    """Where a form asks to go back to (its `next` field, or `?next=`), if that is
+    a path on this site; else `default`."""
+    return safe_next(request.form.get("next") or request.args.get("next")) or default
