@@ -26,6 +26,7 @@ from app.services import credentials
 from app.share.routes import bp as share_bp
 from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
+from app.subsonic.fastpath import SubsonicStreamFastPath
 from app.subsonic.routes import bp as subsonic_bp
 from app.web import assets, client_config, filters, i18n, navigation, params, urls
 from app.web.redaction import RedactingFilter
@@ -119,6 +120,9 @@ def _stream_fast_path(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
     app.wsgi_app = StreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])  # type: ignore[method-assign]
+    if app.config["STREAM_FAST_PATH"]:
+        # The same for a player's seeks through the Subsonic API (token auth).
+        app.wsgi_app = SubsonicStreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])  # type: ignore[method-assign]
 
 
 def _engine_options(app: Flask) -> None:

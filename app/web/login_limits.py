@@ -9,6 +9,9 @@ scope), so wrong passwords tried through either add up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import current_app
 from flask_limiter.util import get_remote_address
 from limits import parse_many
@@ -25,10 +28,14 @@ def username_key(raw: str) -> str:
 
 
 def _counters(username: str | None) -> list[tuple[str, list[str]]]:
-    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or ""
-    wanted = [(current_app.config["LOGIN_LIMIT_PER_IP"], get_remote_address())]
+    return _counters_for(current_app.config, get_remote_address(), username)
+
+
+def _counters_for(config: Mapping[str, Any], address: str, username: str | None) -> list[tuple[str, list[str]]]:
+    prefix = config.get("RATELIMIT_KEY_PREFIX") or ""
+    wanted = [(config["LOGIN_LIMIT_PER_IP"], address)]
     if username:
-        wanted.append((current_app.config["LOGIN_LIMIT_PER_USERNAME"], username_key(username)))
+        wanted.append((config["LOGIN_LIMIT_PER_USERNAME"], username_key(username)))
     return [(limit, [prefix, key, LOGIN_SCOPE] if prefix else [key, LOGIN_SCOPE]) for limit, key in wanted]
 
 
@@ -40,7 +47,20 @@ def sign_in_blocked(username: str | None) -> bool:
     """Whether the address (or the username) has used up its failed sign-ins."""
     if not _enabled():
         return False
-    for limits, args in _counters(username):
+    return _blocked(_counters(username))
+
+
+def blocked_outside_a_request(config: Mapping[str, Any], address: str, username: str | None) -> bool:
+    """sign_in_blocked() for a WSGI middleware that runs before Flask (no request
+    context): the same counters, given the app's config and the client's address
+    as get_remote_address() would read it (REMOTE_ADDR, after ProxyFix)."""
+    if not (limiter.enabled and config.get("RATELIMIT_ENABLED", True)):
+        return False
+    return _blocked(_counters_for(config, address or "127.0.0.1", username))
+
+
+def _blocked(counters: list[tuple[str, list[str]]]) -> bool:
+    for limits, args in counters:
         for item in parse_many(limits):
             if not limiter.limiter.test(item, *args):
                 return True

@@ -1,0 +1,151 @@
+"""Seeks through the Subsonic API against seeks on the stream page, through gunicorn.
+
+    python bench/subsonic_stream_bench.py [--rounds 5] [--seeks 200] [--seconds 10]
+
+One gunicorn as deploy/gunicorn.conf.py runs it (Python serving, SQLite), one
+bench account with a 5 MB MP3 and an app password. Interleaved rounds (the
+machine is shared and noisy): the time to the first byte of random 256 KiB
+ranges on one keep-alive connection, /stream/<id> with the session cookie
+against /rest/stream with token auth (u, t, s, as a player sends them); then
+wrk with 32 connections of random 256 KiB ranges on each. The issue's
+budgets: Subsonic seeks within 1.5x of the stream page's, and at least 10x
+Supysonic's 219 requests/s (2,190/s) for the 32 clients. Needs wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import random
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import BIN, flask, free_port, gunicorn, instance_env, login_cookie, synthesize, wait_port  # noqa: E402
+
+CHUNK = 256 * 1024
+SUPYSONIC_RPS = 219
+SETUP_SCRIPT = """
+from app import create_app
+from app.extensions import db
+from app.services import accounts, credentials
+app = create_app()
+with app.app_context():
+    user = accounts.find_by_username("bench")
+    _row, password = credentials.create_app_password(user.id, "bench")
+    db.session.commit()
+    print(password)
+"""
+WRK = """
+local sizes = {%(size)d}
+function init(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)) end
+function request()
+  local start = math.random(0, %(size)d - %(chunk)d)
+  return wrk.format("GET", "%(path)s", {["Range"] = "bytes=" .. start .. "-" .. (start + %(chunk)d - 1),
+                                        ["Cookie"] = "%(cookie)s"})
+end
+"""
+
+
+def seeks(port: int, path: str, cookie: str, count: int, data: bytes) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    rng, times, size = random.Random(), [], len(data)
+    for i in range(count):
+        start = rng.randrange(0, size - CHUNK)
+        began = time.perf_counter()
+        conn.request("GET", path, headers={"Range": f"bytes={start}-{start + CHUNK - 1}", "Cookie": cookie})
+        response = conn.getresponse()
+        first = response.read(1)
+        times.append((time.perf_counter() - began) * 1000)
+        body = first + response.read()
+        if response.status != 206 or (i % 20 == 0 and body != data[start : start + CHUNK]):
+            sys.exit(f"{path}: wrong answer ({response.status})")
+    conn.close()
+    return times
+
+
+def wrk(port: int, path: str, cookie: str, size: int, *, seconds: int, tmp: Path) -> tuple[float, int]:
+    script = tmp / "ranges.lua"
+    script.write_text(WRK % {"size": size, "chunk": CHUNK, "path": path, "cookie": cookie})
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, int(bad.group(1)) if bad else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seeks", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        env = instance_env(tmp)
+        (tmp / "corpus").mkdir()
+        synthesize("anoisesrc=d=125:c=pink:seed=1", tmp / "corpus" / "bench.mp3", "-ac", "2", "-b:a", "320k")
+        flask(env, "import", str(tmp / "corpus"), "--user", "bench")
+        password = subprocess.run(
+            [str(BIN / "python"), "-c", SETUP_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        with sqlite3.connect(tmp / "bench.db") as db:
+            track_id, stored = db.execute("SELECT id, storage_path FROM tracks").fetchone()
+        data = (tmp / "uploads" / stored).read_bytes()
+        salt = "a1b2c3d4"
+        token = hashlib.md5((password + salt).encode(), usedforsecurity=False).hexdigest()
+        rest = f"/rest/stream.view?u=bench&t={token}&s={salt}&v=1.16.1&c=bench&id={track_id}"
+        page = f"/stream/{track_id}"
+        port = free_port()
+        server = gunicorn(env, port)
+        try:
+            wait_port(port)
+            cookie = login_cookie(port)
+            paths = {"/stream/<id> (session)": (page, cookie), "/rest/stream (token)": (rest, "")}
+            latency: dict[str, list[float]] = {label: [] for label in paths}
+            rates: dict[str, list[float]] = {label: [] for label in paths}
+            for path, jar in paths.values():  # warm up, and the first use's stamp
+                seeks(port, path, jar, 20, data)
+            for _ in range(args.rounds):
+                for label, (path, jar) in paths.items():
+                    latency[label] += seeks(port, path, jar, args.seeks, data)
+                for label, (path, jar) in paths.items():
+                    rps, bad = wrk(port, path, jar, len(data), seconds=args.seconds, tmp=tmp)
+                    if bad:
+                        sys.exit(f"{label}: {bad} answers that were not 206")
+                    rates[label].append(rps)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"{args.rounds} interleaved rounds; seeks: {args.seeks} per round; wrk: 32 connections, {args.seconds} s")
+    print(f"{'':28} {'seek median':>12} {'seek p99':>9} {'32 clients req/s (median, min-max)':>36}")
+    for label in paths:
+        times = sorted(latency[label])
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        spread = f"{statistics.median(rates[label]):8.0f} ({min(rates[label]):.0f}-{max(rates[label]):.0f})"
+        print(f"{label:28} {statistics.median(times):9.2f} ms {p99:6.2f} ms {spread:>36}")
+    page_label, rest_label = paths
+    ratio = statistics.median(latency[rest_label]) / statistics.median(latency[page_label])
+    print(f"budget: Subsonic seek median {ratio:.2f}x the stream page's (at most 1.5x): {ratio <= 1.5}")
+    rps = statistics.median(rates[rest_label])
+    times = rps / SUPYSONIC_RPS
+    print(f"budget: {rps:.0f} req/s, {times:.1f}x Supysonic's {SUPYSONIC_RPS} (at least 10x): {times >= 10}")
+
+
+if __name__ == "__main__":
+    main()
