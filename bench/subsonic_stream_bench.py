@@ -89,27 +89,37 @@ def wrk(port: int, path: str, cookie: str, size: int, *, seconds: int, tmp: Path
     return rps, int(bad.group(1)) if bad else 0
 
 
+def prepare(tmp: Path, *, no_limits: bool) -> tuple[dict[str, str], bytes, int, str]:
+    """A migrated instance with one track and an app password: its environment,
+    the track's bytes and id, and its /rest/stream URL with token auth."""
+    # The login limits on, as in production (their default storage, SQLite): the
+    # fast path checks them on every request.
+    limits = {"RATELIMIT_ENABLED": "false"} if no_limits else {"RATELIMIT_ENABLED": "true"}
+    env = dict(instance_env(tmp), RATELIMIT_STORAGE_URI=f"sqlite:///{tmp / 'ratelimits.db'}", **limits)
+    (tmp / "corpus").mkdir()
+    synthesize("anoisesrc=d=125:c=pink:seed=1", tmp / "corpus" / "bench.mp3", "-ac", "2", "-b:a", "320k")
+    flask(env, "import", str(tmp / "corpus"), "--user", "bench")
+    password = subprocess.run(
+        [str(BIN / "python"), "-c", SETUP_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with sqlite3.connect(tmp / "bench.db") as db:
+        track_id, stored = db.execute("SELECT id, storage_path FROM tracks").fetchone()
+    data = (tmp / "uploads" / stored).read_bytes()
+    salt = "a1b2c3d4"
+    token = hashlib.md5((password + salt).encode(), usedforsecurity=False).hexdigest()
+    return env, data, track_id, f"/rest/stream.view?u=bench&t={token}&s={salt}&v=1.16.1&c=bench&id={track_id}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seeks", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--no-limits", action="store_true", help="turn the login limits off")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        env = instance_env(tmp)
-        (tmp / "corpus").mkdir()
-        synthesize("anoisesrc=d=125:c=pink:seed=1", tmp / "corpus" / "bench.mp3", "-ac", "2", "-b:a", "320k")
-        flask(env, "import", str(tmp / "corpus"), "--user", "bench")
-        password = subprocess.run(
-            [str(BIN / "python"), "-c", SETUP_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        with sqlite3.connect(tmp / "bench.db") as db:
-            track_id, stored = db.execute("SELECT id, storage_path FROM tracks").fetchone()
-        data = (tmp / "uploads" / stored).read_bytes()
-        salt = "a1b2c3d4"
-        token = hashlib.md5((password + salt).encode(), usedforsecurity=False).hexdigest()
-        rest = f"/rest/stream.view?u=bench&t={token}&s={salt}&v=1.16.1&c=bench&id={track_id}"
+        env, data, track_id, rest = prepare(tmp, no_limits=args.no_limits)
         page = f"/stream/{track_id}"
         port = free_port()
         server = gunicorn(env, port)

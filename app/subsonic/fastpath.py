@@ -16,7 +16,7 @@ and does the bookkeeping itself. It hands over when:
 - the account is unknown or disabled, or no app password of it matches the
   token (the view counts the failure against the login limits);
 - the matching app password's last-use stamp is due (the view writes it);
-- the track is not visible to the account (the view's query: STREAM_LOOKUP);
+- the track is not visible to the account (access.py's visible_to());
 - anything fails.
 
 Nothing is remembered but decrypted app passwords, keyed by their
@@ -36,17 +36,17 @@ from urllib.parse import parse_qsl
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
-from sqlalchemy import Engine, Row, bindparam, select
+from sqlalchemy import Engine, Row, and_, bindparam, select
 from werkzeug.exceptions import SecurityError
 from werkzeug.wsgi import get_host
 
-from app.models import AppPassword, User
+from app.models import AppPassword, Track, User
 from app.models.types import utcnow
 from app.security import global_headers
 from app.services import accounts
 from app.services.credentials import clean_client
 from app.services.errors import NotFound
-from app.services.library.access import STREAM_LOOKUP
+from app.services.library.access import STREAM_COLUMNS, visible_to
 from app.services.storage import Storage
 from app.streaming.files import MissingFile, WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
 from app.subsonic import objects
@@ -64,15 +64,20 @@ PLAIN_CACHE_SIZE = 4096
 _HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 log = logging.getLogger(__name__)
 
-# The account's app passwords in match_token()'s order, if the account is enabled.
-CREDENTIALS = (
+# In one indexed lookup: the account's app passwords in match_token()'s order,
+# if the account is enabled, each with the track if the account may hear it
+# (access.py's rule); no row when it may not.
+SEEK_LOOKUP = (
     select(
         User.id.label("user_id"),
         AppPassword.secret_encrypted,
         AppPassword.last_used_at,
         AppPassword.last_client,
+        *STREAM_COLUMNS,
     )
+    .select_from(User)
     .join(AppPassword, AppPassword.user_id == User.id)
+    .join(Track, and_(Track.id == bindparam("tid"), visible_to(User.id)))
     .where(User.username_key == bindparam("key"), User.disabled.is_(False))
     .order_by(AppPassword.id)
 )
@@ -129,8 +134,8 @@ class SubsonicStreamFastPath:
         return answer
 
     def _allowed(self, environ: dict) -> Row | None:
-        """The track's STREAM_LOOKUP row when the view would send it without
-        writing anything; None for everything else."""
+        """The SEEK_LOOKUP row (the track's columns) when the view would send it
+        without writing anything; None for everything else."""
         params = _params(environ.get("QUERY_STRING", ""))
         if params is None or not self._host_trusted(environ):
             return None
@@ -145,16 +150,12 @@ class SubsonicStreamFastPath:
         ):
             return None
         with self.engine.connect() as conn:
-            rows = conn.execute(CREDENTIALS, {"key": accounts.username_key(username)}).all()
-            user_id = self._match(rows, token, salt, params.get("c"))
-            if user_id is None:
-                return None
-            row = conn.execute(STREAM_LOOKUP, {"uid": user_id, "tid": parsed[1]}).first()
-        return None if row is None or row.disabled else row
+            rows = conn.execute(SEEK_LOOKUP, {"key": accounts.username_key(username), "tid": parsed[1]}).all()
+        return self._match(rows, token, salt, params.get("c"))
 
-    def _match(self, rows: list, token: str, salt: str, client: str | None) -> int | None:
-        """The account id when the first app password matching the token (as
-        match_token() picks it) needs no stamp; None otherwise."""
+    def _match(self, rows: list[Row], token: str, salt: str, client: str | None) -> Row | None:
+        """The row of the first app password matching the token (as match_token()
+        picks it) when it needs no stamp; None otherwise."""
         wanted = token.strip().lower().encode("ascii", "replace")
         for row in rows:
             plain = self._plain(row.secret_encrypted)
@@ -167,7 +168,7 @@ class SubsonicStreamFastPath:
                     or utcnow() - row.last_used_at > STAMP_DUE
                     or row.last_client != clean_client(client)
                 )
-                return None if due else row.user_id
+                return None if due else row
         return None
 
     def _plain(self, ciphertext: str) -> str | None:

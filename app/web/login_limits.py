@@ -10,11 +10,12 @@ scope), so wrong passwords tried through either add up.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from flask_limiter.util import get_remote_address
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
 from app.extensions import limiter
 from app.services import accounts
@@ -59,9 +60,15 @@ def blocked_outside_a_request(config: Mapping[str, Any], address: str, username:
     return _blocked(_counters_for(config, address or "127.0.0.1", username))
 
 
+@lru_cache(maxsize=64)
+def _parsed(limits: str) -> tuple[RateLimitItem, ...]:
+    """The limits in a setting ("5 per minute; 20 per hour"), parsed once."""
+    return tuple(parse_many(limits))
+
+
 def _blocked(counters: list[tuple[str, list[str]]]) -> bool:
     for limits, args in counters:
-        for item in parse_many(limits):
+        for item in _parsed(limits):
             if not limiter.limiter.test(item, *args):
                 return True
     return False
@@ -71,5 +78,5 @@ def count_failed_sign_in(username: str | None) -> None:
     if not _enabled():
         return
     for limits, args in _counters(username):
-        for item in parse_many(limits):
+        for item in _parsed(limits):
             limiter.limiter.hit(item, *args)

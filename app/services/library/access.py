@@ -11,7 +11,7 @@ from app.models import Track, User, Visibility
 from app.services.errors import Forbidden, NotFound
 
 
-def visible_to(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
+def visible_to(user_id: int | BindParameter[int] | ColumnElement[int]) -> ColumnElement[bool]:
     return or_(Track.owner_id == user_id, Track.visibility == Visibility.PUBLIC)
 
 
