@@ -97,9 +97,10 @@ test: system-deps install-dev translations ## Run the whole test suite (SQLite a
 	$(BIN)/pytest $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
-bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 13 minutes)
+bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 15 minutes)
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/subsonic_bench.py
+	$(BIN)/python bench/subsonic_stream_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
