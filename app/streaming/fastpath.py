@@ -129,7 +129,7 @@ class StreamFastPath:
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             and not environ.get("QUERY_STRING")
             and self.serializer is not None
-            and self._host_trusted(environ)
+            and host_trusted(environ, self.trusted_hosts)
         ):
             try:
                 response = self._answer(environ, track_id)
@@ -178,12 +178,12 @@ class StreamFastPath:
         except NotFound:
             self.remembered.pop((cookie, track_id), None)
             return None
-        extra = _extra_headers(environ)
+        extra = extra_headers(environ)
         if self.mode != "python":
             headers = handoff_headers(
                 self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
             )
-            return _fixed("200 OK", [*headers, *extra])
+            return fixed("200 OK", [*headers, *extra])
         answer = plain_range(environ, path, row.mime_type, row.sha256, extra)
         if answer is None:
             try:
@@ -208,7 +208,7 @@ class StreamFastPath:
             and cookie
             and track_id is not None
             and self.serializer is not None
-            and self._host_trusted(environ)
+            and host_trusted(environ, self.trusted_hosts)
         ):
             try:
                 allowed = self._allowed(cookie, track_id, remember=False)
@@ -217,25 +217,15 @@ class StreamFastPath:
                 log.warning("stream grant failed; nginx asks the app instead", exc_info=True)
         name = _PLAIN_STORED_NAME.match(allowed.storage_path) if allowed else None
         if allowed is None or name is None or GRANT_TYPES.get(name.group(1)) != allowed.mime_type:
-            return _fixed("403 Forbidden", [])
+            return fixed("403 Forbidden", [])
         headers = [
             ("Cache-Control", CACHE_CONTROL),
-            *_extra_headers(environ),
+            *extra_headers(environ),
             ("X-Musiccloud-File", allowed.storage_path),
             # How long nginx may keep the yes: the bound, or less if the cookie expires sooner.
             ("X-Accel-Expires", str(max(0, math.ceil(allowed.expires - time.time())))),
         ]
-        return _fixed("200 OK", headers)
-
-    def _host_trusted(self, environ: dict) -> bool:
-        # An untrusted Host goes to Flask, which answers 400 as for any page.
-        if not self.trusted_hosts:
-            return True
-        try:
-            get_host(environ, self.trusted_hosts)
-        except SecurityError:
-            return False
-        return True
+        return fixed("200 OK", headers)
 
     def _session(self, cookie: str, now: float) -> tuple[float, int, str] | None:
         """(expiry, user id, session token) from a valid session cookie."""
@@ -256,12 +246,12 @@ class StreamFastPath:
         return known
 
 
-def _extra_headers(environ: dict) -> tuple[tuple[str, str], ...]:
+def extra_headers(environ: dict) -> tuple[tuple[str, str], ...]:
     """What the Flask view's response carries besides its own headers."""
     return (*global_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
 
 
-def _fixed(status: str, headers: list[tuple[str, str]]) -> WSGIApp:
+def fixed(status: str, headers: list[tuple[str, str]]) -> WSGIApp:
     """A response with no body of its own (the front server adds the file)."""
 
     def send(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -269,3 +259,15 @@ def _fixed(status: str, headers: list[tuple[str, str]]) -> WSGIApp:
         return []
 
     return send
+
+
+def host_trusted(environ: dict, trusted_hosts: list[str] | None) -> bool:
+    """Whether the request's Host is one the app serves: an untrusted one goes to
+    Flask, which answers 400 as for any page."""
+    if not trusted_hosts:
+        return True
+    try:
+        get_host(environ, trusted_hosts)
+    except SecurityError:
+        return False
+    return True

@@ -37,17 +37,15 @@ from urllib.parse import parse_qsl
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
 from sqlalchemy import Engine, Row, and_, bindparam, select
-from werkzeug.exceptions import SecurityError
-from werkzeug.wsgi import get_host
 
 from app.models import AppPassword, Track, User
 from app.models.types import utcnow
-from app.security import global_headers
 from app.services import accounts
 from app.services.credentials import clean_client
 from app.services.errors import NotFound
 from app.services.library.access import STREAM_COLUMNS, visible_to
 from app.services.storage import Storage
+from app.streaming.fastpath import extra_headers, fixed, host_trusted
 from app.streaming.files import MissingFile, WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
 from app.subsonic import objects
 from app.subsonic.auth import MAX_CREDENTIAL
@@ -117,12 +115,12 @@ class SubsonicStreamFastPath:
         except NotFound:
             return None
         # What the view's response carries besides its own headers (Flask adds the Vary).
-        extra = (*global_headers(secure=environ.get("wsgi.url_scheme") == "https"), ("Vary", "Cookie"))
+        extra = extra_headers(environ)
         if self.mode != "python":
             headers = handoff_headers(
                 self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
             )
-            return _fixed([*headers, *extra])
+            return fixed("200 OK", [*headers, *extra])
         answer = plain_range(environ, path, row.mime_type, row.sha256, extra)
         if answer is None:
             try:
@@ -137,7 +135,7 @@ class SubsonicStreamFastPath:
         """The SEEK_LOOKUP row (the track's columns) when the view would send it
         without writing anything; None for everything else."""
         params = _params(environ.get("QUERY_STRING", ""))
-        if params is None or not self._host_trusted(environ):
+        if params is None or not host_trusted(environ, self.trusted_hosts):
             return None
         parsed = objects.parse_kind(params["id"])
         username, token, salt = params["u"], params["t"], params["s"]
@@ -183,16 +181,6 @@ class SubsonicStreamFastPath:
         self.plain[ciphertext] = plain
         return plain
 
-    def _host_trusted(self, environ: dict) -> bool:
-        # An untrusted Host goes to Flask, which answers 400 as for any page.
-        if not self.trusted_hosts:
-            return True
-        try:
-            get_host(environ, self.trusted_hosts)
-        except SecurityError:
-            return False
-        return True
-
 
 def _params(query: str) -> Mapping[str, str] | None:
     """The query's parameters when the fast path understands all of them, each once."""
@@ -209,11 +197,3 @@ def _params(query: str) -> Mapping[str, str] | None:
     if any(not params.get(name) for name in REQUIRED) or params.get("f", "xml") not in ("xml", "json"):
         return None
     return params
-
-
-def _fixed(headers: list[tuple[str, str]]) -> WSGIApp:
-    def send(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        start_response("200 OK", [*headers, ("Content-Length", "0")])
-        return []
-
-    return send
