@@ -104,8 +104,9 @@ class PendingBody:
 class ThreadWorker(gthread.ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Bodies handed over by a pool thread, by socket, until the request finishes.
-        self.handed: dict[int, PendingBody] = {}
+        # Bodies handed over by a pool thread, by socket object (its descriptor
+        # is gone if the thread closed it), until the request finishes.
+        self.handed: dict[socket.socket, PendingBody] = {}
         self.sending: dict[int, PendingBody] = {}
         self.lingering: deque[tuple[float, socket.socket]] = deque()
         self.drained: dict[int, int] = {}
@@ -153,15 +154,15 @@ class ThreadWorker(gthread.ThreadWorker):
             offset = os.lseek(body.filelike.fileno(), 0, os.SEEK_CUR)
         except (OSError, ValueError):
             return
-        self.handed[sock.fileno()] = PendingBody(body.hand_over(), offset, int(length), sock.gettimeout())
+        self.handed[sock] = PendingBody(body.hand_over(), offset, int(length), sock.gettimeout())
 
     def finish_request(self, conn: Any, fs: Any) -> None:
-        pending = self.handed.pop(conn.sock.fileno(), None)
+        pending = self.handed.pop(conn.sock, None)
         if pending is None:
             super().finish_request(conn, fs)
             return
         ok = not fs.cancelled() and fs.exception() is None and fs.result() is not gthread._DEFER
-        if not ok or pending.remaining <= 0:
+        if not ok or pending.remaining <= 0 or conn.sock.fileno() == -1:
             pending.file.close()
             super().finish_request(conn, fs)
             return
