@@ -44,7 +44,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import Flask
 from itsdangerous import BadSignature
@@ -173,27 +173,10 @@ class StreamFastPath:
         row = self._allowed(cookie, track_id, remember=True)
         if row is None:
             return None
-        try:
-            path = self.storage.local_path(row.storage_path)
-        except NotFound:
-            self.remembered.pop((cookie, track_id), None)
-            return None
-        extra = extra_headers(environ)
-        if self.mode != "python":
-            headers = handoff_headers(
-                self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
-            )
-            return fixed("200 OK", [*headers, *extra])
-        answer = plain_range(environ, path, row.mime_type, row.sha256, extra)
+        answer = send_stored(environ, self.storage, row, mode=self.mode, x_accel_prefix=self.x_accel_prefix)
         if answer is None:
-            try:
-                response = serve_audio(environ, path, row.mime_type, row.sha256)
-            except MissingFile:
-                # Deleted since the yes was remembered: Flask says what happened.
-                self.remembered.pop((cookie, track_id), None)
-                return None
-            response.headers.extend(extra)
-            answer = response
+            # Deleted since the yes was remembered: Flask says what happened.
+            self.remembered.pop((cookie, track_id), None)
         return answer
 
     def _grant(self, environ: dict, track_id: int | None) -> WSGIApp:
@@ -271,3 +254,27 @@ def host_trusted(environ: dict, trusted_hosts: list[str] | None) -> bool:
     except SecurityError:
         return False
     return True
+
+
+def send_stored(environ: dict, storage: Storage, row: Any, *, mode: str, x_accel_prefix: str) -> WSGIApp | None:
+    """The answer for a stored track the request may hear (`row` has its
+    storage_path, mime_type and sha256), with what the view's response carries
+    besides: in a hand-off mode the view's headers, else a plain range or
+    serve_audio(). None when its file is gone (Flask says so)."""
+    try:
+        path = storage.local_path(row.storage_path)
+    except NotFound:
+        return None
+    extra = extra_headers(environ)
+    if mode != "python":
+        headers = handoff_headers(mode, row.mime_type, row.storage_path, path, x_accel_prefix=x_accel_prefix)
+        return fixed("200 OK", [*headers, *extra])
+    answer = plain_range(environ, path, row.mime_type, row.sha256, extra)
+    if answer is not None:
+        return answer
+    try:
+        response = serve_audio(environ, path, row.mime_type, row.sha256)
+    except MissingFile:
+        return None
+    response.headers.extend(extra)
+    return response

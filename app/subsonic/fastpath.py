@@ -42,11 +42,10 @@ from app.models import AppPassword, Track, User
 from app.models.types import utcnow
 from app.services import accounts
 from app.services.credentials import clean_client
-from app.services.errors import NotFound
 from app.services.library.access import STREAM_COLUMNS, visible_to
 from app.services.storage import Storage
-from app.streaming.fastpath import extra_headers, fixed, host_trusted
-from app.streaming.files import MissingFile, WSGIApp, handoff_headers, limit_stalls, plain_range, serve_audio
+from app.streaming.fastpath import host_trusted, send_stored
+from app.streaming.files import WSGIApp, limit_stalls
 from app.subsonic import objects
 from app.subsonic.auth import MAX_CREDENTIAL
 from app.web import login_limits
@@ -110,26 +109,7 @@ class SubsonicStreamFastPath:
         row = self._allowed(environ)
         if row is None:
             return None
-        try:
-            path = self.storage.local_path(row.storage_path)
-        except NotFound:
-            return None
-        # What the view's response carries besides its own headers (Flask adds the Vary).
-        extra = extra_headers(environ)
-        if self.mode != "python":
-            headers = handoff_headers(
-                self.mode, row.mime_type, row.storage_path, path, x_accel_prefix=self.x_accel_prefix
-            )
-            return fixed("200 OK", [*headers, *extra])
-        answer = plain_range(environ, path, row.mime_type, row.sha256, extra)
-        if answer is None:
-            try:
-                response = serve_audio(environ, path, row.mime_type, row.sha256)
-            except MissingFile:
-                return None
-            response.headers.extend(extra)
-            answer = response
-        return answer
+        return send_stored(environ, self.storage, row, mode=self.mode, x_accel_prefix=self.x_accel_prefix)
 
     def _allowed(self, environ: dict) -> Row | None:
         """The SEEK_LOOKUP row (the track's columns) when the view would send it
