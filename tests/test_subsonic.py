@@ -469,6 +469,33 @@ def test_now_playing_is_the_callers_own(client, keys):
     assert error_code(api(client, "scrobble", **alice, id=str(keys["bobs_private"]), submission="false")) == 70
 
 
+def test_starting_a_stream_is_now_playing_and_a_seek_is_not(client, keys):
+    """For the apps that never scrobble (Mopidy-Subidy): the request that starts a
+    track shows it playing; a seek, a HEAD or a bounded range changes nothing."""
+    alice = as_alice(keys)
+    mine, public = str(keys["mine"]), str(keys["bobs_public"])
+
+    def playing() -> list[str]:
+        return [e["id"] for e in api(client, "getNowPlaying", **alice)["nowPlaying"].get("entry", [])]
+
+    def stream(track: str, method: str = "GET", **headers: str) -> None:
+        query = {"v": "1.16.1", "c": "Player", **alice, "id": track}
+        assert client.open("/rest/stream", method=method, query_string=query, headers=headers).status_code in (200, 206)
+
+    stream(public, "HEAD")
+    stream(public, Range="bytes=0-99")
+    assert playing() == []
+    stream(mine)
+    assert playing() == [mine]
+    stream(public, Range="bytes=100-")
+    assert playing() == [mine]
+    stream(public, Range="bytes=0-")
+    entries = api(client, "getNowPlaying", **alice)["nowPlaying"]["entry"]
+    assert [(e["id"], e["playerName"]) for e in entries] == [(public, "Player")]
+    # Starting a track is no listen: that stays what a scrobble reports.
+    assert api(client, "getSong", **alice, id=public)["song"].get("playCount", 0) == 0
+
+
 def test_play_queue_is_saved_and_picked_up_elsewhere(client, keys):
     alice, bob = as_alice(keys), {"u": "bob", "p": keys["bob_password"]}
     mine, public = str(keys["mine"]), str(keys["bobs_public"])

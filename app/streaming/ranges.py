@@ -49,6 +49,17 @@ def normalise_range(header: str | None, size: int) -> str | None:
     return None if span is None else f"bytes={span[0]}-{span[1]}"
 
 
+def starts_playing(method: str | None, header: str | None) -> bool:
+    """Whether a request is what a player sends to start a track: a GET of the
+    whole file or of "bytes=0-" (a seek asks for a later start, or a bounded span)."""
+    if method != "GET":
+        return False
+    if header is None:
+        return True
+    unit, sep, spec = header.partition("=")
+    return bool(sep) and unit.strip().lower() == "bytes" and spec.replace(" ", "") == "0-"
+
+
 def _satisfiable(parts: list[str], size: int) -> list[tuple[int, int]] | None:
     """Inclusive (start, end) pairs within the file; None when the syntax is invalid."""
     if len(parts) > MAX_RANGES:

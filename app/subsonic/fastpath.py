@@ -16,6 +16,8 @@ and does the bookkeeping itself. It hands over when:
 - the account is unknown or disabled, or no app password of it matches the
   token (the view counts the failure against the login limits);
 - the matching app password's last-use stamp is due (the view writes it);
+- it starts playing a track (a GET without a Range, or of "bytes=0-"): the
+  view notes what is playing now, for getNowPlaying; seeks stay here;
 - the track is not visible to the account (access.py's visible_to());
 - anything fails.
 
@@ -46,6 +48,7 @@ from app.services.library.access import STREAM_COLUMNS, visible_to
 from app.services.storage import Storage
 from app.streaming.fastpath import host_trusted, send_stored
 from app.streaming.files import WSGIApp, limit_stalls
+from app.streaming.ranges import starts_playing
 from app.subsonic import objects
 from app.subsonic.auth import MAX_CREDENTIAL
 from app.web import login_limits
@@ -115,7 +118,11 @@ class SubsonicStreamFastPath:
         """The SEEK_LOOKUP row (the track's columns) when the view would send it
         without writing anything; None for everything else."""
         params = _params(environ.get("QUERY_STRING", ""))
-        if params is None or not host_trusted(environ, self.trusted_hosts):
+        if (
+            params is None
+            or not host_trusted(environ, self.trusted_hosts)
+            or starts_playing(environ.get("REQUEST_METHOD"), environ.get("HTTP_RANGE"))
+        ):
             return None
         parsed = objects.parse_kind(params["id"])
         username, token, salt = params["u"], params["t"], params["s"]

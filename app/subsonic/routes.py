@@ -26,6 +26,7 @@ from app.services import accounts, jobs, listening, play_queue, playlists, stars
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists
 from app.streaming.files import MissingFile, limit_stalls
+from app.streaming.ranges import starts_playing
 from app.subsonic import objects
 from app.subsonic.auth import authenticate, decode_password
 from app.subsonic.responses import (
@@ -628,6 +629,11 @@ def stream(user: User) -> Response:
     # maxBitRate, format and timeOffset wait for transcoding: the original is sent.
     track = access.get_visible_track(user.id, track_id(required("id")))
     _as_get()
+    if starts_playing(request.environ.get("REQUEST_METHOD"), request.headers.get("Range")):
+        # What a player is playing, for getNowPlaying, even from apps that never
+        # scrobble (Mopidy-Subidy): Subsonic servers have always taken the start
+        # of a stream for it. A listen is still only what a scrobble reports.
+        play_queue.report_playing(user.id, track.id, text("c"))
     return send_track(track)
 
 
