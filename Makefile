@@ -11,13 +11,14 @@ export FLASK_APP := wsgi.py
 # Node runs the player's unit tests (tests/js/) with its built-in runner; any
 # node on PATH will do, so Debian's is installed only when there is none.
 NODE_DEB := $(if $(shell command -v node 2>/dev/null),,nodejs)
-TEST_DEBS := chromium ffmpeg nginx-light $(NODE_DEB)
+# mopidy, its MPD server and mpc are the headless Subsonic player (with `make player-deps`).
+TEST_DEBS := chromium ffmpeg nginx-light mopidy mopidy-mpd mpc $(NODE_DEB)
 # ... and what the benchmarks add: a load generator.
 BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev worker serve test bench bench-deps lint format install install-dev system-deps db-upgrade translations translations-update translations-check clean
+.PHONY: help run dev worker serve test bench bench-deps player-deps lint format install install-dev system-deps db-upgrade translations translations-update translations-check clean
 
 help: ## Show this list
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +38,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed ## Create .venv and install the pinned requirements
 
 install-dev: $(VENV)/.installed-dev ## Also install what tests and lint need
+
+# Debian's mopidy runs on Debian's python: its extension goes into a folder of
+# its own, which the player test puts on mopidy's PYTHONPATH.
+$(VENV)/mopidy/.installed: requirements-player.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/mopidy -r requirements-player.txt
+	touch $@
+
+player-deps: $(VENV)/mopidy/.installed ## Install Mopidy-Subidy for the headless player test (into .venv/mopidy)
 
 translations: install ## Compile the language catalogues (translations/*/LC_MESSAGES/messages.po -> .mo)
 	$(BIN)/pybabel -q compile -d translations
@@ -85,7 +94,7 @@ define apt_install
 	fi
 endef
 
-system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx, nodejs), if missing
+system-deps: ## Install the Debian packages the tests use (chromium, ffmpeg, nginx, mopidy, mpc, nodejs), if missing
 	$(call apt_install,$(TEST_DEBS))
 
 bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wrk), if missing
@@ -93,7 +102,7 @@ bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wr
 
 # The file list, not the folder: Node 21 and later read a folder argument as a
 # file name and fail.
-test: system-deps install-dev translations ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
+test: system-deps install-dev player-deps translations ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
