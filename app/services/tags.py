@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -409,12 +410,108 @@ def cover_here(path: str) -> Cover | None:
     return Cover(digest, thumb) if digest and thumb else None
 
 
+# --- embedded lyrics ------------------------------------------------------------------------
+
+MAX_LYRICS = 8  # lyric sets read from one file
+MAX_LYRICS_CHARS = 100_000  # of one set's text
+MAX_LYRIC_LINES = 5000
+_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LRC_STAMP = re.compile(r"\[(\d{1,3}):(\d{1,2})(?:[.:](\d{1,3}))?\]")
+_LRC_META = re.compile(r"^\[[a-z]+:[^\]]*\]$", re.IGNORECASE)
+_LANG = re.compile(r"^[a-z]{2,3}$")
+
+
+@dataclass
+class Lyrics:
+    """One set of a file's lyrics: its language (ISO 639, "und" when unknown), whether its
+    lines carry start times, and its lines as [start in ms or None, text]."""
+
+    lang: str
+    synced: bool
+    lines: list[list[Any]]
+
+
+def _lang(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    return text if _LANG.match(text) and text != "xxx" else "und"
+
+
+def _clean_lines(text: str) -> list[str]:
+    text = unicodedata.normalize("NFC", text[:MAX_LYRICS_CHARS]).replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_CONTROLS.sub(" ", text)
+    lines = [line.strip() for line in text.split("\n")][:MAX_LYRIC_LINES]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return lines
+
+
+def _from_text(value: Any, lang: Any = None) -> Lyrics | None:
+    """Lyrics from a tag's text: synced when every line is LRC ("[01:02.50]words")."""
+    lines = _clean_lines(_first(value) if isinstance(value, list | tuple) else str(value or ""))
+    if not any(lines):
+        return None
+    timed: list[list[Any]] = []
+    for line in lines:
+        stamps, rest = [], line
+        while match := _LRC_STAMP.match(rest):
+            fraction = (match.group(3) or "0").ljust(3, "0")
+            stamps.append((int(match.group(1)) * 60 + int(match.group(2))) * 1000 + int(fraction))
+            rest = rest[match.end() :]
+        if stamps:
+            timed += [[stamp, rest.strip()] for stamp in stamps]
+        elif line and not _LRC_META.match(line):
+            return Lyrics(_lang(lang), False, [[None, line] for line in lines])
+    if not timed:
+        return Lyrics(_lang(lang), False, [[None, line] for line in lines])
+    return Lyrics(_lang(lang), True, sorted(timed, key=lambda pair: pair[0])[:MAX_LYRIC_LINES])
+
+
+def _id3_lyrics(tags: Any) -> list[Lyrics]:
+    found: list[Lyrics] = []
+    for frame in tags.getall("SYLT")[:MAX_LYRICS]:
+        if getattr(frame, "format", None) != 2:  # 2: milliseconds (1 counts MPEG frames)
+            continue
+        lines = [[int(start), " ".join(_clean_lines(str(text)))] for text, start in list(frame.text)[:MAX_LYRIC_LINES]]
+        if any(text for _start, text in lines):
+            found.append(Lyrics(_lang(frame.lang), True, sorted(lines, key=lambda pair: pair[0])))
+    for frame in tags.getall("USLT")[:MAX_LYRICS]:
+        lyrics = _from_text(str(frame.text), frame.lang)
+        if lyrics is not None:
+            found.append(lyrics)
+    return found
+
+
+def lyrics_here(path: str) -> list[Lyrics]:
+    """The lyrics embedded in a file (ID3 SYLT and USLT, Vorbis LYRICS and
+    UNSYNCEDLYRICS, MP4 ©lyr), synced sets first, in the calling process.
+    Raises UnsupportedAudio or anything mutagen raises."""
+    kind = detect_kind(Path(path))
+    if kind is None:
+        raise UnsupportedAudio("NOT_AUDIO")
+    audio, _fields, _cover, _codec = _open(path, kind)
+    tags = audio.tags
+    if tags is None:
+        return []
+    if kind in ("mp3", "wav"):
+        found = _id3_lyrics(tags)
+    elif kind == "m4a":
+        found = [_from_text(value) for value in (tags.get("\xa9lyr") or [])[:MAX_LYRICS]]
+    else:
+        values = [*(tags.get("lyrics") or []), *(tags.get("unsyncedlyrics") or [])][:MAX_LYRICS]
+        found = [_from_text(value) for value in values]
+    kept = [lyrics for lyrics in found if lyrics is not None][:MAX_LYRICS]
+    return sorted(kept, key=lambda lyrics: not lyrics.synced)
+
+
 def worker_main(memory_bytes: int) -> None:
     """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
-    Request {"path", "name"} (parse) or {"op": "cover", "path"} (thumbnail the embedded
-    art); answer {"status": "ok"|"error"|"fatal", "payload"}: the parsed AudioInfo, or
-    [digest, base64 JPEG] or null, or an UnsupportedAudio error code.
+    Request {"path", "name"} (parse), {"op": "cover", "path"} (thumbnail the embedded
+    art) or {"op": "lyrics", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}:
+    the parsed AudioInfo, or [digest, base64 JPEG] or null, or a list of Lyrics, or an
+    UnsupportedAudio error code.
     """
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # nothing but answers may reach the protocol stream
@@ -435,6 +532,8 @@ def worker_main(memory_bytes: int) -> None:
             if request.get("op") == "cover":
                 cover = cover_here(request["path"])
                 payload = None if cover is None else [cover.digest, base64.b64encode(cover.jpeg).decode("ascii")]
+            elif request.get("op") == "lyrics":
+                payload = [asdict(lyrics) for lyrics in lyrics_here(request["path"])]
             else:
                 payload = asdict(parse_here(request["path"], request["name"]))
             status = "ok"
@@ -534,6 +633,10 @@ class ParserPool:
         Raises UnsupportedAudio as parse() does."""
         payload = self._ask({"op": "cover", "path": str(path)})
         return None if payload is None else Cover(payload[0], base64.b64decode(payload[1]))
+
+    def lyrics(self, path: Path) -> list[Lyrics]:
+        """The lyrics embedded in a file, read in a worker. Raises UnsupportedAudio as parse() does."""
+        return [Lyrics(**found) for found in self._ask({"op": "lyrics", "path": str(path)})]
 
     def _ask(self, request: dict[str, str]) -> Any:
         try:

@@ -24,7 +24,9 @@ from app.models import JobState, Playlist, PlaylistVisibility, Role, Track, User
 from app.models.types import utcnow
 from app.services import accounts, jobs, listening, play_queue, playlists, stars
 from app.services.errors import DomainError, Forbidden, NotFound
-from app.services.library import access, browse, lists
+from app.services.library import access, browse, lists, lyrics
+from app.services.storage import get_storage
+from app.services.tags import Lyrics, pool_for
 from app.streaming.files import MissingFile, limit_stalls
 from app.streaming.ranges import starts_playing
 from app.subsonic import objects
@@ -201,6 +203,7 @@ EXTENSIONS = [
     {"name": "apiKeyAuthentication", "versions": [1]},
     {"name": "formPost", "versions": [1]},
     {"name": "indexBasedQueue", "versions": [1]},
+    {"name": "songLyrics", "versions": [1]},
 ]
 
 
@@ -561,16 +564,34 @@ def get_similar_songs(user: User) -> dict[str, Any]:
     return {"similarSongs": {"song": _similar(user)}}
 
 
+def _lyric_text(found: Lyrics) -> str:
+    return "\n".join(text for _start, text in found.lines)
+
+
 @method("getLyrics")
 def get_lyrics(user: User) -> dict[str, Any]:
-    # Embedded lyrics are not read yet: the valid answer for "none".
-    return {"lyrics": {}}
+    found = lyrics.find_lyrics(get_storage(), pool_for(current_app.config), user.id, text("artist"), text("title"))
+    if found is None:
+        return {"lyrics": {}}  # the valid answer for "none"
+    track, first = found
+    return {"lyrics": {"artist": track.artist, "title": track.title, "value": _lyric_text(first)}}
 
 
 @method("getLyricsBySongId")
 def get_lyrics_by_song_id(user: User) -> dict[str, Any]:
-    access.get_visible_track(user.id, track_id(required("id")))
-    return {"lyricsList": {}}
+    track, sets = lyrics.lyrics_of_track(get_storage(), pool_for(current_app.config), user.id, track_id(required("id")))
+    structured = [
+        {
+            "displayArtist": track.artist,
+            "displayTitle": track.title,
+            "lang": found.lang,
+            "offset": 0,
+            "synced": found.synced,
+            "line": [{"start": start, "value": value} for start, value in found.lines],
+        }
+        for found in sets
+    ]
+    return {"lyricsList": {"structuredLyrics": structured}}
 
 
 # --- search -------------------------------------------------------------------------------------
