@@ -64,6 +64,7 @@ def files(tmp_path_factory) -> dict[str, bytes]:
     huge = made["huge"] = _audio(folder, "mp3", "Too long")
     id3 = ID3(huge)
     id3.add(USLT(encoding=3, lang="eng", desc="", text="la\n" * (MAX_LYRICS_CHARS // 2)))
+    id3.add(SYLT(encoding=3, lang="eng", format=2, type=1, desc="", text=[("x" * 1000, i) for i in range(300)]))
     id3.save(huge)
 
     made["none"] = _audio(folder, "mp3", "No words")
@@ -167,9 +168,11 @@ def test_another_accounts_private_track_is_not_found(client, lyric_tracks):
 
 def test_oversized_broken_and_missing_files_give_an_answer(app, client, lyric_tracks):
     alice, tracks = lyric_tracks
-    (huge,) = _structured(client, alice, tracks["huge"])
-    assert len(huge["line"]) <= MAX_LYRIC_LINES
-    assert sum(len(line["value"]) for line in huge["line"]) <= MAX_LYRICS_CHARS
+    sets = _structured(client, alice, tracks["huge"])
+    assert [found["synced"] for found in sets] == [True, False]
+    for found in sets:
+        assert 0 < len(found["line"]) <= MAX_LYRIC_LINES
+        assert 0 < sum(len(line["value"]) for line in found["line"]) <= MAX_LYRICS_CHARS
 
     with app.app_context():
         store = get_storage()

@@ -473,7 +473,13 @@ def _id3_lyrics(tags: Any) -> list[Lyrics]:
     for frame in tags.getall("SYLT")[:MAX_LYRICS]:
         if getattr(frame, "format", None) != 2:  # 2: milliseconds (1 counts MPEG frames)
             continue
-        lines = [[int(start), " ".join(_clean_lines(str(text)))] for text, start in list(frame.text)[:MAX_LYRIC_LINES]]
+        lines, room = [], MAX_LYRICS_CHARS
+        for text, start in list(frame.text)[:MAX_LYRIC_LINES]:
+            line = " ".join(_clean_lines(str(text)[:room]))
+            room -= len(line)
+            lines.append([int(start), line])
+            if room <= 0:
+                break
         if any(text for _start, text in lines):
             found.append(Lyrics(_lang(frame.lang), True, sorted(lines, key=lambda pair: pair[0])))
     for frame in tags.getall("USLT")[:MAX_LYRICS]:
