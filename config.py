@@ -103,6 +103,14 @@ class Config:
 
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12)
 
+    # ffmpeg, for measuring loudness and waveforms: this executable when set, else
+    # the one the imageio-ffmpeg wheel ships. An analysis taking longer than
+    # ANALYSIS_TIMEOUT seconds fails. ANALYSIS_TRUE_PEAK off measures the sample
+    # peak instead of the true peak (4x oversampled), which costs far less CPU.
+    FFMPEG = os.environ.get("FFMPEG") or None
+    ANALYSIS_TIMEOUT = float(os.environ.get("ANALYSIS_TIMEOUT", "300"))
+    ANALYSIS_TRUE_PEAK = _bool("ANALYSIS_TRUE_PEAK", True)
+
     # Background jobs (Huey): the queue (sqlite:///path or redis://...; unset:
     # a SQLite file beside a SQLite database, else instance/jobs.db), the
     # worker threads of `flask worker`, and retries with a growing delay

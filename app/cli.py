@@ -15,7 +15,7 @@ from app.jobs import consumer
 from app.models import Role, Visibility
 from app.services import accounts
 from app.services.errors import DomainError
-from app.services.library import adding
+from app.services.library import adding, analysis
 from app.services.library.adding import AddOutcome
 from app.services.library.check import LibraryReport, check_library
 from app.services.storage import get_storage
@@ -62,6 +62,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(import_folder)
     app.cli.add_command(worker)
     app.cli.add_command(verify_library)
+    app.cli.add_command(reprocess)
 
 
 @click.command("create-admin")
@@ -206,6 +207,25 @@ def report_lines(report: LibraryReport) -> list[str]:
             summary += "; --fix removes the orphan and temporary files"
         lines.append(summary + ".")
     return lines
+
+
+@click.command("reprocess")
+@click.option("--all", "everyone", is_flag=True, help="Every account's tracks.")
+@click.option("--user", "username", help="One account's tracks.")
+def reprocess(everyone: bool, username: str | None) -> None:
+    """Queue the loudness, ReplayGain, waveform and length analysis again for existing tracks
+    (run by `flask worker`, like the analysis after an upload)."""
+    if everyone == bool(username):
+        raise click.UsageError("Give either --all or --user NAME.")
+    owner_id = None
+    if username:
+        try:
+            owner_id = accounts.get_by_username(username).id
+        except DomainError as exc:
+            raise click.ClickException(message(exc)) from exc
+    count = analysis.reprocess(owner_id)
+    commit()
+    click.echo(f"Queued the analysis of {_count(count, 'track')}.")
 
 
 def _count(n: int, noun: str) -> str:

@@ -20,6 +20,9 @@ def report(client, track_id, token: str | None = "page"):
 def test_track_and_album_json(alice, user):
     track = add_track(user, "cover.flac")
     data = alice.get(f"/api/tracks/{track.id}").get_json()
+    # Measured after the upload (a job): the waveform's address and the gain to -18 LUFS.
+    assert data.pop("waveform").startswith(f"/library/tracks/{track.id}/waveform.json?v=")
+    assert data.pop("gain")["source"] == "loudness"
     assert data == {
         "id": track.id,
         "title": "Flac Tone",

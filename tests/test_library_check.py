@@ -34,10 +34,10 @@ def test_a_sound_library_has_no_problems(app, library):
     store, _ = library
     report = check_library(store, deep=True)
     assert (report.tracks, report.problems, report.unresolved) == (2, 0, 0)
-    assert report.files == 3  # two audio files and a cover
+    assert report.files == 5  # two audio files, a cover and two waveforms
     result = app.test_cli_runner().invoke(args=["verify-library", "--deep"])
     assert result.exit_code == 0, result.output
-    assert "Checked 2 tracks and 3 stored files, with sha256." in result.output
+    assert "Checked 2 tracks and 5 stored files, with sha256." in result.output
     assert "Everything is in order." in result.output
 
 

@@ -172,8 +172,8 @@ def test_id3_header_claiming_256_mb_is_harmless(alice, db, uploads):
     assert result["status"] in {"added", "rejected"}
     if result["status"] == "rejected":
         assert stored_files(uploads) == []
-    else:
-        assert len(stored_files(uploads)) == 1
+    else:  # the file and its waveform
+        assert [p.suffix for p in stored_files(uploads)] == [".mp3", ".json"]
 
 
 def test_tag_text_is_cleaned_clamped_and_escaped(alice, db, tmp_path):
@@ -224,7 +224,7 @@ def test_filenames_never_reach_the_disk(alice, db, uploads, filename, title):
         assert track.title == title
     assert "/" not in track.title and "\\" not in track.title
     files = stored_files(uploads)
-    assert len(files) == 1
+    assert len(files) == 2 and files[1].name == files[0].stem + ".waveform.json"  # the file, its waveform
     assert files[0].parent == uploads / str(track.owner_id)
     assert files[0].name != filename and files[0].suffix == ".mp3"
     assert len(files[0].name) < 30
@@ -423,7 +423,7 @@ def test_full_disk_gives_a_clear_error_and_leaves_nothing(make_app, tiny_disk):
         assert results[0]["message"].startswith("the server could not store the file")
         assert results[1]["status"] == "added"  # one bad file never stops the others
         files = stored_files(tiny_disk)
-        assert [p.suffix for p in files] == [".mp3"]
+        assert [p.suffix for p in files] == [".mp3", ".json"]  # the small file and its waveform
 
 
 # --- the tag-parser pool: processes start on demand and stop when idle ---------------------

@@ -230,6 +230,7 @@ def _require_action_form() -> None:
 
 JOB_LABELS = {
     jobs.MAKE_COVER: _l("Cover thumbnail"),
+    jobs.ANALYSE_TRACK: _l("Loudness and waveform"),
     jobs.VERIFY_LIBRARY: _l("Library check"),
     jobs.HOURLY_CLEANUP: _l("Hourly cleanup"),
 }

@@ -16,8 +16,8 @@ from flask import current_app
 from huey import crontab
 
 from app.services import jobs
-from app.services.jobs import HOURLY_CLEANUP, MAKE_COVER, VERIFY_LIBRARY
-from app.services.library import check, covers
+from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, MAKE_COVER, VERIFY_LIBRARY
+from app.services.library import analysis, check, covers
 from app.services.storage import get_storage
 from app.services.tags import pool_for
 
@@ -28,6 +28,19 @@ KEEP_DONE_JOBS = timedelta(days=7)
 def make_cover(track_id: int) -> str | None:
     """The thumbnail of a track's embedded art (nothing when it has one, or is gone)."""
     return covers.make_cover(get_storage(), pool_for(current_app.config), track_id)
+
+
+def analyse_track(track_id: int) -> dict[str, Any] | None:
+    """Loudness, ReplayGain tags, waveform and decoded length of a track (after upload)."""
+    config = current_app.config
+    return analysis.analyse_track(
+        get_storage(),
+        pool_for(config),
+        track_id,
+        ffmpeg=analysis.ffmpeg_path(),
+        timeout=config["ANALYSIS_TIMEOUT"],
+        true_peak=config["ANALYSIS_TRUE_PEAK"],
+    )
 
 
 def verify_library(deep: bool = False, fix: bool = False) -> dict[str, Any]:
@@ -44,6 +57,7 @@ def hourly_cleanup() -> dict[str, int]:
 
 TASKS: dict[str, Callable[..., Any]] = {
     MAKE_COVER: make_cover,
+    ANALYSE_TRACK: analyse_track,
     VERIFY_LIBRARY: verify_library,
     HOURLY_CLEANUP: hourly_cleanup,
 }

@@ -14,14 +14,17 @@ from werkzeug.wrappers import Response
 
 from app.errors import wants_json
 from app.library.forms import ActionForm, RatingForm, TrackForm, UploadForm
-from app.models import Visibility
+from app.models import AnalysisState, Track, Visibility
 from app.services import listening, playlists, stars
-from app.services.library import access, adding, browse, editing
+from app.services.errors import DomainError
+from app.services.library import access, adding, analysis, browse, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
+from app.web.messages import message
 from app.web.params import id_arg, page_arg
 from app.web.redirects import back_to
-from app.web.serializers import add_result_data
+from app.web.sending import send_waveform
+from app.web.serializers import add_result_data, track_data
 from app.web.uploads import max_upload_bytes, parser_pool
 
 bp = Blueprint("library", __name__)
@@ -134,11 +137,41 @@ def track(track_id: int) -> str:
     return render_template(
         "library/track.html",
         track=found,
+        track_json=track_data(found),
+        analysis_problem=_analysis_problem(found),
         favourite=bool(playlists.favourite_ids(current_user.id, [found.id])),
         delete_form=ActionForm(),
         play_count=listening.play_count(current_user.id, found.id),
         rating=stars.ratings(current_user.id, "track", [found.id]).get(found.id, 0),
     )
+
+
+@bp.get("/library/tracks/<int:track_id>/waveform.json")
+@login_required
+def waveform(track_id: int) -> Response:
+    """The track's waveform (BBC waveform-data JSON); 404 until it is measured."""
+    return send_waveform(analysis.waveform_of(current_user.id, track_id))
+
+
+@bp.post("/library/tracks/<int:track_id>/analyse")
+@login_required
+def analyse(track_id: int) -> Response:
+    """The owner runs a failed analysis again."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    analysis.retry_analysis(current_user.id, track_id)
+    commit()
+    flash(_("The track is being measured again."), "success")
+    return redirect(url_for("library.track", track_id=track_id))
+
+
+def _analysis_problem(found: Track) -> str | None:
+    """Why the track's analysis failed, as a sentence (the stored detail fills its one figure)."""
+    if found.analysis_state is not AnalysisState.FAILED:
+        return None
+    detail = found.analysis_detail or ""
+    error = DomainError(found.analysis_error or analysis.AnalysisFailed.code, path=detail, seconds=detail)
+    return message(error)
 
 
 @bp.post("/library/albums/<int:album_id>/star")

@@ -2,7 +2,7 @@
 
 from app.models.credential import ApiKey, AppPassword
 from app.models.job import Job, JobState
-from app.models.library import Album, Artist, Track, Visibility
+from app.models.library import Album, AnalysisState, Artist, Track, Visibility
 from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
 from app.models.playlist import (
     AlbumRating,
@@ -22,6 +22,7 @@ __all__ = [
     "Album",
     "AlbumRating",
     "AlbumStar",
+    "AnalysisState",
     "ApiKey",
     "AppPassword",
     "Artist",

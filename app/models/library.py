@@ -21,6 +21,15 @@ class Visibility(enum.StrEnum):
     PUBLIC = "public"
 
 
+class AnalysisState(enum.StrEnum):
+    """Where a track's loudness and waveform measurement is (services/library/analysis.py).
+    A track added before the analysis existed has none until `flask reprocess`."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class Artist(db.Model):
     """A name tracks are credited to. Shared by every account: the pages list an
     artist only through tracks the viewer may see."""
@@ -111,6 +120,28 @@ class Track(db.Model):
     # The file has embedded art whose thumbnail a background job has yet to make
     # (app/jobs/tasks.py); until then the placeholder is served, and not cached.
     cover_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    # --- measured after upload by a background job (services/library/analysis.py) ---
+    analysis_state: Mapped[AnalysisState | None] = mapped_column(
+        Enum(AnalysisState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        nullable=True,
+    )
+    # Why the last analysis failed: an error code (app/web/messages.py) and ffmpeg's own words.
+    analysis_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    analysis_detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    analysed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # EBU R128 integrated loudness (LUFS) and true peak (dBTP), from ffmpeg's ebur128.
+    loudness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    true_peak: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The loudness of the owner's tracks of this album together (LUFS).
+    album_loudness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # ReplayGain from the file's own tags (dB, and peaks as linear sample values).
+    rg_track_gain: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rg_track_peak: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rg_album_gain: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rg_album_peak: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The waveform (BBC waveform-data JSON) stored beside the audio file.
+    waveform_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     # --- tags -----------------------------------------------------------------
     title: Mapped[str] = mapped_column(String(TAG_MAX))

@@ -27,6 +27,7 @@ from app.services.errors import DomainError, NotFound
 MAKE_COVER = "make_cover"
 VERIFY_LIBRARY = "verify_library"
 HOURLY_CLEANUP = "hourly_cleanup"
+ANALYSE_TRACK = "analyse_track"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"

@@ -8,6 +8,7 @@ routes, the CLI, jobs and tests alike. No other code builds a path into it.
 Layout under the local root:
     <user id>/<random>.<ext>          audio files (names never come from the user)
     <user id>/covers/<sha256>.jpg     cover thumbnails, one per distinct picture
+    <user id>/<random>.waveform.json  an audio file's waveform, beside it
     .incoming/                        uploads being received or checked
 
 A file is written to .incoming/ while it is hashed, checked by the tag reader, then
@@ -36,6 +37,7 @@ from app.services.errors import DomainError, NotFound
 
 CHUNK = 1024 * 1024
 INCOMING = ".incoming"
+WAVEFORM_SUFFIX = ".waveform.json"
 # Kept files are readable by the app's group, so a web server in that group
 # (nginx with X-Accel-Redirect) can send them; nobody else can.
 FILE_MODE = 0o640
@@ -177,6 +179,10 @@ class Storage(ABC):
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its name."""
 
+    @abstractmethod
+    def save_waveform(self, audio_rel: str, data: bytes) -> str:
+        """Store (or replace) the waveform of a stored audio file, beside it; return its name."""
+
     # --- reading and sending ---
     @abstractmethod
     def open(self, rel: str) -> BinaryIO:
@@ -279,19 +285,17 @@ class LocalStorage(Storage):
         if target.exists():
             return rel
         folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        fd, tmp = _mkstemp(folder)
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            Path(tmp).replace(target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                Path(tmp).unlink()
-            raise
+        _write_atomically(target, data)
         return rel
+
+    def save_waveform(self, audio_rel: str, data: bytes) -> str:
+        """Write the waveform atomically as <audio name without extension>.waveform.json."""
+        audio = self.local_path(audio_rel)
+        if audio.parent.parent != self.root or not audio.parent.name.isdigit():
+            raise StorageError(reason="not an audio file's name")
+        target = audio.with_name(audio.stem + WAVEFORM_SUFFIX)
+        _write_atomically(target, data)
+        return target.relative_to(self.root).as_posix()
 
     # --- reading and deleting ---------------------------------------------------------
     def open(self, rel: str) -> BinaryIO:
@@ -367,6 +371,22 @@ def stale_incoming(store: Storage, older_than: float = 3600.0) -> list[StoredFil
     """Temporary files no upload has touched for `older_than` seconds (a crash left them)."""
     cutoff = time.time() - older_than
     return [f for f in store.list_incoming() if f.modified < cutoff]
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `target`, fsync it and rename it into place."""
+    fd, tmp = _mkstemp(target.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:

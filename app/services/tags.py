@@ -511,6 +511,72 @@ def lyrics_here(path: str) -> list[Lyrics]:
     return sorted(kept, key=lambda lyrics: not lyrics.synced)
 
 
+@dataclass(frozen=True)
+class ReplayGain:
+    """ReplayGain values a file's tags carry: gains in dB, peaks as linear sample values."""
+
+    track_gain: float | None = None
+    track_peak: float | None = None
+    album_gain: float | None = None
+    album_peak: float | None = None
+
+
+_GAIN_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+_GAIN_KEYS = ("track_gain", "track_peak", "album_gain", "album_peak")
+
+
+def _gain_value(raw: Any, low: float, high: float) -> float | None:
+    """The number in a tag's text ("-6.48 dB", "0.988525"), or None when absent or absurd."""
+    if isinstance(raw, list | tuple):
+        raw = raw[0] if raw else None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    match = _GAIN_NUMBER.search(str(raw)) if raw is not None else None
+    if match is None:
+        return None
+    value = float(match.group().replace(",", "."))
+    return value if low <= value <= high else None
+
+
+def _replaygain_of(texts: Mapping[str, Any]) -> ReplayGain:
+    """From tags by lower-case name (replaygain_track_gain ...; r128_track_gain in Opus)."""
+    found: dict[str, float | None] = {}
+    for key in _GAIN_KEYS:
+        raw = texts.get("replaygain_" + key)
+        found[key] = _gain_value(raw, 0.0, 10.0) if key.endswith("peak") else _gain_value(raw, -60.0, 60.0)
+    for key in ("track_gain", "album_gain"):
+        # Opus (RFC 7845): Q7.8 steps against -23 LUFS; ReplayGain's reference is 5 dB louder.
+        r128 = _gain_value(texts.get("r128_" + key), -32768, 32767)
+        if found[key] is None and r128 is not None:
+            found[key] = round(r128 / 256 + 5.0, 2)
+    return ReplayGain(**found)
+
+
+def replaygain_here(path: str) -> ReplayGain:
+    """The ReplayGain tags of a file (ID3 TXXX, Vorbis comments, MP4 freeform atoms), in
+    the calling process. Raises UnsupportedAudio or anything mutagen raises."""
+    kind = detect_kind(Path(path))
+    if kind is None:
+        raise UnsupportedAudio("NOT_AUDIO")
+    audio, _, _, _ = _open(path, kind)
+    tags = audio.tags
+    texts: dict[str, Any] = {}
+    if tags is None:
+        return ReplayGain()
+    if kind in ("mp3", "wav"):
+        for frame in tags.getall("TXXX"):
+            texts[str(frame.desc).lower()] = list(frame.text)
+    elif kind == "m4a":
+        prefix = "----:com.apple.itunes:"
+        for key, value in tags.items():
+            if key.lower().startswith(prefix):
+                texts[key[len(prefix) :].lower()] = [bytes(v) for v in value]
+    else:
+        for key, value in tags.items():
+            texts[key.lower()] = value
+    return _replaygain_of(texts)
+
+
 def worker_main(memory_bytes: int) -> None:
     """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
@@ -518,6 +584,9 @@ def worker_main(memory_bytes: int) -> None:
     art) or {"op": "lyrics", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}:
     the parsed AudioInfo, or [digest, base64 JPEG] or null, or a list of Lyrics, or an
     UnsupportedAudio error code.
+
+    art) or {"op": "replaygain", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}: the parsed AudioInfo, or
+    [digest, base64 JPEG] or null, or an UnsupportedAudio error code.
     """
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # nothing but answers may reach the protocol stream
@@ -540,6 +609,9 @@ def worker_main(memory_bytes: int) -> None:
                 payload = None if cover is None else [cover.digest, base64.b64encode(cover.jpeg).decode("ascii")]
             elif request.get("op") == "lyrics":
                 payload = [asdict(lyrics) for lyrics in lyrics_here(request["path"])]
+
+            elif request.get("op") == "replaygain":
+                payload = asdict(replaygain_here(request["path"]))
             else:
                 payload = asdict(parse_here(request["path"], request["name"]))
             status = "ok"
@@ -643,6 +715,10 @@ class ParserPool:
     def lyrics(self, path: Path) -> list[Lyrics]:
         """The lyrics embedded in a file, read in a worker. Raises UnsupportedAudio as parse() does."""
         return [Lyrics(**found) for found in self._ask({"op": "lyrics", "path": str(path)})]
+
+    def replaygain(self, path: Path) -> ReplayGain:
+        """The file's ReplayGain tags, read in a worker. Raises UnsupportedAudio as parse() does."""
+        return ReplayGain(**self._ask({"op": "replaygain", "path": str(path)}))
 
     def _ask(self, request: dict[str, str]) -> Any:
         try:

@@ -56,6 +56,13 @@ MESSAGES: dict[str, LazyString] = {
     "JOB_INTERRUPTED": _l("the worker stopped while the job was running"),
     "QUEUE_UNAVAILABLE": _l("the job queue could not be reached"),
     "TRACK_FILE_MISSING": _l("the track's file is missing from storage ({path})"),
+    # measuring loudness and waveforms
+    "ANALYSIS_FAILED": _l("the file could not be measured"),
+    "UNDECODABLE_AUDIO": _l("the audio could not be decoded"),
+    "ANALYSIS_TOO_SLOW": _l("measuring the file took longer than {seconds} seconds"),
+    "FFMPEG_UNAVAILABLE": _l("the server could not start ffmpeg"),
+    "ANALYSIS_NOT_FAILED": _l("Only a failed analysis can be run again."),
+    "WAVEFORM_NOT_FOUND": _l("This track has no waveform yet."),
     # accounts
     "USERNAME_LENGTH": _l("A username is {min} to {max} characters long."),
     "USERNAME_CHARACTERS": _l("A username may contain letters, digits, dots, dashes and underscores only."),

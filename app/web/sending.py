@@ -45,6 +45,14 @@ def send_cover(rel: str | None, *, pending: bool = False) -> Response:
     return response
 
 
+def send_waveform(rel: str) -> Response:
+    """A stored waveform (JSON), with an ETag; its address changes when it is remade."""
+    path = get_storage().local_path(rel)
+    response = send_file(path, mimetype="application/json", conditional=True, etag=True, max_age=YEAR)
+    response.headers["Cache-Control"] = f"private, max-age={YEAR}"
+    return response
+
+
 def send_track(track: Sendable, *, download_name: str | None = None) -> Response:
     """The file, by the configured mode: Python (with ranges), or a hand-off header."""
     mode = current_app.config["SEND_FILE_MODE"]

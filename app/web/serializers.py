@@ -9,6 +9,7 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from app.models import Playlist, Track
+from app.services.library import analysis
 from app.services.library.adding import AddOutcome, AddResult
 from app.services.library.browse import AlbumSummary
 from app.services.playlists import EntryView
@@ -26,6 +27,13 @@ def track_data(track: Track) -> dict[str, Any]:
         "stream": url_for("streaming.stream", track_id=track.id),
         "cover": url_for("streaming.cover", track_id=track.id),
         "page": url_for("library.track", track_id=track.id),
+        # The waveform's address changes with each analysis, so it may be cached for good.
+        "waveform": (
+            url_for("library.waveform", track_id=track.id, v=int(track.analysed_at.timestamp()))
+            if track.waveform_path and track.analysed_at
+            else None
+        ),
+        "gain": analysis.playback_gain(track),
     }
 
 

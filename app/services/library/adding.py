@@ -20,6 +20,7 @@ from app.models import Track, User, Visibility
 from app.models.library import TAG_MAX
 from app.services import jobs
 from app.services.errors import DomainError
+from app.services.library import analysis
 from app.services.library.catalogue import apply_tags
 from app.services.library.quotas import FileTooLarge, QuotaExceeded, check_limits, hold_quota
 from app.services.storage import IncomingFile, Storage, StorageError
@@ -134,6 +135,8 @@ def add_file(
         hold_quota(owner, incoming.size)
         kept.append(store.keep(incoming, owner.id, info.ext, sync=False))
         track.storage_path = kept[0]
+        # Loudness, waveform and the decoded length are measured by a job after the commit.
+        analysis.queue_analysis(track)
         if info.has_cover:
             # A job makes the thumbnail; it is sent when the batch commits.
             track.cover_pending = True

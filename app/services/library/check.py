@@ -128,13 +128,17 @@ def check_library(
     listed = list(store.list_files())  # before the rows: see the module docstring
     report.files = len(listed)
     rows = db.session.execute(
-        select(Track.id, Track.storage_path, Track.size_bytes, Track.sha256, Track.cover_path).order_by(Track.id)
+        select(
+            Track.id, Track.storage_path, Track.size_bytes, Track.sha256, Track.cover_path, Track.waveform_path
+        ).order_by(Track.id)
     ).all()
     report.tracks = len(rows)
     named: set[str] = set()
     covers_seen: dict[str, bool] = {}
-    for track_id, path, size, sha256, cover in rows:
+    for track_id, path, size, sha256, cover, waveform in rows:
         named.add(path)
+        if waveform:
+            named.add(waveform)  # remade by `flask reprocess` when missing
         _check_audio(store, report, track_id, path, size=size, sha256=sha256 if deep else None)
         if cover:
             named.add(cover)

@@ -22,6 +22,8 @@ def update_track(track: Track, *, visibility: Visibility, **tags: Any) -> None:
 def delete_track(track: Track) -> list[str]:
     """Delete the row; return the stored files the caller removes after committing."""
     files = [track.storage_path]
+    if track.waveform_path:
+        files.append(track.waveform_path)
     if track.cover_path:
         shared = db.session.scalar(
             select(func.count()).where(Track.cover_path == track.cover_path, Track.id != track.id)
