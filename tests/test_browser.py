@@ -4,12 +4,15 @@ against a real gunicorn process started here on a fresh SQLite database."""
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.audio import synthesize
-from tests.servers import flask, server_env
+from tests.servers import BIN, flask, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -51,12 +54,36 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> str:
-    """gunicorn with the production settings, on a free loopback port."""
+def instance(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A fresh, migrated SQLite database and its uploads folder."""
     tmp = tmp_path_factory.mktemp("server")
     database_url, uploads = f"sqlite:///{tmp / 'browser.db'}", tmp / "uploads"
     flask(server_env(database_url, uploads), "db", "upgrade")
-    return start_gunicorn(database_url, uploads).url
+    return database_url, uploads
+
+
+@pytest.fixture(scope="module")
+def live_server(instance: tuple[str, Path], start_gunicorn) -> str:
+    """gunicorn with the production settings, on a free loopback port."""
+    return start_gunicorn(*instance).url
+
+
+@pytest.fixture(scope="module")
+def job_worker(instance: tuple[str, Path]) -> Iterator[subprocess.Popen]:
+    """`flask worker` on the instance's queue (the analysis after upload runs there)."""
+    database_url, uploads = instance
+    log = uploads.parent / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [str(BIN / "flask"), "worker", "--no-periodic"],
+            cwd=ROOT,
+            env=server_env(database_url, uploads, JOBS_WORKERS="1"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        yield worker
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -355,3 +382,61 @@ def test_the_library_and_its_player_in_french(browser, live_server, signed_in):
         page.screenshot(path=str(ARTIFACTS / "library-with-player-fr.png"))
     finally:
         context.close()
+
+
+# A canvas's count of pixels that are not transparent.
+INKED = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+
+
+def test_the_waveform_seek_bar_is_drawn_and_a_click_seeks_there(signed_in, live_server, job_worker):
+    page = signed_in
+    page.goto(live_server + "/library?sort=title")
+    track_page = live_server + page.get_attribute("tr[data-track] >> nth=0 >> .title-cell a", "href")  # Evening Song
+    # The worker measures it: the page says so until then (reloaded as a user would).
+    for _ in range(60):
+        page.goto(track_page)
+        if page.locator("canvas.track-waveform").count():
+            break
+        assert page.locator("[data-analysis=pending]").count() == 1
+        page.wait_for_timeout(500)
+    assert page.locator("[data-analysis=done]").count() == 1
+    assert "LUFS" in page.inner_text(".sound")
+    page.wait_for_function(
+        "() => { const c = document.querySelector('canvas.track-waveform'); return c && c.waveform; }", timeout=10_000
+    )
+
+    page.click("a[data-play-track]")
+    page.wait_for_function(PLAYING % "0.3", timeout=15_000)
+    assert page.inner_text(".player-title") == "Evening Song"
+    page.wait_for_selector("#player .seek-wrap.has-wave", timeout=10_000)
+    wave = page.locator("#player canvas.seek-wave")
+    assert wave.evaluate(INKED) > 500  # drawn: a 30 s tone fills the bar
+    assert page.locator("canvas.track-waveform").evaluate(INKED) > 500
+
+    # A click in the middle of the drawn bar seeks to the middle of the track.
+    pause = page.locator('[data-action="toggle"]')
+    pause.click()
+    box = page.locator("#player .seek-wrap").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        "() => { const a = [...document.querySelectorAll('#player audio')].find(a => a.src);"
+        " return a && Math.abs(a.currentTime - 15) < 1.5; }",
+        timeout=10_000,
+    )
+
+    # Loudness normalisation on: the setting is kept, and playback goes on through
+    # Web Audio across navigation.
+    normalise = page.locator('[data-action="normalise"]')
+    assert normalise.get_attribute("aria-pressed") == "false"
+    normalise.click()
+    assert normalise.get_attribute("aria-label") == "Loudness normalisation: track"
+    assert page.evaluate("() => localStorage.getItem('musiccloud.player.normalise')") == "track"
+    pause.click()
+    page.wait_for_function(PLAYING % "16", timeout=15_000)
+    page.click(".site-nav >> text=Library")
+    page.wait_for_function(PLAYING % "17", timeout=15_000)
+    assert page.inner_text(".player-title") == "Evening Song"
+    normalise.click()
+    normalise.click()  # album, then off again for the tests after this one
+    assert page.evaluate("() => localStorage.getItem('musiccloud.player.normalise')") == "off"

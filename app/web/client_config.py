@@ -78,6 +78,12 @@ def strings() -> dict[str, str]:
         "queue_remove": _("Remove: {title}"),
         "plays_next": _("“{title}” plays next"),
         "added_to_queue": _("“{title}” added to the queue"),
+        "normalise_off": _("Loudness normalisation: off"),
+        "normalise_track": _("Loudness normalisation: track"),
+        "normalise_album": _("Loudness normalisation: album"),
+        "normalise_off_short": _("Off"),
+        "normalise_track_short": _("Track"),
+        "normalise_album_short": _("Album"),
         # The share link's copy button on a playlist's edit page
         "copied": _("Copied"),
         # The upload page

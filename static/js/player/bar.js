@@ -4,13 +4,14 @@ import { t } from "../config.js";
 import { showHeart } from "../favourites.js";
 import { clock } from "../format.js";
 import { iconButton, setIcon } from "../icons.js";
+import { draw } from "./waveform.js";
 
 const TOAST_MS = 2500;
 const REPEAT_ICONS = { off: "repeat", all: "repeat", one: "repeat-one" };
 const REPEAT_LABELS = { off: "repeat_off", all: "repeat_all", one: "repeat_one" };
 
 export class Bar {
-  // actions: {toggle, prev, next, shuffle, repeat, mute, clear, favourite,
+  // actions: {toggle, prev, next, shuffle, repeat, mute, clear, favourite, normalise,
   //           go(pos), move(pos, delta), remove(pos), seek(seconds), volume(value)}
   constructor(root, actions) {
     this.root = root;
@@ -26,6 +27,9 @@ export class Bar {
       mute: $('[data-action="mute"]'),
       heart: $('[data-action="favourite"]'),
       seek: $(".seek"),
+      seekWrap: $(".seek-wrap"),
+      wave: $(".seek-wave"),
+      normalise: $('[data-action="normalise"]'),
       volume: $(".volume"),
       elapsed: $("[data-elapsed]"),
       total: $("[data-total]"),
@@ -34,6 +38,9 @@ export class Bar {
       help: $(".help-dialog"),
     };
     this.toastTimer = null;
+    this.waveform = null;
+    this.progress = 0;
+    window.addEventListener("resize", () => this.#drawWave());
     root.addEventListener("click", (event) => this.#onClick(event));
     this.ui.seek.addEventListener("input", () => actions.seek(parseFloat(this.ui.seek.value)));
     this.ui.volume.addEventListener("input", () => actions.volume(parseFloat(this.ui.volume.value)));
@@ -49,6 +56,28 @@ export class Bar {
     ui.cover.src = track.cover;
     ui.total.textContent = clock(track.duration);
     ui.seek.max = String(track.duration || 0);
+    this.showWaveform(null);
+  }
+
+  // The seek bar draws the track's waveform (null: the plain bar).
+  showWaveform(data) {
+    const { ui } = this;
+    this.waveform = data;
+    ui.wave.hidden = !data;
+    ui.seekWrap.classList.toggle("has-wave", Boolean(data));
+    this.#drawWave();
+  }
+
+  renderNormalise(mode) {
+    const button = this.ui.normalise;
+    button.textContent = t(`normalise_${mode}_short`);
+    button.setAttribute("aria-label", t(`normalise_${mode}`));
+    button.title = t(`normalise_${mode}`);
+    button.setAttribute("aria-pressed", String(mode !== "off"));
+  }
+
+  #drawWave() {
+    if (this.waveform) draw(this.ui.wave, this.waveform, this.progress);
   }
 
   hide() {
@@ -80,6 +109,8 @@ export class Bar {
       ui.seek.max = String(duration);
       ui.seek.value = String(time);
     }
+    this.progress = duration > 0 ? Math.min(1, time / duration) : 0;
+    this.#drawWave();
   }
 
   // entries: the queue's entries() (track, pos, current), in play order.
@@ -174,6 +205,7 @@ export class Bar {
       case "mute":
       case "clear":
       case "favourite":
+      case "normalise":
         return actions[dataset.action]();
     }
   }

@@ -19,6 +19,8 @@ export class Engine extends EventTarget {
     this.pendingStart = null; // a saved position waiting for the track's metadata
     this.volume = 1;
     this.muted = false;
+    // Told whenever an element is given a track (to play or to preload).
+    this.onSource = () => {};
     for (const element of this.elements) {
       for (const type of FORWARDED) {
         element.addEventListener(type, () => {
@@ -65,6 +67,7 @@ export class Engine extends EventTarget {
       this.active.pause();
       this.active.src = track.stream;
       this.active.dataset.trackId = id;
+      this.onSource(this.active, track);
       this.#empty(this.other, { reload: false });
     }
     this.preloader = null;
@@ -136,6 +139,7 @@ export class Engine extends EventTarget {
     element.preload = "auto";
     element.src = track.stream;
     element.dataset.trackId = String(track.id);
+    this.onSource(element, track);
     element.load();
     this.preloader = element;
   }

@@ -10,8 +10,10 @@ import { bindKeyboard } from "./keyboard.js";
 import { ListenCounter, reportListen } from "./listens.js";
 import { bindMediaSession, showPlaybackState, showPosition, showTrackInMediaSession } from "./media-session.js";
 import { bindPageButtons, markNowPlaying, showPlayCount } from "./page.js";
+import { Loudness, nextMode } from "./loudness.js";
 import { loadSaved, Saver } from "./persist.js";
 import { fetchQueue, fromServer, RemoteSaver, serverWins, toServer } from "./remote.js";
+import { drawPageProgress, drawPageWaveforms, fetchWaveform } from "./waveform.js";
 
 // Previous within this many seconds of a track's start goes to the previous
 // track; later it starts the track again.
@@ -21,6 +23,8 @@ export function startPlayer(root) {
   const saved = loadSaved(config.user);
   const queue = saved.queue;
   const engine = new Engine(root.querySelector("#player-audio-a"), root.querySelector("#player-audio-b"));
+  const loudness = new Loudness(engine.elements);
+  engine.onSource = (element, track) => loudness.use(element, track);
   const listens = new ListenCounter();
   // Whether the user wants music playing; kept across a reload, even when the
   // browser refuses to resume before the user touches the page.
@@ -60,6 +64,40 @@ export function startPlayer(root) {
     const duration = engine.duration || current()?.duration || 0;
     bar.renderTime(time, duration);
     showPosition(duration, time, engine.playbackRate);
+    drawPageProgress(pageView);
+  }
+
+  // What a track page's waveform needs of the player.
+  const pageView = {
+    currentId: () => current()?.id,
+    progress() {
+      const duration = engine.duration || current()?.duration || 0;
+      return duration > 0 ? Math.min(1, engine.currentTime / duration) : 0;
+    },
+    seekFraction(fraction) {
+      const duration = engine.duration || current()?.duration || 0;
+      if (duration > 0) seekTo(Math.max(0, Math.min(1, fraction)) * duration);
+    },
+  };
+
+  // The waveform and gain of a track measured after it was queued (or queued
+  // before the server had them) come from the server once, when it loads.
+  async function refreshSound(track) {
+    if (!track.waveform || !track.gain) {
+      try {
+        const response = await fetch(url("track", { track_id: track.id }), { credentials: "same-origin" });
+        if (response.ok) {
+          const fresh = await response.json();
+          track.waveform = fresh.waveform ?? null;
+          track.gain = fresh.gain ?? null;
+          if (current() === track) loudness.use(engine.active, track);
+        }
+      } catch {
+        // Offline: the plain seek bar and no normalisation for this track.
+      }
+    }
+    const data = await fetchWaveform(track.waveform);
+    if (current() === track) bar.showWaveform(data);
   }
 
   function renderQueue() {
@@ -75,6 +113,8 @@ export function startPlayer(root) {
     engine.load(track, { startAt });
     listens.reset();
     bar.showTrack(track);
+    loudness.use(engine.active, track);
+    refreshSound(track);
     showTrackInMediaSession(track);
     markNowPlaying(track.id);
     refreshHeart(track);
@@ -85,6 +125,7 @@ export function startPlayer(root) {
 
   function play() {
     if (!current()) return;
+    loudness.resume();
     engine.play().then((started) => {
       if (!started) render(); // refused until the user acts: show the play button
     });
@@ -204,9 +245,10 @@ export function startPlayer(root) {
       changed({ reload: started });
       if (!started) bar.toast(t("added_to_queue", { title: track.title }));
     },
-    // New page content: mark the playing track's rows.
+    // New page content: mark the playing track's rows, draw its waveforms.
     markRows() {
       markNowPlaying(current()?.id);
+      drawPageWaveforms(pageView);
     },
   };
 
@@ -226,6 +268,10 @@ export function startPlayer(root) {
     clear,
     favourite() {
       if (current()) toggleFavourite(current().id).catch((error) => console.warn(error));
+    },
+    normalise() {
+      loudness.setMode(nextMode(loudness.mode));
+      bar.renderNormalise(loudness.mode);
     },
     go,
     move(pos, delta) {
@@ -303,6 +349,8 @@ export function startPlayer(root) {
     if (resumePlaying) play();
   }
   render();
+  bar.renderNormalise(loudness.mode);
+  drawPageWaveforms(pageView);
   restoreFromServer();
   return player;
 }
