@@ -110,6 +110,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/subsonic_bench.py
 	$(BIN)/python bench/subsonic_stream_bench.py
+	$(BIN)/python bench/analysis_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
