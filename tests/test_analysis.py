@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.extensions import db as _db
 from app.jobs.consumer import start_in_thread
 from app.models import AnalysisState, Job, Track, Visibility
 from app.services import accounts
+from app.services.library.analysis import Peaks
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from tests.audio import ffmpeg, synthesize, tone_at_loudness
@@ -313,3 +315,21 @@ def test_reprocess_queues_the_analysis_of_existing_tracks(app, user, make_user):
     assert runner.invoke(args=["reprocess", "--all", "--user", "alice"]).exit_code == 2
     missing = runner.invoke(args=["reprocess", "--user", "ghost"])
     assert missing.exit_code == 1 and "No account named 'ghost'." in missing.output
+
+
+def test_peaks_of_a_file_far_longer_than_it_claims_stay_bounded():
+    # Claimed: 1 s at 8 kHz (blocks of one sample); decoded: 40 times longer.
+    peaks = Peaks(block=1, limit=1000)
+    samples = array("h", [(i % 200) - 100 if (i // 8000) % 2 == 0 else 0 for i in range(320_000)])
+    data = samples.tobytes()
+    for start in range(0, len(data), 4096):
+        peaks.feed(data[start : start + 4096])
+    peaks.finish()
+    assert peaks.samples == 320_000 and len(peaks.mins) < 1000
+    waveform = peaks.waveform(100, 8000)
+    seconds = waveform["samples_per_pixel"] / 8000
+    assert waveform["length"] * seconds == pytest.approx(40, abs=0.5)
+    pairs = list(zip(waveform["data"][::2], waveform["data"][1::2], strict=True))
+    assert pairs[0] == (-100 >> 8, 99 >> 8)
+    # Every other second is silent: the pixel in the middle of one shows it.
+    assert pairs[int(1.5 / seconds)] == (0, 0)

@@ -37,7 +37,6 @@ def analyse_track(track_id: int) -> dict[str, Any] | None:
         get_storage(),
         pool_for(config),
         track_id,
-        ffmpeg=analysis.ffmpeg_path(),
         timeout=config["ANALYSIS_TIMEOUT"],
         true_peak=config["ANALYSIS_TRUE_PEAK"],
     )

@@ -46,8 +46,11 @@ from app.services.tags import ParserPool, ReplayGain, UnsupportedAudio
 WAVEFORM_PIXELS = 1000
 WAVEFORM_RATE = 8000
 # The peaks are first kept per block, about this many for the length the tags
-# claim, then merged into pixels once the real length is known.
+# claim, then merged into pixels once the real length is known. A file far
+# longer than it claims doubles its blocks whenever they pass BLOCKS_MAX, so
+# memory stays bounded whatever it decodes to.
 BLOCKS_TARGET = 20_000
+BLOCKS_MAX = 200_000
 # The container's length is replaced when decoding finds it off by more than this.
 DURATION_TOLERANCE = 1.0
 # ReplayGain 2.0's reference level, as EBU R128 loudness.
@@ -93,11 +96,12 @@ class Measurement:
     waveform: dict[str, Any] = field(default_factory=dict)
 
 
-class _Peaks:
+class Peaks:
     """Min/max of 16-bit mono samples per block, fed as the bytes arrive."""
 
-    def __init__(self, block: int) -> None:
+    def __init__(self, block: int, limit: int = BLOCKS_MAX) -> None:
         self.block = block
+        self.limit = limit
         self.mins: list[int] = []
         self.maxs: list[int] = []
         self.samples = 0
@@ -128,6 +132,11 @@ class _Peaks:
             self.mins.append(min(part))
             self.maxs.append(max(part))
         self.samples += len(samples)
+        if len(self.mins) >= self.limit and len(self.mins) % 2 == 0:
+            # Every block is whole here (feed() passes whole blocks only): merge pairs.
+            self.mins = [min(pair) for pair in zip(self.mins[::2], self.mins[1::2], strict=True)]
+            self.maxs = [max(pair) for pair in zip(self.maxs[::2], self.maxs[1::2], strict=True)]
+            self.block *= 2
 
     def waveform(self, pixels: int, rate: int) -> dict[str, Any]:
         """The BBC audiowaveform JSON layout (version 2, one channel, 8-bit values)."""
@@ -157,7 +166,7 @@ def measure(
     ANALYSIS_TOO_SLOW (past `timeout` seconds) or FFMPEG_UNAVAILABLE.
     """
     expected = max(1, int(claimed_duration * WAVEFORM_RATE))
-    peaks = _Peaks(block=max(1, expected // BLOCKS_TARGET))
+    peaks = Peaks(block=max(1, expected // BLOCKS_TARGET))
     graph = (
         f"[0:a:0]asplit=2[loud][wave];"
         f"[loud]ebur128=framelog=verbose:peak={'true' if true_peak else 'sample'}[measured];"
@@ -251,7 +260,13 @@ def reprocess(owner_id: int | None = None) -> int:
 
 
 def analyse_track(
-    store: Storage, pool: ParserPool, track_id: int, *, ffmpeg: str, timeout: float, true_peak: bool = True
+    store: Storage,
+    pool: ParserPool,
+    track_id: int,
+    *,
+    timeout: float,
+    true_peak: bool = True,
+    ffmpeg: str | None = None,
 ) -> dict[str, Any] | None:
     """Measure a stored track and record the results on it (flushed, not committed).
 
@@ -263,6 +278,7 @@ def analyse_track(
     if track is None:
         return None
     try:
+        ffmpeg = ffmpeg or ffmpeg_path()
         path = store.local_path(track.storage_path)
         if not path.is_file():
             raise AnalysisFailed("TRACK_FILE_MISSING", path=track.storage_path)
