@@ -281,6 +281,7 @@ def test_upload_answers_at_once_and_the_page_says_processing_until_the_worker_is
     track_id = answer.get_json()["results"][0]["track"]["id"]
     page = client.get(f"/library/tracks/{track_id}").get_data(as_text=True)
     assert "Processing: measuring the loudness and drawing the waveform…" in page
+    assert 'hx-trigger="every 3s"' in page  # the section asks for itself again until done
     assert client.get(f"/library/tracks/{track_id}/waveform.json").status_code == 404
     consumer = start_in_thread(queued_app)
     try:
@@ -289,6 +290,7 @@ def test_upload_answers_at_once_and_the_page_says_processing_until_the_worker_is
         consumer.stop(graceful=True)
     page = client.get(f"/library/tracks/{track_id}").get_data(as_text=True)
     assert "Processing" not in page and "LUFS" in page and 'data-waveform="' in page
+    assert "hx-trigger" not in page
     assert owner.id == _db.session.get(Track, track_id).owner_id
 
 
