@@ -23,9 +23,9 @@ import re
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ REFERENCE_LUFS = -18.0
 # An ffmpeg run may use this much memory.
 FFMPEG_MEMORY = 1024 * 1024 * 1024
 READ_CHUNK = 64 * 1024
+LOG_LINES = 400
 DETAIL_MAX = 500
 
 _INTEGRATED = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-?inf)\s*LUFS", re.IGNORECASE)
@@ -178,35 +179,42 @@ def measure(
         "-map", "[measured]", "-f", "null", "-",
         "-map", "[samples]", "-f", "s16le", "pipe:1",
     ]  # fmt: skip
-    with tempfile.TemporaryFile() as log:
-        try:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)  # noqa: S603 - our ffmpeg, a stored file's path
-        except OSError as exc:
-            raise AnalysisFailed("FFMPEG_UNAVAILABLE", detail=f"{ffmpeg}: {exc.strerror or exc}") from None
-        with contextlib.suppress(OSError, ValueError):  # a hostile file may not take all memory
-            resource.prlimit(process.pid, resource.RLIMIT_AS, (FFMPEG_MEMORY, FFMPEG_MEMORY))
-        timed_out = threading.Event()
+    try:
+        process = subprocess.Popen(  # noqa: S603 - our ffmpeg, a stored file's path
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise AnalysisFailed("FFMPEG_UNAVAILABLE", detail=f"{ffmpeg}: {exc.strerror or exc}") from None
+    with contextlib.suppress(OSError, ValueError):  # a hostile file may not take all memory
+        resource.prlimit(process.pid, resource.RLIMIT_AS, (FFMPEG_MEMORY, FFMPEG_MEMORY))
+    # Only the end of the log matters (the summary, or the last complaint); a broken
+    # file may make ffmpeg complain about every frame, so no more is kept.
+    log: deque[bytes] = deque(maxlen=LOG_LINES)
+    assert process.stdout is not None and process.stderr is not None
+    reader = threading.Thread(target=log.extend, args=(process.stderr,), daemon=True)
+    reader.start()
+    timed_out = threading.Event()
 
-        def kill() -> None:
-            timed_out.set()
-            with contextlib.suppress(OSError):
-                process.kill()
+    def kill() -> None:
+        timed_out.set()
+        with contextlib.suppress(OSError):
+            process.kill()
 
-        watchdog = threading.Timer(timeout, kill)
-        watchdog.start()
-        try:
-            assert process.stdout is not None
-            while chunk := process.stdout.read(READ_CHUNK):
-                peaks.feed(chunk)
-            returncode = process.wait()
-        finally:
-            watchdog.cancel()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()  # type: ignore[union-attr]
-        log.seek(0)
-        text = log.read().decode("utf-8", "replace")
+    watchdog = threading.Timer(timeout, kill)
+    watchdog.start()
+    try:
+        while chunk := process.stdout.read(READ_CHUNK):
+            peaks.feed(chunk)
+        returncode = process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
+        process.stdout.close()
+        process.stderr.close()
+    text = b"".join(log).decode("utf-8", "replace")
     if timed_out.is_set():
         raise AnalysisFailed("ANALYSIS_TOO_SLOW", seconds=int(timeout))
     peaks.finish()
