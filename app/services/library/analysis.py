@@ -171,7 +171,9 @@ def measure(
     graph = (
         f"[0:a:0]asplit=2[loud][wave];"
         f"[loud]ebur128=framelog=verbose:peak={'true' if true_peak else 'sample'}[measured];"
-        f"[wave]aformat=channel_layouts=mono,aresample={WAVEFORM_RATE},aformat=sample_fmts=s16[samples]"
+        # A short resampling filter: min/max for a picture need no fine anti-aliasing,
+        # and the default one costs ffmpeg a third of a second more per 4 minutes.
+        f"[wave]aformat=channel_layouts=mono,aresample={WAVEFORM_RATE}:filter_size=4,aformat=sample_fmts=s16[samples]"
     )
     command = [
         ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-threads", "1",
