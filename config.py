@@ -143,6 +143,19 @@ class Config:
     # player already listening (0 to 60; 0 checks every request).
     STREAM_GRANT_SECONDS = _int("STREAM_GRANT_SECONDS", 30)
 
+    # Transcoding (the "Sound quality" section of the README). FFMPEG names the
+    # ffmpeg to run (a path or a name on PATH); unset, the one in the
+    # imageio-ffmpeg wheel. At most TRANSCODE_MAX_JOBS ffmpeg processes at once
+    # on this machine (default: its cores) and TRANSCODE_MAX_PER_USER for one
+    # account; the variant cache is trimmed to TRANSCODE_CACHE_MB, least
+    # recently used first. An encode nobody listens to any more stops after
+    # TRANSCODE_ABANDON_SECONDS.
+    FFMPEG = os.environ.get("FFMPEG", "").strip() or None
+    TRANSCODE_MAX_JOBS = _int("TRANSCODE_MAX_JOBS", os.cpu_count() or 2)
+    TRANSCODE_MAX_PER_USER = _int("TRANSCODE_MAX_PER_USER", 2)
+    TRANSCODE_CACHE_MB = _int("TRANSCODE_CACHE_MB", 2048)
+    TRANSCODE_ABANDON_SECONDS = float(os.environ.get("TRANSCODE_ABANDON_SECONDS", "3"))
+
     # Rate limits (Flask-Limiter), counted where every process sees them:
     # Redis when configured, else a SQLite file the processes of this machine
     # share (app/web/ratelimits.py). Never memory:// behind several processes.

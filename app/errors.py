@@ -85,7 +85,10 @@ def _domain_error(error: DomainError):
     # The action did not happen: nothing of it may be committed by a later hook.
     db.session.rollback()
     body, code = render_error(error.status, message(error), error.code)
-    return app_response(body, code)
+    response = app_response(body, code)
+    if "retry_after" in error.params:  # e.g. every transcoding slot is taken
+        response.headers["Retry-After"] = str(error.params["retry_after"])
+    return response
 
 
 def _csrf_error(error: CSRFError):

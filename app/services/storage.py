@@ -10,6 +10,7 @@ Layout under the local root:
     <user id>/covers/<sha256>.jpg     cover thumbnails, one per distinct picture
     <user id>/<random>.waveform.json  an audio file's waveform, beside it
     .incoming/                        uploads being received or checked
+    .variants/                        transcoded copies (a cache: any of it may go)
 
 A file is written to .incoming/ while it is hashed, checked by the tag reader, then
 fsynced and renamed into place: a reader never sees half a file, and a failure
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -38,6 +40,13 @@ from app.services.errors import DomainError, NotFound
 CHUNK = 1024 * 1024
 INCOMING = ".incoming"
 WAVEFORM_SUFFIX = ".waveform.json"
+
+VARIANTS = ".variants"
+# What the transcoder names its files: <sha256>-<preset>.<ext>, with .part
+# while it is written and .lock / .readers / .failed beside it.
+_VARIANT_NAME = re.compile(
+    r"^[0-9a-f]{64}-[a-z0-9-]{1,16}\.[a-z0-9]{1,5}(\.(part|lock|readers|failed))?$|^slot-[a-z0-9-]{1,40}$"
+)
 # Kept files are readable by the app's group, so a web server in that group
 # (nginx with X-Accel-Redirect) can send them; nobody else can.
 FILE_MODE = 0o640
@@ -225,6 +234,15 @@ class Storage(ABC):
     def remove_incoming(self, rel: str) -> None:
         """Remove one temporary file list_incoming() named."""
 
+    # --- the variant cache (transcoded copies, always on this machine) ---
+    def variant_path(self, name: str) -> Path:
+        """The local file of a cached variant (or its .part, .lock ...) by its name. Raises NotFound."""
+        raise NotImplementedError
+
+    def list_variants(self) -> Iterator[StoredFile]:
+        """Every file in the variant cache (names relative to the cache)."""
+        raise NotImplementedError
+
 
 class LocalStorage(Storage):
     """Files in a folder on this machine (UPLOAD_FOLDER)."""
@@ -352,6 +370,24 @@ class LocalStorage(Storage):
         if not rel.startswith(INCOMING + "/"):
             raise NotFound("FILE_NOT_FOUND")
         self.delete(rel)
+
+    def variant_path(self, name: str) -> Path:
+        if not _VARIANT_NAME.match(name):
+            raise NotFound("FILE_NOT_FOUND")
+        folder = self.root / VARIANTS
+        if not folder.is_dir():
+            folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        return folder / name
+
+    def list_variants(self) -> Iterator[StoredFile]:
+        folder = self.root / VARIANTS
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.lstat()
+                # LRU: a read touches the access time (below); never older than the write.
+                yield StoredFile(path.name, stat.st_size, max(stat.st_mtime, stat.st_atime))
 
     def _user_folder(self, user_id: int) -> Path:
         return self.root / str(int(user_id))

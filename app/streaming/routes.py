@@ -10,7 +10,10 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.services.library import access
+from app.services.transcode.cache import TranscodeBusy
+from app.services.transcode.presets import Preset, choose, parse_quality
 from app.streaming.files import limit_stalls
+from app.streaming.transcoded import send_variant
 from app.web.sending import send_cover, send_track
 from app.web.sessions import split_cookie_id
 
@@ -70,15 +73,44 @@ def _visible_track(track_id: int) -> StreamTrack:
     return StreamTrack(*row[: len(access.STREAM_COLUMNS)])
 
 
+def _preset(track_id: int) -> tuple[StreamTrack, Preset | None, object]:
+    """The track, and the preset its `quality` (and `format`: mp3 for players
+    without Opus) asks for: None for the original file."""
+    row = _visible_track(track_id)
+    quality = parse_quality(request.args.get("quality"))
+    track = access.get_visible_track(current_user.id, track_id)
+    return row, choose(track, quality, opus=request.args.get("format") != "mp3"), track
+
+
+def _accepts_original(mime_type: str) -> bool:
+    """Whether the client said it takes the original's type (named, or audio/*, not just */*)."""
+    accept = request.accept_mimetypes
+    return any(value in (mime_type, "audio/*") for value, _q in accept)
+
+
 @bp.route("/stream/<int:track_id>", methods=["GET", "HEAD"])
 def stream(track_id: int) -> Response:
-    return send_track(_visible_track(track_id))
+    # The fast path (app/streaming/fastpath.py) answers plain seeks before this.
+    if not request.args.get("quality"):
+        return send_track(_visible_track(track_id))
+    row, preset, track = _preset(track_id)
+    if preset is None:
+        return send_track(row)
+    try:
+        return send_variant(track, preset, current_user.id)
+    except TranscodeBusy:
+        if _accepts_original(row.mime_type):
+            return send_track(row)
+        raise
 
 
 @bp.route("/stream/<int:track_id>/download", methods=["GET", "HEAD"])
 def download(track_id: int) -> Response:
-    track = _visible_track(track_id)
-    name = track.original_filename
-    if not name.lower().endswith("." + track.format):
-        name = f"{name}.{track.format}"
-    return send_track(track, download_name=name)
+    row, preset, track = _preset(track_id)
+    name = row.original_filename
+    if preset is not None:
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        return send_variant(track, preset, current_user.id, download_name=f"{stem}.{preset.ext}")
+    if not name.lower().endswith("." + row.format):
+        name = f"{name}.{row.format}"
+    return send_track(row, download_name=name)

@@ -36,6 +36,11 @@ MESSAGES: dict[str, LazyString] = {
     "USER_NOT_FOUND": _l("No such account."),
     "USERNAME_NOT_FOUND": _l("No account named '{username}'."),
     "FILE_NOT_FOUND": _l("No such file."),
+    # transcoding
+    "BAD_QUALITY": _l("Unknown sound quality '{quality}': use original, high, medium or low."),
+    "TRANSCODE_BUSY": _l("The server is converting as many tracks as it can. Try again in {retry_after} seconds."),
+    "TRANSCODE_FAILED": _l("This track could not be converted: {reason}"),
+    "FFMPEG_MISSING": _l("The server cannot convert tracks: ffmpeg ({path}) is missing."),
     "TRACK_NOT_OWNED": _l("Only the owner can change this track."),
     "PLAYLIST_NOT_OWNED": _l("Only the owner can change this playlist."),
     # adding files

@@ -1,0 +1,218 @@
+"""Transcoding with real ffmpeg (the imageio-ffmpeg build the app runs) and real
+files, checked with Debian's ffprobe: presets, seeking at every stage of an
+encode, the limits and the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from app.services.audio_tools import ffmpeg_path
+from app.services.storage import get_storage
+from app.services.transcode.cache import Variant, evict
+from app.services.transcode.presets import PRESETS
+from tests.audio import synthesize
+from tests.helpers import add_track, login
+
+FFPROBE = "/usr/bin/ffprobe"
+pytestmark = pytest.mark.skipif(not Path(FFPROBE).exists(), reason="Debian's ffprobe (TEST_DEBS) is missing")
+
+# Sources a phone would want smaller: lossless, or lossy above every preset.
+SOURCES = {
+    "flac": ["-ac", "2", "-ar", "44100", "-c:a", "flac"],
+    "wav": ["-ac", "2", "-ar", "44100", "-c:a", "pcm_s16le"],
+    "mp3": ["-ac", "2", "-c:a", "libmp3lame", "-b:a", "320k"],
+    "ogg": ["-ac", "2", "-c:a", "libvorbis", "-q:a", "10"],
+    "opus": ["-ac", "2", "-c:a", "libopus", "-b:a", "256k"],
+    "m4a": ["-ac", "2", "-c:a", "aac", "-b:a", "320k"],
+}
+# quality, format -> (codec, kbit/s)
+EXPECTED = {
+    ("high", "opus"): ("mp3", 320),
+    ("medium", "opus"): ("opus", 128),
+    ("medium", "mp3"): ("mp3", 192),
+    ("low", "opus"): ("opus", 64),
+    ("low", "mp3"): ("mp3", 96),
+}
+
+
+def real_ffmpeg() -> str:
+    return ffmpeg_path(None)[0]
+
+
+def make_source(folder: Path, ext: str, seconds: float) -> bytes:
+    out = folder / f"source-{ext}-{seconds}.{ext}"
+    if not out.exists():
+        os.environ.setdefault("FFMPEG", real_ffmpeg())
+        # Noise and a tone: hard enough to encode that VBR sources stay above the presets.
+        synthesize(f"anoisesrc=d={seconds}:c=pink:a=0.3,volume=1", out, *SOURCES[ext])
+    return out.read_bytes()
+
+
+def probe(path: Path) -> dict:
+    done = subprocess.run(
+        [FFPROBE, "-v", "error", "-show_entries", "stream=codec_name:format=duration,size", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def slow_ffmpeg(folder: Path, speed: float = 4) -> str:
+    """The real ffmpeg, made to read its input at `speed` times the speed of
+    playback (-readrate), so a test can look at an encode while it runs."""
+    script = folder / "ffmpeg-slow"
+    script.write_text(f'#!/bin/sh\nexec "{real_ffmpeg()}" -readrate {speed} "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize("ext", sorted(SOURCES))
+def test_every_preset_from_every_source_has_its_codec_bitrate_and_duration(app, user, client, tmp_path, ext):
+    source = make_source(tmp_path, ext, 6.0)
+    track = add_track(user, f"source.{ext}", content=source)
+    login(client, "alice")
+    for (quality, fmt), (codec, kbps) in EXPECTED.items():
+        answer = client.get(f"/stream/{track.id}?quality={quality}&format={fmt}")
+        assert answer.status_code == 200, (quality, fmt, answer.status_code)
+        if ext not in ("flac", "wav") and track.bitrate <= kbps * 1050:
+            assert answer.data == source  # never upwards: the original, as it is
+            continue
+        assert answer.headers["X-Content-Duration"] == f"{track.duration:.3f}"
+        assert answer.headers["Accept-Ranges"] == "bytes"
+        out = tmp_path / f"out-{quality}-{fmt}.{codec}"
+        out.write_bytes(answer.data)
+        info = probe(out)
+        assert info["streams"][0]["codec_name"] == codec, (ext, quality, fmt)
+        duration = float(info["format"]["duration"])
+        assert abs(duration - 6.0) < 0.5, (ext, quality, fmt, duration)
+        measured = len(answer.data) * 8 / duration / 1000
+        assert abs(measured - kbps) / kbps < 0.10, (ext, quality, fmt, measured)
+
+
+def test_a_lossy_track_is_never_transcoded_upwards(app, user, client):
+    track = add_track(user, "tagged.mp3")  # 32 kbit/s
+    login(client, "alice")
+    answer = client.get(f"/stream/{track.id}?quality=high")
+    assert answer.status_code == 200
+    assert answer.data == (Path(__file__).parent / "data" / "tagged.mp3").read_bytes()
+    assert "X-Content-Duration" not in answer.headers
+
+
+def test_an_unknown_quality_is_a_clear_400(app, user, client):
+    track = add_track(user, "tagged.flac")
+    login(client, "alice")
+    answer = client.get(f"/stream/{track.id}?quality=ultra", headers={"Accept": "application/json"})
+    assert answer.status_code == 400
+    assert "Unknown sound quality" in answer.json["message"]
+
+
+def test_another_users_private_track_is_404_at_every_quality(app, user, bob):
+    track = add_track(user, "tagged.flac")
+    assert bob.get(f"/stream/{track.id}?quality=medium").status_code == 404
+    assert bob.get(f"/stream/{track.id}/download?quality=low").status_code == 404
+
+
+def test_download_is_the_finished_copy_with_its_extension(app, user, client, tmp_path):
+    track = add_track(user, "tagged.flac")
+    login(client, "alice")
+    answer = client.get(f"/stream/{track.id}/download?quality=medium")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Disposition"] == "attachment; filename=tagged.opus"
+    assert answer.mimetype == "audio/ogg"
+    (tmp_path / "d.opus").write_bytes(answer.data)
+    assert probe(tmp_path / "d.opus")["streams"][0]["codec_name"] == "opus"
+    answer = client.get(f"/stream/{track.id}/download?quality=low&format=mp3")
+    assert answer.headers["Content-Disposition"] == "attachment; filename=tagged.mp3"
+    assert answer.mimetype == "audio/mpeg"
+
+
+def _wait_complete(app, variant: Variant, seconds: float = 60) -> Path:
+    path = get_storage().variant_path(variant.name)
+    end = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < end, "the encode never finished"
+        time.sleep(0.1)
+    return path
+
+
+def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_bytes(make_app, tmp_path):
+    app = make_app(FFMPEG=slow_ffmpeg(tmp_path), TRANSCODE_ABANDON_SECONDS=30)
+    with app.app_context():
+        from app.extensions import db
+        from app.services import accounts
+
+        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        db.session.commit()
+        track = add_track(owner, "long.flac", content=make_source(tmp_path, "flac", 40.0))
+        client = app.test_client()
+        login(client, "alice", "correct horse battery")
+        preset = PRESETS["mp3-192"]
+        url = f"/stream/{track.id}?quality=medium&format=mp3"
+        first = client.get(url, buffered=False)
+        # While ffmpeg runs: the size it will have, from the CBR bitrate.
+        assert first.status_code == 200
+        estimate = int(first.headers["Content-Length"])
+        assert estimate == preset.estimated_size(track.duration)
+        assert "ETag" not in first.headers
+        time.sleep(2.5)  # about 10 s of audio encoded: 240 kB
+        part = client.get(url, headers={"Range": "bytes=1000-20999"})
+        assert part.status_code == 206
+        assert part.headers["Content-Range"] == f"bytes 1000-20999/{estimate}"
+        # Far past the encoded part: a second ffmpeg from that time answers at once.
+        far = int(estimate * 0.8)
+        started = time.monotonic()
+        beyond = client.get(url, headers={"Range": f"bytes={far}-"})
+        assert time.monotonic() - started < 5
+        assert beyond.status_code == 206
+        assert beyond.headers["Content-Range"] == f"bytes {far}-{estimate - 1}/{estimate}"
+        assert len(beyond.data) == estimate - far
+        assert beyond.data[0] == 0xFF and beyond.data[1] & 0xE0 == 0xE0  # an MP3 frame starts it
+        done = _wait_complete(app, Variant(track.sha256, preset))
+        first.close()
+        finished = done.read_bytes()
+        assert abs(len(finished) - estimate) < 0.005 * estimate
+        assert part.data == finished[1000:21000]
+        # Complete: served like a stored file, with its real size and the variant's ETag.
+        whole = client.get(url, headers={"Range": "bytes=5000-9999"})
+        assert whole.status_code == 206
+        assert whole.headers["Content-Range"] == f"bytes 5000-9999/{len(finished)}"
+        assert whole.data == finished[5000:10000]
+        assert whole.headers["ETag"] == f'"{track.sha256}-mp3-192"'
+        assert whole.headers["X-Content-Duration"] == f"{track.duration:.3f}"
+
+
+def test_a_hostile_file_fails_cleanly_with_a_message(app, user, client, caplog):
+    track = add_track(user, "tagged.flac")
+    path = get_storage().local_path(track.storage_path)
+    data = bytearray(path.read_bytes())
+    data[42:] = bytes((i * 7919) % 251 for i in range(len(data) - 42))  # the frames become noise
+    path.write_bytes(bytes(data[:4] + b"\x00garbage" + data[12:]))
+    login(client, "alice")
+    for _ in range(2):  # the second answer comes from the remembered failure
+        answer = client.get(f"/stream/{track.id}?quality=medium", headers={"Accept": "application/json"})
+        assert answer.status_code == 422
+        assert answer.json["message"].startswith("This track could not be converted")
+    assert any("transcode of track" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
+    assert not [f for f in get_storage().list_variants() if f.rel.endswith(".part")]
+
+
+def test_the_cache_evicts_the_least_recently_used_variants_under_its_cap(app):
+    storage = get_storage()
+    now = time.time()
+    for i, preset in enumerate(["mp3-320", "mp3-192", "opus-128", "opus-64"]):
+        path = storage.variant_path(Variant(f"{i:064x}", PRESETS[preset]).name)
+        path.write_bytes(bytes(1000))
+        os.utime(path, (now - 100 + i * 10, now - 100 + i * 10))
+    stale = storage.variant_path(Variant("f" * 64, PRESETS["mp3-96"]).name + ".part")
+    stale.write_bytes(bytes(10))  # a crash left it: nobody holds its lock
+    removed = evict(storage, 2500)
+    left = sorted(f.rel for f in storage.list_variants() if not f.rel.endswith((".lock", ".readers")))
+    assert removed == {"variants": 2, "partial": 1, "bytes": 2000}
+    assert left == [Variant(f"{2:064x}", PRESETS["opus-128"]).name, Variant(f"{3:064x}", PRESETS["opus-64"]).name]
