@@ -14,11 +14,13 @@ from app.extensions import db
 from app.jobs import consumer
 from app.models import Role, Visibility
 from app.services import accounts
+from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
 from app.services.library import adding, analysis
 from app.services.library.adding import AddOutcome
 from app.services.library.check import LibraryReport, check_library
 from app.services.storage import get_storage
+from app.services.transcode import cache
 from app.unit_of_work import commit
 from app.web.messages import message
 from app.web.uploads import max_upload_bytes, parser_pool
@@ -63,6 +65,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(worker)
     app.cli.add_command(verify_library)
     app.cli.add_command(reprocess)
+    app.cli.add_command(doctor)
 
 
 @click.command("create-admin")
@@ -230,3 +233,25 @@ def reprocess(everyone: bool, username: str | None) -> None:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@click.command("doctor")
+def doctor() -> None:
+    """Say which ffmpeg transcoding runs and which encoders it has; exit with
+    status 1 when it is missing or lacks one the presets need."""
+    try:
+        info = ffmpeg_info(current_app.config["FFMPEG"])
+    except DomainError as error:
+        click.echo(f"ffmpeg: {message(error)}")
+        raise SystemExit(1) from None
+    click.echo(f"ffmpeg: {info.path} (from {info.source})")
+    click.echo(f"version: {info.version}")
+    for name, present in info.encoders.items():
+        click.echo(f"encoder {name}: {'yes' if present else 'MISSING'}")
+    config = current_app.config
+    click.echo(
+        f"limits: {config['TRANSCODE_MAX_JOBS']} ffmpeg at once, {config['TRANSCODE_MAX_PER_USER']} per user; "
+        f"cache {cache.cache_bytes(get_storage()) / 1e6:.1f} of {config['TRANSCODE_CACHE_MB']} MB"
+    )
+    if not (info.has("libmp3lame") and info.has("libopus")):
+        raise SystemExit(1)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from app.services import accounts, credentials
 from app.services.audio_tools import ffmpeg_path
 from app.services.storage import get_storage
 from app.services.transcode.cache import Variant, evict
 from app.services.transcode.presets import PRESETS
+from app.unit_of_work import commit
 from tests.audio import synthesize
 from tests.helpers import add_track, login
 
@@ -216,3 +218,60 @@ def test_the_cache_evicts_the_least_recently_used_variants_under_its_cap(app):
     left = sorted(f.rel for f in storage.list_variants() if not f.rel.endswith((".lock", ".readers")))
     assert removed == {"variants": 2, "partial": 1, "bytes": 2000}
     assert left == [Variant(f"{2:064x}", PRESETS["opus-128"]).name, Variant(f"{3:064x}", PRESETS["opus-64"]).name]
+
+
+def test_subsonic_max_bitrate_format_time_offset_and_busy(make_app, tmp_path):
+    app = make_app(TRANSCODE_MAX_PER_USER=1, FFMPEG=slow_ffmpeg(tmp_path, speed=2))
+    with app.app_context():
+        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        _row, password = credentials.create_app_password(owner.id, "Phone")
+        commit()
+        track = add_track(owner, "long.flac", content=make_source(tmp_path, "flac", 20.0))
+        client = app.test_client()
+        auth = {"u": "alice", "p": password, "v": "1.16.1", "c": "tests", "id": str(track.id)}
+
+        raw = client.get("/rest/stream", query_string={**auth, "format": "raw"})
+        assert raw.data == get_storage().local_path(track.storage_path).read_bytes()
+        # 128 kbit/s at most, as MP3: the largest MP3 preset under it, 96.
+        mp3 = client.get("/rest/stream", query_string={**auth, "maxBitRate": "128", "format": "mp3"}, buffered=False)
+        assert mp3.status_code == 200
+        assert mp3.mimetype == "audio/mpeg"
+        assert int(mp3.headers["Content-Length"]) == PRESETS["mp3-96"].estimated_size(track.duration)
+        # alice's one slot is taken by that encode: error 0, saying so.
+        busy = client.get("/rest/stream", query_string={**auth, "maxBitRate": "64", "format": "opus", "f": "json"})
+        error = busy.get_json()["subsonic-response"]["error"]
+        assert error["code"] == 0
+        assert "try again" in error["message"]
+        mp3.close()
+        time.sleep(4)  # nobody listens: the encode stops and frees the slot
+        # timeOffset: from 15 s on, the size estimated when asked.
+        late = client.get(
+            "/rest/stream",
+            query_string={**auth, "format": "opus", "timeOffset": "15", "estimateContentLength": "true"},
+        )
+        assert late.status_code == 200, late.data[:300]
+        assert late.headers["X-Content-Duration"] == f"{track.duration - 15:.3f}"
+        assert int(late.headers["Content-Length"]) == len(late.data)
+        out = tmp_path / "late.opus"
+        out.write_bytes(late.data)
+        assert probe(out)["streams"][0]["codec_name"] == "opus"
+
+
+def test_doctor_and_the_admin_page_name_the_ffmpeg_and_its_encoders(app, admin, client):
+    result = app.test_cli_runner().invoke(args=["doctor"])
+    assert result.exit_code == 0, result.output
+    path = ffmpeg_path(None)[0]
+    assert f"ffmpeg: {path} (from imageio-ffmpeg)" in result.output
+    for name in ("libmp3lame", "libopus", "libvorbis", "aac"):
+        assert f"encoder {name}: yes" in result.output
+    login(client, "admin")
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    assert path in page
+    assert "libopus: yes" in page
+
+
+def test_the_trim_job_runs_on_a_schedule():
+    from app.jobs.tasks import PERIODIC, TASKS
+
+    assert any(p.job == "trim_variants" for p in PERIODIC)
+    assert TASKS["trim_variants"].__name__ == "trim_variants"

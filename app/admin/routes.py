@@ -25,9 +25,11 @@ from app.admin.forms import (
 from app.extensions import db
 from app.models import Job, JobState, Role, User
 from app.services import accounts, credentials, jobs
+from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
 from app.services.library.quotas import GB
 from app.services.storage import get_storage
+from app.services.transcode import cache
 from app.unit_of_work import commit
 from app.web.messages import message
 from app.web.params import page_arg
@@ -233,6 +235,7 @@ JOB_LABELS = {
     jobs.ANALYSE_TRACK: _l("Loudness and waveform"),
     jobs.VERIFY_LIBRARY: _l("Library check"),
     jobs.HOURLY_CLEANUP: _l("Hourly cleanup"),
+    jobs.TRIM_VARIANTS: _l("Transcoding cache trim"),
 }
 
 
@@ -265,7 +268,27 @@ def jobs_page() -> str:
         report=check.result if check else None,
         check_waiting=jobs.latest(jobs.VERIFY_LIBRARY, JobState.QUEUED, JobState.RUNNING),
         check_form=LibraryCheckForm(),
+        transcoding=_transcoding(),
     )
+
+
+def _transcoding() -> dict:
+    """Which ffmpeg transcodes, its encoders, the limits and the cache (as `flask doctor` says)."""
+    config = current_app.config
+    try:
+        info, problem = ffmpeg_info(config["FFMPEG"]), None
+    except DomainError as error:
+        info, problem = None, message(error)
+    storage = get_storage()
+    return {
+        "info": info,
+        "problem": problem,
+        "running": cache.busy_slots(storage, cache.Limits.from_config(config)),
+        "max_jobs": config["TRANSCODE_MAX_JOBS"],
+        "max_per_user": config["TRANSCODE_MAX_PER_USER"],
+        "cache_bytes": cache.cache_bytes(storage),
+        "cache_cap_bytes": config["TRANSCODE_CACHE_MB"] * 1024 * 1024,
+    }
 
 
 @bp.post("/jobs/<int:job_id>/retry")

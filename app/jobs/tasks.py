@@ -16,10 +16,11 @@ from flask import current_app
 from huey import crontab
 
 from app.services import jobs
-from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, MAKE_COVER, VERIFY_LIBRARY
+from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, MAKE_COVER, TRIM_VARIANTS, VERIFY_LIBRARY
 from app.services.library import analysis, check, covers
 from app.services.storage import get_storage
 from app.services.tags import pool_for
+from app.services.transcode import cache
 
 # Records of finished jobs are kept this long (the newest of each kind always).
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -54,11 +55,18 @@ def hourly_cleanup() -> dict[str, int]:
     return {"stale_removed": len(removed), "jobs_pruned": pruned}
 
 
+def trim_variants() -> dict[str, int]:
+    """Keep the transcoding cache under TRANSCODE_CACHE_MB (least recently used
+    variants go first) and remove partial files of encodes that died."""
+    return cache.evict(get_storage(), current_app.config["TRANSCODE_CACHE_MB"] * 1024 * 1024)
+
+
 TASKS: dict[str, Callable[..., Any]] = {
     MAKE_COVER: make_cover,
     ANALYSE_TRACK: analyse_track,
     VERIFY_LIBRARY: verify_library,
     HOURLY_CLEANUP: hourly_cleanup,
+    TRIM_VARIANTS: trim_variants,
 }
 
 
@@ -76,4 +84,6 @@ PERIODIC = [
     # The daily check only reports: what to do about a missing file is the admin's call.
     Periodic("daily_library_check", VERIFY_LIBRARY, (False, False), crontab(hour="4", minute="17")),
     Periodic("hourly_cleanup_schedule", HOURLY_CLEANUP, (), crontab(minute="7")),
+    # Transcodes fill the cache quickly (a 4-minute track is 4 to 10 MB per preset).
+    Periodic("trim_variants_schedule", TRIM_VARIANTS, (), crontab(minute="*/10")),
 ]

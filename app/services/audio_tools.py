@@ -71,7 +71,9 @@ def _probe(path: str) -> tuple[str, frozenset[str]]:
         # " A....D libopus   libopus Opus (codec opus)": flags, then the name.
         if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
             names.add(parts[1])
-    return (version[0] if version else "unknown version"), frozenset(names)
+    # "ffmpeg version 7.0.2-static https://... Copyright (c) ...": the version alone.
+    line = version[0].split(" Copyright")[0] if version else "unknown version"
+    return line, frozenset(names)
 
 
 def ffmpeg_info(configured: str | None) -> FfmpegInfo:

@@ -28,6 +28,7 @@ MAKE_COVER = "make_cover"
 VERIFY_LIBRARY = "verify_library"
 HOURLY_CLEANUP = "hourly_cleanup"
 ANALYSE_TRACK = "analyse_track"
+TRIM_VARIANTS = "trim_variants"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from flask import Flask, Response, current_app, request
+from flask import Response, current_app, request
 from werkzeug.wsgi import ClosingIterator
 
 from app.services.audio_tools import ffmpeg_path
@@ -33,15 +33,6 @@ from app.web.sending import set_attachment
 # starting a second ffmpeg.
 AHEAD_SECONDS = 10
 FIRST_BYTES_TIMEOUT = 20.0
-
-
-def limits(app: Flask) -> Limits:
-    config = app.config
-    return Limits(
-        max_jobs=config["TRANSCODE_MAX_JOBS"],
-        max_per_user=config["TRANSCODE_MAX_PER_USER"],
-        abandon_seconds=config["TRANSCODE_ABANDON_SECONDS"],
-    )
 
 
 def send_variant(
@@ -62,7 +53,7 @@ def send_variant(
     ffmpeg, _source = ffmpeg_path(current_app.config["FFMPEG"])
     variant = Variant(track.sha256, preset)
     duration = float(track.duration or 0)
-    lim = limits(current_app)
+    lim = Limits.from_config(current_app.config)
     headers = {"X-Content-Duration": f"{duration:.3f}", "Cache-Control": CACHE_CONTROL, "Accept-Ranges": "bytes"}
     if time_offset > 0:
         return _from_time(
@@ -147,9 +138,9 @@ def _from_time(storage, ffmpeg, source, variant, start, *, user_id, lim, duratio
     if estimate:
         length = preset.estimated_size(duration - start)
         headers["Content-Length"] = str(length)
-        body = _exactly(seek.read(length), length)
+        body = _exactly(seek.read(length, with_headers=True), length)
     else:
-        body = seek.read(1 << 40)
+        body = seek.read(1 << 40, with_headers=True)
     if request.method == "HEAD":
         body = iter(())
     return _streamed(body, [seek.close], 200, preset.mime_type, headers)

@@ -27,8 +27,11 @@ from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists, lyrics
 from app.services.storage import get_storage
 from app.services.tags import Lyrics, pool_for
+from app.services.transcode.cache import TranscodeBusy
+from app.services.transcode.presets import preset_for_bitrate
 from app.streaming.files import MissingFile, limit_stalls
 from app.streaming.ranges import starts_playing
+from app.streaming.transcoded import send_variant
 from app.subsonic import objects
 from app.subsonic.auth import authenticate, decode_password
 from app.subsonic.responses import (
@@ -647,7 +650,10 @@ def _as_get() -> None:
 
 @method("stream")
 def stream(user: User) -> Response:
-    # maxBitRate, format and timeOffset wait for transcoding: the original is sent.
+    """The original, or a transcoded variant for `maxBitRate` (kbit/s, 0: no
+    limit) and `format` (mp3, opus; raw: the original), from `timeOffset`
+    seconds; `estimateContentLength` adds the (CBR) size to an answer from a
+    time offset (every other transcoded answer carries it anyway)."""
     track = access.get_visible_track(user.id, track_id(required("id")))
     _as_get()
     if starts_playing(request.environ.get("REQUEST_METHOD"), request.headers.get("Range")):
@@ -655,7 +661,19 @@ def stream(user: User) -> Response:
         # scrobble (Mopidy-Subidy): Subsonic servers have always taken the start
         # of a stream for it. A listen is still only what a scrobble reports.
         play_queue.report_playing(user.id, track.id, text("c"))
-    return send_track(track)
+    fmt = (text("format") or "").strip().lower() or None
+    preset = preset_for_bitrate(track, number("maxBitRate", 0, low=0, high=100_000), fmt)
+    if preset is None:
+        return send_track(track)
+    offset = number("timeOffset", 0, low=0, high=10**6)
+    try:
+        return send_variant(
+            track, preset, user.id, time_offset=float(offset), estimate_length=text("estimateContentLength") == "true"
+        )
+    except TranscodeBusy as busy:
+        raise SubsonicError(
+            GENERIC, f"The server is converting as many tracks as it can: try again in {busy.params['retry_after']} s."
+        ) from None
 
 
 @method("download")

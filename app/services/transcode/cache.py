@@ -32,9 +32,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.services.errors import DomainError
 from app.services.storage import Storage
@@ -65,6 +66,14 @@ class Limits:
     max_per_user: int
     abandon_seconds: float = 3.0
     retry_after: int = 5
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Limits:
+        return cls(
+            max_jobs=config["TRANSCODE_MAX_JOBS"],
+            max_per_user=config["TRANSCODE_MAX_PER_USER"],
+            abandon_seconds=config["TRANSCODE_ABANDON_SECONDS"],
+        )
 
 
 @dataclass(frozen=True)
@@ -401,12 +410,13 @@ class SeekEncode:
             self.close()
             raise
 
-    def read(self, length: int) -> Iterator[bytes]:
+    def read(self, length: int, *, with_headers: bool = False) -> Iterator[bytes]:
+        """`length` bytes of ffmpeg's output (fewer if it ends sooner). A range
+        inside a file leaves out the Ogg header pages (OpusHead, OpusTags): the
+        client has them from the start of the file; a whole answer keeps them."""
         stdout = self.process.stdout
         assert stdout is not None
-        if self.preset.muxer == "ogg":
-            # The first pages (OpusHead, OpusTags) are the stream's headers,
-            # which the client already has from the start of the file.
+        if self.preset.muxer == "ogg" and not with_headers:
             _skip_ogg_pages(stdout, 2)
         left = length
         while left > 0:
@@ -437,6 +447,11 @@ def _skip_ogg_pages(stream, count: int) -> None:
             return
         lacing = stream.read(header[26])
         stream.read(sum(lacing))
+
+
+def cache_bytes(storage: Storage) -> int:
+    """What the finished and partial variants take."""
+    return sum(f.size for f in storage.list_variants() if not f.rel.startswith("slot-"))
 
 
 def evict(storage: Storage, cap_bytes: int) -> dict[str, int]:
