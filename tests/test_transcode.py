@@ -4,8 +4,10 @@ encode, the limits and the cache."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from app.services.transcode.presets import PRESETS
 from app.unit_of_work import commit
 from tests.audio import synthesize
 from tests.helpers import add_track, login
+from tests.servers import flask, log_in, request, server_env, upload
 
 FFPROBE = "/usr/bin/ffprobe"
 pytestmark = pytest.mark.skipif(not Path(FFPROBE).exists(), reason="Debian's ffprobe (TEST_DEBS) is missing")
@@ -275,3 +278,53 @@ def test_the_trim_job_runs_on_a_schedule():
 
     assert any(p.job == "trim_variants" for p in PERIODIC)
     assert TASKS["trim_variants"].__name__ == "trim_variants"
+
+
+def test_limits_answer_429_and_free_up_when_a_client_drops(tmp_path, start_gunicorn):
+    database = str(tmp_path / "limits.db")
+    url, uploads = f"sqlite:///{database}", tmp_path / "uploads"
+    settings = {
+        "FFMPEG": slow_ffmpeg(tmp_path, speed=1),
+        "TRANSCODE_MAX_PER_USER": "1",
+        "TRANSCODE_ABANDON_SECONDS": "1",
+        "LOG_LEVEL": "warning",
+    }
+    env = server_env(url, uploads, **settings)
+    flask(env, "db", "upgrade")
+    flask(env, "create-admin", "owner", stdin="serving password\n" * 2)
+    server = start_gunicorn(url, uploads, **settings)
+    cookie = log_in(server.port, "owner", "serving password")
+    ids = [
+        upload(server.port, cookie, f"{name}.flac", make_source(tmp_path, "flac", seconds))["track"]["id"]
+        for name, seconds in (("one", 30.0), ("two", 30.5))
+    ]
+    listener = socket.create_connection(("127.0.0.1", server.port))
+    listener.sendall(f"GET /stream/{ids[0]}?quality=medium HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+    assert listener.recv(65536).startswith(b"HTTP/1.1 200")
+    parts = list((uploads / ".variants").glob("*.part"))
+    assert len(parts) == 1
+
+    # The account's one slot is taken: 429 with Retry-After, or the original for a client that takes it.
+    status, headers, _ = request(server.port, f"/stream/{ids[1]}?quality=medium", headers={"Cookie": cookie})
+    assert status == 429
+    assert headers["retry-after"] == "5"
+    status, headers, body = request(
+        server.port, f"/stream/{ids[1]}?quality=medium", headers={"Cookie": cookie, "Accept": "audio/*"}
+    )
+    assert status == 200
+    assert headers["content-type"] == "audio/flac"
+    assert body == make_source(tmp_path, "flac", 30.5)
+
+    listener.close()  # the only listener drops: its encode stops, its slot and .part go
+    deadline = time.monotonic() + 15
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("GET", f"/stream/{ids[1]}?quality=medium", headers={"Cookie": cookie, "Range": "bytes=0-99"})
+        status = conn.getresponse().status
+        conn.close()
+        if status == 206:
+            break
+        assert status == 429
+        assert time.monotonic() < deadline, "the dropped client's encode kept its slot"
+        time.sleep(0.5)
+    assert not parts[0].exists()
