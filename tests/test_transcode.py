@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from app.extensions import db
 from app.services import accounts, credentials
 from app.services.audio_tools import ffmpeg_path
 from app.services.storage import get_storage
@@ -21,7 +22,7 @@ from app.services.transcode.cache import Variant, evict
 from app.services.transcode.presets import PRESETS
 from app.unit_of_work import commit
 from tests.audio import synthesize
-from tests.helpers import add_track, login
+from tests.helpers import add_track, login, post_form
 from tests.servers import flask, log_in, request, server_env, upload
 
 FFPROBE = "/usr/bin/ffprobe"
@@ -328,3 +329,34 @@ def test_limits_answer_429_and_free_up_when_a_client_drops(tmp_path, start_gunic
         assert time.monotonic() < deadline, "the dropped client's encode kept its slot"
         time.sleep(0.5)
     assert not parts[0].exists()
+
+
+def test_sound_quality_settings_are_kept_and_reach_the_player(app, user, client):
+    login(client, "alice")
+    page = client.get("/account").get_data(as_text=True)
+    assert "Sound quality" in page
+    answer = post_form(client, "/account", "/account/sound-quality", {"sound-web": "medium", "sound-metered": "low"})
+    assert answer.status_code == 302
+    db.session.refresh(user)
+    assert (user.quality_web, user.quality_metered) == ("medium", "low")
+    config = client.get("/library").get_data(as_text=True)
+    assert '"quality": {"metered": "low", "web": "medium"}' in config or '"web": "medium"' in config
+    bad = post_form(client, "/account", "/account/sound-quality", {"sound-web": "ultra", "sound-metered": "low"})
+    assert bad.status_code == 400
+    db.session.refresh(user)
+    assert user.quality_web == "medium"
+
+
+def test_the_sound_endpoint_says_what_plays(app, user, client):
+    flac = add_track(user, "tagged.flac")
+    mp3 = add_track(user, "tagged.mp3")
+    login(client, "alice")
+    assert client.get(f"/api/tracks/{flac.id}/sound?quality=medium").json == {
+        "codec": "Opus",
+        "bitrate": 128,
+        "transcoded": True,
+    }
+    assert client.get(f"/api/tracks/{flac.id}/sound?quality=low&format=mp3").json["codec"] == "MP3"
+    sound = client.get(f"/api/tracks/{mp3.id}/sound?quality=high").json
+    assert sound["transcoded"] is False
+    assert sound["bitrate"] == round(mp3.bitrate / 1000)

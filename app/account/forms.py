@@ -52,6 +52,20 @@ class PreferencesForm(FlaskForm):
         self.timezone.choices = [browsers, *(SelectChoice(zone, zone) for zone in time_zones())]
 
 
+def quality_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice("original", _l("Original (as uploaded)")),
+        SelectChoice("high", _l("High (MP3 320 kbit/s)")),
+        SelectChoice("medium", _l("Medium (Opus 128 kbit/s, or MP3 192)")),
+        SelectChoice("low", _l("Low (Opus 64 kbit/s, or MP3 96)")),
+    ]
+
+
+class SoundQualityForm(FlaskForm):
+    web = SelectField(_l("In the web player"), choices=quality_choices())
+    metered = SelectField(_l("On a metered connection"), choices=quality_choices())
+
+
 class CredentialForm(FlaskForm):
     """A new app password or API key: only a name, the server makes the secret."""
 

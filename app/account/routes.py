@@ -7,7 +7,14 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.account.forms import ChangePasswordForm, CredentialForm, DeleteAccountForm, PreferencesForm, RevokeForm
+from app.account.forms import (
+    ChangePasswordForm,
+    CredentialForm,
+    DeleteAccountForm,
+    PreferencesForm,
+    RevokeForm,
+    SoundQualityForm,
+)
 from app.services import accounts, credentials
 from app.services.errors import DomainError
 from app.services.storage import get_storage
@@ -32,6 +39,7 @@ def _render(
     app_password_form: CredentialForm | None = None,
     api_key_form: CredentialForm | None = None,
     new_secret: dict[str, str] | None = None,
+    sound_form: SoundQualityForm | None = None,
     status: int = 200,
 ):
     if preferences_form is None:
@@ -51,6 +59,8 @@ def _render(
                 api_keys=credentials.api_keys(current_user.id),
                 revoke_form=RevokeForm(),
                 new_secret=new_secret,
+                sound_form=sound_form
+                or SoundQualityForm(prefix="sound", web=current_user.quality_web, metered=current_user.quality_metered),
             ),
             status,
         )
@@ -88,6 +98,17 @@ def preferences() -> Response | tuple:
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("account.index"))
     return _render(preferences_form=form, status=400)
+
+
+@bp.post("/sound-quality")
+def sound_quality() -> Response | tuple:
+    form = SoundQualityForm(prefix="sound")
+    if form.validate_on_submit():
+        accounts.set_sound_quality(current_user._get_current_object(), form.web.data, form.metered.data)
+        commit()
+        flash(_("Your settings are saved."), "success")
+        return redirect(url_for("account.index"))
+    return _render(sound_form=form, status=400)
 
 
 @bp.post("/password")

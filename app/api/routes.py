@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.services import listening, play_queue, playlists
 from app.services.library import access, browse
+from app.services.transcode.presets import choose, parse_quality
 from app.unit_of_work import commit
 from app.web.serializers import album_data, playlist_data, track_data
 
@@ -24,6 +25,20 @@ def _require_login() -> None:
 def track(track_id: int) -> Response:
     found = access.get_visible_track(current_user.id, track_id)
     return jsonify(dict(track_data(found), favourite=bool(playlists.favourite_ids(current_user.id, [found.id]))))
+
+
+@bp.get("/tracks/<int:track_id>/sound")
+def track_sound(track_id: int) -> Response:
+    """What /stream/<id> sends at `quality` (and `format=mp3` for players without
+    Opus): the codec, its bitrate in kbit/s and whether it is transcoded, for the player bar."""
+    found = access.get_visible_track(current_user.id, track_id)
+    preset = choose(found, parse_quality(request.args.get("quality")), opus=request.args.get("format") != "mp3")
+    if preset is None:
+        codec = found.codec or found.format
+        return jsonify(codec=codec, bitrate=round((found.bitrate or 0) / 1000), transcoded=False)
+    return jsonify(
+        codec=preset.codec.upper() if preset.codec == "mp3" else "Opus", bitrate=preset.bitrate // 1000, transcoded=True
+    )
 
 
 @bp.get("/playlists/<int:playlist_id>")

@@ -57,6 +57,10 @@ class User(db.Model):
     # None: follow the browser (its Accept-Language; its own time zone).
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Sound quality (app/services/transcode/presets.py): the web player's, and
+    # the one it uses on a metered connection.
+    quality_web: Mapped[str] = mapped_column(String(8), default="original", server_default="original")
+    quality_metered: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
 
     # --- Flask-Login protocol -------------------------------------------
     @property

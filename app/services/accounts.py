@@ -22,6 +22,7 @@ from app.models import Role, Setting, User
 from app.models.types import utcnow
 from app.services.errors import DomainError, NotFound
 from app.services.library import quotas
+from app.services.transcode.presets import parse_quality
 
 USERNAME_MIN = 3
 USERNAME_MAX = 32
@@ -298,6 +299,12 @@ def set_time_zone(user: User, name: str | None) -> None:
     if name is not None and not is_time_zone(name):
         raise AccountError("UNKNOWN_TIME_ZONE")
     user.timezone = name
+
+
+def set_sound_quality(user: User, web: str, metered: str) -> None:
+    """The web player's quality and the one on a metered connection. Raises BadQuality."""
+    user.quality_web = parse_quality(web).value
+    user.quality_metered = parse_quality(metered).value
 
 
 def delete_user(user: User) -> None:

@@ -34,11 +34,17 @@ def client_config() -> dict[str, Any]:
             "plays": url_for("api.plays"),
             "queue": url_for("api.save_queue"),
             "track": url_template("api.track", "track_id"),
+            "sound": url_template("api.track_sound", "track_id"),
             "favourite": url_template("playlists.toggle_favourite", "track_id"),
             "upload": url_for("library.upload"),
             "icons": static_url("img/icons.svg"),
         },
         "strings": strings(),
+        # The player asks /stream/<id>?quality=... with one of these (presets.py).
+        "quality": {
+            "web": current_user.quality_web if current_user.is_authenticated else "original",
+            "metered": current_user.quality_metered if current_user.is_authenticated else "low",
+        },
     }
 
 
@@ -65,6 +71,9 @@ def strings() -> dict[str, str]:
     return {
         # The player bar
         "play": _("Play"),
+        "metered": _("Metered connection: smaller files"),
+        "sound_original": _("{codec} {bitrate} kbit/s"),
+        "sound_transcoded": _("{codec} {bitrate} kbit/s, transcoded"),
         "pause": _("Pause"),
         "mute": _("Mute"),
         "unmute": _("Unmute"),

@@ -36,6 +36,8 @@ export class Bar {
       queuePanel: $("#queue-panel"),
       queueList: $(".queue-list"),
       help: $(".help-dialog"),
+      sound: $(".player-sound"),
+      metered: $('[data-action="metered"]'),
     };
     this.toastTimer = null;
     this.waveform = null;
@@ -50,6 +52,7 @@ export class Bar {
     const { ui } = this;
     this.root.hidden = false;
     document.body.classList.add("has-player");
+    ui.sound.textContent = "";
     ui.title.textContent = track.title;
     ui.title.href = track.page;
     ui.artist.textContent = track.artist;
@@ -78,6 +81,16 @@ export class Bar {
 
   #drawWave() {
     if (this.waveform) draw(this.ui.wave, this.waveform, this.progress);
+  }
+
+  // What plays: {codec, bitrate (kbit/s), transcoded}.
+  showSound({ codec, bitrate, transcoded }) {
+    const values = { codec, bitrate };
+    this.ui.sound.textContent = t(transcoded ? "sound_transcoded" : "sound_original", values);
+  }
+
+  showMetered(on) {
+    this.ui.metered.setAttribute("aria-pressed", on ? "true" : "false");
   }
 
   hide() {
@@ -206,6 +219,7 @@ export class Bar {
       case "clear":
       case "favourite":
       case "normalise":
+      case "metered":
         return actions[dataset.action]();
     }
   }

@@ -11,8 +11,10 @@ const FORWARDED = ["timeupdate", "play", "pause", "ended", "loadedmetadata", "vo
 const PRELOAD_LEFT = 20;
 
 export class Engine extends EventTarget {
-  constructor(first, second) {
+  // source(track): the address to play it from (the stream at the chosen quality).
+  constructor(first, second, source = (track) => track.stream) {
     super();
+    this.source = source;
     this.elements = [first, second];
     this.active = first;
     this.preloader = null;
@@ -65,7 +67,7 @@ export class Engine extends EventTarget {
       this.active = this.preloader;
     } else {
       this.active.pause();
-      this.active.src = track.stream;
+      this.active.src = this.source(track);
       this.active.dataset.trackId = id;
       this.onSource(this.active, track);
       this.#empty(this.other, { reload: false });
@@ -137,7 +139,7 @@ export class Engine extends EventTarget {
     if (!(left < PRELOAD_LEFT || this.active.currentTime > this.active.duration / 2)) return;
     const element = this.other;
     element.preload = "auto";
-    element.src = track.stream;
+    element.src = this.source(track);
     element.dataset.trackId = String(track.id);
     this.onSource(element, track);
     element.load();

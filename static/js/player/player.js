@@ -12,6 +12,7 @@ import { bindMediaSession, showPlaybackState, showPosition, showTrackInMediaSess
 import { bindPageButtons, markNowPlaying, showPlayCount } from "./page.js";
 import { Loudness, nextMode } from "./loudness.js";
 import { loadSaved, Saver } from "./persist.js";
+import { canPlayOpus, chooseQuality, isMetered, METERED_KEY, streamUrl } from "./quality.js";
 import { fetchQueue, fromServer, RemoteSaver, serverWins, toServer } from "./remote.js";
 import { drawPageProgress, drawPageWaveforms, fetchWaveform } from "./waveform.js";
 
@@ -22,7 +23,14 @@ const RESTART_AFTER = 3;
 export function startPlayer(root) {
   const saved = loadSaved(config.user);
   const queue = saved.queue;
-  const engine = new Engine(root.querySelector("#player-audio-a"), root.querySelector("#player-audio-b"));
+  const first = root.querySelector("#player-audio-a");
+  const opus = canPlayOpus(first);
+  const connection = navigator.connection;
+  let meteredToggle = localStorage.getItem(METERED_KEY) === "1";
+  const quality = () => chooseQuality(config.quality, isMetered(meteredToggle, connection));
+  const engine = new Engine(first, root.querySelector("#player-audio-b"), (track) =>
+    streamUrl(track.stream, quality(), opus),
+  );
   const loudness = new Loudness(engine.elements);
   engine.onSource = (element, track) => loudness.use(element, track);
   const listens = new ListenCounter();
@@ -115,12 +123,41 @@ export function startPlayer(root) {
     bar.showTrack(track);
     loudness.use(engine.active, track);
     refreshSound(track);
+    showSound(track);
     showTrackInMediaSession(track);
     markNowPlaying(track.id);
     refreshHeart(track);
     if (autoplay) play();
     saver.now();
     remote.soon();
+  }
+
+  // The bar says what plays: format, bitrate and whether it is transcoded.
+  async function showSound(track) {
+    const params = new URLSearchParams({ quality: quality() });
+    if (!opus) params.set("format", "mp3");
+    try {
+      const response = await fetch(`${url("sound", { track_id: track.id })}?${params}`, {
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return;
+      const sound = await response.json();
+      if (current()?.id === track.id) bar.showSound(sound);
+    } catch {
+      // Offline or the server is away: the bar just says nothing about it.
+    }
+  }
+
+  // The "metered" toggle: remembered, and the current track reloads at the new quality.
+  function toggleMetered() {
+    meteredToggle = !meteredToggle;
+    localStorage.setItem(METERED_KEY, meteredToggle ? "1" : "0");
+    bar.showMetered(meteredToggle);
+    const track = current();
+    if (track) {
+      const wasPlaying = !engine.paused;
+      load(track, { startAt: engine.currentTime, autoplay: wasPlaying });
+    }
   }
 
   function play() {
@@ -266,6 +303,7 @@ export function startPlayer(root) {
     },
     mute,
     clear,
+    metered: toggleMetered,
     favourite() {
       if (current()) toggleFavourite(current().id).catch((error) => console.warn(error));
     },
@@ -348,6 +386,7 @@ export function startPlayer(root) {
     renderQueue();
     if (resumePlaying) play();
   }
+  bar.showMetered(meteredToggle);
   render();
   bar.renderNormalise(loudness.mode);
   drawPageWaveforms(pageView);
