@@ -68,7 +68,10 @@ class Preset:
 
     def ffmpeg_output(self) -> list[str]:
         """ffmpeg's output options: CBR, no tags, nothing written back at the end."""
-        common = ["-map", "0:a:0", "-vn", "-map_metadata", "-1", "-fflags", "+bitexact", "-ac", "2"]
+        # -flush_packets: each page or frame reaches the file (or pipe) at once,
+        # not in 32 kB batches, so the first audio byte leaves within milliseconds.
+        common = ["-map", "0:a:0", "-vn", "-map_metadata", "-1", "-fflags", "+bitexact", "-flush_packets", "1"]
+        common += ["-ac", "2"]
         if self.codec == "mp3":
             return [
                 *common,
