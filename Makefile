@@ -115,6 +115,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/memory_bench.py
+	$(BIN)/python bench/transcode_bench.py
 
 lint: install-dev translations-check ## ruff: lint and format check; the catalogues hold every text
 	$(BIN)/ruff check .

@@ -54,7 +54,6 @@ def real_ffmpeg() -> str:
 def make_source(folder: Path, ext: str, seconds: float) -> bytes:
     out = folder / f"source-{ext}-{seconds}.{ext}"
     if not out.exists():
-        os.environ.setdefault("FFMPEG", real_ffmpeg())
         # Noise and a tone: hard enough to encode that VBR sources stay above the presets.
         synthesize(f"anoisesrc=d={seconds}:c=pink:a=0.3,volume=1", out, *SOURCES[ext])
     return out.read_bytes()
@@ -148,7 +147,10 @@ def _wait_complete(app, variant: Variant, seconds: float = 60) -> Path:
     return path
 
 
-def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_bytes(make_app, tmp_path):
+@pytest.mark.parametrize(("fmt", "preset_name"), [("mp3", "mp3-192"), ("opus", "opus-128")])
+def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_bytes(
+    make_app, tmp_path, fmt, preset_name
+):
     app = make_app(FFMPEG=slow_ffmpeg(tmp_path), TRANSCODE_ABANDON_SECONDS=30)
     with app.app_context():
         from app.extensions import db
@@ -159,8 +161,8 @@ def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_byt
         track = add_track(owner, "long.flac", content=make_source(tmp_path, "flac", 40.0))
         client = app.test_client()
         login(client, "alice", "correct horse battery")
-        preset = PRESETS["mp3-192"]
-        url = f"/stream/{track.id}?quality=medium&format=mp3"
+        preset = PRESETS[preset_name]
+        url = f"/stream/{track.id}?quality=medium&format={fmt}"
         first = client.get(url, buffered=False)
         # While ffmpeg runs: the size it will have, from the CBR bitrate.
         assert first.status_code == 200
@@ -179,7 +181,13 @@ def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_byt
         assert beyond.status_code == 206
         assert beyond.headers["Content-Range"] == f"bytes {far}-{estimate - 1}/{estimate}"
         assert len(beyond.data) == estimate - far
-        assert beyond.data[0] == 0xFF and beyond.data[1] & 0xE0 == 0xE0  # an MP3 frame starts it
+        if fmt == "mp3":
+            assert beyond.data[0] == 0xFF and beyond.data[1] & 0xE0 == 0xE0  # an MP3 frame starts it
+        else:
+            # An Ogg page of audio (not the stream's headers again), at about 80 % of the duration.
+            assert beyond.data[:4] == b"OggS"
+            granule = int.from_bytes(beyond.data[6:14], "little") / 48000
+            assert abs(granule - 0.8 * track.duration) < 2.5, granule
         done = _wait_complete(app, Variant(track.sha256, preset))
         first.close()
         finished = done.read_bytes()
@@ -190,7 +198,7 @@ def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_byt
         assert whole.status_code == 206
         assert whole.headers["Content-Range"] == f"bytes 5000-9999/{len(finished)}"
         assert whole.data == finished[5000:10000]
-        assert whole.headers["ETag"] == f'"{track.sha256}-mp3-192"'
+        assert whole.headers["ETag"] == f'"{track.sha256}-{preset_name}"'
         assert whole.headers["X-Content-Duration"] == f"{track.duration:.3f}"
 
 
@@ -360,3 +368,23 @@ def test_the_sound_endpoint_says_what_plays(app, user, client):
     sound = client.get(f"/api/tracks/{mp3.id}/sound?quality=high").json
     assert sound["transcoded"] is False
     assert sound["bitrate"] == round(mp3.bitrate / 1000)
+
+
+def test_a_far_seek_without_a_free_slot_waits_for_the_encode(make_app, tmp_path):
+    app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=8), TRANSCODE_MAX_PER_USER=1, TRANSCODE_ABANDON_SECONDS=30)
+    with app.app_context():
+        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        db.session.commit()
+        track = add_track(owner, "long.flac", content=make_source(tmp_path, "flac", 40.0))
+        client = app.test_client()
+        login(client, "alice", "correct horse battery")
+        url = f"/stream/{track.id}?quality=low&format=mp3"
+        first = client.get(url, buffered=False)
+        estimate = int(first.headers["Content-Length"])
+        far = int(estimate * 0.9)
+        # alice's one slot runs the encode: no second ffmpeg, the range comes from the encode when it gets there.
+        beyond = client.get(url, headers={"Range": f"bytes={far}-{far + 999}"})
+        assert beyond.status_code == 206
+        finished = _wait_complete(app, Variant(track.sha256, PRESETS["mp3-96"])).read_bytes()
+        first.close()
+        assert beyond.data == finished[far : far + 1000]

@@ -22,7 +22,7 @@ from werkzeug.wsgi import ClosingIterator
 from app.services.audio_tools import ffmpeg_path
 from app.services.storage import get_storage
 from app.services.transcode import cache
-from app.services.transcode.cache import Limits, TranscodeFailed, Variant
+from app.services.transcode.cache import Limits, TranscodeBusy, TranscodeFailed, Variant
 from app.services.transcode.presets import Preset
 from app.streaming.files import CACHE_CONTROL, MissingFile, serve_audio
 from app.streaming.ranges import Unsatisfiable, resolve_range
@@ -121,10 +121,17 @@ def _growing(storage, ffmpeg, source, variant, *, user_id, lim, duration, header
     elif first <= follower.available + AHEAD_SECONDS * preset.bytes_per_second():
         body = _exactly(follower.read(first, length), length)
     else:
-        follower.close()
-        seek = cache.SeekEncode(storage, ffmpeg, source, variant, preset.time_at(first), user_id=user_id, limits=lim)
-        closers = [seek.close]
-        body = _exactly(seek.read(length), length)
+        try:
+            seek = cache.SeekEncode(
+                storage, ffmpeg, source, variant, preset.time_at(first), user_id=user_id, limits=lim
+            )
+        except TranscodeBusy:
+            # No slot for a second ffmpeg: the answer waits for the encode to get there.
+            body = _exactly(follower.read(first, length), length)
+        else:
+            follower.close()
+            closers = [seek.close]
+            body = _exactly(seek.read(length), length)
     return _streamed(body, closers, status, preset.mime_type, headers)
 
 
