@@ -19,9 +19,12 @@ account or a track made private stop a remembered yes within that bound,
 never later than the cookie's own expiry (a deleted file at once: it is
 opened anew for every request).
 
-It declines anything with a query string (a later `?format=` or `?quality=`
-must never be answered with the original file), and a failure of its own is
-logged and handed to Flask, which answers with its error handling.
+It declines anything with a query string but `quality=high|medium|low`
+(with `&format=mp3` or `opus`): for those it sends the transcoded variant when
+the cache holds it complete (the same preset choice and headers as the view),
+and hands everything else to Flask, which starts or follows the encode. A
+failure of its own is logged and handed to Flask, which answers with its
+error handling.
 
 Behind deploy/nginx.conf (SEND_FILE_MODE=x-accel) it also answers nginx's own
 question, a "grant": may this session cookie hear this track? nginx asks with
@@ -58,6 +61,8 @@ from app.services.errors import NotFound
 from app.services.library.access import STREAM_LOOKUP
 from app.services.storage import Storage
 from app.services.tags import FORMATS
+from app.services.transcode.cache import Variant, touch_if_stale
+from app.services.transcode.presets import Preset, Quality, choose
 from app.streaming.files import (
     CACHE_CONTROL,
     MissingFile,
@@ -71,6 +76,8 @@ from app.web.params import parse_id
 from app.web.sessions import split_cookie_id
 
 _PATH = re.compile(r"^/stream/([0-9]{1,10})$")
+# The player's transcoded stream: a cached variant is sent here, anything else by the view.
+_QUALITY_QUERY = re.compile(r"^quality=(high|medium|low)(?:&format=(mp3|opus))?$")
 # Set by nginx on its grant subrequest only (deploy/nginx.conf).
 GRANT_HEADER = "HTTP_X_MUSICCLOUD_GRANT"
 # What storage names a stored file (<user id>/<random name>.<ext>): nginx puts
@@ -96,6 +103,10 @@ class Allowed(NamedTuple):
     storage_path: str
     mime_type: str
     sha256: str
+    format: str
+    codec: str
+    bitrate: int | None
+    duration: float
 
 
 class StreamFastPath:
@@ -123,16 +134,18 @@ class StreamFastPath:
         track_id = parse_id(match.group(1)) if match else None
         if environ.get(GRANT_HEADER):
             return self._grant(environ, track_id)(environ, start_response)
+        query = environ.get("QUERY_STRING")
+        quality = _QUALITY_QUERY.match(query) if query else None
         if (
             self.fast_path
             and track_id is not None
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-            and not environ.get("QUERY_STRING")
+            and (not query or quality)
             and self.serializer is not None
             and host_trusted(environ, self.trusted_hosts)
         ):
             try:
-                response = self._answer(environ, track_id)
+                response = self._answer(environ, track_id, quality)
             except Exception:
                 # e.g. the database is down: Flask answers, with its error page.
                 log.warning("stream fast path failed; Flask answers instead", exc_info=True)
@@ -159,20 +172,32 @@ class StreamFastPath:
             row = conn.execute(STREAM_LOOKUP, {"uid": user_id, "tid": track_id}).first()
         if row is None or row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
             return None
-        allowed = Allowed(min(now + self.grant_seconds, cookie_expires), row.storage_path, row.mime_type, row.sha256)
+        allowed = Allowed(
+            min(now + self.grant_seconds, cookie_expires),
+            row.storage_path,
+            row.mime_type,
+            row.sha256,
+            row.format,
+            row.codec,
+            row.bitrate,
+            row.duration,
+        )
         if remember and self.grant_seconds > 0:
             if len(self.remembered) >= GRANT_CACHE_SIZE:
                 self.remembered.clear()
             self.remembered[cookie, track_id] = allowed
         return allowed
 
-    def _answer(self, environ: dict, track_id: int) -> WSGIApp | None:
+    def _answer(self, environ: dict, track_id: int, quality: re.Match | None = None) -> WSGIApp | None:
         cookie = parse_cookie(environ).get(self.cookie_name)
         if not cookie:
             return None
         row = self._allowed(cookie, track_id, remember=True)
         if row is None:
             return None
+        preset = choose(row, Quality(quality.group(1)), opus=quality.group(2) != "mp3") if quality else None
+        if preset is not None:
+            return send_cached_variant(environ, self.storage, row, preset)
         answer = send_stored(environ, self.storage, row, mode=self.mode, x_accel_prefix=self.x_accel_prefix)
         if answer is None:
             # Deleted since the yes was remembered: Flask says what happened.
@@ -254,6 +279,28 @@ def host_trusted(environ: dict, trusted_hosts: list[str] | None) -> bool:
     except SecurityError:
         return False
     return True
+
+
+def send_cached_variant(environ: dict, storage: Storage, row: Allowed, preset: Preset) -> WSGIApp | None:
+    """A complete variant from the cache, as the view sends it (a plain range or
+    serve_audio(), the variant's ETag, X-Content-Duration); None when the cache
+    does not hold it complete (the view starts or follows the encode)."""
+    variant = Variant(row.sha256, preset)
+    try:
+        path = storage.variant_path(variant.name)
+    except NotFound:
+        return None
+    extra = (*extra_headers(environ), ("X-Content-Duration", f"{float(row.duration or 0):.3f}"))
+    answer = plain_range(environ, path, preset.mime_type, variant.etag, extra)
+    if answer is None:
+        try:
+            response = serve_audio(environ, path, preset.mime_type, variant.etag)
+        except MissingFile:
+            return None
+        response.headers.extend(extra)
+        answer = response
+    touch_if_stale(path)
+    return answer
 
 
 def send_stored(environ: dict, storage: Storage, row: Any, *, mode: str, x_accel_prefix: str) -> WSGIApp | None:

@@ -20,7 +20,8 @@ def visible_to(user_id: int | BindParameter[int] | ColumnElement[int]) -> Column
 # and disabled flag. Both the stream view and its fast path run it.
 STREAM_COLUMNS = (Track.id, Track.storage_path, Track.mime_type, Track.sha256, Track.format, Track.original_filename)
 STREAM_LOOKUP = (
-    select(*STREAM_COLUMNS, User.session_token, User.disabled)
+    # codec, bitrate and duration: the fast path's choice of a cached transcoded variant.
+    select(*STREAM_COLUMNS, User.session_token, User.disabled, Track.codec, Track.bitrate, Track.duration)
     .join(User, User.id == bindparam("uid"))
     .where(Track.id == bindparam("tid"), visible_to(bindparam("uid")))
 )

@@ -269,6 +269,13 @@ def complete(storage: Storage, variant: Variant) -> Path | None:
     return path
 
 
+def touch_if_stale(path: Path, older_than: float = 600.0) -> None:
+    """Mark a variant as used for the LRU trim, at most once per `older_than` seconds."""
+    with contextlib.suppress(OSError):
+        if time.time() - path.stat().st_mtime > older_than:
+            os.utime(path)
+
+
 def encoding(storage: Storage, variant: Variant) -> bool:
     """Whether some process holds the variant's lock (its ffmpeg runs)."""
     fd = _try_flock(storage.variant_path(variant.name + ".lock"), fcntl.LOCK_SH)
