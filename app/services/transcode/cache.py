@@ -114,6 +114,14 @@ def _try_flock(path: Path, mode: int) -> int | None:
     return fd
 
 
+def _reader_lock(path: Path) -> int:
+    """A shared lock on a variant's readers file, waited for: the encoder only
+    ever holds it exclusively for an instant, to see whether anyone reads."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
 def take_slots(storage: Storage, limits: Limits, user_id: int) -> Slots:
     """A global and a per-user job slot. Raises TranscodeBusy."""
     taken: list[int] = []
@@ -334,7 +342,7 @@ class Follower:
     def __init__(self, storage: Storage, variant: Variant) -> None:
         self.storage = storage
         self.variant = variant
-        self.readers_fd = _try_flock(storage.variant_path(variant.name + ".readers"), fcntl.LOCK_SH)
+        self.readers_fd = _reader_lock(storage.variant_path(variant.name + ".readers"))
         self.fh = None
         for name in (variant.name + ".part", variant.name):
             with contextlib.suppress(FileNotFoundError):
@@ -404,7 +412,7 @@ class SeekEncode:
         limits: Limits,
     ) -> None:  # fmt: skip
         self.slots = take_slots(storage, limits, user_id)
-        self.readers_fd = _try_flock(storage.variant_path(variant.name + ".readers"), fcntl.LOCK_SH)
+        self.readers_fd = _reader_lock(storage.variant_path(variant.name + ".readers"))
         self.preset = variant.preset
         try:
             self.process = subprocess.Popen(  # noqa: S603
