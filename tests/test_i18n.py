@@ -40,6 +40,10 @@ SAME_IN_BOTH = {
     "genre <bdi>%(genre)s</bdi>",
     "%(n)s kHz",
     "OK",
+    # The admin page's transcoding card: the same words in French, and a program's name.
+    "Cache",
+    "Version",
+    "ffmpeg",
 }
 
 
