@@ -36,7 +36,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AnalysisState, Track
 from app.models.types import utcnow
-from app.services import jobs
+from app.services import audio_tools, jobs
 from app.services.errors import DomainError, NotFound
 from app.services.library import access
 from app.services.storage import Storage
@@ -66,16 +66,11 @@ _PEAK = re.compile(r"(?:True|Sample) peak:\s*Peak:\s*(-?[\d.]+|-?inf)\s*dBFS", r
 
 
 def ffmpeg_path() -> str:
-    """The ffmpeg to run: FFMPEG from the configuration when set, else the one the
-    imageio-ffmpeg wheel ships. Raises AnalysisFailed(FFMPEG_UNAVAILABLE) when neither exists."""
-    configured = current_app.config.get("FFMPEG")
-    if configured:
-        return configured
+    """The ffmpeg to run (audio_tools.ffmpeg_path: FFMPEG when configured, else the
+    imageio-ffmpeg wheel's). Raises AnalysisFailed(FFMPEG_UNAVAILABLE) when neither exists."""
     try:
-        import imageio_ffmpeg  # noqa: PLC0415 - only jobs need it
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as exc:
+        return audio_tools.ffmpeg_path(current_app.config.get("FFMPEG"))[0]
+    except audio_tools.FfmpegMissing as exc:
         raise AnalysisFailed("FFMPEG_UNAVAILABLE", detail=str(exc)[:DETAIL_MAX]) from None
 
 
