@@ -142,6 +142,10 @@ class Config:
     # change, a disabled account or a track made private may take to stop a
     # player already listening (0 to 60; 0 checks every request).
     STREAM_GRANT_SECONDS = _int("STREAM_GRANT_SECONDS", 30)
+    # How long a signed stream URL from the REST API's stream-url plays (6 hours).
+    STREAM_URL_SECONDS = _int("STREAM_URL_SECONDS", 6 * 3600)
+    # How long a token from POST /api/v1/auth/token lasts (1 hour).
+    API_SIGN_IN_TOKEN_SECONDS = _int("API_SIGN_IN_TOKEN_SECONDS", 3600)
 
     # Transcoding (the "Sound quality" section of the README). FFMPEG names the
     # ffmpeg to run (a path or a name on PATH); unset, the one in the

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from app.api_v1 import errors as api_v1_errors
 from app.extensions import db, limiter
 from app.services.errors import DomainError
 from app.web.assets import static_url
@@ -84,6 +85,8 @@ def _json_error(code: int, title: str, text: str, error_code: str | None) -> dic
 def _domain_error(error: DomainError):
     # The action did not happen: nothing of it may be committed by a later hook.
     db.session.rollback()
+    if api_v1_errors.applies():
+        return api_v1_errors.domain_error(error)
     body, code = render_error(error.status, message(error), error.code)
     response = app_response(body, code)
     if "retry_after" in error.params:  # e.g. every transcoding slot is taken
@@ -105,13 +108,19 @@ def _http_error(error: HTTPException):
             _("Bad request: this server does not answer to that host name.") + "\n", 400, mimetype="text/plain"
         )
     # An exception of the app's own may say more than the code's message (`detail`).
-    body, code = render_error(error.code, getattr(error, "detail", None))
-    response = app_response(body, code)
-    # Keep headers such as Allow (405) and Retry-After (429).
-    for key, value in error.get_headers():
-        if key.lower() != "content-type":
-            response.headers[key] = value
-    if code == 429:
+    if api_v1_errors.applies():
+        detail = getattr(error, "detail", None)
+        text = str(detail) if detail is not None else str(MESSAGES.get(error.code, ("", _("The request failed.")))[1])
+        response = api_v1_errors.http_error(error, text)
+        code = error.code
+    else:
+        body, code = render_error(error.code, getattr(error, "detail", None))
+        response = app_response(body, code)
+        # Keep headers such as Allow (405) and Retry-After (429).
+        for key, value in error.get_headers():
+            if key.lower() != "content-type":
+                response.headers[key] = value
+    if code == 429 and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(_seconds_until_limit_resets())
     return response
 
@@ -135,7 +144,9 @@ def _database_unavailable(error: Exception):
         db.session.rollback()
     current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, error)
     title, text = (str(s) for s in MESSAGES[503])
-    if _json_wanted():
+    if api_v1_errors.applies():
+        response = api_v1_errors.error_response(503, "DATABASE_UNAVAILABLE", text)
+    elif _json_wanted():
         response = make_response(_json_error(503, title, text, "DATABASE_UNAVAILABLE"), 503)
     else:
         stylesheet = static_url("css/app.css")
@@ -149,6 +160,8 @@ def _database_unavailable(error: Exception):
 def _unexpected_error(error: Exception):
     db.session.rollback()
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    if api_v1_errors.applies():
+        return api_v1_errors.error_response(500, "INTERNAL_ERROR", str(MESSAGES[500][1]))
     body, code = render_error(500)
     return app_response(body, code)
 

@@ -15,6 +15,7 @@ from app import models as _models  # noqa: F401 - registers every table on db.me
 from app.account.routes import bp as account_bp
 from app.admin.routes import bp as admin_bp
 from app.api.routes import bp as api_bp
+from app.api_v1 import routes as api_v1
 from app.auth.routes import bp as auth_bp
 from app.cli import register_cli
 from app.extensions import csrf, db, limiter, login_manager
@@ -163,3 +164,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(language_bp)
     app.register_blueprint(subsonic_bp, url_prefix="/rest")
+    api_v1.init_app(app)

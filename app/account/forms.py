@@ -81,3 +81,34 @@ class CredentialForm(FlaskForm):
 
 class RevokeForm(FlaskForm):
     """A button-only form: CSRF and nothing else."""
+
+
+class AccessTokenForm(FlaskForm):
+    """A new personal access token for the REST API: a name, a scope, an optional expiry."""
+
+    name = StringField(
+        _l("Name"),
+        validators=[
+            DataRequired(_l("Give it a name, such as the script it is for.")),
+            Length(max=CREDENTIAL_NAME_MAX, message=_l("A name may have at most %(max)d characters.")),
+        ],
+    )
+    scope = SelectField(_l("Scope"), default="read")
+    expires_in_days = SelectField(_l("Expires"), default="30")
+
+    def __init__(self, *args: object, admin: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        scopes = [
+            SelectChoice("read", _l("Read: list, search and play")),
+            SelectChoice("write", _l("Write: also upload, change and delete")),
+        ]
+        if admin:
+            scopes.append(SelectChoice("admin", _l("Admin: also manage accounts")))
+        self.scope.choices = scopes
+        self.expires_in_days.choices = [
+            SelectChoice("", _l("Never")),
+            SelectChoice("7", _l("In 7 days")),
+            SelectChoice("30", _l("In 30 days")),
+            SelectChoice("90", _l("In 90 days")),
+            SelectChoice("365", _l("In a year")),
+        ]

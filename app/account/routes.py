@@ -1,6 +1,9 @@
-"""The user's own account: preferences, password, app passwords and API keys, deletion."""
+"""The user's own account: preferences, password, app passwords, API keys and
+access tokens, deletion."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
@@ -8,6 +11,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.account.forms import (
+    AccessTokenForm,
     ChangePasswordForm,
     CredentialForm,
     DeleteAccountForm,
@@ -15,6 +19,8 @@ from app.account.forms import (
     RevokeForm,
     SoundQualityForm,
 )
+from app.models import AccessScope
+from app.models.types import utcnow
 from app.services import accounts, credentials
 from app.services.errors import DomainError
 from app.services.storage import get_storage
@@ -202,3 +208,62 @@ def revoke_api_key(key_id: int) -> Response:
         commit()
         flash(_("The API key is revoked."), "success")
     return redirect(url_for("account.index"))
+
+
+# --- personal access tokens (the REST API) ---------------------------------------------------
+
+
+def _token_form() -> AccessTokenForm:
+    return AccessTokenForm(prefix="token", admin=current_user.is_admin)
+
+
+def _render_tokens(form: AccessTokenForm | None = None, new_token: dict[str, str] | None = None, status: int = 200):
+    response = current_app.make_response(
+        (
+            render_template(
+                "account/tokens.html",
+                form=form or _token_form(),
+                tokens=credentials.access_tokens(current_user.id),
+                revoke_form=RevokeForm(),
+                new_token=new_token,
+                now=utcnow(),
+            ),
+            status,
+        )
+    )
+    if new_token:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/tokens")
+def tokens():
+    """Personal access tokens for scripts using the REST API (/api/v1)."""
+    return _render_tokens()
+
+
+@bp.post("/tokens")
+def create_token():
+    form = _token_form()
+    if form.validate_on_submit():
+        days = form.expires_in_days.data
+        expires = utcnow() + timedelta(days=int(days)) if days else None
+        try:
+            row, plain = credentials.create_access_token(
+                current_user, form.name.data, AccessScope(form.scope.data), expires
+            )
+        except DomainError as exc:
+            form.name.errors.append(message(exc))
+        else:
+            commit()
+            return _render_tokens(new_token={"name": row.name, "secret": plain})
+    return _render_tokens(form, status=400)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int) -> Response:
+    if RevokeForm().validate_on_submit():
+        credentials.revoke_access_token(current_user.id, token_id)
+        commit()
+        flash(_("The token is revoked: scripts using it stop at once."), "success")
+    return redirect(url_for("account.tokens"))

@@ -1,6 +1,6 @@
 """Models, one module per domain; importing this package registers every table."""
 
-from app.models.credential import ApiKey, AppPassword
+from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
 from app.models.job import Job, JobState
 from app.models.library import Album, AnalysisState, Artist, Track, Visibility
 from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
@@ -19,6 +19,8 @@ from app.models.settings import Setting
 from app.models.user import Role, User
 
 __all__ = [
+    "AccessScope",
+    "AccessToken",
     "Album",
     "AlbumRating",
     "AlbumStar",

@@ -4,9 +4,10 @@ apiKeyAuthentication)."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -46,3 +47,31 @@ class ApiKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_client: Mapped[str | None] = mapped_column(String(CLIENT_NAME_MAX), nullable=True)
+
+
+class AccessScope(enum.StrEnum):
+    """What a personal access token may do: read (GET only), write (also change),
+    admin (also the admin endpoints, and only while its owner is an admin)."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+class AccessToken(db.Model):
+    """A personal access token for the REST API (/api/v1), sent as a Bearer token.
+    Only its SHA-256 is kept, which is also how it is looked up."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(CREDENTIAL_NAME_MAX))
+    scope: Mapped[AccessScope] = mapped_column(
+        Enum(AccessScope, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # None: until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

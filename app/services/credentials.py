@@ -1,11 +1,12 @@
-"""App passwords and API keys: what a phone or desktop app holds instead of the
-web password.
+"""App passwords, API keys and personal access tokens: what a phone or desktop
+app, or a script, holds instead of the web password.
 
 App passwords are generated here (never chosen), shown once, and kept
 encrypted with Fernet under a key derived from APP_PASSWORD_KEY (or
 SECRET_KEY): Subsonic's token auth sends md5(password + salt), so the server
 must be able to read the password back. API keys are kept as SHA-256 hashes
-only. Functions flush, never commit.
+only, and so are personal access tokens (the REST API's Bearer tokens).
+Functions flush, never commit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +26,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, func, select
 
 from app.extensions import db
-from app.models import ApiKey, AppPassword, User
+from app.models import AccessScope, AccessToken, ApiKey, AppPassword, Role, User
 from app.models.credential import CLIENT_NAME_MAX, CREDENTIAL_NAME_MAX
 from app.models.types import utcnow
 from app.services.errors import DomainError, NotFound
@@ -74,11 +76,14 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
-def _count(model: type[AppPassword] | type[ApiKey], user_id: int) -> int:
+Model = type[AppPassword] | type[ApiKey] | type[AccessToken]
+
+
+def _count(model: Model, user_id: int) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(model.user_id == user_id)) or 0
 
 
-def _check_room(model: type[AppPassword] | type[ApiKey], user_id: int) -> None:
+def _check_room(model: Model, user_id: int) -> None:
     if _count(model, user_id) >= MAX_PER_USER:
         raise CredentialError("TOO_MANY_CREDENTIALS", max=MAX_PER_USER)
 
@@ -205,6 +210,80 @@ def find_api_key(key: str) -> ApiKey | None:
     return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash(key)))
 
 
+# --- personal access tokens (the REST API) ------------------------------------------------
+
+ACCESS_TOKEN_PREFIX = "mct_"  # noqa: S105 - a prefix that lets secret scanners spot a leaked token
+ACCESS_TOKEN_BYTES = 32
+# The longest expiry a token can be given, in days (a bound that keeps dates sane).
+MAX_TOKEN_DAYS = 3650
+# What the sign-in endpoint's tokens are called on the account page.
+SIGN_IN_TOKEN_NAME = "API sign-in"  # noqa: S105 - a label, not a secret
+
+
+def create_access_token(
+    user: User, name: str, scope: AccessScope, expires_at: datetime | None = None
+) -> tuple[AccessToken, str]:
+    """A new personal access token and its plain text (shown once; only its hash is kept).
+    Raises CredentialError (TOKEN_SCOPE_NOT_ALLOWED for the admin scope of a non-admin,
+    TOKEN_EXPIRY_INVALID for an expiry in the past or too far ahead)."""
+    clean = _clean_name(name)
+    if scope is AccessScope.ADMIN and user.role is not Role.ADMIN:
+        raise CredentialError("TOKEN_SCOPE_NOT_ALLOWED", scope=scope.value)
+    now = utcnow()
+    if expires_at is not None and not now < expires_at <= now + timedelta(days=MAX_TOKEN_DAYS):
+        raise CredentialError("TOKEN_EXPIRY_INVALID", max=MAX_TOKEN_DAYS)
+    _drop_expired(user.id)
+    _check_room(AccessToken, user.id)
+    plain = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(ACCESS_TOKEN_BYTES)
+    row = AccessToken(user_id=user.id, name=clean, scope=scope, token_hash=key_hash(plain), expires_at=expires_at)
+    db.session.add(row)
+    db.session.flush()
+    return row, plain
+
+
+def _drop_expired(user_id: int) -> None:
+    """Expired tokens are worthless; they go when a new one is made, so they never fill the list."""
+    db.session.execute(delete(AccessToken).where(AccessToken.user_id == user_id, AccessToken.expires_at <= utcnow()))
+
+
+def access_tokens(user_id: int) -> list[AccessToken]:
+    return list(db.session.scalars(select(AccessToken).where(AccessToken.user_id == user_id).order_by(AccessToken.id)))
+
+
+def revoke_access_token(user_id: int, token_id: int) -> None:
+    """Raises NotFound unless the token is the user's."""
+    row = db.session.get(AccessToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound("CREDENTIAL_NOT_FOUND")
+    db.session.delete(row)
+    db.session.flush()
+
+
+def find_access_token(plain: str) -> tuple[AccessToken, User] | None:
+    """The unexpired token and its enabled owner (read now: a role change or a
+    disabled account counts from this request on), or None."""
+    if not plain or len(plain) > 512 or not plain.startswith(ACCESS_TOKEN_PREFIX):
+        return None
+    row = db.session.execute(
+        select(AccessToken, User)
+        .join(User, User.id == AccessToken.user_id)
+        .where(AccessToken.token_hash == key_hash(plain))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if user.disabled or (token.expires_at is not None and token.expires_at <= utcnow()):
+        return None
+    return token, user
+
+
+def mark_token_used(row: AccessToken) -> None:
+    """Stamp the last use, at most once a minute (a busy script does not write per request)."""
+    now = utcnow()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        row.last_used_at = now
+
+
 # --- use and administration ---------------------------------------------------------------
 
 
@@ -243,9 +322,9 @@ def counts_for(user_ids: list[int]) -> dict[int, CredentialCounts]:
 
 
 def revoke_all(user_id: int) -> int:
-    """Revoke every app password and API key of the user; return how many there were."""
+    """Revoke every app password, API key and access token of the user; return how many there were."""
     removed = 0
-    for model in (AppPassword, ApiKey):
+    for model in (AppPassword, ApiKey, AccessToken):
         result = db.session.execute(delete(model).where(model.user_id == user_id))
         removed += result.rowcount or 0
     return removed

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, request, session
 from flask_login import current_user
 
 from app.extensions import db
+from app.services import stream_links
 from app.services.library import access
 from app.services.transcode.cache import TranscodeBusy
 from app.services.transcode.presets import Preset, choose, parse_quality
@@ -50,14 +51,17 @@ def cover(track_id: int) -> Response:
     return send_cover(rel, pending=pending)
 
 
-def _visible_track(track_id: int) -> StreamTrack:
-    """The track, if the session's user may hear it: one indexed query on the hot path.
+def _visible_track(track_id: int) -> tuple[StreamTrack, int]:
+    """The track, if the session's user (or a signed URL's) may hear it, and that
+    user's id: one indexed query on the hot path.
 
     A seek is a new request, so this runs for every range a player asks for.
     With a session cookie, the user's token check and the track lookup are one
     query; only without one (a remember-me cookie alone) does Flask-Login load
     the user first.
     """
+    if "sig" in request.args:
+        return _signed_track(track_id, request.args["sig"])
     parsed = split_cookie_id(session.get("_user_id"))
     if parsed is None:
         _require_login()
@@ -70,16 +74,31 @@ def _visible_track(track_id: int) -> StreamTrack:
         abort(404)
     if row.disabled or not hmac.compare_digest(row.session_token.encode(), token.encode()):
         abort(401)
-    return StreamTrack(*row[: len(access.STREAM_COLUMNS)])
+    return StreamTrack(*row[: len(access.STREAM_COLUMNS)]), int(user_id)
 
 
-def _preset(track_id: int) -> tuple[StreamTrack, Preset | None, object]:
-    """The track, and the preset its `quality` (and `format`: mp3 for players
-    without Opus) asks for: None for the original file."""
-    row = _visible_track(track_id)
+def _signed_track(track_id: int, sig: str) -> tuple[StreamTrack, int]:
+    """A signed stream URL (the REST API's stream-url): no cookie needed, the
+    same visibility rule, and a disabled account stops it."""
+    user_id = stream_links.user_for(sig, track_id)
+    if user_id is None:
+        abort(401)
+    row = db.session.execute(access.STREAM_LOOKUP, {"uid": user_id, "tid": track_id}).first()
+    if row is None:
+        abort(404)
+    if row.disabled:
+        abort(401)
+    return StreamTrack(*row[: len(access.STREAM_COLUMNS)]), user_id
+
+
+def _preset(track_id: int) -> tuple[StreamTrack, Preset | None, object, int]:
+    """The track, the preset its `quality` (and `format`: mp3 for players
+    without Opus) asks for (None for the original file), the track's model and
+    the listener's id."""
+    row, user_id = _visible_track(track_id)
     quality = parse_quality(request.args.get("quality"))
-    track = access.get_visible_track(current_user.id, track_id)
-    return row, choose(track, quality, opus=request.args.get("format") != "mp3"), track
+    track = access.get_visible_track(user_id, track_id)
+    return row, choose(track, quality, opus=request.args.get("format") != "mp3"), track, user_id
 
 
 def _accepts_original(mime_type: str) -> bool:
@@ -92,12 +111,12 @@ def _accepts_original(mime_type: str) -> bool:
 def stream(track_id: int) -> Response:
     # The fast path (app/streaming/fastpath.py) answers plain seeks before this.
     if not request.args.get("quality"):
-        return send_track(_visible_track(track_id))
-    row, preset, track = _preset(track_id)
+        return send_track(_visible_track(track_id)[0])
+    row, preset, track, user_id = _preset(track_id)
     if preset is None:
         return send_track(row)
     try:
-        return send_variant(track, preset, current_user.id)
+        return send_variant(track, preset, user_id)
     except TranscodeBusy:
         if _accepts_original(row.mime_type):
             return send_track(row)
@@ -106,11 +125,11 @@ def stream(track_id: int) -> Response:
 
 @bp.route("/stream/<int:track_id>/download", methods=["GET", "HEAD"])
 def download(track_id: int) -> Response:
-    row, preset, track = _preset(track_id)
+    row, preset, track, user_id = _preset(track_id)
     name = row.original_filename
     if preset is not None:
         stem = name.rsplit(".", 1)[0] if "." in name else name
-        return send_variant(track, preset, current_user.id, download_name=f"{stem}.{preset.ext}")
+        return send_variant(track, preset, user_id, download_name=f"{stem}.{preset.ext}")
     if not name.lower().endswith("." + row.format):
         name = f"{name}.{row.format}"
     return send_track(row, download_name=name)

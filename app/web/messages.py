@@ -90,6 +90,8 @@ MESSAGES: dict[str, LazyString] = {
     "CREDENTIAL_NAME_TOO_LONG": _l("A name may have at most {max} characters."),
     "TOO_MANY_CREDENTIALS": _l("You have {max} already; revoke one you no longer use first."),
     "CREDENTIAL_NOT_FOUND": _l("No such app password or key."),
+    "TOKEN_SCOPE_NOT_ALLOWED": _l("Only an admin can make a token with the {scope} scope."),
+    "TOKEN_EXPIRY_INVALID": _l("A token expires in the future, at most {max} days from now."),
     # ratings and the play queue apps save
     "RATING_OUT_OF_RANGE": _l("A rating is a number from 1 to 5 (0 removes it)."),
     "QUEUE_TOO_LONG": _l("A play queue holds at most {max} tracks."),

@@ -1,0 +1,381 @@
+"""The REST API's endpoints. Thin, as every route here: validate (the schemas),
+call one service, commit once, answer. Errors are DomainErrors or ApiErrors,
+rendered by app/api_v1/errors.py through app/errors.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_smorest import Api, Blueprint
+from marshmallow import ValidationError
+
+from app.api_v1 import schemas
+from app.api_v1.auth import api_user, authenticate, require_uploader
+from app.api_v1.errors import ApiError
+from app.extensions import csrf, db
+from app.models import AccessScope, Track, Visibility
+from app.models.types import utcnow
+from app.security import CONTENT_SECURITY_POLICY
+from app.services import accounts, credentials, stream_links
+from app.services.library import access, adding, editing, filtering
+from app.services.storage import IncomingFile, get_storage
+from app.unit_of_work import commit, committing
+from app.web import login_limits
+from app.web.uploads import max_upload_bytes, parser_pool
+
+# The spec's security scheme: every operation but sign-in needs a Bearer token.
+BEARER = [{"bearerAuth": []}]
+
+
+class V1Api(Api):
+    """flask-smorest's Api, leaving the app's own error handlers in place (they
+    render /api/v1 errors in the API's shape, and every other page as before)."""
+
+    ERROR_SCHEMA = schemas.ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+api = V1Api()
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "Music Cloud API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api.init_app(
+        app,
+        spec_kwargs={
+            "servers": [{"url": "/"}],
+            "info": {"description": "Music Cloud's public REST API. Send a personal access token as a Bearer token."},
+        },
+    )
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for blp in (auth_bp, tracks_bp, *EXTRA_BLUEPRINTS):
+        csrf.exempt(blp)  # no cookie is accepted here, so there is no cross-site request to forge
+        api.register_blueprint(blp)
+    app.add_url_rule("/api/docs", "api_docs", docs)
+
+
+def docs() -> Any:
+    """A readable page of the OpenAPI document (vendored Swagger UI)."""
+    response = current_app.make_response(render_template("api_v1/docs.html"))
+    # Swagger UI sets inline styles; this page alone allows them (no user content is shown on it).
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+    )
+    return response
+
+
+def protected(name: str, description: str, url_prefix: str) -> Blueprint:
+    """A blueprint whose every operation needs a token (documented as such)."""
+    blp = Blueprint(name, __name__, url_prefix="/api/v1" + url_prefix, description=description)
+    blp.before_request(_authenticate)
+    blp.before_request(_check_media_type)
+    return blp
+
+
+BODY_TYPES = ("application/json", "multipart/form-data")
+
+
+def _check_media_type() -> None:
+    """A body the API cannot read is 415, not silently an empty change."""
+    has_body = bool(request.content_length or request.headers.get("Transfer-Encoding"))
+    if request.method in ("POST", "PUT", "PATCH") and has_body and request.mimetype not in BODY_TYPES:
+        raise ApiError(
+            415, "UNSUPPORTED_MEDIA_TYPE", _("Send JSON (application/json) or, for uploads, multipart/form-data.")
+        )
+
+
+def _authenticate() -> None:
+    authenticate()
+    if db.session.dirty:
+        # The token's last-use stamp (at most once a minute), apart from the action.
+        commit()
+
+
+EXTRA_BLUEPRINTS: list[Blueprint] = []
+
+# --- sign-in ------------------------------------------------------------------------------
+
+auth_bp = Blueprint("v1_auth", __name__, url_prefix="/api/v1/auth", description="Tokens for scripts")
+
+
+def user_data(user: Any) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "role": user.role.value, "created_at": user.created_at}
+
+
+def _token_answer(user: Any, scope: AccessScope) -> dict[str, Any]:
+    expires = utcnow() + timedelta(seconds=current_app.config["API_SIGN_IN_TOKEN_SECONDS"])
+    row, plain = credentials.create_access_token(user, credentials.SIGN_IN_TOKEN_NAME, scope, expires)
+    return {
+        "token": plain,
+        "token_type": "Bearer",
+        "scope": row.scope.value,
+        "expires_at": row.expires_at,
+        "user": user_data(user),
+    }
+
+
+@auth_bp.post("/token")
+@auth_bp.arguments(schemas.SignInSchema)
+@auth_bp.response(201, schemas.TokenSchema)
+@auth_bp.alt_response(401, schema=schemas.ErrorSchema, description="Wrong username or password")
+@auth_bp.alt_response(429, schema=schemas.ErrorSchema, description="Too many failed sign-ins")
+def sign_in(body: dict[str, Any]) -> dict[str, Any]:
+    """A short-lived token for a username and password (rate limited like the login form)."""
+    username = body["username"]
+    if login_limits.sign_in_blocked(username):
+        raise ApiError(
+            429,
+            "RATE_LIMITED",
+            _("Too many failed sign-ins. Wait a few minutes, then try again."),
+            {"Retry-After": "60"},
+        )
+    try:
+        user = accounts.authenticate(username, body["password"], rounds=current_app.config["BCRYPT_ROUNDS"])
+    except accounts.InvalidCredentials:
+        db.session.rollback()
+        login_limits.count_failed_sign_in(username)
+        raise
+    answer = _token_answer(user, AccessScope(body["scope"]))
+    commit()
+    return answer
+
+
+@auth_bp.post("/register")
+@auth_bp.arguments(schemas.RegisterSchema)
+@auth_bp.response(201, schemas.TokenSchema)
+@auth_bp.alt_response(403, schema=schemas.ErrorSchema, description="Registration is closed")
+@auth_bp.alt_response(409, schema=schemas.ErrorSchema, description="The username is taken")
+def register(body: dict[str, Any]) -> dict[str, Any]:
+    """Create an account (when registration is open) and sign it in."""
+    user = accounts.register(
+        body["username"],
+        body["password"],
+        registration_default=current_app.config["ALLOW_REGISTRATION"],
+        rounds=current_app.config["BCRYPT_ROUNDS"],
+    )
+    answer = _token_answer(user, AccessScope.WRITE)
+    commit()
+    return answer
+
+
+# --- tracks ---------------------------------------------------------------------------------
+
+tracks_bp = protected("v1_tracks", "Tracks: list, filter, upload, update, delete, stream", "/tracks")
+NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such track (or another account's private one)"}
+
+
+def track_data(track: Track, user_id: int, names: dict[int, str] | None = None) -> dict[str, Any]:
+    names = names if names is not None else filtering.owner_names({track.owner_id})
+    return {
+        "id": track.id,
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "album_artist": track.album_artist,
+        "track_number": track.track_number,
+        "disc_number": track.disc_number,
+        "year": track.year,
+        "genre": track.genre,
+        "duration": track.duration,
+        "format": track.format,
+        "codec": track.codec,
+        "mime_type": track.mime_type,
+        "bitrate": track.bitrate,
+        "sample_rate": track.sample_rate,
+        "channels": track.channels,
+        "size_bytes": track.size_bytes,
+        "visibility": track.visibility.value,
+        "owner_id": track.owner_id,
+        "uploader": names.get(track.owner_id),
+        "artist_id": track.artist_id,
+        "album_id": track.album_id,
+        "mine": track.owner_id == user_id,
+        "processing_status": "processing" if track.cover_pending else "ready",
+        "created_at": track.uploaded_at,
+        "updated_at": track.modified_at,
+    }
+
+
+def tracks_data(tracks: list[Track], user_id: int) -> list[dict[str, Any]]:
+    names = filtering.owner_names({t.owner_id for t in tracks})
+    return [track_data(t, user_id, names) for t in tracks]
+
+
+def page_meta(page: int, per_page: int, total: int) -> dict[str, Any]:
+    pages = -(-total // per_page) if total else 0
+    return {
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "total_pages": pages,
+        "has_next": page < pages,
+        "has_prev": page > 1,
+    }
+
+
+@tracks_bp.get("")
+@tracks_bp.arguments(schemas.TrackQuerySchema, location="query")
+@tracks_bp.response(200, schemas.TrackListSchema)
+@tracks_bp.doc(security=BEARER)
+def list_tracks(args: dict[str, Any]) -> dict[str, Any]:
+    """Tracks you may see, filtered, sorted and paginated."""
+    sort = args["sort"]
+    order = args.get("order") or ("asc" if sort in ("title", "artist") else "desc")
+    wanted = filtering.TrackFilter(
+        page=args["page"],
+        per_page=args["limit"],
+        sort=sort,
+        order=order,
+        artist=args.get("artist"),
+        album=args.get("album"),
+        genre=args.get("genre"),
+        min_duration=args.get("min_duration"),
+        max_duration=args.get("max_duration"),
+        format=args.get("format"),
+        uploader=args.get("uploader"),
+        search=args.get("search"),
+        mine=args["mine"],
+    )
+    found = filtering.filter_tracks(api_user().id, wanted)
+    meta = page_meta(found.page, found.per_page, found.total)
+    meta.update(sort=sort, order=order, filters=found.filters)
+    return {"data": tracks_data(found.tracks, api_user().id), "meta": meta}
+
+
+@tracks_bp.get("/<int:track_id>")
+@tracks_bp.arguments(schemas.TrackGetQuerySchema, location="query")
+@tracks_bp.response(200, schemas.TrackDetailSchema)
+@tracks_bp.alt_response(404, **NOT_FOUND)
+@tracks_bp.doc(security=BEARER)
+def get_track(args: dict[str, Any], track_id: int) -> dict[str, Any]:
+    """One track; include=stats adds its play and like counts."""
+    user_id = api_user().id
+    found = access.get_visible_track(user_id, track_id)
+    data = track_data(found, user_id)
+    if args.get("include") == "stats":
+        stats = filtering.track_stats(user_id, found.id)
+        data["stats"] = {"plays": stats.plays, "your_plays": stats.your_plays, "likes": stats.likes}
+    return data
+
+
+UPDATABLE = ("title", "artist", "album", "album_artist", "genre", "track_number", "disc_number", "year")
+
+
+def _apply_update(found: Track, changes_wanted: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Apply a validated partial update; return what changed, old and new."""
+    before = {key: getattr(found, key) for key in UPDATABLE}
+    before["visibility"] = found.visibility.value
+    tags = {key: changes_wanted[key] for key in UPDATABLE if key in changes_wanted}
+    visibility = Visibility(changes_wanted.get("visibility", found.visibility.value))
+    editing.update_track(found, visibility=visibility, **tags)
+    after = {key: getattr(found, key) for key in UPDATABLE}
+    after["visibility"] = found.visibility.value
+    return {key: {"old": before[key], "new": after[key]} for key in before if before[key] != after[key]}
+
+
+@tracks_bp.patch("/<int:track_id>")
+@tracks_bp.arguments(schemas.TrackUpdateSchema)
+@tracks_bp.response(200, schemas.TrackUpdateResultSchema)
+@tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
+@tracks_bp.alt_response(404, **NOT_FOUND)
+@tracks_bp.doc(security=BEARER)
+def update_track(body: dict[str, Any], track_id: int) -> dict[str, Any]:
+    """Change some of a track's tags or its visibility (the owner only)."""
+    user_id = api_user().id
+    found = access.get_own_track(user_id, track_id)
+    changes = _apply_update(found, body)
+    commit()
+    return {"track": track_data(found, user_id), "changes": changes}
+
+
+@tracks_bp.delete("/<int:track_id>")
+@tracks_bp.response(204)
+@tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
+@tracks_bp.alt_response(404, **NOT_FOUND)
+@tracks_bp.doc(security=BEARER)
+def delete_track(track_id: int) -> None:
+    """Delete a track and its file (the owner, or an admin)."""
+    user = api_user()
+    found = access.get_visible_track(user.id, track_id) if not user.is_admin else db.session.get(Track, track_id)
+    if found is None:
+        raise access.NotFound("TRACK_NOT_FOUND")
+    if found.owner_id != user.id and not user.is_admin:
+        raise access.Forbidden("TRACK_NOT_OWNED")
+    files = editing.delete_track(found)
+    commit()
+    get_storage().delete_many(files)
+
+
+@tracks_bp.post("")
+@tracks_bp.arguments(schemas.UploadFileSchema, location="files")
+@tracks_bp.arguments(schemas.UploadFormSchema, location="form")
+@tracks_bp.response(201, schemas.UploadResultSchema)
+@tracks_bp.alt_response(409, schema=schemas.ErrorSchema, description="The same file is already in your library")
+@tracks_bp.alt_response(413, schema=schemas.ErrorSchema, description="File too large or quota exceeded")
+@tracks_bp.alt_response(415, schema=schemas.ErrorSchema, description="Not a supported audio file")
+@tracks_bp.doc(security=BEARER)
+def upload_track(files: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
+    """Upload one audio file (multipart field `file`), with optional JSON `metadata` overriding its tags."""
+    require_uploader()
+    overrides = _metadata(form.get("metadata"))
+    part = files["file"]
+    incoming = part.stream
+    if not isinstance(incoming, IncomingFile):
+        raise ApiError(400, "BAD_REQUEST", _("Send the audio file as the multipart field `file`."))
+    user = api_user()
+    batch = adding.AddBatch(get_storage())
+    with committing(batch):
+        result = adding.add_file(
+            get_storage(), parser_pool(), user, incoming, part.filename or "", batch=batch, max_bytes=max_upload_bytes()
+        )
+        if result.outcome is adding.AddOutcome.ADDED and result.track is not None and overrides:
+            _apply_update(result.track, overrides)
+    if result.outcome is adding.AddOutcome.DUPLICATE and result.track is not None:
+        raise ApiError(409, "DUPLICATE_TRACK", _("This file is already in your library."), None).with_details(
+            {"track_id": result.track.id}
+        )
+    if result.error is not None:
+        raise result.error
+    assert result.track is not None
+    data = track_data(result.track, user.id)
+    return {"track": data, "processing_status": data["processing_status"]}
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    """The upload's JSON metadata, validated like a track update (422 when it is not)."""
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ApiError(422, "VALIDATION_FAILED", _("metadata is not valid JSON.")) from None
+    if not isinstance(parsed, dict):
+        raise ApiError(422, "VALIDATION_FAILED", _("metadata must be a JSON object."))
+    try:
+        return schemas.TrackUpdateSchema().load(parsed)
+    except ValidationError as exc:
+        raise ApiError(422, "VALIDATION_FAILED", _("metadata has invalid fields.")).with_details(
+            {"metadata": exc.messages}
+        ) from None
+
+
+@tracks_bp.get("/<int:track_id>/stream-url")
+@tracks_bp.response(200, schemas.StreamUrlSchema)
+@tracks_bp.alt_response(404, **NOT_FOUND)
+@tracks_bp.doc(security=BEARER)
+def stream_url(track_id: int) -> dict[str, Any]:
+    """A signed URL that plays the track without headers or cookies, until it expires."""
+    user_id = api_user().id
+    found = access.get_visible_track(user_id, track_id)
+    sig, expires = stream_links.sign(found.id, user_id)
+    return {"url": url_for("streaming.stream", track_id=found.id, sig=sig, _external=True), "expires_at": expires}

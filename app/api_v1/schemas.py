@@ -1,0 +1,248 @@
+"""The REST API's shapes: marshmallow schemas that validate what a client sends,
+shape what it gets, and (through flask-smorest) make the OpenAPI document."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.models.library import TAG_MAX
+from app.services.library.filtering import FORMATS, MAX_PER_PAGE, SORTS
+
+ORDER = validate.OneOf(["asc", "desc"])
+VISIBILITY = validate.OneOf(["private", "public"])
+PLAYLIST_VISIBILITY = validate.OneOf(["private", "instance", "link"])
+TAG = validate.Length(max=TAG_MAX)
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"example": "TRACK_NOT_FOUND"})
+    message = fields.String(required=True)
+    details = fields.Raw(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+# --- accounts and tokens --------------------------------------------------------------
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": ["admin", "user", "listener"]})
+    created_at = fields.DateTime(required=True)
+
+
+class SignInSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    scope = fields.String(load_default="write", validate=validate.OneOf(["read", "write"]))
+
+
+class RegisterSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "Send as Authorization: Bearer <token>."})
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    scope = fields.String(required=True)
+    expires_at = fields.DateTime(allow_none=True)
+    user = fields.Nested(UserSchema, required=True)
+
+
+# --- tracks -------------------------------------------------------------------------------
+
+
+class TrackSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    artist = fields.String(required=True)
+    album = fields.String(required=True)
+    album_artist = fields.String(allow_none=True)
+    track_number = fields.Integer(allow_none=True)
+    disc_number = fields.Integer(allow_none=True)
+    year = fields.Integer(allow_none=True)
+    genre = fields.String(allow_none=True)
+    duration = fields.Float(required=True, metadata={"description": "seconds"})
+    format = fields.String(required=True)
+    codec = fields.String(required=True)
+    mime_type = fields.String(required=True)
+    bitrate = fields.Integer(allow_none=True)
+    sample_rate = fields.Integer(allow_none=True)
+    channels = fields.Integer(allow_none=True)
+    size_bytes = fields.Integer(required=True)
+    visibility = fields.String(required=True, validate=VISIBILITY)
+    owner_id = fields.Integer(required=True)
+    uploader = fields.String(allow_none=True)
+    artist_id = fields.Integer(required=True)
+    album_id = fields.Integer(required=True)
+    mine = fields.Boolean(required=True)
+    processing_status = fields.String(required=True, metadata={"enum": ["ready", "processing"]})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class TrackStatsSchema(Schema):
+    plays = fields.Integer(required=True)
+    your_plays = fields.Integer(required=True)
+    likes = fields.Integer(required=True)
+
+
+class TrackDetailSchema(TrackSchema):
+    stats = fields.Nested(TrackStatsSchema)
+
+
+class TrackQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORTS))
+    order = fields.String(validate=ORDER, metadata={"description": "asc or desc (desc for dates and counts)"})
+    artist = fields.String(validate=TAG, metadata={"description": "exact artist name, any case or accents"})
+    album = fields.String(validate=TAG)
+    genre = fields.String(validate=TAG)
+    min_duration = fields.Float(validate=validate.Range(min=0, max=1e7), metadata={"description": "seconds"})
+    max_duration = fields.Float(validate=validate.Range(min=0, max=1e7))
+    format = fields.String(validate=validate.OneOf(FORMATS))
+    uploader = fields.String(validate=validate.Length(max=64), metadata={"description": "username"})
+    search = fields.String(validate=validate.Length(max=200))
+    mine = fields.Boolean(load_default=False)
+
+
+class TrackGetQuerySchema(Schema):
+    include = fields.String(
+        validate=validate.Regexp(r"^(stats)?$"), metadata={"description": "stats: play and like counts"}
+    )
+
+
+class MetaSchema(Schema):
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    total_pages = fields.Integer(required=True)
+    has_next = fields.Boolean(required=True)
+    has_prev = fields.Boolean(required=True)
+    sort = fields.String()
+    order = fields.String()
+    filters = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
+
+
+class TrackListSchema(Schema):
+    data = fields.List(fields.Nested(TrackSchema), required=True)
+    meta = fields.Nested(MetaSchema, required=True)
+
+
+class TrackUpdateSchema(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=TAG_MAX))
+    artist = fields.String(validate=validate.Length(min=1, max=TAG_MAX))
+    album = fields.String(validate=validate.Length(min=1, max=TAG_MAX))
+    album_artist = fields.String(allow_none=True, validate=TAG)
+    genre = fields.String(allow_none=True, validate=TAG)
+    track_number = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=9999))
+    disc_number = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=999))
+    year = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=9999))
+    visibility = fields.String(validate=VISIBILITY)
+
+
+class ChangeSchema(Schema):
+    old = fields.Raw(allow_none=True)
+    new = fields.Raw(allow_none=True)
+
+
+class TrackUpdateResultSchema(Schema):
+    track = fields.Nested(TrackSchema, required=True)
+    changes = fields.Dict(keys=fields.String(), values=fields.Nested(ChangeSchema), required=True)
+
+
+class UploadFileSchema(Schema):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class UploadFormSchema(Schema):
+    metadata = fields.String(
+        validate=validate.Length(max=10_000),
+        metadata={"description": "JSON object with the fields of a track update; it wins over the file's tags"},
+    )
+
+
+class UploadResultSchema(Schema):
+    track = fields.Nested(TrackSchema, required=True)
+    processing_status = fields.String(required=True)
+
+
+class StreamUrlSchema(Schema):
+    url = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+# --- albums, artists, genres ----------------------------------------------------------------
+
+
+class PageQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+class AlbumSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    artist_id = fields.Integer(required=True)
+    artist = fields.String(required=True)
+    track_count = fields.Integer(required=True)
+    duration = fields.Float(required=True)
+    year = fields.Integer(allow_none=True)
+
+
+class AlbumDetailSchema(AlbumSchema):
+    tracks = fields.List(fields.Nested(TrackSchema), required=True)
+
+
+class PageMetaSchema(Schema):
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    total_pages = fields.Integer(required=True)
+    has_next = fields.Boolean(required=True)
+    has_prev = fields.Boolean(required=True)
+
+
+class AlbumListSchema(Schema):
+    data = fields.List(fields.Nested(AlbumSchema), required=True)
+    meta = fields.Nested(PageMetaSchema, required=True)
+
+
+class ArtistSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    track_count = fields.Integer(required=True)
+    album_count = fields.Integer(required=True)
+
+
+class ArtistListSchema(Schema):
+    data = fields.List(fields.Nested(ArtistSchema), required=True)
+    meta = fields.Nested(PageMetaSchema, required=True)
+
+
+class ArtistDetailSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    albums = fields.List(fields.Nested(AlbumSchema), required=True)
+    tracks = fields.List(fields.Nested(TrackSchema), required=True)
+
+
+class GenreSchema(Schema):
+    name = fields.String(required=True)
+    track_count = fields.Integer(required=True)
+    album_count = fields.Integer(required=True)
+
+
+class GenreListSchema(Schema):
+    data = fields.List(fields.Nested(GenreSchema), required=True)
+
+
+class GenreDetailSchema(Schema):
+    name = fields.String(required=True)
+    tracks = fields.List(fields.Nested(TrackSchema), required=True)
+    meta = fields.Nested(PageMetaSchema, required=True)

@@ -1,0 +1,157 @@
+"""Track lists for scripts (the REST API): every filter a client may combine,
+the sorts it may ask for, and an exact count for its page metadata, with the
+access rule in every query (access.visible_to), as on the pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from app.extensions import db
+from app.models import Favourite, PlayEvent, Track, User
+from app.models.library import TAG_MAX
+from app.services import accounts
+from app.services.library.access import visible_to
+from app.services.library.browse import _like_escape, search_terms
+from app.services.text import fold
+
+SORTS = ("created_at", "updated_at", "title", "artist", "duration", "plays", "likes", "popularity")
+FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav")
+MAX_PER_PAGE = 100
+MAX_PAGE = 100_000
+# How much a like weighs against a play in "popularity".
+LIKE_WEIGHT = 3
+
+
+@dataclass
+class TrackFilter:
+    """What a client asked for; None (or False) leaves a filter out."""
+
+    page: int = 1
+    per_page: int = 20
+    sort: str = "created_at"
+    order: str = "desc"
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    format: str | None = None
+    uploader: str | None = None
+    search: str | None = None
+    mine: bool = False
+
+    def applied(self) -> dict[str, Any]:
+        """The filters in force, for the answer's metadata."""
+        names = ("artist", "album", "genre", "min_duration", "max_duration", "format", "uploader", "search")
+        out: dict[str, Any] = {n: getattr(self, n) for n in names if getattr(self, n) not in (None, "")}
+        if self.mine:
+            out["mine"] = True
+        return out
+
+
+@dataclass
+class TrackPage:
+    tracks: list[Track]
+    page: int
+    per_page: int
+    total: int
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_pages(self) -> int:
+        return -(-self.total // self.per_page) if self.total else 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.total_pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def _where(user_id: int, f: TrackFilter, stmt: Select) -> Select:
+    stmt = stmt.where(visible_to(user_id))
+    if f.mine:
+        stmt = stmt.where(Track.owner_id == user_id)
+    for term in search_terms(f.search or ""):
+        stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
+    if f.artist:
+        stmt = stmt.where(Track.artist_key == fold(f.artist)[:TAG_MAX])
+    if f.album:
+        stmt = stmt.where(Track.album_key == fold(f.album)[:TAG_MAX])
+    if f.genre:
+        stmt = stmt.where(Track.genre_key == fold(f.genre)[:TAG_MAX])
+    if f.min_duration is not None:
+        stmt = stmt.where(Track.duration >= f.min_duration)
+    if f.max_duration is not None:
+        stmt = stmt.where(Track.duration <= f.max_duration)
+    if f.format:
+        stmt = stmt.where(Track.format == f.format)
+    if f.uploader:
+        owner = accounts.find_by_username(f.uploader)
+        # An unknown name matches nothing (as a filter, not an error).
+        stmt = stmt.where(Track.owner_id == (owner.id if owner is not None else -1))
+    return stmt
+
+
+def _ordered(stmt: Select, f: TrackFilter) -> Select:
+    desc = f.order == "desc"
+    if f.sort in ("plays", "likes", "popularity"):
+        plays = select(PlayEvent.track_id, func.count().label("n")).group_by(PlayEvent.track_id).subquery()
+        likes = select(Favourite.track_id, func.count().label("n")).group_by(Favourite.track_id).subquery()
+        score: Any = {
+            "plays": func.coalesce(plays.c.n, 0),
+            "likes": func.coalesce(likes.c.n, 0),
+            "popularity": func.coalesce(plays.c.n, 0) + LIKE_WEIGHT * func.coalesce(likes.c.n, 0),
+        }[f.sort]
+        if f.sort != "likes":
+            stmt = stmt.outerjoin(plays, plays.c.track_id == Track.id)
+        if f.sort != "plays":
+            stmt = stmt.outerjoin(likes, likes.c.track_id == Track.id)
+        columns = [score, Track.id]
+    else:
+        columns = {
+            "created_at": [Track.uploaded_at, Track.id],
+            "updated_at": [Track.modified_at, Track.id],
+            "title": [Track.title_key, Track.id],
+            "artist": [Track.artist_key, Track.album_key, Track.disc_number, Track.track_number, Track.id],
+            "duration": [Track.duration, Track.id],
+        }[f.sort]
+    return stmt.order_by(*[c.desc() if desc else c for c in columns])
+
+
+def filter_tracks(user_id: int, f: TrackFilter) -> TrackPage:
+    """One page of the tracks `user_id` may see that match every filter, in the asked order."""
+    per_page = max(1, min(f.per_page, MAX_PER_PAGE))
+    page = max(1, min(f.page, MAX_PAGE))
+    ids_stmt = _ordered(_where(user_id, f, select(Track.id)), f).limit(per_page).offset((page - 1) * per_page)
+    ids = list(db.session.scalars(ids_stmt))
+    by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
+    total = db.session.scalar(_where(user_id, f, select(func.count()).select_from(Track))) or 0
+    return TrackPage([by_id[i] for i in ids if i in by_id], page, per_page, total, f.applied())
+
+
+@dataclass
+class TrackStats:
+    plays: int
+    your_plays: int
+    likes: int
+
+
+def track_stats(user_id: int, track_id: int) -> TrackStats:
+    plays = db.session.scalar(select(func.count()).where(PlayEvent.track_id == track_id)) or 0
+    mine = (
+        db.session.scalar(select(func.count()).where(PlayEvent.track_id == track_id, PlayEvent.user_id == user_id)) or 0
+    )
+    likes = db.session.scalar(select(func.count()).where(Favourite.track_id == track_id)) or 0
+    return TrackStats(plays, mine, likes)
+
+
+def owner_names(owner_ids: set[int]) -> dict[int, str]:
+    if not owner_ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(owner_ids))).all())

@@ -1,0 +1,46 @@
+"""personal access tokens for the REST API
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-30 22:45:00.000000
+
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "access_tokens",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column(
+            "scope", sa.Enum("read", "write", "admin", name="accessscope", native_enum=False, length=16), nullable=False
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_access_tokens_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_access_tokens_token_hash")),
+    )
+    with op.batch_alter_table("access_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_tokens_user_id"), ["user_id"], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table("access_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_tokens_user_id"))
+    op.drop_table("access_tokens")
