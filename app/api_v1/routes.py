@@ -8,14 +8,18 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, render_template, request, url_for
+from flask import Flask, current_app, render_template
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
 from marshmallow import ValidationError
 
 from app.api_v1 import schemas
-from app.api_v1.auth import api_user, authenticate, require_uploader
+from app.api_v1.auth import api_user, require_uploader
+from app.api_v1.common import BEARER, page_meta, protected, track_data, tracks_data
 from app.api_v1.errors import ApiError
+from app.api_v1.library import bp as library_bp
+from app.api_v1.playlists import bp as playlists_bp
+from app.api_v1.plays import bp as plays_bp
 from app.extensions import csrf, db
 from app.models import AccessScope, Track, Visibility
 from app.models.types import utcnow
@@ -26,9 +30,7 @@ from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web import login_limits
 from app.web.uploads import max_upload_bytes, parser_pool
-
-# The spec's security scheme: every operation but sign-in needs a Bearer token.
-BEARER = [{"bearerAuth": []}]
+from app.web.urls import external_url
 
 
 class V1Api(Api):
@@ -58,7 +60,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for blp in (auth_bp, tracks_bp, *EXTRA_BLUEPRINTS):
+    for blp in (auth_bp, tracks_bp, library_bp, playlists_bp, plays_bp):
         csrf.exempt(blp)  # no cookie is accepted here, so there is no cross-site request to forge
         api.register_blueprint(blp)
     app.add_url_rule("/api/docs", "api_docs", docs)
@@ -73,35 +75,6 @@ def docs() -> Any:
     )
     return response
 
-
-def protected(name: str, description: str, url_prefix: str) -> Blueprint:
-    """A blueprint whose every operation needs a token (documented as such)."""
-    blp = Blueprint(name, __name__, url_prefix="/api/v1" + url_prefix, description=description)
-    blp.before_request(_authenticate)
-    blp.before_request(_check_media_type)
-    return blp
-
-
-BODY_TYPES = ("application/json", "multipart/form-data")
-
-
-def _check_media_type() -> None:
-    """A body the API cannot read is 415, not silently an empty change."""
-    has_body = bool(request.content_length or request.headers.get("Transfer-Encoding"))
-    if request.method in ("POST", "PUT", "PATCH") and has_body and request.mimetype not in BODY_TYPES:
-        raise ApiError(
-            415, "UNSUPPORTED_MEDIA_TYPE", _("Send JSON (application/json) or, for uploads, multipart/form-data.")
-        )
-
-
-def _authenticate() -> None:
-    authenticate()
-    if db.session.dirty:
-        # The token's last-use stamp (at most once a minute), apart from the action.
-        commit()
-
-
-EXTRA_BLUEPRINTS: list[Blueprint] = []
 
 # --- sign-in ------------------------------------------------------------------------------
 
@@ -172,55 +145,6 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 
 tracks_bp = protected("v1_tracks", "Tracks: list, filter, upload, update, delete, stream", "/tracks")
 NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such track (or another account's private one)"}
-
-
-def track_data(track: Track, user_id: int, names: dict[int, str] | None = None) -> dict[str, Any]:
-    names = names if names is not None else filtering.owner_names({track.owner_id})
-    return {
-        "id": track.id,
-        "title": track.title,
-        "artist": track.artist,
-        "album": track.album,
-        "album_artist": track.album_artist,
-        "track_number": track.track_number,
-        "disc_number": track.disc_number,
-        "year": track.year,
-        "genre": track.genre,
-        "duration": track.duration,
-        "format": track.format,
-        "codec": track.codec,
-        "mime_type": track.mime_type,
-        "bitrate": track.bitrate,
-        "sample_rate": track.sample_rate,
-        "channels": track.channels,
-        "size_bytes": track.size_bytes,
-        "visibility": track.visibility.value,
-        "owner_id": track.owner_id,
-        "uploader": names.get(track.owner_id),
-        "artist_id": track.artist_id,
-        "album_id": track.album_id,
-        "mine": track.owner_id == user_id,
-        "processing_status": "processing" if track.cover_pending else "ready",
-        "created_at": track.uploaded_at,
-        "updated_at": track.modified_at,
-    }
-
-
-def tracks_data(tracks: list[Track], user_id: int) -> list[dict[str, Any]]:
-    names = filtering.owner_names({t.owner_id for t in tracks})
-    return [track_data(t, user_id, names) for t in tracks]
-
-
-def page_meta(page: int, per_page: int, total: int) -> dict[str, Any]:
-    pages = -(-total // per_page) if total else 0
-    return {
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "total_pages": pages,
-        "has_next": page < pages,
-        "has_prev": page > 1,
-    }
 
 
 @tracks_bp.get("")
@@ -378,4 +302,4 @@ def stream_url(track_id: int) -> dict[str, Any]:
     user_id = api_user().id
     found = access.get_visible_track(user_id, track_id)
     sig, expires = stream_links.sign(found.id, user_id)
-    return {"url": url_for("streaming.stream", track_id=found.id, sig=sig, _external=True), "expires_at": expires}
+    return {"url": external_url("streaming.stream", track_id=found.id, sig=sig), "expires_at": expires}

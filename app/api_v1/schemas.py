@@ -246,3 +246,121 @@ class GenreDetailSchema(Schema):
     name = fields.String(required=True)
     tracks = fields.List(fields.Nested(TrackSchema), required=True)
     meta = fields.Nested(PageMetaSchema, required=True)
+
+
+class AlbumQuerySchema(PageQuerySchema):
+    search = fields.String(validate=validate.Length(max=200), metadata={"description": "words of the title or artist"})
+
+
+# --- playlists ---------------------------------------------------------------------------------
+
+
+class PlaylistSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    visibility = fields.String(required=True, validate=PLAYLIST_VISIBILITY)
+    owner_id = fields.Integer(required=True)
+    owner = fields.String(required=True)
+    mine = fields.Boolean(required=True)
+    track_count = fields.Integer(required=True)
+    duration = fields.Float(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class PlaylistEntrySchema(Schema):
+    entry_id = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    track = fields.Nested(TrackSchema, required=True)
+
+
+class PlaylistDetailSchema(PlaylistSchema):
+    entries = fields.List(fields.Nested(PlaylistEntrySchema), required=True)
+    share_url = fields.String(allow_none=True, metadata={"description": "for link-visible playlists, to their owner"})
+
+
+class PlaylistListSchema(Schema):
+    data = fields.List(fields.Nested(PlaylistSchema), required=True)
+
+
+class PlaylistQuerySchema(Schema):
+    owner = fields.String(
+        validate=validate.Length(max=64), metadata={"description": "a username: that account's playlists you see"}
+    )
+    search = fields.String(validate=validate.Length(max=200), metadata={"description": "words of the name"})
+    mine = fields.Boolean(load_default=False)
+
+
+class PlaylistCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    visibility = fields.String(load_default="private", validate=PLAYLIST_VISIBILITY)
+
+
+class PlaylistUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=2000))
+    visibility = fields.String(validate=PLAYLIST_VISIBILITY)
+
+
+class PlaylistAddSchema(Schema):
+    track_ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
+
+
+class PlaylistMoveSchema(Schema):
+    position = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+
+
+# --- plays ---------------------------------------------------------------------------------------
+
+
+class PlayCreateSchema(Schema):
+    track_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class PlaySchema(Schema):
+    id = fields.Integer(required=True)
+    played_at = fields.DateTime(required=True)
+    track = fields.Nested(TrackSchema, required=True)
+
+
+class PlayListSchema(Schema):
+    data = fields.List(fields.Nested(PlaySchema), required=True)
+
+
+class RecentQuerySchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+class PlayRecordedSchema(Schema):
+    id = fields.Integer(required=True)
+    track_id = fields.Integer(required=True)
+    play_count = fields.Integer(required=True, metadata={"description": "your plays of this track"})
+
+
+class CountedTrackSchema(Schema):
+    track = fields.Nested(TrackSchema, required=True)
+    plays = fields.Integer(required=True)
+
+
+class CountedArtistSchema(Schema):
+    artist = fields.String(required=True)
+    plays = fields.Integer(required=True)
+
+
+class PlayStatsSchema(Schema):
+    plays = fields.Integer(required=True)
+    seconds = fields.Float(required=True)
+    distinct_tracks = fields.Integer(required=True)
+    top_tracks = fields.List(fields.Nested(CountedTrackSchema), required=True)
+    top_artists = fields.List(fields.Nested(CountedArtistSchema), required=True)
+
+
+class LikeSchema(Schema):
+    track_id = fields.Integer(required=True)
+    liked = fields.Boolean(required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -60,3 +61,47 @@ def recent_plays(user_id: int, limit: int = 50) -> list[tuple[PlayEvent, Track]]
         .limit(limit)
     )
     return [(event, track) for event, track in rows]
+
+
+@dataclass
+class ListeningStats:
+    """A user's own listening: how much, and what most."""
+
+    plays: int
+    seconds: float
+    distinct_tracks: int
+    top_tracks: list[tuple[Track, int]]
+    top_artists: list[tuple[str, int]]
+
+
+def stats(user_id: int, top: int = 10) -> ListeningStats:
+    """Counted from the user's play events on tracks they may still see."""
+    visible = (PlayEvent.user_id == user_id, access.visible_to(user_id))
+    plays, seconds, distinct = db.session.execute(
+        select(
+            func.count(PlayEvent.id), func.coalesce(func.sum(Track.duration), 0.0), func.count(func.distinct(Track.id))
+        )
+        .join(Track, Track.id == PlayEvent.track_id)
+        .where(*visible)
+    ).one()
+    n = func.count(PlayEvent.id).label("n")
+    top_ids = db.session.execute(
+        select(PlayEvent.track_id, n)
+        .join(Track, Track.id == PlayEvent.track_id)
+        .where(*visible)
+        .group_by(PlayEvent.track_id)
+        .order_by(n.desc(), PlayEvent.track_id)
+        .limit(top)
+    ).all()
+    by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_([i for i, _ in top_ids])))}
+    artists = db.session.execute(
+        select(func.min(Track.artist), n)
+        .join(PlayEvent, PlayEvent.track_id == Track.id)
+        .where(*visible)
+        .group_by(Track.artist_key)
+        .order_by(n.desc(), Track.artist_key)
+        .limit(top)
+    ).all()
+    return ListeningStats(
+        plays, float(seconds), distinct, [(by_id[i], c) for i, c in top_ids if i in by_id], [(a, c) for a, c in artists]
+    )

@@ -107,6 +107,19 @@ def list_playlists(user_id: int) -> tuple[list[PlaylistSummary], list[PlaylistSu
     return own, others
 
 
+def find_playlists(user_id: int, *, owner_id: int | None = None, q: str = "") -> list[PlaylistSummary]:
+    """The playlists the user sees (their own and public ones), narrowed to one
+    owner's and to names containing every word of `q` (any case or accents)."""
+    own, others = list_playlists(user_id)
+    found = own + others
+    if owner_id is not None:
+        found = [s for s in found if s.playlist.owner_id == owner_id]
+    words = [w for w in fold(q).split(" ") if w]
+    if words:
+        found = [s for s in found if all(w in fold(s.playlist.name) for w in words)]
+    return found
+
+
 def own_playlists(user_id: int) -> list[Playlist]:
     return list(
         db.session.scalars(

@@ -155,3 +155,14 @@ def owner_names(owner_ids: set[int]) -> dict[int, str]:
     if not owner_ids:
         return {}
     return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(owner_ids))).all())
+
+
+def tracks_by_artist(user_id: int, artist_id: int, limit: int = 500) -> list[Track]:
+    """The tracks by or under the artist that the user may see, in album order."""
+    stmt = (
+        select(Track)
+        .where(visible_to(user_id), (Track.artist_id == artist_id) | (Track.album_artist_id == artist_id))
+        .order_by(Track.album_key, Track.disc_number, Track.track_number, Track.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))

@@ -1,0 +1,96 @@
+"""What the REST API's endpoint modules share: the protected blueprint (token
+and media type checks), the JSON shape of a track, page metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_babel import gettext as _
+from flask_smorest import Blueprint
+
+from app.api_v1.auth import authenticate
+from app.api_v1.errors import ApiError
+from app.extensions import db
+from app.models import Track
+from app.services.library import filtering
+from app.unit_of_work import commit
+
+# The spec's security scheme: every operation but sign-in needs a Bearer token.
+BEARER = [{"bearerAuth": []}]
+
+
+def protected(name: str, description: str, url_prefix: str) -> Blueprint:
+    """A blueprint whose every operation needs a token (documented as such)."""
+    blp = Blueprint(name, __name__, url_prefix="/api/v1" + url_prefix, description=description)
+    blp.before_request(_authenticate)
+    blp.before_request(_check_media_type)
+    return blp
+
+
+BODY_TYPES = ("application/json", "multipart/form-data")
+
+
+def _check_media_type() -> None:
+    """A body the API cannot read is 415, not silently an empty change."""
+    has_body = bool(request.content_length or request.headers.get("Transfer-Encoding"))
+    if request.method in ("POST", "PUT", "PATCH") and has_body and request.mimetype not in BODY_TYPES:
+        raise ApiError(
+            415, "UNSUPPORTED_MEDIA_TYPE", _("Send JSON (application/json) or, for uploads, multipart/form-data.")
+        )
+
+
+def _authenticate() -> None:
+    authenticate()
+    if db.session.dirty:
+        # The token's last-use stamp (at most once a minute), apart from the action.
+        commit()
+
+
+def track_data(track: Track, user_id: int, names: dict[int, str] | None = None) -> dict[str, Any]:
+    names = names if names is not None else filtering.owner_names({track.owner_id})
+    return {
+        "id": track.id,
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "album_artist": track.album_artist,
+        "track_number": track.track_number,
+        "disc_number": track.disc_number,
+        "year": track.year,
+        "genre": track.genre,
+        "duration": track.duration,
+        "format": track.format,
+        "codec": track.codec,
+        "mime_type": track.mime_type,
+        "bitrate": track.bitrate,
+        "sample_rate": track.sample_rate,
+        "channels": track.channels,
+        "size_bytes": track.size_bytes,
+        "visibility": track.visibility.value,
+        "owner_id": track.owner_id,
+        "uploader": names.get(track.owner_id),
+        "artist_id": track.artist_id,
+        "album_id": track.album_id,
+        "mine": track.owner_id == user_id,
+        "processing_status": "processing" if track.cover_pending else "ready",
+        "created_at": track.uploaded_at,
+        "updated_at": track.modified_at,
+    }
+
+
+def tracks_data(tracks: list[Track], user_id: int) -> list[dict[str, Any]]:
+    names = filtering.owner_names({t.owner_id for t in tracks})
+    return [track_data(t, user_id, names) for t in tracks]
+
+
+def page_meta(page: int, per_page: int, total: int) -> dict[str, Any]:
+    pages = -(-total // per_page) if total else 0
+    return {
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "total_pages": pages,
+        "has_next": page < pages,
+        "has_prev": page > 1,
+    }

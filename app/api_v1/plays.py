@@ -1,0 +1,81 @@
+"""Listening: record a play, your recent plays, your stats; likes (the hearts
+the pages call favourites). The same services as the player's API and the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api_v1 import schemas
+from app.api_v1.auth import api_user
+from app.api_v1.common import BEARER, protected, track_data, tracks_data
+from app.services import listening, playlists
+from app.services.library import filtering
+from app.unit_of_work import commit
+
+bp = protected("v1_plays", "Plays, stats and likes", "")
+TRACK_NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such track (or another account's private one)"}
+
+
+@bp.post("/plays")
+@bp.arguments(schemas.PlayCreateSchema)
+@bp.response(201, schemas.PlayRecordedSchema)
+@bp.alt_response(404, **TRACK_NOT_FOUND)
+@bp.doc(security=BEARER)
+def record(body: dict[str, Any]) -> dict[str, Any]:
+    """Record that you listened to a track (a repeat within a tenth of its length counts once)."""
+    user_id = api_user().id
+    event = listening.record_play(user_id, body["track_id"])
+    commit()
+    return {"id": event.id, "track_id": event.track_id, "play_count": listening.play_count(user_id, event.track_id)}
+
+
+@bp.get("/plays")
+@bp.arguments(schemas.RecentQuerySchema, location="query")
+@bp.response(200, schemas.PlayListSchema)
+@bp.doc(security=BEARER)
+def recent(args: dict[str, Any]) -> dict[str, Any]:
+    """Your most recent plays, newest first."""
+    user_id = api_user().id
+    rows = listening.recent_plays(user_id, limit=args["limit"])
+    names = filtering.owner_names({track.owner_id for _, track in rows})
+    data = [{"id": e.id, "played_at": e.played_at, "track": track_data(t, user_id, names)} for e, t in rows]
+    return {"data": data}
+
+
+@bp.get("/plays/stats")
+@bp.response(200, schemas.PlayStatsSchema)
+@bp.doc(security=BEARER)
+def stats() -> dict[str, Any]:
+    """Your listening: plays, time, distinct tracks, your top tracks and artists."""
+    user_id = api_user().id
+    found = listening.stats(user_id)
+    tracks = tracks_data([t for t, _ in found.top_tracks], user_id)
+    return {
+        "plays": found.plays,
+        "seconds": found.seconds,
+        "distinct_tracks": found.distinct_tracks,
+        "top_tracks": [{"track": t, "plays": n} for t, (_, n) in zip(tracks, found.top_tracks, strict=True)],
+        "top_artists": [{"artist": a, "plays": n} for a, n in found.top_artists],
+    }
+
+
+@bp.put("/tracks/<int:track_id>/like")
+@bp.response(200, schemas.LikeSchema)
+@bp.alt_response(404, **TRACK_NOT_FOUND)
+@bp.doc(security=BEARER)
+def like(track_id: int) -> dict[str, Any]:
+    """Like a track (it joins your favourites); liking twice is the same."""
+    playlists.set_favourite(api_user().id, track_id, True)
+    commit()
+    return {"track_id": track_id, "liked": True}
+
+
+@bp.delete("/tracks/<int:track_id>/like")
+@bp.response(200, schemas.LikeSchema)
+@bp.alt_response(404, **TRACK_NOT_FOUND)
+@bp.doc(security=BEARER)
+def unlike(track_id: int) -> dict[str, Any]:
+    """Take a like back."""
+    playlists.set_favourite(api_user().id, track_id, False)
+    commit()
+    return {"track_id": track_id, "liked": False}
