@@ -438,3 +438,13 @@ def test_sort_by_plays_and_likes(client, library, alice_token, user):
     assert listing(client, alice_token, "?sort=likes")["data"][0]["format"] == "flac"
     assert listing(client, alice_token, "?sort=popularity")["data"][0]["format"] == "ogg"
     assert listing(client, alice_token, "?sort=plays&order=asc")["data"][-1]["format"] == "ogg"
+
+
+def test_nul_and_control_characters_in_text_are_no_server_error(client, library, alice_token):
+    for query in ("?artist=a%00b", "?search=%00", "?genre=%01jazz", "?uploader=bo%00b", "?album=%00"):
+        assert client.get("/api/v1/tracks" + query, headers=bearer(alice_token)).status_code == 200, query
+    assert client.get("/api/v1/genres/ja%00zz", headers=bearer(alice_token)).status_code == 200
+    assert client.get("/api/v1/playlists?owner=a%00", headers=bearer(alice_token)).status_code == 200
+    refused = client.post("/api/v1/auth/token", json={"username": "ali\u0000ce", "password": PASSWORD})
+    assert refused.status_code == 401
+    assert client.post("/api/v1/auth/register", json={"username": "x\u0000y", "password": PASSWORD}).status_code == 400

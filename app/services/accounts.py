@@ -169,6 +169,9 @@ def get_user(user_id: int) -> User:
 
 
 def find_by_username(raw: str) -> User | None:
+    if "\x00" in raw:
+        # No username has one (username_problems), and PostgreSQL refuses it in a query.
+        return None
     return db.session.scalar(select(User).where(User.username_key == username_key(raw)))
 
 

@@ -15,7 +15,7 @@ from app.models.library import TAG_MAX
 from app.services import accounts
 from app.services.library.access import visible_to
 from app.services.library.browse import _like_escape, search_terms
-from app.services.text import fold
+from app.services.text import clean_tag, fold
 
 SORTS = ("created_at", "updated_at", "title", "artist", "duration", "plays", "likes", "popularity")
 FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav")
@@ -73,18 +73,23 @@ class TrackPage:
         return self.page > 1
 
 
+def _key(text: str) -> str:
+    """A filter's text as the folded columns hold it (control characters, NUL included, gone)."""
+    return fold(clean_tag(text, TAG_MAX))[:TAG_MAX]
+
+
 def _where(user_id: int, f: TrackFilter, stmt: Select) -> Select:
     stmt = stmt.where(visible_to(user_id))
     if f.mine:
         stmt = stmt.where(Track.owner_id == user_id)
-    for term in search_terms(f.search or ""):
+    for term in search_terms(clean_tag(f.search or "", TAG_MAX)):
         stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
     if f.artist:
-        stmt = stmt.where(Track.artist_key == fold(f.artist)[:TAG_MAX])
+        stmt = stmt.where(Track.artist_key == _key(f.artist))
     if f.album:
-        stmt = stmt.where(Track.album_key == fold(f.album)[:TAG_MAX])
+        stmt = stmt.where(Track.album_key == _key(f.album))
     if f.genre:
-        stmt = stmt.where(Track.genre_key == fold(f.genre)[:TAG_MAX])
+        stmt = stmt.where(Track.genre_key == _key(f.genre))
     if f.min_duration is not None:
         stmt = stmt.where(Track.duration >= f.min_duration)
     if f.max_duration is not None:
