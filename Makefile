@@ -7,12 +7,14 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-# Debian packages the test suite drives: a real browser, real audio tools, real nginx.
+# Debian packages the test suite drives: a real browser, real audio tools, real nginx,
+# curl and jq (the README's REST API walk-through is run as written).
 # Node runs the player's unit tests (tests/js/) with its built-in runner; any
 # node on PATH will do, so Debian's is installed only when there is none.
 NODE_DEB := $(if $(shell command -v node 2>/dev/null),,nodejs)
-# mopidy, its MPD server and mpc are the headless Subsonic player (with `make player-deps`).
-TEST_DEBS := chromium ffmpeg nginx-light mopidy mopidy-mpd mpc $(NODE_DEB)
+# mopidy, its MPD server and mpc are the headless Subsonic player (with `make player-deps`);
+# curl and jq run the README's REST API walk-through.
+TEST_DEBS := chromium ffmpeg nginx-light mopidy mopidy-mpd mpc curl jq $(NODE_DEB)
 # ... and what the benchmarks add: a load generator.
 BENCH_DEBS := ffmpeg nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
