@@ -149,3 +149,37 @@ def test_plays_recent_stats_and_likes(client, user, bob, token):
     assert got["stats"]["likes"] == 1 and got["stats"]["your_plays"] == 1
     assert ok(client.delete(f"/api/v1/tracks/{track.id}/like", headers=bearer(token)))["liked"] is False
     assert client.put(f"/api/v1/tracks/{other.id}/like", headers=bearer(token)).status_code == 404
+
+
+def test_admin_endpoints_need_an_admin_token_of_an_admin(client, user, admin, bob, token):
+    from app.models import AccessScope, Role
+
+    admin_token = token_for(admin, AccessScope.ADMIN)
+    write_token = token_for(admin, AccessScope.WRITE)
+    for refused_token in (token, write_token):
+        refused = client.get("/api/v1/admin/users", headers=bearer(refused_token))
+        assert refused.status_code == 403 and error_of(refused)["code"] == "INSUFFICIENT_SCOPE"
+    listed = ok(client.get("/api/v1/admin/users", headers=bearer(admin_token)))
+    assert [u["username"] for u in listed["data"]] == ["admin", "alice", "bob"] and listed["meta"]["total"] == 3
+    changed = ok(
+        client.patch(
+            f"/api/v1/admin/users/{bob.id}",
+            json={"role": "listener", "quota_bytes": 5_000_000},
+            headers=bearer(admin_token),
+        )
+    )
+    assert changed["role"] == "listener" and changed["quota_bytes"] == 5_000_000
+    bob_token = token_for(bob)
+    assert client.get("/api/v1/tracks", headers=bearer(bob_token)).status_code == 200
+    ok(client.patch(f"/api/v1/admin/users/{bob.id}", json={"disabled": True}, headers=bearer(admin_token)))
+    assert client.get("/api/v1/tracks", headers=bearer(bob_token)).status_code == 401
+    last = client.patch(f"/api/v1/admin/users/{admin.id}", json={"role": "user"}, headers=bearer(admin_token))
+    assert last.status_code == 409 and error_of(last)["code"] == "LAST_ADMIN_DEMOTED"
+    assert client.patch("/api/v1/admin/users/99999", json={}, headers=bearer(admin_token)).status_code == 404
+    bad = client.patch(f"/api/v1/admin/users/{bob.id}", json={"quota_bytes": -1}, headers=bearer(admin_token))
+    assert bad.status_code == 422
+    # A demoted admin's admin token stops working at once.
+    user.role = Role.ADMIN
+    db.session.commit()
+    ok(client.patch(f"/api/v1/admin/users/{admin.id}", json={"role": "user"}, headers=bearer(admin_token)))
+    assert client.get("/api/v1/admin/users", headers=bearer(admin_token)).status_code == 403

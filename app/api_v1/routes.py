@@ -14,6 +14,7 @@ from flask_smorest import Api, Blueprint
 from marshmallow import ValidationError
 
 from app.api_v1 import schemas
+from app.api_v1.admin import bp as admin_bp
 from app.api_v1.auth import api_user, require_uploader
 from app.api_v1.common import BEARER, page_meta, protected, track_data, tracks_data
 from app.api_v1.errors import ApiError
@@ -60,7 +61,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for blp in (auth_bp, tracks_bp, library_bp, playlists_bp, plays_bp):
+    for blp in (auth_bp, tracks_bp, library_bp, playlists_bp, plays_bp, admin_bp):
         csrf.exempt(blp)  # no cookie is accepted here, so there is no cross-site request to forge
         api.register_blueprint(blp)
     app.add_url_rule("/api/docs", "api_docs", docs)

@@ -364,3 +364,29 @@ class PlayStatsSchema(Schema):
 class LikeSchema(Schema):
     track_id = fields.Integer(required=True)
     liked = fields.Boolean(required=True)
+
+
+# --- admin ---------------------------------------------------------------------------------------
+
+
+class AdminUserSchema(UserSchema):
+    disabled = fields.Boolean(required=True)
+    quota_bytes = fields.Integer(allow_none=True)
+    track_count = fields.Integer(required=True)
+    bytes_used = fields.Integer(required=True)
+    last_login_at = fields.DateTime(allow_none=True)
+
+
+class AdminUserListSchema(Schema):
+    data = fields.List(fields.Nested(AdminUserSchema), required=True)
+    meta = fields.Nested(PageMetaSchema, required=True)
+
+
+class AdminUserUpdateSchema(Schema):
+    role = fields.String(validate=validate.OneOf(["admin", "user", "listener"]))
+    disabled = fields.Boolean()
+    quota_bytes = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0, max=2**62),
+        metadata={"description": "storage quota in bytes; null for none"},
+    )
