@@ -174,6 +174,11 @@ class Config:
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "20 per minute;200 per hour")
     LOGIN_LIMIT_PER_USERNAME = os.environ.get("LOGIN_LIMIT_PER_USERNAME", "10 per 15 minutes")
+    # The REST API's limits per token (Flask-Limiter syntax), in the same storage.
+    API_LIMIT_READ = os.environ.get("API_LIMIT_READ", "100 per minute")
+    API_LIMIT_UPDATE = os.environ.get("API_LIMIT_UPDATE", "20 per minute")
+    API_LIMIT_UPLOAD = os.environ.get("API_LIMIT_UPLOAD", "30 per hour")
+    API_LIMIT_DELETE = os.environ.get("API_LIMIT_DELETE", "10 per hour")
     REGISTER_LIMIT_PER_IP = os.environ.get("REGISTER_LIMIT_PER_IP", "10 per hour")
     # Share links: pages and their audio requests per address (a listener
     # seeking makes many requests; a guesser makes far more).

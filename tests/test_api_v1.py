@@ -448,3 +448,26 @@ def test_nul_and_control_characters_in_text_are_no_server_error(client, library,
     refused = client.post("/api/v1/auth/token", json={"username": "ali\u0000ce", "password": PASSWORD})
     assert refused.status_code == 401
     assert client.post("/api/v1/auth/register", json={"username": "x\u0000y", "password": PASSWORD}).status_code == 400
+
+
+def test_per_token_rate_limits_answer_429_with_retry_after(make_app, user):
+    app = make_app(RATELIMIT_ENABLED=True, API_LIMIT_UPDATE="2 per minute", API_LIMIT_READ="3 per minute")
+    with app.app_context():
+        owner = db.session.merge(user)
+        track = add_track(owner, "tagged.mp3")
+        first, second = token_for(owner), token_for(owner)
+        track_id = track.id
+    api = app.test_client()
+    for _ in range(2):
+        assert api.patch(f"/api/v1/tracks/{track_id}", json={"year": 2000}, headers=bearer(first)).status_code == 200
+    limited = api.patch(f"/api/v1/tracks/{track_id}", json={"year": 2000}, headers=bearer(first))
+    assert limited.status_code == 429
+    assert error_of(limited)["code"] == "RATE_LIMITED" and int(limited.headers["Retry-After"]) > 0
+    # Shared by every update endpoint of the token, and per token.
+    assert api.post("/api/v1/playlists", json={"name": "x"}, headers=bearer(first)).status_code == 429
+    assert api.patch(f"/api/v1/tracks/{track_id}", json={"year": 2001}, headers=bearer(second)).status_code == 200
+    # Reads have their own count.
+    for _ in range(3):
+        assert api.get("/api/v1/tracks", headers=bearer(first)).status_code == 200
+    assert api.get("/api/v1/tracks", headers=bearer(first)).status_code == 429
+    assert api.get(f"/api/v1/tracks/{track_id}", headers=bearer(first)).status_code == 200  # one track is no list

@@ -3,16 +3,18 @@ and media type checks), the JSON shape of a track, page metadata."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 
-from app.api_v1.auth import authenticate
+from app.api_v1.auth import authenticate, bearer_token
 from app.api_v1.errors import ApiError
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import Track
+from app.services import credentials
 from app.services.library import filtering
 from app.unit_of_work import commit
 
@@ -94,3 +96,20 @@ def page_meta(page: int, per_page: int, total: int) -> dict[str, Any]:
         "has_next": page < pages,
         "has_prev": page > 1,
     }
+
+
+# --- per-token rate limits ------------------------------------------------------------------
+
+
+def _token_key() -> str:
+    """Limits count per token (its hash, so no secret is a storage key); without one, per address."""
+    token = bearer_token()
+    return "api-token:" + credentials.key_hash(token)[:32] if token else "api-addr:" + (request.remote_addr or "")
+
+
+def limited(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The token's limit for this kind of request (API_LIMIT_READ, _UPDATE,
+    _UPLOAD or _DELETE), shared by every endpoint of the kind and, through the
+    limiter's storage (Redis when configured), by every process."""
+    setting = f"API_LIMIT_{kind.upper()}"
+    return limiter.shared_limit(lambda: current_app.config[setting], scope=f"api-v1-{kind}", key_func=_token_key)

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
-from app.api_v1.common import BEARER, page_meta, protected, tracks_data
+from app.api_v1.common import BEARER, limited, page_meta, protected, tracks_data
 from app.services.library import browse, filtering, lists
 from app.services.library.browse import AlbumSummary
 
@@ -30,6 +30,7 @@ def album_data(album: AlbumSummary) -> dict[str, Any]:
 @bp.arguments(schemas.AlbumQuerySchema, location="query")
 @bp.response(200, schemas.AlbumListSchema)
 @bp.doc(security=BEARER)
+@limited("read")
 def albums(args: dict[str, Any]) -> dict[str, Any]:
     """Albums with a track you may see, by title."""
     found, total = browse.list_albums(api_user().id, args["page"], args.get("search") or "", per_page=args["limit"])
@@ -50,6 +51,7 @@ def album(album_id: int) -> dict[str, Any]:
 @bp.arguments(schemas.PageQuerySchema, location="query")
 @bp.response(200, schemas.ArtistListSchema)
 @bp.doc(security=BEARER)
+@limited("read")
 def artists(args: dict[str, Any]) -> dict[str, Any]:
     """Artists credited on a track you may see, by name."""
     found, total = browse.list_artists(api_user().id, args["page"], per_page=args["limit"])
@@ -77,6 +79,7 @@ def artist(artist_id: int) -> dict[str, Any]:
 @bp.get("/genres")
 @bp.response(200, schemas.GenreListSchema)
 @bp.doc(security=BEARER)
+@limited("read")
 def genres() -> dict[str, Any]:
     """Every genre among the tracks you may see, with counts."""
     rows = lists.genre_counts(api_user().id)
@@ -87,6 +90,7 @@ def genres() -> dict[str, Any]:
 @bp.arguments(schemas.PageQuerySchema, location="query")
 @bp.response(200, schemas.GenreDetailSchema)
 @bp.doc(security=BEARER)
+@limited("read")
 def genre(args: dict[str, Any], name: str) -> dict[str, Any]:
     """A genre's tracks you may see (any case or accents), by title."""
     wanted = filtering.TrackFilter(

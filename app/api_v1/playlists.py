@@ -8,7 +8,7 @@ from typing import Any
 
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
-from app.api_v1.common import BEARER, protected, track_data
+from app.api_v1.common import BEARER, limited, protected, track_data
 from app.extensions import db
 from app.models import Playlist, PlaylistVisibility
 from app.services import accounts, playlists
@@ -59,6 +59,7 @@ def detail(playlist: Playlist) -> dict[str, Any]:
 @bp.arguments(schemas.PlaylistQuerySchema, location="query")
 @bp.response(200, schemas.PlaylistListSchema)
 @bp.doc(security=BEARER)
+@limited("read")
 def list_playlists(args: dict[str, Any]) -> dict[str, Any]:
     """Your playlists and every account's public ones; owner= one account's, mine=true yours, search= by name."""
     user_id = api_user().id
@@ -76,6 +77,7 @@ def list_playlists(args: dict[str, Any]) -> dict[str, Any]:
 @bp.arguments(schemas.PlaylistCreateSchema)
 @bp.response(201, schemas.PlaylistDetailSchema)
 @bp.doc(security=BEARER)
+@limited("update")
 def create(body: dict[str, Any]) -> dict[str, Any]:
     """A new playlist of yours."""
     playlist = playlists.create(api_user().id, body["name"], body["description"])
@@ -99,6 +101,7 @@ def get(playlist_id: int) -> dict[str, Any]:
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, **NOT_FOUND)
 @bp.doc(security=BEARER)
+@limited("update")
 def update(body: dict[str, Any], playlist_id: int) -> dict[str, Any]:
     """Change the name, the description or the visibility (private, instance, link)."""
     playlist = playlists.get_own_playlist(api_user().id, playlist_id, lock=True)
@@ -117,6 +120,7 @@ def update(body: dict[str, Any], playlist_id: int) -> dict[str, Any]:
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, **NOT_FOUND)
 @bp.doc(security=BEARER)
+@limited("delete")
 def delete(playlist_id: int) -> None:
     """Delete a playlist of yours (its tracks stay)."""
     playlists.delete_playlist(playlists.get_own_playlist(api_user().id, playlist_id))
@@ -129,6 +133,7 @@ def delete(playlist_id: int) -> None:
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, schema=schemas.ErrorSchema, description="No such playlist, or a track you cannot see")
 @bp.doc(security=BEARER)
+@limited("update")
 def add_tracks(body: dict[str, Any], playlist_id: int) -> dict[str, Any]:
     """Append tracks, in order (the same track may appear twice)."""
     playlists.add_tracks(api_user().id, playlist_id, body["track_ids"])
@@ -142,6 +147,7 @@ def add_tracks(body: dict[str, Any], playlist_id: int) -> dict[str, Any]:
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, schema=schemas.ErrorSchema, description="No such playlist or entry")
 @bp.doc(security=BEARER)
+@limited("update")
 def remove_entry(playlist_id: int, entry_id: int) -> None:
     """Remove one entry (the later ones move up)."""
     playlists.remove_entry(api_user().id, playlist_id, entry_id)
@@ -154,6 +160,7 @@ def remove_entry(playlist_id: int, entry_id: int) -> None:
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, schema=schemas.ErrorSchema, description="No such playlist or entry")
 @bp.doc(security=BEARER)
+@limited("update")
 def move_entry(body: dict[str, Any], playlist_id: int, entry_id: int) -> dict[str, Any]:
     """Move one entry to a position (1-based; past the end means last)."""
     playlists.move_entry(api_user().id, playlist_id, entry_id, body["position"])

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
-from app.api_v1.common import BEARER, protected, track_data, tracks_data
+from app.api_v1.common import BEARER, limited, protected, track_data, tracks_data
 from app.services import listening, playlists
 from app.services.library import filtering
 from app.unit_of_work import commit
@@ -21,6 +21,7 @@ TRACK_NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such track 
 @bp.response(201, schemas.PlayRecordedSchema)
 @bp.alt_response(404, **TRACK_NOT_FOUND)
 @bp.doc(security=BEARER)
+@limited("update")
 def record(body: dict[str, Any]) -> dict[str, Any]:
     """Record that you listened to a track (a repeat within a tenth of its length counts once)."""
     user_id = api_user().id
@@ -33,6 +34,7 @@ def record(body: dict[str, Any]) -> dict[str, Any]:
 @bp.arguments(schemas.RecentQuerySchema, location="query")
 @bp.response(200, schemas.PlayListSchema)
 @bp.doc(security=BEARER)
+@limited("read")
 def recent(args: dict[str, Any]) -> dict[str, Any]:
     """Your most recent plays, newest first."""
     user_id = api_user().id
@@ -63,6 +65,7 @@ def stats() -> dict[str, Any]:
 @bp.response(200, schemas.LikeSchema)
 @bp.alt_response(404, **TRACK_NOT_FOUND)
 @bp.doc(security=BEARER)
+@limited("update")
 def like(track_id: int) -> dict[str, Any]:
     """Like a track (it joins your favourites); liking twice is the same."""
     playlists.set_favourite(api_user().id, track_id, True)
@@ -74,6 +77,7 @@ def like(track_id: int) -> dict[str, Any]:
 @bp.response(200, schemas.LikeSchema)
 @bp.alt_response(404, **TRACK_NOT_FOUND)
 @bp.doc(security=BEARER)
+@limited("update")
 def unlike(track_id: int) -> dict[str, Any]:
     """Take a like back."""
     playlists.set_favourite(api_user().id, track_id, False)

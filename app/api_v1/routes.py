@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from app.api_v1 import schemas
 from app.api_v1.admin import bp as admin_bp
 from app.api_v1.auth import api_user, require_uploader
-from app.api_v1.common import BEARER, page_meta, protected, track_data, tracks_data
+from app.api_v1.common import BEARER, limited, page_meta, protected, track_data, tracks_data
 from app.api_v1.errors import ApiError
 from app.api_v1.library import bp as library_bp
 from app.api_v1.playlists import bp as playlists_bp
@@ -152,6 +152,7 @@ NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such track (or an
 @tracks_bp.arguments(schemas.TrackQuerySchema, location="query")
 @tracks_bp.response(200, schemas.TrackListSchema)
 @tracks_bp.doc(security=BEARER)
+@limited("read")
 def list_tracks(args: dict[str, Any]) -> dict[str, Any]:
     """Tracks you may see, filtered, sorted and paginated."""
     sort = args["sort"]
@@ -214,6 +215,7 @@ def _apply_update(found: Track, changes_wanted: dict[str, Any]) -> dict[str, dic
 @tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
 @tracks_bp.alt_response(404, **NOT_FOUND)
 @tracks_bp.doc(security=BEARER)
+@limited("update")
 def update_track(body: dict[str, Any], track_id: int) -> dict[str, Any]:
     """Change some of a track's tags or its visibility (the owner only)."""
     user_id = api_user().id
@@ -228,6 +230,7 @@ def update_track(body: dict[str, Any], track_id: int) -> dict[str, Any]:
 @tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
 @tracks_bp.alt_response(404, **NOT_FOUND)
 @tracks_bp.doc(security=BEARER)
+@limited("delete")
 def delete_track(track_id: int) -> None:
     """Delete a track and its file (the owner, or an admin)."""
     user = api_user()
@@ -249,6 +252,7 @@ def delete_track(track_id: int) -> None:
 @tracks_bp.alt_response(413, schema=schemas.ErrorSchema, description="File too large or quota exceeded")
 @tracks_bp.alt_response(415, schema=schemas.ErrorSchema, description="Not a supported audio file")
 @tracks_bp.doc(security=BEARER)
+@limited("upload")
 def upload_track(files: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
     """Upload one audio file (multipart field `file`), with optional JSON `metadata` overriding its tags."""
     require_uploader()
