@@ -111,6 +111,7 @@ test: system-deps install-dev player-deps translations ## Run the whole test sui
 bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 15 minutes)
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/subsonic_bench.py
+	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/subsonic_stream_bench.py
 	$(BIN)/python bench/analysis_bench.py
 	$(BIN)/python bench/import_bench.py
