@@ -318,6 +318,7 @@ def test_get_with_stats_and_delete(client, user, alice_token, app):
     got = client.get(f"/api/v1/tracks/{track.id}?include=stats", headers=bearer(alice_token)).get_json()
     assert got["stats"] == {"plays": 0, "your_plays": 0, "likes": 0}
     assert "stats" not in client.get(f"/api/v1/tracks/{track.id}", headers=bearer(alice_token)).get_json()
+    assert client.get(f"/api/v1/tracks/{track.id}?include=plays", headers=bearer(alice_token)).status_code == 422
     stored, track_id = track.storage_path, track.id
     assert client.delete(f"/api/v1/tracks/{track_id}", headers=bearer(alice_token)).status_code == 204
     assert client.get(f"/api/v1/tracks/{track_id}", headers=bearer(alice_token)).status_code == 404
@@ -471,3 +472,15 @@ def test_per_token_rate_limits_answer_429_with_retry_after(make_app, user):
         assert api.get("/api/v1/tracks", headers=bearer(first)).status_code == 200
     assert api.get("/api/v1/tracks", headers=bearer(first)).status_code == 429
     assert api.get(f"/api/v1/tracks/{track_id}", headers=bearer(first)).status_code == 200  # one track is no list
+
+
+def test_related_tracks_are_the_same_album_then_artist_that_one_may_see(client, user, bob, alice_token):
+    first = add_track(user, "tagged.mp3")
+    same_album = add_track(user, "tagged.mp3", content=(DATA / "tagged.mp3").read_bytes() + b"\0" * 10)
+    hidden = add_track(bob, "tagged.mp3")  # bob's private copy: same tags, not visible to alice
+    other = add_track(user, "tagged.flac")
+    answer = client.get(f"/api/v1/tracks/{first.id}?include=related,stats", headers=bearer(alice_token)).get_json()
+    related = [t["id"] for t in answer["related"]]
+    assert related == [same_album.id]
+    assert hidden.id not in related and other.id not in related and first.id not in related
+    assert answer["stats"]["plays"] == 0

@@ -93,6 +93,7 @@ class TrackStatsSchema(Schema):
 
 class TrackDetailSchema(TrackSchema):
     stats = fields.Nested(TrackStatsSchema)
+    related = fields.List(fields.Nested(TrackSchema), metadata={"description": "the same album, then the same artist"})
 
 
 class TrackQuerySchema(Schema):
@@ -113,7 +114,11 @@ class TrackQuerySchema(Schema):
 
 class TrackGetQuerySchema(Schema):
     include = fields.String(
-        validate=validate.Regexp(r"^(stats)?$"), metadata={"description": "stats: play and like counts"}
+        validate=validate.Regexp(r"^((stats|related)(,(stats|related))?)?$"),
+        metadata={
+            "description": "stats (play and like counts), related (tracks you may see from the same album "
+            "or artist), or both: stats,related"
+        },
     )
 
 

@@ -90,6 +90,8 @@ class Track(db.Model):
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
         Index("ix_tracks_album_artist_visible", "album_artist_id", "owner_id", "visibility"),
+        # The REST API's format filter, counted and paged from the index.
+        Index("ix_tracks_format_visible", "format", "owner_id", "visibility"),
         # Ids are never reused (SQLite would otherwise hand out a deleted max id
         # again), so URLs such as a cover's may be cached for good.
         {"sqlite_autoincrement": True},

@@ -1,4 +1,4 @@
-"""personal access tokens for the REST API
+"""personal access tokens for the REST API, and an index for its format filter
 
 Revision ID: 0012
 Revises: 0011
@@ -38,9 +38,13 @@ def upgrade():
     )
     with op.batch_alter_table("access_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_access_tokens_user_id"), ["user_id"], unique=False)
+    with op.batch_alter_table("tracks", schema=None) as batch_op:
+        batch_op.create_index("ix_tracks_format_visible", ["format", "owner_id", "visibility"], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table("tracks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tracks_format_visible")
     with op.batch_alter_table("access_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_tokens_user_id"))
     op.drop_table("access_tokens")

@@ -79,9 +79,8 @@ def _key(text: str) -> str:
 
 
 def _where(user_id: int, f: TrackFilter, stmt: Select) -> Select:
-    stmt = stmt.where(visible_to(user_id))
-    if f.mine:
-        stmt = stmt.where(Track.owner_id == user_id)
+    # One's own tracks are all visible: "mine" needs no visibility test (a simpler plan).
+    stmt = stmt.where(Track.owner_id == user_id) if f.mine else stmt.where(visible_to(user_id))
     for term in search_terms(clean_tag(f.search or "", TAG_MAX)):
         stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
     if f.artist:
@@ -171,3 +170,24 @@ def tracks_by_artist(user_id: int, artist_id: int, limit: int = 500) -> list[Tra
         .limit(limit)
     )
     return list(db.session.scalars(stmt))
+
+
+def related_tracks(user_id: int, track: Track, limit: int = 10) -> list[Track]:
+    """Tracks the user may see from the same album, then by the same artist (not the track itself)."""
+    same_album = (
+        select(Track)
+        .where(visible_to(user_id), Track.album_id == track.album_id, Track.id != track.id)
+        .order_by(Track.disc_number, Track.track_number, Track.id)
+        .limit(limit)
+    )
+    found = list(db.session.scalars(same_album))
+    if len(found) < limit:
+        seen = [track.id, *(t.id for t in found)]
+        same_artist = (
+            select(Track)
+            .where(visible_to(user_id), Track.artist_id == track.artist_id, Track.id.not_in(seen))
+            .order_by(Track.album_key, Track.disc_number, Track.track_number, Track.id)
+            .limit(limit - len(found))
+        )
+        found += list(db.session.scalars(same_artist))
+    return found
