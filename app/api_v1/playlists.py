@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.views import MethodView
+
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
 from app.api_v1.common import BEARER, limited, protected, track_data
@@ -86,7 +88,6 @@ def create(body: dict[str, Any]) -> dict[str, Any]:
     return detail(playlist)
 
 
-@bp.get("/<int:playlist_id>")
 @bp.response(200, schemas.PlaylistDetailSchema)
 @bp.alt_response(404, **NOT_FOUND)
 @bp.doc(security=BEARER)
@@ -95,7 +96,6 @@ def get(playlist_id: int) -> dict[str, Any]:
     return detail(playlists.get_visible_playlist(api_user().id, playlist_id))
 
 
-@bp.patch("/<int:playlist_id>")
 @bp.arguments(schemas.PlaylistUpdateSchema)
 @bp.response(200, schemas.PlaylistDetailSchema)
 @bp.alt_response(403, **NOT_OWNED)
@@ -115,7 +115,6 @@ def update(body: dict[str, Any], playlist_id: int) -> dict[str, Any]:
     return detail(playlist)
 
 
-@bp.delete("/<int:playlist_id>")
 @bp.response(204)
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, **NOT_FOUND)
@@ -142,7 +141,6 @@ def add_tracks(body: dict[str, Any], playlist_id: int) -> dict[str, Any]:
     return detail(playlists.get_visible_playlist(api_user().id, playlist_id))
 
 
-@bp.delete("/<int:playlist_id>/entries/<int:entry_id>")
 @bp.response(204)
 @bp.alt_response(403, **NOT_OWNED)
 @bp.alt_response(404, schema=schemas.ErrorSchema, description="No such playlist or entry")
@@ -154,7 +152,6 @@ def remove_entry(playlist_id: int, entry_id: int) -> None:
     commit()
 
 
-@bp.patch("/<int:playlist_id>/entries/<int:entry_id>")
 @bp.arguments(schemas.PlaylistMoveSchema)
 @bp.response(200, schemas.PlaylistDetailSchema)
 @bp.alt_response(403, **NOT_OWNED)
@@ -166,3 +163,20 @@ def move_entry(body: dict[str, Any], playlist_id: int, entry_id: int) -> dict[st
     playlists.move_entry(api_user().id, playlist_id, entry_id, body["position"])
     commit()
     return detail(playlists.get_visible_playlist(api_user().id, playlist_id))
+
+
+@bp.route("/<int:playlist_id>")
+class PlaylistItem(MethodView):
+    """One rule for every method of the URL, so an id out of range is a plain 404 for each (not 405)."""
+
+    get = staticmethod(get)
+    patch = staticmethod(update)
+    delete = staticmethod(delete)
+
+
+@bp.route("/<int:playlist_id>/entries/<int:entry_id>")
+class PlaylistEntryItem(MethodView):
+    """One rule for every method of the URL, so an id out of range is a plain 404 for each (not 405)."""
+
+    patch = staticmethod(move_entry)
+    delete = staticmethod(remove_entry)

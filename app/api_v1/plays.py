@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.views import MethodView
+
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
 from app.api_v1.common import BEARER, limited, protected, track_data, tracks_data
@@ -61,7 +63,6 @@ def stats() -> dict[str, Any]:
     }
 
 
-@bp.put("/tracks/<int:track_id>/like")
 @bp.response(200, schemas.LikeSchema)
 @bp.alt_response(404, **TRACK_NOT_FOUND)
 @bp.doc(security=BEARER)
@@ -73,7 +74,6 @@ def like(track_id: int) -> dict[str, Any]:
     return {"track_id": track_id, "liked": True}
 
 
-@bp.delete("/tracks/<int:track_id>/like")
 @bp.response(200, schemas.LikeSchema)
 @bp.alt_response(404, **TRACK_NOT_FOUND)
 @bp.doc(security=BEARER)
@@ -83,3 +83,11 @@ def unlike(track_id: int) -> dict[str, Any]:
     playlists.set_favourite(api_user().id, track_id, False)
     commit()
     return {"track_id": track_id, "liked": False}
+
+
+@bp.route("/tracks/<int:track_id>/like")
+class TrackLike(MethodView):
+    """One rule for every method of the URL, so an id out of range is a plain 404 for each (not 405)."""
+
+    put = staticmethod(like)
+    delete = staticmethod(unlike)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template
+from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
 from marshmallow import ValidationError
@@ -184,7 +185,6 @@ def list_tracks(args: dict[str, Any]) -> Response:
     return jsonify({"data": data, "meta": meta})
 
 
-@tracks_bp.get("/<int:track_id>")
 @tracks_bp.arguments(schemas.TrackGetQuerySchema, location="query")
 @tracks_bp.response(200, schemas.TrackDetailSchema)
 @tracks_bp.alt_response(404, **NOT_FOUND)
@@ -218,7 +218,6 @@ def _apply_update(found: Track, changes_wanted: dict[str, Any]) -> dict[str, dic
     return {key: {"old": before[key], "new": after[key]} for key in before if before[key] != after[key]}
 
 
-@tracks_bp.patch("/<int:track_id>")
 @tracks_bp.arguments(schemas.TrackUpdateSchema)
 @tracks_bp.response(200, schemas.TrackUpdateResultSchema)
 @tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
@@ -234,7 +233,6 @@ def update_track(body: dict[str, Any], track_id: int) -> dict[str, Any]:
     return {"track": track_data(found, user_id), "changes": changes}
 
 
-@tracks_bp.delete("/<int:track_id>")
 @tracks_bp.response(204)
 @tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
 @tracks_bp.alt_response(404, **NOT_FOUND)
@@ -317,3 +315,12 @@ def stream_url(track_id: int) -> dict[str, Any]:
     found = access.get_visible_track(user_id, track_id)
     sig, expires = stream_links.sign(found.id, user_id)
     return {"url": external_url("streaming.stream", track_id=found.id, sig=sig), "expires_at": expires}
+
+
+@tracks_bp.route("/<int:track_id>")
+class TrackItem(MethodView):
+    """One rule for every method of the URL, so an id out of range is a plain 404 for each (not 405)."""
+
+    get = staticmethod(get_track)
+    patch = staticmethod(update_track)
+    delete = staticmethod(delete_track)
