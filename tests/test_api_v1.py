@@ -484,3 +484,12 @@ def test_related_tracks_are_the_same_album_then_artist_that_one_may_see(client, 
     assert related == [same_album.id]
     assert hidden.id not in related and other.id not in related and first.id not in related
     assert answer["stats"]["plays"] == 0
+
+
+def test_register_is_limited_per_address_like_the_form(make_app, admin):
+    app = make_app(RATELIMIT_ENABLED=True, REGISTER_LIMIT_PER_IP="2 per hour")
+    api = app.test_client()
+    for name in ("one", "two"):
+        assert api.post("/api/v1/auth/register", json={"username": name, "password": PASSWORD}).status_code == 201
+    refused = api.post("/api/v1/auth/register", json={"username": "three", "password": PASSWORD})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0

@@ -22,7 +22,7 @@ from app.api_v1.errors import ApiError
 from app.api_v1.library import bp as library_bp
 from app.api_v1.playlists import bp as playlists_bp
 from app.api_v1.plays import bp as plays_bp
-from app.extensions import csrf, db
+from app.extensions import csrf, db, limiter
 from app.models import AccessScope, Track, Visibility
 from app.models.types import utcnow
 from app.security import CONTENT_SECURITY_POLICY
@@ -130,6 +130,9 @@ def sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @auth_bp.response(201, schemas.TokenSchema)
 @auth_bp.alt_response(403, schema=schemas.ErrorSchema, description="Registration is closed")
 @auth_bp.alt_response(409, schema=schemas.ErrorSchema, description="The username is taken")
+@auth_bp.alt_response(429, schema=schemas.ErrorSchema, description="Too many accounts made from this address")
+# The registration form's limit per address (REGISTER_LIMIT_PER_IP), counted in its own scope.
+@limiter.shared_limit(lambda: current_app.config["REGISTER_LIMIT_PER_IP"], scope="api-v1-register")
 def register(body: dict[str, Any]) -> dict[str, Any]:
     """Create an account (when registration is open) and sign it in."""
     user = accounts.register(
