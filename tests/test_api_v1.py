@@ -493,3 +493,20 @@ def test_register_is_limited_per_address_like_the_form(make_app, admin):
         assert api.post("/api/v1/auth/register", json={"username": name, "password": PASSWORD}).status_code == 201
     refused = api.post("/api/v1/auth/register", json={"username": "three", "password": PASSWORD})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_a_stream_url_at_a_quality_plays_the_transcoded_copy_without_a_cookie(make_app, user):
+    app = make_app()
+    with app.app_context():
+        owner = db.session.merge(user)
+        track_id = add_track(owner, "tagged.flac").id
+        token = token_for(owner)
+    api = app.test_client()
+    assert api.get(f"/api/v1/tracks/{track_id}/stream-url?quality=ultra", headers=bearer(token)).status_code == 422
+    answer = api.get(f"/api/v1/tracks/{track_id}/stream-url?quality=low&format=mp3", headers=bearer(token)).get_json()
+    assert "quality=low" in answer["url"] and "format=mp3" in answer["url"]
+    played = app.test_client().get(answer["url"])  # no cookie, no header
+    assert played.status_code == 200
+    assert played.headers["Content-Type"] == "audio/mpeg"
+    assert played.data[:3] == b"ID3" or played.data[0] == 0xFF  # an MP3, not the FLAC
+    assert "X-Content-Duration" in played.headers

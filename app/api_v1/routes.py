@@ -309,15 +309,18 @@ def _metadata(raw: str | None) -> dict[str, Any]:
 
 
 @tracks_bp.get("/<int:track_id>/stream-url")
+@tracks_bp.arguments(schemas.StreamUrlQuerySchema, location="query")
 @tracks_bp.response(200, schemas.StreamUrlSchema)
 @tracks_bp.alt_response(404, **NOT_FOUND)
 @tracks_bp.doc(security=BEARER)
-def stream_url(track_id: int) -> dict[str, Any]:
-    """A signed URL that plays the track without headers or cookies, until it expires."""
+def stream_url(query: dict[str, Any], track_id: int) -> dict[str, Any]:
+    """A signed URL that plays the track without headers or cookies, until it
+    expires: the original, or a transcoded copy at `quality` (seekable as well)."""
     user_id = api_user().id
     found = access.get_visible_track(user_id, track_id)
     sig, expires = stream_links.sign(found.id, user_id)
-    return {"url": external_url("streaming.stream", track_id=found.id, sig=sig), "expires_at": expires}
+    extra = {key: query[key] for key in ("quality", "format") if query.get(key) and query[key] != "original"}
+    return {"url": external_url("streaming.stream", track_id=found.id, sig=sig, **extra), "expires_at": expires}
 
 
 @tracks_bp.route("/<int:track_id>")

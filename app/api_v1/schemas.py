@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from app.models.library import TAG_MAX
 from app.services.library.filtering import FORMATS, MAX_PER_PAGE, SORTS
+from app.services.transcode.presets import Quality
 
 ORDER = validate.OneOf(["asc", "desc"])
 VISIBILITY = validate.OneOf(["private", "public"])
@@ -175,6 +176,19 @@ class UploadFormSchema(Schema):
 class UploadResultSchema(Schema):
     track = fields.Nested(TrackSchema, required=True)
     processing_status = fields.String(required=True)
+
+
+class StreamUrlQuerySchema(Schema):
+    quality = fields.String(
+        load_default="original",
+        validate=validate.OneOf([quality.value for quality in Quality]),
+        metadata={"description": "original, or a transcoded quality (high, medium, low)"},
+    )
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["opus", "mp3"]),
+        metadata={"description": "mp3 for players without Opus (medium and low)"},
+    )
 
 
 class StreamUrlSchema(Schema):
