@@ -12,6 +12,8 @@ Layout under the local root:
     .incoming/                        uploads being received or checked
     .variants/                        transcoded copies (a cache: any of it may go)
 
+    .staging/                         ZIP archives waiting for their import (preview, job)
+
 A file is written to .incoming/ while it is hashed, checked by the tag reader, then
 fsynced and renamed into place: a reader never sees half a file, and a failure
 leaves nothing behind.
@@ -47,6 +49,8 @@ VARIANTS = ".variants"
 _VARIANT_NAME = re.compile(
     r"^[0-9a-f]{64}-[a-z0-9-]{1,16}\.[a-z0-9]{1,5}(\.(part|lock|readers|failed))?$|^slot-[a-z0-9-]{1,40}$"
 )
+
+STAGING = ".staging"
 # Kept files are readable by the app's group, so a web server in that group
 # (nginx with X-Accel-Redirect) can send them; nobody else can.
 FILE_MODE = 0o640
@@ -185,6 +189,14 @@ class Storage(ABC):
         """Make the files kept with sync=False durable."""
 
     @abstractmethod
+    def stage(self, incoming: IncomingFile, ext: str) -> str:
+        """Keep a received archive in the staging area until its import ends; return its name."""
+
+    @abstractmethod
+    def list_staged(self) -> Iterator[StoredFile]:
+        """The archives in the staging area."""
+
+    @abstractmethod
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its name."""
 
@@ -292,6 +304,28 @@ class LocalStorage(Storage):
                     _fsync_dir(folder)
                 return f"{user_id}/{name}"
         raise StorageError(reason="no free file name")
+
+    def stage(self, incoming: IncomingFile, ext: str) -> str:
+        """Rename a received archive into .staging/ under a name of our own; return it."""
+        if not ext.isalnum() or len(ext) > 5:
+            raise StorageError(reason=f"bad extension {ext!r}")
+        folder = self.root / STAGING
+        folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        incoming.finish()
+        name = f"{secrets.token_urlsafe(16)}.{ext}"
+        incoming.path.chmod(FILE_MODE)
+        incoming.path.replace(folder / name)
+        _fsync_dir(folder)
+        return f"{STAGING}/{name}"
+
+    def list_staged(self) -> Iterator[StoredFile]:
+        folder = self.root / STAGING
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.lstat()
+                yield StoredFile(f"{STAGING}/{path.name}", stat.st_size, stat.st_mtime)
 
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its relative path."""
