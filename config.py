@@ -89,6 +89,15 @@ class Config:
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)
     ALLOW_REGISTRATION = _bool("ALLOW_REGISTRATION", True)
+    # ZIP archives (upload a .zip, review what it holds, confirm): the archive
+    # itself may be this large (it also has to fit in MAX_REQUEST_MB), hold at
+    # most this many entries, and unpack to at most this much in all, as its
+    # directory declares it and as the bytes are counted while extracting.
+    ZIP_MAX_UPLOAD_MB = _int("ZIP_MAX_UPLOAD_MB", 2000)
+    ZIP_MAX_ENTRIES = _int("ZIP_MAX_ENTRIES", 5000)
+    ZIP_MAX_UNCOMPRESSED_MB = _int("ZIP_MAX_UNCOMPRESSED_MB", 4000)
+    # An archive left unconfirmed, or an unfinished upload, is removed after this long.
+    UPLOAD_RESUME_HOURS = _int("UPLOAD_RESUME_HOURS", 24)
     # One request may carry many files (the form without JavaScript); each file
     # is held to MAX_UPLOAD_MB, the whole request to MAX_REQUEST_MB.
     MAX_REQUEST_MB = _int("MAX_REQUEST_MB", 2000)

@@ -17,6 +17,7 @@ from huey.consumer import Consumer
 
 from app.jobs.queue import JobQueue
 from app.services import jobs
+from app.services.library import archives
 from app.services.library.check import remove_stale_incoming
 from app.services.storage import get_storage
 from app.unit_of_work import commit
@@ -44,10 +45,15 @@ def prepare(app: Flask) -> None:
         removed = remove_stale_incoming(get_storage())
         lost = jobs.fail_lost(socket.gethostname(), _alive)
         commit()
+        # An archive import whose job just failed that way goes on where it stopped.
+        resumed = archives.resume_interrupted()
+        commit()
     if removed:
         log.info("removed %d stale temporary upload files", len(removed))
     if lost:
         log.warning("%d jobs were left running by a worker that stopped; marked failed", lost)
+    if resumed:
+        log.info("%d archive imports resumed", resumed)
 
 
 def run_worker(app: Flask, *, workers: int, periodic: bool = True) -> None:

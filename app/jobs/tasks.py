@@ -16,8 +16,8 @@ from flask import current_app
 from huey import crontab
 
 from app.services import jobs
-from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, MAKE_COVER, TRIM_VARIANTS, VERIFY_LIBRARY
-from app.services.library import analysis, check, covers
+from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, IMPORT_ARCHIVE, MAKE_COVER, TRIM_VARIANTS, VERIFY_LIBRARY
+from app.services.library import analysis, archives, check, covers
 from app.services.storage import get_storage
 from app.services.tags import pool_for
 from app.services.transcode import cache
@@ -48,11 +48,20 @@ def verify_library(deep: bool = False, fix: bool = False) -> dict[str, Any]:
     return check.check_library(get_storage(), deep=deep, fix=fix).to_dict()
 
 
+def import_archive(import_id: int) -> dict[str, Any]:
+    """Extract and add the entries of a ZIP archive its owner confirmed (resumes where it stopped)."""
+    config = current_app.config
+    return archives.run_import(get_storage(), pool_for(config), import_id, archives.limits_for(config))
+
+
 def hourly_cleanup() -> dict[str, int]:
-    """Remove uploads' temporary files a crash left behind, and old job records."""
-    removed = check.remove_stale_incoming(get_storage())
+    """Remove uploads' temporary files a crash left behind, archives left unconfirmed, and
+    old job records."""
+    store = get_storage()
+    removed = check.remove_stale_incoming(store)
+    expired = archives.expire_previews(store, timedelta(hours=current_app.config["UPLOAD_RESUME_HOURS"]))
     pruned = jobs.prune(KEEP_DONE_JOBS)
-    return {"stale_removed": len(removed), "jobs_pruned": pruned}
+    return {"stale_removed": len(removed), "archives_expired": expired, "jobs_pruned": pruned}
 
 
 def trim_variants() -> dict[str, int]:
@@ -67,6 +76,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     VERIFY_LIBRARY: verify_library,
     HOURLY_CLEANUP: hourly_cleanup,
     TRIM_VARIANTS: trim_variants,
+    IMPORT_ARCHIVE: import_archive,
 }
 
 

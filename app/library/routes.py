@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
+from app.extensions import db
 from app.library.forms import ActionForm, RatingForm, TrackForm, UploadForm
-from app.models import AnalysisState, Track, Visibility
+from app.models import AnalysisState, ImportState, Track, Visibility
 from app.services import listening, playlists, stars
 from app.services.errors import DomainError
-from app.services.library import access, adding, analysis, browse, editing
-from app.services.storage import IncomingFile, get_storage
+from app.services.library import access, adding, analysis, archives, browse, editing
+from app.services.library.quotas import FileTooLarge
+from app.services.storage import IncomingFile, StorageError, get_storage
 from app.unit_of_work import commit, committing
 from app.web.messages import message
 from app.web.params import id_arg, page_arg
 from app.web.redirects import back_to
 from app.web.sending import send_waveform
 from app.web.serializers import add_result_data, track_data
-from app.web.uploads import max_upload_bytes, parser_pool
+from app.web.uploads import max_archive_bytes, max_upload_bytes, parser_pool
 
 bp = Blueprint("library", __name__)
 
@@ -261,12 +264,22 @@ def upload() -> Response | str | tuple[Any, int]:
     max_bytes = max_upload_bytes()
     form = UploadForm()
     if request.method == "GET" or not form.validate_on_submit():
-        return render_template("library/upload.html", form=form, max_bytes=max_bytes)
+        return render_template(
+            "library/upload.html",
+            form=form,
+            max_bytes=max_bytes,
+            max_archive=max_archive_bytes(),
+            imports=archives.recent_imports(current_user.id),
+        )
     results = []
+    archives_sent: list[ArchiveResult] = []
     for part in request.files.getlist("files"):
         incoming = part.stream
         # A form sent with no file chosen carries one empty, nameless part.
         if not isinstance(incoming, IncomingFile) or (not part.filename and incoming.size == 0):
+            continue
+        if archives.is_archive_name(part.filename or ""):
+            archives_sent.append(_preview_archive(incoming, part.filename or ""))
             continue
         # Each file is its own action: one bad file never undoes the others,
         # and the database's write lock is held for one file at a time.
@@ -283,8 +296,76 @@ def upload() -> Response | str | tuple[Any, int]:
             )
         results.extend(batch.results)
     if wants_json():
-        return jsonify({"results": [add_result_data(r) for r in results]})
-    if not results:
+        data = [add_result_data(r) for r in results] + [a.data() for a in archives_sent]
+        return jsonify({"results": data})
+    if len(archives_sent) == 1 and not results and archives_sent[0].import_id is not None:
+        return redirect(url_for("library.archive_import", import_id=archives_sent[0].import_id))
+    if not results and not archives_sent:
         flash(_("Choose one or more audio files first."), "error")
         return redirect(url_for("library.upload"))
-    return render_template("library/upload_results.html", results=results, form=UploadForm(), max_bytes=max_bytes)
+    return render_template(
+        "library/upload_results.html", results=results, archives=archives_sent, form=UploadForm(), max_bytes=max_bytes
+    )
+
+
+@dataclass
+class ArchiveResult:
+    """A ZIP archive sent with an upload: its preview, or why it has none."""
+
+    name: str
+    import_id: int | None = None
+    error: DomainError | None = None
+
+    @property
+    def url(self) -> str | None:
+        return url_for("library.archive_import", import_id=self.import_id) if self.import_id else None
+
+    def data(self) -> dict[str, Any]:
+        if self.import_id is None:
+            return {"name": self.name, "status": "rejected", "message": message(self.error), "code": self.error.code}
+        return {"name": self.name, "status": "archive", "url": self.url, "message": _("review what it holds")}
+
+
+def _preview_archive(incoming: IncomingFile, filename: str) -> ArchiveResult:
+    store = get_storage()
+    try:
+        found = archives.preview(store, current_user, incoming, filename, archives.limits_for(current_app.config))
+    except (archives.ArchiveError, FileTooLarge, StorageError) as exc:
+        db.session.rollback()
+        return ArchiveResult(filename, error=exc)
+    commit(archives.StagedArchive(store, found.archive_path or ""))
+    return ArchiveResult(filename, import_id=found.id)
+
+
+@bp.get("/library/imports/<int:import_id>")
+@login_required
+@uploader_required
+def archive_import(import_id: int) -> str:
+    """An archive's preview (tick what to import) or, once confirmed, its import's progress."""
+    found = archives.get_own_import(current_user.id, import_id)
+    summary = archives.summary(found, current_user) if found.state is ImportState.PREVIEW else None
+    return render_template(
+        "library/import.html",
+        imp=found,
+        summary=summary,
+        form=ActionForm(),
+        limits=archives.limits_for(current_app.config),
+        max_archive=max_archive_bytes(),
+    )
+
+
+@bp.post("/library/imports/<int:import_id>")
+@login_required
+@uploader_required
+def confirm_import(import_id: int) -> Response:
+    found = archives.get_own_import(current_user.id, import_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    chosen = {int(v) for v in request.form.getlist("entry") if v.isdigit() and len(v) < 9}
+    leftover = archives.cancel(found) if request.form.get("cancel") else archives.confirm(found, chosen)
+    commit()
+    get_storage().delete(leftover)
+    if found.state is ImportState.CANCELLED:
+        flash(_("Nothing was imported from %(name)s.", name=found.original_filename), "info")
+        return redirect(url_for("library.upload"))
+    return redirect(url_for("library.archive_import", import_id=found.id))

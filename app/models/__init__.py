@@ -1,6 +1,7 @@
 """Models, one module per domain; importing this package registers every table."""
 
 from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
+from app.models.imports import ArchiveImport, ImportState
 from app.models.job import Job, JobState
 from app.models.library import Album, AnalysisState, Artist, Track, Visibility
 from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
@@ -27,10 +28,12 @@ __all__ = [
     "AnalysisState",
     "ApiKey",
     "AppPassword",
+    "ArchiveImport",
     "Artist",
     "ArtistRating",
     "ArtistStar",
     "Favourite",
+    "ImportState",
     "Job",
     "JobState",
     "NowPlaying",

@@ -29,6 +29,7 @@ VERIFY_LIBRARY = "verify_library"
 HOURLY_CLEANUP = "hourly_cleanup"
 ANALYSE_TRACK = "analyse_track"
 TRIM_VARIANTS = "trim_variants"
+IMPORT_ARCHIVE = "import_archive"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"

@@ -59,6 +59,11 @@ class UnsupportedAudio(DomainError):
     status = 415
 
 
+# What a file without those tags is filed under (an upload's folder may say better).
+UNKNOWN_ARTIST = "Unknown artist"
+UNKNOWN_ALBUM = "Unknown album"
+
+
 @dataclass
 class AudioInfo:
     kind: str
@@ -380,8 +385,8 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
         sample_rate=48000 if kind == "opus" else positive(getattr(info, "sample_rate", None)),
         channels=positive(getattr(info, "channels", None)),
         title=tag("title") or title_from_filename(original_name),
-        artist=tag("artist") or "Unknown artist",
-        album=tag("album") or "Unknown album",
+        artist=tag("artist") or UNKNOWN_ARTIST,
+        album=tag("album") or UNKNOWN_ALBUM,
         album_artist=tag("album_artist") or None,
         track_number=fields.get("track_number"),
         disc_number=fields.get("disc_number"),

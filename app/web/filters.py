@@ -3,11 +3,15 @@ view passes everything its template shows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, url_for
 from markupsafe import Markup
 
+from app.services.errors import DomainError
 from app.web.assets import static_url
 from app.web.formatting import format_datetime, format_duration, format_khz, format_size
+from app.web.messages import message
 from app.web.serializers import add_result_message, track_data
 
 
@@ -17,9 +21,15 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["khz"] = format_khz
     app.jinja_env.filters["add_message"] = add_result_message
+    app.jinja_env.filters["code_message"] = code_message
     app.jinja_env.globals["cover_url"] = cover_url
     app.jinja_env.globals["track_data"] = track_data
     app.jinja_env.globals["icon"] = icon
+
+
+def code_message(code: str | None, params: dict[str, Any] | None = None) -> str:
+    """A domain error kept as its code and parameters (an archive entry's outcome), as a sentence."""
+    return message(DomainError(code or "INVALID_REQUEST", **(params or {})))
 
 
 def cover_url(track_id: int | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Request, current_app, g
 
 from app.services import storage
+from app.services.library.archives import is_archive_name
 from app.services.library.quotas import MB
 from app.services.storage import IncomingFile, get_storage
 from app.services.tags import ParserPool, pool_for
@@ -13,6 +14,11 @@ from app.services.tags import ParserPool, pool_for
 def max_upload_bytes() -> int:
     """The per-file limit, MAX_UPLOAD_MB in bytes (1 MB = 1,000,000 bytes, as shown to users)."""
     return int(current_app.config["MAX_UPLOAD_MB"] * MB)
+
+
+def max_archive_bytes() -> int:
+    """The limit of one ZIP archive uploaded for import, ZIP_MAX_UPLOAD_MB in bytes."""
+    return int(current_app.config["ZIP_MAX_UPLOAD_MB"] * MB)
 
 
 def parser_pool() -> ParserPool:
@@ -32,7 +38,9 @@ class UploadRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IncomingFile:
-        incoming = get_storage().incoming(max_bytes=max_upload_bytes())
+        # A ZIP archive is held to its own limit; what it holds, to MAX_UPLOAD_MB each.
+        limit = max_archive_bytes() if filename and is_archive_name(filename) else max_upload_bytes()
+        incoming = get_storage().incoming(max_bytes=limit)
         g.setdefault("incoming_files", []).append(incoming)
         return incoming
 

@@ -6,11 +6,16 @@ import { bindFavouriteForms } from "./favourites.js";
 import { bindNavigation, markNav } from "./nav.js";
 import { startPlayer } from "./player/player.js";
 import { initReorder } from "./playlist-reorder.js";
+import { initImportProgress } from "./import-progress.js";
 import { initUploads } from "./upload.js";
 
 // htmx:load fires for the first page and for every swapped-in fragment.
-document.addEventListener("htmx:load", initUploads);
+document.addEventListener("htmx:load", () => {
+  initUploads();
+  initImportProgress();
+});
 initUploads();
+initImportProgress();
 
 // The bar is rendered for signed-in users only; so is everything below.
 const root = document.getElementById("player");

@@ -18,6 +18,7 @@ function describe(result) {
     const { title, artist, duration } = result.track;
     return t("upload_added", { title, artist, duration: clock(Math.round(duration)) });
   }
+  if (result.status === "archive") return t("upload_archive");
   if (result.status === "duplicate") {
     return result.track ? t("upload_duplicate_of", { title: result.track.title }) : t("upload_duplicate");
   }
@@ -31,6 +32,7 @@ function enhance(form) {
   const list = form.parentNode.querySelector("[data-upload-list]");
   const zone = form.querySelector("[data-dropzone]");
   const maxBytes = parseInt(form.dataset.maxBytes, 10);
+  const maxArchiveBytes = parseInt(form.dataset.maxArchiveBytes || form.dataset.maxBytes, 10);
   const csrf = form.querySelector('input[name="csrf_token"]').value;
   const waiting = [];
   let sending = 0;
@@ -91,7 +93,7 @@ function enhance(form) {
       }
       if (xhr.status === 200 && body?.results?.length) {
         const result = body.results[0];
-        finish(ui, result.status, describe(result), result.track ? result.track.url : null);
+        finish(ui, result.status, describe(result), result.url || (result.track ? result.track.url : null));
       } else if (body?.message) {
         finish(ui, "rejected", t("upload_rejected", { message: body.message }));
       } else {
@@ -118,8 +120,9 @@ function enhance(form) {
   function add(files) {
     for (const file of files) {
       const ui = row(file);
-      if (file.size > maxBytes) {
-        finish(ui, "rejected", t("upload_too_large", { size: fileSize(file.size), limit: fileSize(maxBytes) }));
+      const limit = /\.zip$/i.test(file.name) ? maxArchiveBytes : maxBytes;
+      if (file.size > limit) {
+        finish(ui, "rejected", t("upload_too_large", { size: fileSize(file.size), limit: fileSize(limit) }));
         continue;
       }
       waiting.push({ file, ui });
