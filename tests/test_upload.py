@@ -536,3 +536,30 @@ print("ok")
         check=False,
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_folders_file_is_filed_under_its_folder_when_untagged(alice, db):
+    untagged = (DATA / "untagged.mp3").read_bytes()
+    results = upload(
+        alice,
+        [
+            (untagged, "My Band/Folder Album/03 - Lost Song.mp3"),
+            ((DATA / "tagged.mp3").read_bytes(), "My Band/Folder Album/tagged.mp3"),
+        ],
+        as_json=True,
+    ).get_json()["results"]
+    assert [r["status"] for r in results] == ["added", "added"]
+    assert results[0]["name"] == "03 - Lost Song.mp3"
+    rows = {t.original_filename: t for t in db.session.scalars(select(Track))}
+    lost = rows["03 - Lost Song.mp3"]
+    assert (lost.album, lost.artist, lost.track_number) == ("Folder Album", "My Band", 3)
+    tagged = rows["tagged.mp3"]
+    assert tagged.album != "Folder Album" and tagged.artist == "Beyoncé"  # its own tags win
+
+
+def test_a_hostile_folder_path_is_only_a_name(alice, db, uploads):
+    result = upload_one(alice, (DATA / "untagged.mp3").read_bytes(), "../../../etc/x.mp3")
+    assert result["status"] == "added"
+    track = db.session.scalar(select(Track))
+    assert track.original_filename == "x.mp3"
+    assert [p.relative_to(uploads).parts[0] for p in stored_files(uploads)] == [str(track.owner_id)]

@@ -269,6 +269,7 @@ def upload() -> Response | str | tuple[Any, int]:
             form=form,
             max_bytes=max_bytes,
             max_archive=max_archive_bytes(),
+            audio_extensions=sorted(adding.AUDIO_EXTENSIONS),
             imports=archives.recent_imports(current_user.id),
         )
     results = []
@@ -284,15 +285,18 @@ def upload() -> Response | str | tuple[Any, int]:
         # Each file is its own action: one bad file never undoes the others,
         # and the database's write lock is held for one file at a time.
         batch = adding.AddBatch(get_storage())
+        # From a chosen or dropped folder the name is its path there: the folders are hints.
+        name, path_hints = adding.split_relative_path(part.filename or "")
         with committing(batch):
             adding.add_file(
                 get_storage(),
                 parser_pool(),
                 current_user,
                 incoming,
-                part.filename or "",
+                name,
                 batch=batch,
                 max_bytes=max_bytes,
+                path_hints=path_hints,
             )
         results.extend(batch.results)
     if wants_json():

@@ -103,6 +103,7 @@ def strings() -> dict[str, str]:
         "upload_added": _("Added: {title} by {artist} ({duration})"),
         "upload_duplicate": _("Already in your library"),
         "upload_archive": _("ZIP archive: review what it holds and confirm"),
+        "upload_skipped": _("Skipped: not an audio file"),
         "upload_duplicate_of": _("Already in your library: {title}"),
         "upload_rejected": _("Rejected: {message}"),
         "upload_too_large": _("Rejected: file too large: {size}, the limit is {limit}"),

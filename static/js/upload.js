@@ -2,6 +2,7 @@
 // bar and result. Without JavaScript the form posts every file at once.
 import { t, url } from "./config.js";
 import { clock } from "./format.js";
+import { classify, fromDrop, fromInput } from "./upload-files.js";
 
 const AT_ONCE = 2; // files uploading at the same time
 
@@ -28,7 +29,8 @@ function describe(result) {
 function enhance(form) {
   if (form.dataset.enhanced) return;
   form.dataset.enhanced = "1";
-  const input = form.querySelector('input[type="file"]');
+  const inputs = [...form.querySelectorAll('input[type="file"]')];
+  const extensions = (form.dataset.audioExtensions || "").split(",");
   const list = form.parentNode.querySelector("[data-upload-list]");
   const zone = form.querySelector("[data-dropzone]");
   const maxBytes = parseInt(form.dataset.maxBytes, 10);
@@ -37,16 +39,16 @@ function enhance(form) {
   const waiting = [];
   let sending = 0;
 
-  function row(file) {
+  function row(path) {
     const item = document.createElement("li");
     item.className = "upload-item status-waiting";
     const name = document.createElement("span");
     name.className = "upload-name";
-    name.textContent = file.name;
+    name.textContent = path;
     const bar = document.createElement("progress");
     bar.max = 100;
     bar.value = 0;
-    bar.setAttribute("aria-label", t("upload_progress", { name: file.name }));
+    bar.setAttribute("aria-label", t("upload_progress", { name: path }));
     const message = document.createElement("span");
     message.className = "upload-message";
     message.textContent = t("upload_waiting");
@@ -69,13 +71,14 @@ function enhance(form) {
   }
 
   // XMLHttpRequest rather than fetch: fetch reports no upload progress.
-  function send({ file, ui }) {
+  function send({ file, path, ui }) {
     sending += 1;
     ui.item.className = "upload-item status-uploading";
     ui.message.textContent = t("upload_sending");
     const data = new FormData();
     data.append("csrf_token", csrf);
-    data.append("files", file, file.name);
+    // A folder's file goes with its path there: its folders name an untagged album.
+    data.append("files", file, path);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url("upload"));
     xhr.setRequestHeader("Accept", "application/json");
@@ -117,28 +120,38 @@ function enhance(form) {
     while (sending < AT_ONCE && waiting.length) send(waiting.shift());
   }
 
-  function add(files) {
-    for (const file of files) {
-      const ui = row(file);
-      const limit = /\.zip$/i.test(file.name) ? maxArchiveBytes : maxBytes;
+  function add(items) {
+    for (const { file, path } of items) {
+      const kind = classify(path, extensions);
+      if (kind === "hidden") continue;
+      const ui = row(path);
+      if (kind === "other") {
+        finish(ui, "skipped", t("upload_skipped"));
+        continue;
+      }
+      const limit = kind === "archive" ? maxArchiveBytes : maxBytes;
       if (file.size > limit) {
         finish(ui, "rejected", t("upload_too_large", { size: fileSize(file.size), limit: fileSize(limit) }));
         continue;
       }
-      waiting.push({ file, ui });
+      waiting.push({ file, path, ui });
     }
     pump();
   }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    add(input.files);
-    input.value = "";
+    for (const input of inputs) {
+      add(fromInput(input.files));
+      input.value = "";
+    }
   });
-  input.addEventListener("change", () => {
-    add(input.files);
-    input.value = "";
-  });
+  for (const input of inputs) {
+    input.addEventListener("change", () => {
+      add(fromInput(input.files));
+      input.value = "";
+    });
+  }
   for (const type of ["dragenter", "dragover"]) {
     zone.addEventListener(type, (event) => {
       event.preventDefault();
@@ -151,8 +164,8 @@ function enhance(form) {
       zone.classList.remove("dragging");
     });
   }
-  zone.addEventListener("drop", (event) => {
-    if (event.dataTransfer?.files) add(event.dataTransfer.files);
+  zone.addEventListener("drop", async (event) => {
+    if (event.dataTransfer) add(await fromDrop(event.dataTransfer));
   });
 }
 

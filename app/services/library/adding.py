@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from app.models import Track, User, Visibility
 from app.models.library import TAG_MAX
 from app.services import jobs
 from app.services.errors import DomainError
-from app.services.library import analysis
+from app.services.library import analysis, hints
 from app.services.library.catalogue import apply_tags
 from app.services.library.quotas import FileTooLarge, QuotaExceeded, check_limits, hold_quota
 from app.services.storage import IncomingFile, Storage, StorageError
@@ -80,6 +81,15 @@ class AddBatch:
         self.kept = []
 
 
+def split_relative_path(filename: str) -> tuple[str, dict[str, Any] | None]:
+    """A received file's name and, when the browser sent its path inside a chosen folder
+    ("Album/01 - Song.mp3"), the tag hints that path gives."""
+    cleaned = filename.replace("\\", "/")
+    if "/" not in cleaned.strip("/"):
+        return filename, None
+    return PurePosixPath(cleaned).name or filename, hints.from_path(cleaned)
+
+
 def add_file(
     store: Storage,
     pool: ParserPool,
@@ -92,8 +102,12 @@ def add_file(
     info: AudioInfo | None = None,
     visibility: Visibility = Visibility.PRIVATE,
     check_duplicate: bool = True,
+    path_hints: dict[str, Any] | None = None,
 ) -> AddResult:
     """Check, parse, store and record one received file in `batch` (flushed, not committed).
+
+    `path_hints` (hints.from_path of the file's folder in an uploaded folder) fill the tags
+    the file lacks.
 
     On any failure neither the file nor a row remains, and the incoming
     temporary file is always gone afterwards. The result is also kept in
@@ -129,6 +143,8 @@ def add_file(
             return batch.record(AddResult(name, AddOutcome.DUPLICATE, duplicate))
         if info is None:
             info = pool.parse(incoming.path, original_name)
+        if path_hints:
+            hints.apply(info, path_hints)
         track = _new_track(owner, incoming, name, info, visibility)
         db.session.add(track)
         db.session.flush()

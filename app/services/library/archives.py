@@ -33,14 +33,14 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ArchiveImport, ImportState, Job, JobState, Track, User
-from app.models.library import TAG_MAX
 from app.models.types import utcnow
 from app.services import jobs
 from app.services.errors import DomainError, NotFound
+from app.services.library import hints
 from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, add_file
 from app.services.library.quotas import MB, FileTooLarge, bytes_used
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
-from app.services.tags import UNKNOWN_ALBUM, UNKNOWN_ARTIST, AudioInfo, ParserPool, UnsupportedAudio
+from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
 from app.unit_of_work import commit
 
@@ -50,7 +50,6 @@ ARCHIVE_EXTENSIONS = frozenset(
 # zipfile can inflate these; anything else (deflate64, PPMd ...) is skipped.
 READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_TRACK_PREFIX = re.compile(r"^\s*(\d{1,3})\s*[-._)]*\s+")
 # Progress is committed at least this often (and with every batch of files).
 COMMIT_EVERY = 0.5
 
@@ -118,26 +117,6 @@ def path_problem(raw: str) -> str | None:
     return None
 
 
-def hints(path: str) -> dict[str, Any]:
-    """Tag hints from an entry's path, for files whose tags say nothing:
-    .../Artist/Album/01 - Title.mp3."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    folders = parts[:-1]
-    stem = PurePosixPath(parts[-1]).stem if parts else ""
-    found: dict[str, Any] = {}
-    if folders:
-        found["album"] = clean_tag(folders[-1], TAG_MAX)
-    if len(folders) >= 2:
-        found["artist"] = clean_tag(folders[-2], TAG_MAX)
-    match = _TRACK_PREFIX.match(stem)
-    if match:
-        found["track_number"] = int(match.group(1))
-        stem = stem[match.end() :]
-    if stem.strip():
-        found["title"] = clean_tag(stem, TAG_MAX)
-    return {k: v for k, v in found.items() if v}
-
-
 def _entry(index: int, info: zipfile.ZipInfo, seen: set[str], limits: Limits) -> dict[str, Any] | None:
     """What the preview says of one directory entry (None: a folder, not listed)."""
     raw = info.orig_filename
@@ -173,7 +152,7 @@ def _entry(index: int, info: zipfile.ZipInfo, seen: set[str], limits: Limits) ->
     else:
         entry["action"] = "add"
         entry["selected"] = True
-        entry["hints"] = hints(raw)
+        entry["hints"] = hints.from_path(raw)
     seen.add(key)
     return entry
 
@@ -517,7 +496,7 @@ class _Importer:
             found.rejected += 1
             return
         if job.info is not None:
-            _apply_hints(job.info, entry.get("hints") or {})
+            hints.apply(job.info, entry.get("hints") or {})
         name = PurePosixPath(entry["path"]).name
         result = add_file(
             self.store,
@@ -567,16 +546,6 @@ def _bounded_map(executor: ThreadPoolExecutor, fn: Any, items: list[Any], ahead:
         if nxt is not None:
             pending.append(executor.submit(fn, nxt))
         yield result
-
-
-def _apply_hints(info: AudioInfo, found: dict[str, Any]) -> None:
-    """Fill tags the file lacks from its path in the archive (the folder is the album)."""
-    if info.album in ("", UNKNOWN_ALBUM) and found.get("album"):
-        info.album = found["album"]
-    if info.artist in ("", UNKNOWN_ARTIST) and found.get("artist"):
-        info.artist = found["artist"]
-    if info.track_number is None and found.get("track_number"):
-        info.track_number = found["track_number"]
 
 
 def _outcome(outcome: AddOutcome, *, track_id: int | None = None, error: DomainError | None = None) -> dict[str, Any]:
