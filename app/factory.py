@@ -29,6 +29,7 @@ from app.streaming.fastpath import StreamFastPath
 from app.streaming.routes import bp as streaming_bp
 from app.subsonic.fastpath import SubsonicStreamFastPath
 from app.subsonic.routes import bp as subsonic_bp
+from app.uploads.routes import bp as uploads_bp
 from app.web import assets, client_config, filters, i18n, navigation, params, urls
 from app.web.redaction import RedactingFilter
 from app.web.sessions import load_user
@@ -157,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(account_bp, url_prefix="/account")
     app.register_blueprint(library_bp)
+    app.register_blueprint(uploads_bp, url_prefix="/library/uploads")
     app.register_blueprint(streaming_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(playlists_bp)

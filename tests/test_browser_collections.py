@@ -3,6 +3,10 @@ archive's preview and import (Debian's Chromium, Playwright, a real gunicorn).""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -105,3 +109,104 @@ def test_zip_preview_untick_confirm_and_see_it_finish(page, live_server, collect
     page.goto(live_server + "/library?q=song")
     rows = page.inner_text("main")
     assert "Song 1" in rows and "Song 3" in rows and "Song 2" not in rows
+
+
+class SlowLine:
+    """A TCP relay to the server that carries what the browser sends at `rate` bytes/s and
+    can be unplugged: its connections drop, as when a phone loses the network. (Chromium's
+    offline mode fails new requests but lets one already sending finish, and its
+    throttling slows an upload's answer, not its bytes.)"""
+
+    def __init__(self, port: int, rate: int) -> None:
+        self.target = port
+        self.rate = rate
+        self.plugged = True
+        self.open: set[socket.socket] = set()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        # A small window, or the kernel would take megabytes off the browser at once.
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32_768)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def unplug(self) -> None:
+        self.plugged = False
+        for sock in list(self.open):
+            _drop(sock)
+
+    def plug(self) -> None:
+        self.plugged = True
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.plugged:
+                _drop(client)
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.open |= {client, upstream}
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+        try:
+            while self.plugged and (data := source.recv(16_384)):
+                sink.sendall(data)
+                if slow:
+                    time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                self.open.discard(sock)
+                _drop(sock)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.unplug()
+
+
+def _drop(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+def test_an_upload_cut_by_going_offline_resumes_and_finishes(page, live_server, tmp_path):
+    big = tmp_path / "Long Drive.mp3"
+    synthesize("sine=frequency=300:duration=160", big, "-ac", "2", "-b:a", "320k", "-metadata", "title=Long Drive")
+    size = big.stat().st_size
+    assert size > 5_000_000
+    line = SlowLine(int(live_server.rsplit(":", 1)[1]), rate=1_500_000)
+    patches: list[int] = []
+    page.on(
+        "request",
+        lambda r: patches.append(int(r.headers.get("upload-offset", "-1"))) if r.method == "PATCH" else None,
+    )
+    try:
+        page.goto(f"http://127.0.0.1:{line.port}/library/upload")
+        page.set_input_files("#files", str(big))
+        page.wait_for_function(
+            "() => { const p = document.querySelector('.upload-item progress'); return p && p.value >= 25; }",
+            timeout=30_000,
+        )
+        assert page.is_visible("[data-upload-summary]")
+        # The overall line shows the speed and the time left.
+        page.wait_for_function("() => /\\/s .* left/.test(document.querySelector('[data-upload-totals]').textContent)")
+        page.context.set_offline(True)
+        line.unplug()
+        page.wait_for_selector(".upload-item >> text=Connection lost", timeout=20_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "upload-offline-retrying.png"), full_page=True)
+        line.plug()
+        page.context.set_offline(False)
+        page.wait_for_selector(".upload-item.status-added", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "upload-resumed-done.png"), full_page=True)
+    finally:
+        page.context.set_offline(False)
+        line.close()
+    assert "Long Drive" in page.inner_text(".upload-item.status-added")
+    # It went on from where the server said, not from the start.
+    assert patches[0] == 0 and any(0 < offset < size for offset in patches[1:]), patches

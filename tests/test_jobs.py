@@ -239,7 +239,8 @@ def test_hourly_cleanup_removes_stale_temporaries_and_old_job_records(app, db):
     job = jobs.submit(jobs.HOURLY_CLEANUP)
     commit()
     db.session.refresh(job)
-    assert job.state is JobState.DONE and job.result == {"stale_removed": 1, "archives_expired": 0, "jobs_pruned": 1}
+    assert job.state is JobState.DONE
+    assert job.result == {"stale_removed": 1, "archives_expired": 0, "uploads_expired": 0, "jobs_pruned": 1}
     assert not leftover.path.exists()
     remaining = {(j.name, j.state) for j in db.session.scalars(select(Job))}
     assert oldest.id not in set(db.session.scalars(select(Job.id)))

@@ -17,7 +17,7 @@ from huey import crontab
 
 from app.services import jobs
 from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, IMPORT_ARCHIVE, MAKE_COVER, TRIM_VARIANTS, VERIFY_LIBRARY
-from app.services.library import analysis, archives, check, covers
+from app.services.library import analysis, archives, check, covers, resumable
 from app.services.storage import get_storage
 from app.services.tags import pool_for
 from app.services.transcode import cache
@@ -55,13 +55,19 @@ def import_archive(import_id: int) -> dict[str, Any]:
 
 
 def hourly_cleanup() -> dict[str, int]:
-    """Remove uploads' temporary files a crash left behind, archives left unconfirmed, and
-    old job records."""
+    """Remove uploads' temporary files a crash left behind, archives left unconfirmed,
+    resumable uploads past UPLOAD_RESUME_HOURS, and old job records."""
     store = get_storage()
     removed = check.remove_stale_incoming(store)
     expired = archives.expire_previews(store, timedelta(hours=current_app.config["UPLOAD_RESUME_HOURS"]))
+    partial = resumable.expire(store)
     pruned = jobs.prune(KEEP_DONE_JOBS)
-    return {"stale_removed": len(removed), "archives_expired": expired, "jobs_pruned": pruned}
+    return {
+        "stale_removed": len(removed),
+        "archives_expired": expired,
+        "uploads_expired": partial,
+        "jobs_pruned": pruned,
+    }
 
 
 def trim_variants() -> dict[str, int]:

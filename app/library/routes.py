@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -14,21 +11,25 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
-from app.extensions import db
 from app.library.forms import ActionForm, RatingForm, TrackForm, UploadForm
 from app.models import AnalysisState, ImportState, Track, Visibility
 from app.services import listening, playlists, stars
 from app.services.errors import DomainError
 from app.services.library import access, adding, analysis, archives, browse, editing
-from app.services.library.quotas import FileTooLarge
-from app.services.storage import IncomingFile, StorageError, get_storage
+from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
-from app.web.messages import message
 from app.web.params import id_arg, page_arg
 from app.web.redirects import back_to
 from app.web.sending import send_waveform
 from app.web.serializers import add_result_data, track_data
-from app.web.uploads import max_archive_bytes, max_upload_bytes, parser_pool
+from app.web.uploads import (
+    ArchiveResult,
+    max_archive_bytes,
+    max_upload_bytes,
+    parser_pool,
+    preview_archive,
+    uploader_required,
+)
 
 bp = Blueprint("library", __name__)
 
@@ -40,16 +41,6 @@ SORT_LABELS = [
     ("duration", _l("Length")),
     ("added", _l("Added")),
 ]
-
-
-def uploader_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.can_upload:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 @bp.get("/")
@@ -280,7 +271,7 @@ def upload() -> Response | str | tuple[Any, int]:
         if not isinstance(incoming, IncomingFile) or (not part.filename and incoming.size == 0):
             continue
         if archives.is_archive_name(part.filename or ""):
-            archives_sent.append(_preview_archive(incoming, part.filename or ""))
+            archives_sent.append(preview_archive(incoming, part.filename or ""))
             continue
         # Each file is its own action: one bad file never undoes the others,
         # and the database's write lock is held for one file at a time.
@@ -310,35 +301,6 @@ def upload() -> Response | str | tuple[Any, int]:
     return render_template(
         "library/upload_results.html", results=results, archives=archives_sent, form=UploadForm(), max_bytes=max_bytes
     )
-
-
-@dataclass
-class ArchiveResult:
-    """A ZIP archive sent with an upload: its preview, or why it has none."""
-
-    name: str
-    import_id: int | None = None
-    error: DomainError | None = None
-
-    @property
-    def url(self) -> str | None:
-        return url_for("library.archive_import", import_id=self.import_id) if self.import_id else None
-
-    def data(self) -> dict[str, Any]:
-        if self.import_id is None:
-            return {"name": self.name, "status": "rejected", "message": message(self.error), "code": self.error.code}
-        return {"name": self.name, "status": "archive", "url": self.url, "message": _("review what it holds")}
-
-
-def _preview_archive(incoming: IncomingFile, filename: str) -> ArchiveResult:
-    store = get_storage()
-    try:
-        found = archives.preview(store, current_user, incoming, filename, archives.limits_for(current_app.config))
-    except (archives.ArchiveError, FileTooLarge, StorageError) as exc:
-        db.session.rollback()
-        return ArchiveResult(filename, error=exc)
-    commit(archives.StagedArchive(store, found.archive_path or ""))
-    return ArchiveResult(filename, import_id=found.id)
 
 
 @bp.get("/library/imports/<int:import_id>")

@@ -16,6 +16,7 @@ from app.models.playlist import (
     PlaylistVisibility,
     TrackRating,
 )
+from app.models.resumable import ResumableUpload
 from app.models.settings import Setting
 from app.models.user import Role, User
 
@@ -43,6 +44,7 @@ __all__ = [
     "Playlist",
     "PlaylistEntry",
     "PlaylistVisibility",
+    "ResumableUpload",
     "Role",
     "Setting",
     "Track",

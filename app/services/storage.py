@@ -13,6 +13,7 @@ Layout under the local root:
     .variants/                        transcoded copies (a cache: any of it may go)
 
     .staging/                         ZIP archives waiting for their import (preview, job)
+    .partial/<token>                  resumable uploads being received, piece by piece
 
 A file is written to .incoming/ while it is hashed, checked by the tag reader, then
 fsynced and renamed into place: a reader never sees half a file, and a failure
@@ -22,6 +23,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -51,6 +53,8 @@ _VARIANT_NAME = re.compile(
 )
 
 STAGING = ".staging"
+PARTIAL = ".partial"
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 # Kept files are readable by the app's group, so a web server in that group
 # (nginx with X-Accel-Redirect) can send them; nobody else can.
 FILE_MODE = 0o640
@@ -63,6 +67,14 @@ class StorageError(DomainError):
 
     code = "STORAGE_FAILED"
     status = 507
+
+
+class PartialConflict(DomainError):
+    """A resumable upload's piece does not fit: UPLOAD_OFFSET_MISMATCH (the client's
+    offset is not the server's, `offset`) or UPLOAD_BUSY (another request is writing it)."""
+
+    code = "UPLOAD_OFFSET_MISMATCH"
+    status = 409
 
 
 class IncomingFile:
@@ -82,6 +94,22 @@ class IncomingFile:
         self.max_bytes = max_bytes
         self.size = 0
         self.error: StorageError | None = None
+
+    @classmethod
+    def adopt(cls, path: Path, max_bytes: int) -> IncomingFile:
+        """A complete file already in .incoming/ (a finished resumable upload), hashed and counted."""
+        self = cls.__new__(cls)
+        self.path = path
+        self._fh = None
+        self._hash = hashlib.sha256()
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.error = None
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                self.size += len(chunk)
+                self._hash.update(chunk)
+        return self
 
     # --- the file-like part werkzeug's form parser writes to ------------------------
     def write(self, data: bytes) -> int:
@@ -195,6 +223,33 @@ class Storage(ABC):
     @abstractmethod
     def list_staged(self) -> Iterator[StoredFile]:
         """The archives in the staging area."""
+
+    # --- resumable uploads ---
+    @abstractmethod
+    def partial_create(self, token: str) -> None:
+        """An empty partial upload named by `token` (letters, digits, - and _)."""
+
+    @abstractmethod
+    def partial_size(self, token: str) -> int:
+        """The bytes a partial upload holds. Raises NotFound when there is none."""
+
+    @abstractmethod
+    def partial_append(self, token: str, offset: int, chunks: Iterator[bytes], limit: int) -> int:
+        """Write `chunks` (at most `limit` bytes) at the end of a partial upload, which must
+        hold exactly `offset` bytes; return its new size. What arrived before the chunks
+        stop (a dropped connection) is kept, durably. Raises NotFound or PartialConflict."""
+
+    @abstractmethod
+    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
+        """A complete partial upload as a received file (hashed), ready for keep()."""
+
+    @abstractmethod
+    def partial_delete(self, token: str) -> None:
+        """Remove a partial upload; a missing one is not an error."""
+
+    @abstractmethod
+    def list_partials(self) -> Iterator[StoredFile]:
+        """Partial uploads (StoredFile.rel is the token)."""
 
     @abstractmethod
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
@@ -326,6 +381,79 @@ class LocalStorage(Storage):
             with contextlib.suppress(FileNotFoundError):
                 stat = path.lstat()
                 yield StoredFile(f"{STAGING}/{path.name}", stat.st_size, stat.st_mtime)
+
+    # --- resumable uploads ----------------------------------------------------------
+    def _partial_path(self, token: str) -> Path:
+        if not token or len(token) > 64 or not set(token) <= _TOKEN_CHARS:
+            raise NotFound("UPLOAD_NOT_FOUND")
+        return self.root / PARTIAL / token
+
+    def partial_create(self, token: str) -> None:
+        path = self._partial_path(token)
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.close(fd)
+
+    def partial_size(self, token: str) -> int:
+        try:
+            return self._partial_path(token).stat().st_size
+        except FileNotFoundError:
+            raise NotFound("UPLOAD_NOT_FOUND") from None
+
+    def partial_append(self, token: str, offset: int, chunks: Iterator[bytes], limit: int) -> int:
+        try:
+            fh = self._partial_path(token).open("r+b", buffering=0)
+        except FileNotFoundError:
+            raise NotFound("UPLOAD_NOT_FOUND") from None
+        with fh:
+            try:
+                # Held until closed: one writer per upload, across processes.
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PartialConflict("UPLOAD_BUSY") from None
+            size = os.fstat(fh.fileno()).st_size
+            if size != offset:
+                raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=size)
+            fh.seek(offset)
+            written = 0
+            try:
+                for chunk in chunks:
+                    piece = chunk[: limit - written]
+                    view = memoryview(piece)
+                    while view:
+                        view = view[fh.write(view) :]
+                    written += len(piece)
+                    if written >= limit:
+                        break
+            finally:
+                os.fsync(fh.fileno())
+            return offset + written
+
+    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
+        source = self._partial_path(token)
+        folder = self.root / INCOMING
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = _mkstemp(folder)
+        os.close(fd)
+        try:
+            source.replace(name)
+        except FileNotFoundError:
+            Path(name).unlink()
+            raise NotFound("UPLOAD_NOT_FOUND") from None
+        return IncomingFile.adopt(Path(name), max_bytes)
+
+    def partial_delete(self, token: str) -> None:
+        with contextlib.suppress(FileNotFoundError, NotFound):
+            self._partial_path(token).unlink()
+
+    def list_partials(self) -> Iterator[StoredFile]:
+        folder = self.root / PARTIAL
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.lstat()
+                yield StoredFile(path.name, stat.st_size, stat.st_mtime)
 
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its relative path."""

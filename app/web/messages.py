@@ -73,6 +73,12 @@ MESSAGES: dict[str, LazyString] = {
     "ENTRY_TOO_LARGE": _l("larger than the limit for one file"),
     "ENTRY_DAMAGED": _l("damaged in the archive"),
     "ENTRY_SIZE_MISMATCH": _l("holds more or fewer bytes than the archive says (a damaged or hostile archive)"),
+    # resumable uploads
+    "UPLOAD_NOT_FOUND": _l("No such upload: it finished, was cancelled or expired."),
+    "UPLOAD_OFFSET_MISMATCH": _l("The server holds {offset} bytes of this upload; send from there."),
+    "UPLOAD_BUSY": _l("Another request is sending this upload."),
+    "UPLOAD_LENGTH_INVALID": _l("The upload's length or offset is not a valid number."),
+    "TOO_MANY_UPLOADS": _l("You have {limit} unfinished uploads; finish or cancel some first."),
     # background jobs
     "JOB_NOT_FOUND": _l("No such job."),
     "JOB_NOT_FAILED": _l("Only a failed job can be retried; this one is {state}."),

@@ -1,14 +1,27 @@
-"""Receiving uploads: multipart file parts stream straight into the uploads folder."""
+"""Receiving uploads: multipart file parts stream straight into the uploads folder; and the
+web helpers every upload route shares (limits, who may upload, a ZIP archive's preview)."""
 
 from __future__ import annotations
 
-from flask import Flask, Request, current_app, g
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
 
+from flask import Flask, Request, abort, current_app, g, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.extensions import db
 from app.services import storage
+from app.services.errors import DomainError
+from app.services.library import archives
 from app.services.library.archives import is_archive_name
-from app.services.library.quotas import MB
-from app.services.storage import IncomingFile, get_storage
+from app.services.library.quotas import MB, FileTooLarge
+from app.services.storage import IncomingFile, StorageError, get_storage
 from app.services.tags import ParserPool, pool_for
+from app.unit_of_work import commit
+from app.web.messages import message
 
 
 def max_upload_bytes() -> int:
@@ -24,6 +37,49 @@ def max_archive_bytes() -> int:
 def parser_pool() -> ParserPool:
     """This process's tag readers, with the configured limits."""
     return pool_for(current_app.config)
+
+
+def uploader_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only accounts that may upload (not listeners): 403 for the others."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.can_upload:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@dataclass
+class ArchiveResult:
+    """A ZIP archive sent with an upload: its preview, or why it has none."""
+
+    name: str
+    import_id: int | None = None
+    error: DomainError | None = None
+
+    @property
+    def url(self) -> str | None:
+        return url_for("library.archive_import", import_id=self.import_id) if self.import_id else None
+
+    def data(self) -> dict[str, Any]:
+        if self.import_id is None or self.error is not None:
+            error = self.error or DomainError()
+            return {"name": self.name, "status": "rejected", "message": message(error), "code": error.code}
+        return {"name": self.name, "status": "archive", "url": self.url, "message": _("review what it holds")}
+
+
+def preview_archive(incoming: IncomingFile, filename: str) -> ArchiveResult:
+    """Stage a received ZIP archive and record its preview: one action, committed here."""
+    store = get_storage()
+    try:
+        found = archives.preview(store, current_user, incoming, filename, archives.limits_for(current_app.config))
+    except (archives.ArchiveError, FileTooLarge, StorageError) as exc:
+        db.session.rollback()
+        return ArchiveResult(filename, error=exc)
+    commit(archives.StagedArchive(store, found.archive_path or ""))
+    return ArchiveResult(filename, import_id=found.id)
 
 
 class UploadRequest(Request):

@@ -1,7 +1,10 @@
-// Upload page: each file goes up in its own request, with its own progress
-// bar and result. Without JavaScript the form posts every file at once.
+// Upload page: each file goes up on its own, resumably (tus, static/js/resumable.js),
+// with its own progress bar and result, and an overall line with the speed and the
+// time left, and a button to pause and resume everything. Without JavaScript the
+// form posts every file at once.
 import { t, url } from "./config.js";
 import { clock } from "./format.js";
+import { Rate, ResumableUpload, timeLeft, xhrTransport } from "./resumable.js";
 import { classify, fromDrop, fromInput } from "./upload-files.js";
 
 const AT_ONCE = 2; // files uploading at the same time
@@ -26,18 +29,30 @@ function describe(result) {
   return t("upload_rejected", { message: result.message });
 }
 
+function storage() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // private mode: uploads still resume within the page
+  }
+}
+
 function enhance(form) {
   if (form.dataset.enhanced) return;
   form.dataset.enhanced = "1";
   const inputs = [...form.querySelectorAll('input[type="file"]')];
   const extensions = (form.dataset.audioExtensions || "").split(",");
   const list = form.parentNode.querySelector("[data-upload-list]");
+  const summary = form.parentNode.querySelector("[data-upload-summary]");
   const zone = form.querySelector("[data-dropzone]");
   const maxBytes = parseInt(form.dataset.maxBytes, 10);
   const maxArchiveBytes = parseInt(form.dataset.maxArchiveBytes || form.dataset.maxBytes, 10);
   const csrf = form.querySelector('input[name="csrf_token"]').value;
   const waiting = [];
-  let sending = 0;
+  const running = new Set();
+  const rate = new Rate();
+  const totals = { files: 0, done: 0, bytes: 0, doneBytes: 0, lastSent: 0, shownAt: 0 };
+  let paused = false;
 
   function row(path) {
     const item = document.createElement("li");
@@ -70,54 +85,110 @@ function enhance(form) {
     }
   }
 
-  // XMLHttpRequest rather than fetch: fetch reports no upload progress.
-  function send({ file, path, ui }) {
-    sending += 1;
-    ui.item.className = "upload-item status-uploading";
-    ui.message.textContent = t("upload_sending");
-    const data = new FormData();
-    data.append("csrf_token", csrf);
-    // A folder's file goes with its path there: its folders name an untagged album.
-    data.append("files", file, path);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", url("upload"));
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = (event) => {
-      if (!event.lengthComputable) return;
-      ui.bar.value = Math.round((event.loaded / event.total) * 100);
-      if (event.loaded === event.total) ui.message.textContent = t("upload_reading");
-    };
-    xhr.onload = () => {
-      let body = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        body = null;
-      }
-      if (xhr.status === 200 && body?.results?.length) {
-        const result = body.results[0];
-        finish(ui, result.status, describe(result), result.url || (result.track ? result.track.url : null));
-      } else if (body?.message) {
-        finish(ui, "rejected", t("upload_rejected", { message: body.message }));
-      } else {
-        finish(ui, "rejected", t("upload_server_status", { status: xhr.status }));
-      }
-      done();
-    };
-    xhr.onerror = () => {
-      finish(ui, "rejected", t("upload_connection_lost"));
-      done();
-    };
-    xhr.send(data);
+  // --- the overall line -------------------------------------------------------------
+  const overall = summary?.querySelector("progress");
+  const overallText = summary?.querySelector("[data-upload-totals]");
+  const pauseButton = summary?.querySelector("[data-upload-pause]");
+
+  function sentNow() {
+    let sent = totals.doneBytes;
+    for (const job of running) sent += job.upload.sent;
+    return sent;
   }
 
-  function done() {
-    sending -= 1;
+  function showTotals() {
+    if (!summary) return;
+    summary.hidden = totals.files === 0;
+    const now = performance.now();
+    totals.shownAt = now;
+    const sent = Math.min(sentNow(), totals.bytes);
+    rate.add(Math.max(0, sent - totals.lastSent), now);
+    totals.lastSent = sent;
+    overall.max = Math.max(totals.bytes, 1);
+    overall.value = sent;
+    const speed = rate.perSecond(now);
+    const left = timeLeft(totals.bytes - sent, speed);
+    const parts = [
+      t("upload_files_done", { done: totals.done, total: totals.files }),
+      t("upload_bytes_sent", { sent: fileSize(sent), total: fileSize(totals.bytes) }),
+    ];
+    if (paused) parts.push(t("upload_paused"));
+    else if (running.size && speed > 0) {
+      parts.push(t("upload_speed", { speed: fileSize(speed) }));
+      if (left !== null) parts.push(t("upload_time_left", { time: clock(left) }));
+    }
+    overallText.textContent = parts.join(" · ");
+    pauseButton.hidden = totals.done >= totals.files;
+    pauseButton.textContent = paused ? t("upload_resume") : t("upload_pause");
+  }
+  setInterval(() => {
+    if (running.size || paused) showTotals();
+  }, 1000);
+
+  pauseButton?.addEventListener("click", () => {
+    paused = !paused;
+    for (const job of running) {
+      if (paused) job.upload.pause();
+      else job.upload.resume();
+    }
+    if (!paused) pump();
+    showTotals();
+  });
+  // Back online: the uploads waiting to try again go at once.
+  window.addEventListener("online", () => {
+    for (const job of running) job.upload.wake();
+  });
+
+  // --- sending ------------------------------------------------------------------
+  async function send(job) {
+    const { ui, file } = job;
+    running.add(job);
+    ui.item.className = "upload-item status-uploading";
+    ui.message.textContent = t("upload_sending");
+    const upload = new ResumableUpload({
+      file,
+      path: job.path,
+      endpoint: url("resumable"),
+      csrf,
+      transport: xhrTransport,
+      store: storage(),
+    });
+    job.upload = upload;
+    upload.onprogress = () => {
+      if (performance.now() - totals.shownAt > 250) showTotals();
+      ui.bar.value = Math.round((upload.sent / Math.max(file.size, 1)) * 100);
+      ui.message.textContent =
+        upload.sent >= file.size
+          ? t("upload_reading")
+          : t("upload_bytes_sent", { sent: fileSize(upload.sent), total: fileSize(file.size) });
+    };
+    upload.onretry = (_, delay) => {
+      ui.message.textContent = t("upload_retrying", { seconds: Math.round(delay / 1000) });
+    };
+    try {
+      const result = await upload.run();
+      finish(ui, result.status, describe(result), result.url || (result.track ? result.track.url : null));
+    } catch (error) {
+      const message = (() => {
+        try {
+          return JSON.parse(error.body).message;
+        } catch {
+          return null;
+        }
+      })();
+      if (message) finish(ui, "rejected", t("upload_rejected", { message }));
+      else if (error.status) finish(ui, "rejected", t("upload_server_status", { status: error.status }));
+      else finish(ui, "rejected", t("upload_connection_lost"));
+    }
+    running.delete(job);
+    totals.done += 1;
+    totals.doneBytes += file.size;
+    showTotals();
     pump();
   }
 
   function pump() {
-    while (sending < AT_ONCE && waiting.length) send(waiting.shift());
+    while (!paused && running.size < AT_ONCE && waiting.length) send(waiting.shift());
   }
 
   function add(items) {
@@ -134,8 +205,11 @@ function enhance(form) {
         finish(ui, "rejected", t("upload_too_large", { size: fileSize(file.size), limit: fileSize(limit) }));
         continue;
       }
+      totals.files += 1;
+      totals.bytes += file.size;
       waiting.push({ file, path, ui });
     }
+    showTotals();
     pump();
   }
 

@@ -1,0 +1,1 @@
+"""Resumable uploads (the tus protocol) at /library/uploads/."""
