@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -15,9 +16,10 @@ from app.library.forms import ActionForm, RatingForm, TrackForm, UploadForm
 from app.models import AnalysisState, ImportState, Track, Visibility
 from app.services import listening, playlists, stars
 from app.services.errors import DomainError
-from app.services.library import access, adding, analysis, archives, browse, editing
+from app.services.library import access, adding, analysis, archives, browse, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
+from app.web.messages import message
 from app.web.params import id_arg, page_arg
 from app.web.redirects import back_to
 from app.web.sending import send_waveform
@@ -301,6 +303,43 @@ def upload() -> Response | str | tuple[Any, int]:
     return render_template(
         "library/upload_results.html", results=results, archives=archives_sent, form=UploadForm(), max_bytes=max_bytes
     )
+
+
+@bp.get("/library/duplicates")
+@login_required
+def duplicate_groups() -> str:
+    """Likely duplicates in your library: keep one, keep both, or keep the better quality."""
+    groups = duplicates.likely_duplicates(current_user.id)
+    return render_template("library/duplicates.html", groups=groups, form=ActionForm(), limit=duplicates.MAX_GROUPS)
+
+
+@bp.post("/library/duplicates")
+@login_required
+def resolve_duplicates() -> Response | str:
+    """First a page that says what will be deleted; with `confirm`, it is done."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if request.form.get("all_best"):
+        groups = duplicates.likely_duplicates(current_user.id)
+        decisions = {g.key: duplicates.KEEP_BEST for g in groups}
+    else:
+        decisions = {k.removeprefix("keep-"): v for k, v in request.form.items() if k.startswith("keep-")}
+    decided = duplicates.plan(current_user.id, decisions)
+    if not decided.delete and not decided.keep_both:
+        flash(_("Choose what to keep in at least one group."), "error")
+        return redirect(url_for("library.duplicate_groups"))
+    if not request.form.get("confirm"):
+        return render_template("library/duplicates_confirm.html", plan=decided, decisions=decisions, form=ActionForm())
+    files = duplicates.carry_out(current_user.id, decided)
+    commit()
+    get_storage().delete_many(files)
+    flash(
+        ngettext("%(num)s track deleted.", "%(num)s tracks deleted.", len(decided.delete))
+        + " "
+        + ngettext("%(num)s group kept whole.", "%(num)s groups kept whole.", len(decided.keep_both)),
+        "success",
+    )
+    return redirect(url_for("library.duplicate_groups"))
 
 
 @bp.get("/library/imports/<int:import_id>")

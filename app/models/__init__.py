@@ -1,6 +1,7 @@
 """Models, one module per domain; importing this package registers every table."""
 
 from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
+from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
 from app.models.job import Job, JobState
 from app.models.library import Album, AnalysisState, Artist, Track, Visibility
@@ -37,6 +38,7 @@ __all__ = [
     "ImportState",
     "Job",
     "JobState",
+    "KeptDuplicates",
     "NowPlaying",
     "PlayEvent",
     "PlayQueue",
