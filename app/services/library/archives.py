@@ -37,7 +37,7 @@ from app.models.types import utcnow
 from app.services import jobs
 from app.services.errors import DomainError, NotFound
 from app.services.library import hints
-from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, add_file
+from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, add_file, find_duplicate
 from app.services.library.quotas import MB, FileTooLarge, bytes_used
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
@@ -443,10 +443,15 @@ class _Importer:
         self.batch = AddBatch(store)
         self.last_commit = time.monotonic()
         self.counted = 0
+        self.current: str | None = found.current
+        self.counts = {"done": 0, "added": 0, "duplicates": 0, "rejected": 0}
+        self.known = set(db.session.scalars(select(Track.sha256).where(Track.owner_id == found.owner_id)))
 
     def run(self, todo: list[dict[str, Any]]) -> None:
-        with ThreadPoolExecutor(max_workers=max(2, self.pool.size * 2)) as executor:
-            for job in _bounded_map(executor, self.extract, todo, ahead=self.pool.size * 4):
+        # Threads mostly wait on fsync and on the parser processes, so more than cores
+        # (as the folder import); `ahead` bounds the files extracted and not yet added.
+        with ThreadPoolExecutor(max_workers=self.pool.size * 4) as executor:
+            for job in _bounded_map(executor, self.extract, todo, ahead=self.pool.size * 8):
                 self.record(job)
                 if self.batch.full() or time.monotonic() - self.last_commit > COMMIT_EVERY:
                     self.flush()
@@ -485,40 +490,62 @@ class _Importer:
         return job
 
     def record(self, job: _Extracted) -> None:
-        """Add one extracted entry (or note why not), in the current batch."""
-        entry, found = job.entry, self.found
-        found.current = entry["path"][:1000]
-        found.done += 1
-        if job.error is not None or job.incoming is None:
-            if job.incoming is not None:
-                job.incoming.discard()
-            self.outcomes[entry["i"]] = _outcome(AddOutcome.REJECTED, error=job.error or EntryProblem())
-            found.rejected += 1
+        """Add one extracted entry (or note why not), in the current batch. The import's
+        own row changes only in flush(): a rejected file's rollback must not undo it."""
+        entry = job.entry
+        self.current = entry["path"][:1000]
+        self.counts["done"] += 1
+        incoming = job.incoming
+        if job.error is not None or incoming is None:
+            if incoming is not None:
+                incoming.discard()
+            self.settle(entry, AddOutcome.REJECTED, error=job.error or EntryProblem())
+            return
+        if incoming.error is None and not incoming.too_large and incoming.sha256 in self.known:
+            # The same bytes as a track already there (checked without a query per file).
+            incoming.discard()
+            duplicate = find_duplicate(self.owner.id, incoming.sha256)
+            self.settle(entry, AddOutcome.DUPLICATE, track_id=duplicate.id if duplicate else None)
             return
         if job.info is not None:
             hints.apply(job.info, entry.get("hints") or {})
-        name = PurePosixPath(entry["path"]).name
         result = add_file(
             self.store,
             self.pool,
             self.owner,
-            job.incoming,
-            name,
+            incoming,
+            PurePosixPath(entry["path"]).name,
             batch=self.batch,
             max_bytes=self.limits.max_file,
             info=job.info,
+            check_duplicate=False,  # against self.known, above
         )
-        track_id = result.track.id if result.track else None
-        self.outcomes[entry["i"]] = _outcome(result.outcome, track_id=track_id, error=result.error)
         if result.outcome is AddOutcome.ADDED:
-            found.added += 1
-        elif result.outcome is AddOutcome.DUPLICATE:
-            found.duplicates += 1
-        else:
-            found.rejected += 1
+            self.known.add(incoming.sha256)
+        track_id = result.track.id if result.track else None
+        self.settle(entry, result.outcome, track_id=track_id, error=result.error)
+
+    def settle(
+        self,
+        entry: dict[str, Any],
+        outcome: AddOutcome,
+        *,
+        track_id: int | None = None,
+        error: DomainError | None = None,
+    ) -> None:
+        self.outcomes[entry["i"]] = _outcome(outcome, track_id=track_id, error=error)
+        key = {AddOutcome.ADDED: "added", AddOutcome.DUPLICATE: "duplicates"}.get(outcome, "rejected")
+        self.counts[key] += 1
 
     def flush(self) -> None:
         """Commit the batch with the outcomes it settles: a restart resumes after them."""
+        found = self.found
+        found.current = self.current
+        found.done += self.counts["done"]
+        found.added += self.counts["added"]
+        found.duplicates += self.counts["duplicates"]
+        found.rejected += self.counts["rejected"]
+        self.counts = dict.fromkeys(self.counts, 0)
         self.found.entries = [
             {**entry, **self.outcomes[entry["i"]]} if entry["i"] in self.outcomes else entry
             for entry in self.found.entries
