@@ -115,6 +115,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/subsonic_stream_bench.py
 	$(BIN)/python bench/analysis_bench.py
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/zip_import_bench.py
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/memory_bench.py
