@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, MultipleFileField, SelectChoice, SelectField, StringField
+from wtforms import HiddenField, IntegerField, MultipleFileField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models import Visibility
@@ -46,3 +46,25 @@ class RatingForm(FlaskForm):
     """A rating from 1 to 5 stars; 0 clears it (the same rows the Subsonic API reads)."""
 
     rating = IntegerField(validators=[NumberRange(min=0, max=5)])
+
+
+class BulkEditForm(FlaskForm):
+    """What to set on every selected track; an empty field leaves that tag as it is."""
+
+    ids = HiddenField()
+    artist = StringField(_l("Artist"), validators=[Optional(), *TAG])
+    album_artist = StringField(_l("Album artist"), validators=[Optional(), *TAG])
+    album = StringField(_l("Album"), validators=[Optional(), *TAG])
+    genre = StringField(_l("Genre"), validators=[Optional(), *TAG])
+    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(1000, 2999, _l("A year such as 1999."))])
+    visibility = SelectField(
+        _l("Who can see them"),
+        choices=[
+            SelectChoice("", _l("Leave as it is")),
+            SelectChoice(Visibility.PRIVATE.value, _l("Only me")),
+            SelectChoice(Visibility.PUBLIC.value, _l("Everyone with an account here")),
+        ],
+        # Absent or empty: left as it is (the route takes only the two real values).
+        validate_choice=False,
+    )
+    playlist = SelectField(_l("Add them to the playlist"), choices=[], validate_choice=False)

@@ -12,11 +12,11 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
-from app.library.forms import ActionForm, RatingForm, TrackForm, UploadForm
+from app.library.forms import ActionForm, BulkEditForm, RatingForm, TrackForm, UploadForm
 from app.models import AnalysisState, ImportState, Track, Visibility
 from app.services import listening, playlists, stars
 from app.services.errors import DomainError
-from app.services.library import access, adding, analysis, archives, browse, duplicates, editing
+from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web.messages import message
@@ -71,8 +71,94 @@ def index() -> str:
         tracks=pagination.items,
         favourites=playlists.favourite_ids(current_user.id, [t.id for t in pagination.items]),
         query=query,
+        bulk_form=ActionForm(),
+        last_bulk=bulk.last_edit(current_user.id),
         sorts=[(key, str(label)) for key, label in SORT_LABELS],
     )
+
+
+def _bulk_ids() -> list[int]:
+    """The selection a bulk action works on: ticked rows, or every own track a list's query
+    matches ("select all N results"), or the ids a bulk page carried over."""
+    if request.form.get("all") == "1":
+        query = browse.TrackQuery(
+            q=request.form.get("q", ""),
+            sort=request.form.get("sort", "added"),
+            order=request.form.get("order", ""),
+            artist=int(v) if (v := request.form.get("artist", "")).isdigit() else None,
+            album=int(v) if (v := request.form.get("album", "")).isdigit() else None,
+            genre=request.form.get("genre", ""),
+        )
+        return browse.own_matching_ids(current_user.id, query, bulk.MAX_TRACKS)
+    raw = request.form.getlist("track") or request.form.get("ids", "").split(",")
+    return bulk.own_ids(current_user.id, [int(v) for v in raw if v.isdigit() and len(v) < 12])
+
+
+def _bulk_form(ids: list[int]) -> BulkEditForm:
+    form = BulkEditForm(ids=",".join(map(str, ids)))
+    choices = [("", _("No playlist"))] + [(str(p.id), p.name) for p in playlists.own_playlists(current_user.id)]
+    form.playlist.choices = choices
+    return form
+
+
+@bp.post("/library/bulk")
+@login_required
+def bulk_choose() -> Response | str:
+    """The selected tracks: what to change on all of them."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    ids = _bulk_ids()
+    if not ids:
+        flash(_("Tick the tracks to change first (only your own tracks can be changed)."), "error")
+        return redirect(back_to(url_for("library.index")))
+    return render_template("library/bulk.html", form=_bulk_form(ids), count=len(ids))
+
+
+@bp.post("/library/bulk/apply")
+@login_required
+def bulk_apply() -> Response | str | tuple[str, int]:
+    ids = _bulk_ids()
+    form = _bulk_form(ids)
+    if not form.validate_on_submit() or not ids:
+        return render_template("library/bulk.html", form=form, count=len(ids)), 400
+    action = request.form.get("action", "edit")
+    if action == "delete":
+        if not request.form.get("confirm"):
+            return render_template("library/bulk_delete.html", form=form, count=len(ids))
+        files = bulk.delete_tracks(current_user.id, ids)
+        commit()
+        get_storage().delete_many(files)
+        flash(ngettext("%(num)s track deleted.", "%(num)s tracks deleted.", len(ids)), "success")
+        return redirect(url_for("library.index"))
+    done = []
+    changes = {k: getattr(form, k).data for k in bulk.TAG_FIELDS if getattr(form, k).data not in (None, "")}
+    if form.visibility.data in {v.value for v in Visibility}:
+        changes["visibility"] = form.visibility.data
+    if changes:
+        changed = bulk.edit(current_user.id, ids, changes)
+        done.append(ngettext("%(num)s track changed.", "%(num)s tracks changed.", changed))
+    if form.playlist.data and form.playlist.data.isdigit():
+        added = bulk.add_to_playlist(current_user.id, ids, int(form.playlist.data))
+        done.append(ngettext("%(num)s track added to the playlist.", "%(num)s tracks added to the playlist.", added))
+    if not done:
+        form.artist.errors = [_("Fill in at least one field, or choose a playlist.")]
+        return render_template("library/bulk.html", form=form, count=len(ids)), 400
+    commit()
+    flash(" ".join(done), "success")
+    return redirect(url_for("library.index"))
+
+
+@bp.post("/library/bulk/undo")
+@login_required
+def bulk_undo() -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    restored = bulk.undo(current_user.id)
+    commit()
+    flash(
+        ngettext("Undone: %(num)s track is as it was.", "Undone: %(num)s tracks are as they were.", restored), "success"
+    )
+    return redirect(url_for("library.index"))
 
 
 @bp.get("/library/genres")

@@ -1,5 +1,6 @@
 """Models, one module per domain; importing this package registers every table."""
 
+from app.models.bulk import BulkEdit
 from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
 from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
@@ -34,6 +35,7 @@ __all__ = [
     "Artist",
     "ArtistRating",
     "ArtistStar",
+    "BulkEdit",
     "Favourite",
     "ImportState",
     "Job",

@@ -73,6 +73,9 @@ MESSAGES: dict[str, LazyString] = {
     "ENTRY_TOO_LARGE": _l("larger than the limit for one file"),
     "ENTRY_DAMAGED": _l("damaged in the archive"),
     "ENTRY_SIZE_MISMATCH": _l("holds more or fewer bytes than the archive says (a damaged or hostile archive)"),
+    # bulk edits
+    "BULK_NOTHING_SELECTED": _l("No track of yours was selected."),
+    "BULK_NOTHING_TO_CHANGE": _l("There is nothing to change or to undo."),
     # resumable uploads
     "UPLOAD_NOT_FOUND": _l("No such upload: it finished, was cancelled or expired."),
     "UPLOAD_OFFSET_MISMATCH": _l("The server holds {offset} bytes of this upload; send from there."),

@@ -6,6 +6,7 @@ import { bindFavouriteForms } from "./favourites.js";
 import { bindNavigation, markNav } from "./nav.js";
 import { startPlayer } from "./player/player.js";
 import { initReorder } from "./playlist-reorder.js";
+import { initBulkSelect } from "./bulk-select.js";
 import { initImportProgress } from "./import-progress.js";
 import { initUploads } from "./upload.js";
 
@@ -13,9 +14,11 @@ import { initUploads } from "./upload.js";
 document.addEventListener("htmx:load", () => {
   initUploads();
   initImportProgress();
+  initBulkSelect();
 });
 initUploads();
 initImportProgress();
+initBulkSelect();
 
 // The bar is rendered for signed-in users only; so is everything below.
 const root = document.getElementById("player");

@@ -90,6 +90,14 @@ def _page_ids(user_id: int, query: TrackQuery, limit: int, offset: int) -> Selec
 COUNT_CAP = 1000
 
 
+def own_matching_ids(user_id: int, query: TrackQuery, limit: int) -> list[int]:
+    """The ids of the user's own tracks among a list's results (all its pages), in its order:
+    what "select all N results" selects for a bulk edit."""
+    query = query.normalised()
+    stmt = _filtered(user_id, query, select(Track.id)).where(Track.owner_id == user_id)
+    return list(db.session.scalars(stmt.order_by(*_ordering(query)).limit(limit)))
+
+
 @dataclass
 class Page:
     """One page of results. `total` is exact for the whole library; for a
