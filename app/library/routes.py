@@ -428,11 +428,15 @@ def resolve_duplicates() -> Response | str:
     return redirect(url_for("library.duplicate_groups"))
 
 
-@bp.get("/library/imports/<int:import_id>")
+# One rule for both methods: with two, a bad id POSTed would be 405 instead of 404.
+@bp.route("/library/imports/<int:import_id>", methods=["GET", "POST"])
 @login_required
 @uploader_required
-def archive_import(import_id: int) -> str:
-    """An archive's preview (tick what to import) or, once confirmed, its import's progress."""
+def archive_import(import_id: int) -> str | Response:
+    """An archive's preview (tick what to import) or, once confirmed, its import's progress;
+    POST confirms the preview (or cancels it)."""
+    if request.method == "POST":
+        return _confirm_import(import_id)
     found = archives.get_own_import(current_user.id, import_id)
     summary = archives.summary(found, current_user) if found.state is ImportState.PREVIEW else None
     return render_template(
@@ -445,10 +449,7 @@ def archive_import(import_id: int) -> str:
     )
 
 
-@bp.post("/library/imports/<int:import_id>")
-@login_required
-@uploader_required
-def confirm_import(import_id: int) -> Response:
+def _confirm_import(import_id: int) -> Response:
     found = archives.get_own_import(current_user.id, import_id)
     if not ActionForm().validate_on_submit():
         abort(400)
