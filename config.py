@@ -88,6 +88,22 @@ class Config:
 
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)
+    # Where kept files live: unset, in UPLOAD_FOLDER; "s3://bucket/prefix", in an
+    # S3-compatible object store (UPLOAD_FOLDER then only holds uploads being
+    # received and checked). The store's address, region and keys: S3_ENDPOINT_URL
+    # (unset: AWS), S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (unset:
+    # boto3's own environment, AWS_ACCESS_KEY_ID ... or an instance role).
+    STORAGE_URL = os.environ.get("STORAGE_URL", "").strip() or None
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "").strip() or None
+    S3_REGION = os.environ.get("S3_REGION", "").strip() or None
+    S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID") or None
+    S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY") or None
+    # How a track in the store reaches a client: "proxy" (the app, or nginx with
+    # SEND_FILE_MODE=x-accel through S3_PROXY_PREFIX, fetches it: clients only
+    # talk to this host) or "redirect" (a 302 to a presigned URL that outlives
+    # the track: twice its duration, at least an hour).
+    S3_STREAM = os.environ.get("S3_STREAM", "proxy").strip().lower()
+    S3_PROXY_PREFIX = os.environ.get("S3_PROXY_PREFIX", "/_s3/")
     ALLOW_REGISTRATION = _bool("ALLOW_REGISTRATION", True)
     # ZIP archives (upload a .zip, review what it holds, confirm): the archive
     # itself may be this large (it also has to fit in MAX_REQUEST_MB), hold at

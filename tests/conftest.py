@@ -22,6 +22,7 @@ from app.models import Role, User
 from app.services import accounts
 from config import TestConfig
 from tests.helpers import PASSWORD, FreshContextClient, drop_pg_schema, login, new_pg_schema
+from tests.seaweed import TEST_BUCKET, Seaweed, new_prefix, seaweed
 from tests.servers import Gunicorn, gunicorn, server_env
 
 
@@ -42,13 +43,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         drop_pg_schema(schema)
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """A real S3-compatible store (SeaweedFS) for the run; skipped without it, except in CI."""
+    with seaweed(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
 @pytest.fixture
-def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+def s3_settings(seaweedfs: Seaweed) -> dict[str, str]:
+    """The settings of an app keeping its files under a new prefix of the test store's
+    bucket (SeaweedFS gives every bucket volumes of its own: one bucket for the run)."""
+    return seaweedfs.settings(TEST_BUCKET, new_prefix())
+
+
+@pytest.fixture
+def storage_settings() -> dict[str, str]:
+    """Extra settings of every app make_app builds: none here (local files). A test
+    module that runs on both backends overrides it (tests/seaweed.py `both_storages`)."""
+    return {}
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Path, storage_settings: dict[str, str]) -> Iterator[Callable[..., Flask]]:
     """Build an app on the test database; every table is emptied afterwards."""
     apps: list[Flask] = []
 
     def factory(**overrides: object) -> Flask:
         config = {"SQLALCHEMY_DATABASE_URI": database_url, "UPLOAD_FOLDER": str(tmp_path / "uploads")}
+        config.update(storage_settings)
         config.update(overrides)
         app = create_app(TestConfig, **config)
         app.test_client_class = FreshContextClient

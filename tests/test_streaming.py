@@ -17,12 +17,24 @@ from werkzeug.wsgi import FileWrapper
 from app.models import Visibility
 from app.services.storage import get_storage
 from tests.helpers import DATA, PASSWORD, add_track, login, owner_with_track
+from tests.seaweed import both_storages
+
+# Every test runs on local files and on the object store (SeaweedFS), except those
+# about local files' hand-off (they ask for local_storage).
+storage_settings = pytest.fixture(params=["local", "s3"])(both_storages)
+
+
+@pytest.fixture
+def local_storage(storage_settings):
+    if storage_settings:
+        pytest.skip("about local files")
 
 
 @pytest.fixture
 def flac(user, app):
     track = add_track(user, "cover.flac")
-    data = get_storage().local_path(track.storage_path).read_bytes()
+    with get_storage().open(track.storage_path) as fh:
+        data = fh.read()
     return track, data
 
 
@@ -162,7 +174,7 @@ def test_download_supports_ranges_too(alice, flac):
 
 
 @pytest.mark.parametrize("mode", ["x-accel", "x-sendfile"])
-def test_hand_off_modes_send_headers_not_bytes(make_app, mode):
+def test_hand_off_modes_send_headers_not_bytes(local_storage, make_app, mode):
     app = make_app(SEND_FILE_MODE=mode)
     with app.app_context():
         client, _, track = owner_with_track(app, "cover.flac")
@@ -221,7 +233,7 @@ def _rss_kb() -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_streaming_a_large_file_keeps_memory_flat(alice, user, app, db):
+def test_streaming_a_large_file_keeps_memory_flat(local_storage, alice, user, app, db):
     """A 300 MB file (sparse: no disk used) streams in chunks; the process does not grow with it."""
     track = add_track(user, "plain.wav")
     path = get_storage().local_path(track.storage_path)
@@ -260,7 +272,7 @@ def _watched(make_app, **config):
         yield app, client, track, seen, owner
 
 
-def test_seeks_skip_the_flask_stack(watched):
+def test_seeks_skip_the_flask_stack(local_storage, watched):
     _app, alice, track, seen, _ = watched
     data = get_storage().local_path(track.storage_path).read_bytes()
     response = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=100-199"})
@@ -280,7 +292,7 @@ def test_the_fast_path_leaves_query_strings_to_flask(watched):
     assert seen == [f"/stream/{track.id}"]
 
 
-def test_a_fast_path_failure_is_logged_and_flask_answers(watched, caplog):
+def test_a_fast_path_failure_is_logged_and_flask_answers(local_storage, watched, caplog):
     app, alice, track, seen, _ = watched
     fast_path = app.wsgi_app
     while type(fast_path).__name__ != "StreamFastPath":
@@ -359,7 +371,7 @@ TWIN_REQUESTS = [
 
 @pytest.mark.parametrize("mode", ["python", "x-accel", "x-sendfile"])
 @pytest.mark.parametrize(("method", "headers"), TWIN_REQUESTS)
-def test_the_fast_path_answers_exactly_like_the_view(twins, mode, method, headers):
+def test_the_fast_path_answers_exactly_like_the_view(local_storage, twins, mode, method, headers):
     """Status, headers and bytes are the view's, only sooner."""
     fast, flask_only, url, seen = twins(mode)
     if headers.get("If-Range") == "ETAG":
@@ -379,7 +391,7 @@ def test_the_fast_path_answers_exactly_like_the_view(twins, mode, method, header
 GUNICORN = {"SERVER_SOFTWARE": "gunicorn/27.0.1", "wsgi.file_wrapper": FileWrapper}
 
 
-def test_a_remembered_session_cookie_still_expires(make_app):
+def test_a_remembered_session_cookie_still_expires(local_storage, make_app):
     with _watched(make_app, PERMANENT_SESSION_LIFETIME=timedelta(seconds=2)) as (_, alice, track, seen, _):
         url = f"/stream/{track.id}"
         assert alice.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
@@ -390,7 +402,7 @@ def test_a_remembered_session_cookie_still_expires(make_app):
 
 
 @pytest.mark.parametrize("server", [{}, GUNICORN], ids=["werkzeug", "gunicorn"])
-def test_a_file_missing_from_the_disk_is_a_404_not_a_crash(alice, user, app, server, caplog):
+def test_a_file_missing_from_the_disk_is_a_404_not_a_crash(local_storage, alice, user, app, server, caplog):
     track = add_track(user, "cover.flac")
     get_storage().local_path(track.storage_path).unlink()
     for url, headers in [
@@ -424,7 +436,7 @@ SEEKS = ("bytes=0-1", "bytes=2-", "bytes=-500", "bytes=0-1,5-9", None)
 
 
 @pytest.mark.parametrize("server", [{}, GUNICORN], ids=["werkzeug", "gunicorn"])
-def test_a_first_request_costs_one_read_query_and_the_seeks_after_it_none(watched, server):
+def test_a_first_request_costs_one_read_query_and_the_seeks_after_it_none(local_storage, watched, server):
     app, alice, track, seen, _ = watched
     url = f"/stream/{track.id}"
     statements, stop = _count_statements(app)
@@ -444,7 +456,7 @@ def test_a_first_request_costs_one_read_query_and_the_seeks_after_it_none(watche
     assert seen == []  # all answered by the fast path
 
 
-def test_without_a_grant_every_seek_costs_one_read_query_and_writes_nothing(make_app):
+def test_without_a_grant_every_seek_costs_one_read_query_and_writes_nothing(local_storage, make_app):
     with _watched(make_app, STREAM_GRANT_SECONDS=0) as (app, alice, track, seen, _):
         url = f"/stream/{track.id}"
         alice.get(url, headers={"Range": "bytes=0-1"}).close()  # the pool has its connection

@@ -18,6 +18,10 @@ Layout under the local root:
 A file is written to .incoming/ while it is hashed, checked by the tag reader, then
 fsynced and renamed into place: a reader never sees half a file, and a failure
 leaves nothing behind.
+
+`S3Storage` (app/services/storage_s3.py, STORAGE_URL=s3://bucket/prefix) keeps the
+same names as object keys under the prefix; uploads are still received and checked
+in the local .incoming/ folder, then put to the bucket before their rows commit.
 """
 
 from __future__ import annotations
@@ -75,6 +79,15 @@ class PartialConflict(DomainError):
 
     code = "UPLOAD_OFFSET_MISMATCH"
     status = 409
+
+
+class StorageUnavailable(StorageError, OSError):
+    """The object store cannot be reached (or answers with a server error) just now:
+    a 503 with Retry-After, never a 500. An OSError too, so code that goes on past
+    an unreadable file goes on past this."""
+
+    code = "STORAGE_UNAVAILABLE"
+    status = 503
 
 
 class IncomingFile:
@@ -198,6 +211,9 @@ class Storage(ABC):
     """What the app asks of a place that keeps files. Relative names only:
     which bytes a name points at is the backend's business."""
 
+    # Whether local_path() gives the kept file itself (False: an object store).
+    is_local: bool = True
+
     # --- receiving ---
     @abstractmethod
     def incoming(self, max_bytes: int) -> IncomingFile:
@@ -252,6 +268,12 @@ class Storage(ABC):
         """Partial uploads (StoredFile.rel is the token)."""
 
     @abstractmethod
+    def store_as(self, rel: str, incoming: IncomingFile) -> None:
+        """Store a received file under a name another storage gave it (moving a
+        library keeps its names), replacing any file of that name. Raises NotFound
+        for a name the storage would never give, StorageError when it cannot store."""
+
+    @abstractmethod
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its name."""
 
@@ -271,7 +293,28 @@ class Storage(ABC):
     @abstractmethod
     def local_path(self, rel: str) -> Path:
         """The file on this machine, for the server to send (sendfile, X-Accel-Redirect,
-        X-Sendfile). Raises NotFound for a name outside the storage."""
+        X-Sendfile). Raises NotFound for a name outside the storage, and for every
+        name when the storage is not local (is_local False)."""
+
+    @abstractmethod
+    def stat(self, rel: str) -> StoredFile:
+        """The stored file's size and modification time. Raises NotFound or FileNotFoundError."""
+
+    @abstractmethod
+    def local_copy(self, rel: str) -> contextlib.AbstractContextManager[Path]:
+        """A file on this machine with the stored bytes, for the tag reader, for the
+        `with` block: the file itself when local, else a temporary copy removed after.
+        Raises NotFound or FileNotFoundError."""
+
+    def locate(self, rel: str) -> Storage:
+        """The storage that holds `rel`, to send it from: itself, except while a
+        library moves (FallbackStorage). Raises StorageUnavailable."""
+        return self
+
+    def presigned_url(self, rel: str, seconds: int) -> str | None:
+        """An address the file can be fetched from without credentials for
+        `seconds`; None when the storage has none (local files)."""
+        return None
 
     # --- deleting and checking ---
     @abstractmethod
@@ -455,6 +498,20 @@ class LocalStorage(Storage):
                 stat = path.lstat()
                 yield StoredFile(path.name, stat.st_size, stat.st_mtime)
 
+    def store_as(self, rel: str, incoming: IncomingFile) -> None:
+        target = self.local_path(rel)
+        parts = Path(rel).parts
+        if not parts or not parts[0].isdigit() or len(parts) < 2 or INCOMING in parts:
+            raise NotFound("FILE_NOT_FOUND")
+        target.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        incoming.finish()
+        if incoming.error is not None:
+            incoming.discard()
+            raise incoming.error
+        incoming.path.chmod(FILE_MODE)
+        incoming.path.replace(target)
+        _fsync_dir(target.parent)
+
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         """Store a cover thumbnail once per distinct picture; return its relative path."""
         if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
@@ -483,6 +540,16 @@ class LocalStorage(Storage):
 
     def size(self, rel: str) -> int:
         return self.local_path(rel).stat().st_size
+
+    def stat(self, rel: str) -> StoredFile:
+        found = self.local_path(rel).stat()
+        return StoredFile(rel, found.st_size, found.st_mtime)
+
+    @contextlib.contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        path = self.local_path(rel)
+        path.stat()  # FileNotFoundError now, not in the tag reader
+        yield path
 
     def local_path(self, rel: str) -> Path:
         """The absolute path of a stored file. Raises NotFound for anything outside the root.
@@ -556,8 +623,24 @@ class LocalStorage(Storage):
 
 
 def init_app(app: Flask) -> None:
-    """Create the application's one storage object from its configuration."""
-    app.extensions["storage"] = LocalStorage(app.config["UPLOAD_FOLDER"])
+    """Create the application's one storage object from its configuration:
+    STORAGE_URL s3://bucket/prefix for an object store, else UPLOAD_FOLDER."""
+    app.extensions["storage"] = storage_from_url(app.config.get("STORAGE_URL"), app.config)
+
+
+def storage_from_url(url: str | None, config: dict) -> Storage:
+    """The storage a STORAGE_URL names (s3://bucket/prefix, a local folder, or
+    None for UPLOAD_FOLDER). Raises ValueError for another scheme."""
+    if not url:
+        return LocalStorage(config["UPLOAD_FOLDER"])
+    if url.startswith("s3://"):
+        # storage_s3 imports this module, and boto3 loads only when a store is configured.
+        from app.services.storage_s3 import S3Storage  # noqa: PLC0415
+
+        return S3Storage.from_config(url, config)
+    if "://" in url and not url.startswith("file://"):
+        raise ValueError(f"STORAGE_URL: unknown scheme in {url!r} (s3:// or a folder)")
+    return LocalStorage(url.removeprefix("file://"))
 
 
 def get_storage() -> Storage:

@@ -125,6 +125,11 @@ class StreamFastPath:
         self.fast_path = app.config["STREAM_FAST_PATH"]
         # nginx's grants only make sense when nginx sends the files.
         self.answers_grants = self.mode == "x-accel"
+        if not storage.is_local:
+            # Files in an object store: a grant names a local file and the fast
+            # path sends one, so both say no and Flask answers (a presigned
+            # hand-off to nginx's /_s3/ location, or a ranged read).
+            self.fast_path = self.answers_grants = False
         self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
         self.send_timeout = app.config["SEND_TIMEOUT"]
         self.trusted_hosts = app.config.get("TRUSTED_HOSTS")

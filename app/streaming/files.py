@@ -8,12 +8,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable
+from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable, ServiceUnavailable
 from werkzeug.http import http_date, quote_etag
 from werkzeug.utils import send_file
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
+from app.services.storage import Storage
 from app.streaming.ranges import Unsatisfiable, normalise_range, resolve_range
 
 DAY = 24 * 3600
@@ -35,6 +36,44 @@ class MissingFile(NotFound):
     """The database knows the track but its file is gone from the disk."""
 
     detail = _l("This track's audio file is missing on the server. An admin can find the cause in the logs.")
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The object store holding the file cannot be reached just now."""
+
+    detail = _l("The music store cannot be reached just now. Please try again in a moment.")
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=5)  # Werkzeug sends it as Retry-After
+
+
+def serve_stored(environ: dict, storage: Storage, rel: str, mime_type: str, etag: str) -> Response:
+    """A file of a storage that is not on this machine, as serve_audio() answers a
+    local one: Werkzeug's conditional response (ranges, validators, 304) over a
+    seekable reader whose reads are ranged GETs, so only the bytes sent are fetched.
+    Raises FileNotFoundError, or StorageUnavailable when the store cannot be reached
+    (before any byte is sent)."""
+    found = storage.stat(rel)
+    size = found.size
+    header = normalise_range(environ.get("HTTP_RANGE"), size)
+    if header:
+        environ["HTTP_RANGE"] = header
+    else:
+        environ.pop("HTTP_RANGE", None)
+    reader = storage.open(rel)
+    response = Response(wrap_file(environ, reader, SENDFILE_BLOCK), mimetype=mime_type, direct_passthrough=True)
+    response.content_length = size
+    response.last_modified = found.modified  # type: ignore[assignment]
+    response.set_etag(etag)
+    try:
+        response = response.make_conditional(environ, accept_ranges=True, complete_length=size)
+    except RequestedRangeNotSatisfiable:
+        reader.close()
+        response = Response(status=416, content_type="text/plain", headers={"Content-Range": f"bytes */{size}"})
+    response.headers.pop("Date", None)
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
 
 
 def serve_audio(environ: dict, path: Path, mime_type: str, etag: str) -> Response:

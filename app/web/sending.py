@@ -7,13 +7,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Response, current_app, request, send_file
 from werkzeug.http import dump_options_header
 
-from app.services.storage import get_storage
-from app.streaming.files import DAY, MissingFile, handoff_headers, serve_audio
+from app.services.storage import Storage, StorageUnavailable, get_storage
+from app.streaming.files import (
+    CACHE_CONTROL,
+    DAY,
+    MissingFile,
+    StoreUnavailable,
+    handoff_headers,
+    serve_audio,
+    serve_stored,
+)
 
 PLACEHOLDER_COVER = "img/cover-placeholder.svg"
 YEAR = 365 * 24 * 3600
@@ -38,9 +46,12 @@ def send_cover(rel: str | None, *, pending: bool = False) -> Response:
         response = current_app.send_static_file(PLACEHOLDER_COVER)
         response.headers["Cache-Control"] = "no-cache" if pending else f"private, max-age={DAY}"
         return response
-    path = get_storage().local_path(rel)
+    store = _holder(rel)
+    if store.is_local:
+        response = send_file(store.local_path(rel), mimetype="image/jpeg", conditional=True, max_age=YEAR)
+    else:
+        response = _from_store(store, rel, "image/jpeg", rel)
     # Track ids are never reused and a track's art never changes.
-    response = send_file(path, mimetype="image/jpeg", conditional=True, max_age=YEAR)
     response.headers["Cache-Control"] = f"private, max-age={YEAR}, immutable"
     return response
 
@@ -56,7 +67,13 @@ def send_waveform(rel: str) -> Response:
 def send_track(track: Sendable, *, download_name: str | None = None) -> Response:
     """The file, by the configured mode: Python (with ranges), or a hand-off header."""
     mode = current_app.config["SEND_FILE_MODE"]
-    path = get_storage().local_path(track.storage_path)
+    store = _holder(track.storage_path)
+    if not store.is_local:
+        response = send_remote_track(store, track)
+        if download_name:
+            set_attachment(response, download_name)
+        return response
+    path = store.local_path(track.storage_path)
     if mode in ("x-accel", "x-sendfile"):
         prefix = current_app.config["X_ACCEL_PREFIX"]
         headers = handoff_headers(mode, track.mime_type, track.storage_path, path, x_accel_prefix=prefix)
@@ -71,6 +88,72 @@ def send_track(track: Sendable, *, download_name: str | None = None) -> Response
     if download_name:
         set_attachment(response, download_name)
     return response
+
+
+# A presigned address nginx fetches at once (x-accel): short, it only has to
+# outlive the hand-off; a redirect's outlives the track (see presign_seconds).
+PROXY_URL_SECONDS = 300
+REDIRECT_MIN_SECONDS = 3600
+
+
+def presign_seconds(duration: float | None) -> int:
+    """How long a redirect's presigned address lives: twice the track's length, at
+    least an hour, so a paused or seeking player never meets an expired address
+    in the middle of a song."""
+    return max(REDIRECT_MIN_SECONDS, int(2 * (duration or 0)))
+
+
+def send_remote_track(store: Storage, track: Sendable) -> Response:
+    """A track in an object store, by S3_STREAM and SEND_FILE_MODE: a 302 to a
+    presigned address (redirect), a hand-off to nginx's /_s3/ location which
+    fetches a short-lived presigned address (x-accel), else the app streams it
+    with ranged reads. A store that cannot be reached is a 503 with Retry-After."""
+    config = current_app.config
+    try:
+        if config["S3_STREAM"] == "redirect":
+            url = store.presigned_url(track.storage_path, presign_seconds(getattr(track, "duration", None)))
+            response = Response(status=302, headers={"Location": url, "Cache-Control": "private, no-store"})
+        elif config["SEND_FILE_MODE"] == "x-accel":
+            url = store.presigned_url(track.storage_path, PROXY_URL_SECONDS)
+            response = Response(status=200, headers=s3_handoff_headers(url, track.mime_type, config["S3_PROXY_PREFIX"]))
+        else:
+            response = _from_store(store, track.storage_path, track.mime_type, track.sha256)
+    except FileNotFoundError:
+        current_app.logger.warning("track %s: its object %s is missing", track.id, track.storage_path)
+        raise MissingFile from None
+    return response
+
+
+def s3_handoff_headers(url: str | None, mime_type: str, prefix: str) -> dict[str, str]:
+    """X-Accel-Redirect to nginx's internal location for the store: the presigned
+    address's path and query, exactly as signed (nginx passes the query on
+    unchanged; stored names hold no character it would escape)."""
+    if not url:
+        raise StoreUnavailable
+    parts = urlsplit(url)
+    return {
+        "Content-Type": mime_type,
+        "X-Accel-Redirect": prefix + parts.path.lstrip("/") + "?" + parts.query,
+        "Cache-Control": CACHE_CONTROL,
+        "Accept-Ranges": "bytes",
+    }
+
+
+def _holder(rel: str) -> Storage:
+    """The storage holding `rel` (while a library moves, the old or the new one)."""
+    try:
+        return get_storage().locate(rel)
+    except StorageUnavailable:
+        current_app.logger.warning("object store unavailable locating %s", rel)
+        raise StoreUnavailable from None
+
+
+def _from_store(store: Storage, rel: str, mime_type: str, etag: str) -> Response:
+    try:
+        return serve_stored(request.environ, store, rel, mime_type, etag)
+    except StorageUnavailable:
+        current_app.logger.warning("object store unavailable sending %s", rel)
+        raise StoreUnavailable from None
 
 
 # Control characters, and the bidirectional controls that can make

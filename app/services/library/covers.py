@@ -34,10 +34,10 @@ def make_cover(store: Storage, pool: ParserPool, track_id: int) -> str | None:
     if track is None or not track.cover_pending or track.cover_path:
         return None if track is None else track.cover_path
     try:
-        store.size(track.storage_path)
+        with store.local_copy(track.storage_path) as path:
+            cover = pool.cover(path)
     except FileNotFoundError:
         raise TrackFileMissing(track_id=track_id, path=track.storage_path) from None
-    cover = pool.cover(store.local_path(track.storage_path))
     if cover is not None:
         track.cover_path = store.save_cover(track.owner_id, cover.digest, cover.jpeg)
     track.cover_pending = False

@@ -24,9 +24,10 @@ MAX_CANDIDATES = 5
 
 def _read(store: Storage, pool: ParserPool, track: Track) -> list[Lyrics]:
     try:
-        store.size(track.storage_path)
-        return pool.lyrics(store.local_path(track.storage_path))
-    except (FileNotFoundError, UnsupportedAudio):
+        with store.local_copy(track.storage_path) as path:
+            return pool.lyrics(path)
+    except (OSError, UnsupportedAudio):
+        # Missing, or the object store unreachable: no lyrics, never an error.
         return []
 
 

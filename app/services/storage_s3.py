@@ -1,0 +1,319 @@
+"""Kept files in an S3-compatible object store (STORAGE_URL=s3://bucket/prefix).
+
+The second implementation of app.services.storage.Storage, with the same names:
+`<user id>/<random>.<ext>` and `<user id>/covers/<sha256>.jpg`, as keys under the
+prefix. Uploads are received, hashed and checked by the tag reader in the local
+UPLOAD_FOLDER/.incoming/ (a file is needed to read tags), then put to the bucket
+by keep() (boto3's managed transfer: multipart past MULTIPART_THRESHOLD), before
+the caller commits the rows: a failed put leaves no object (a partial multipart
+upload is aborted by the transfer manager) and the caller's undo removes the
+object of a failed commit. A crash between the put and the commit leaves an
+object no row names, which the library check reports and removes (it lists
+the bucket). An object store's put is durable when it returns, so
+sync_user_folder() has nothing to do.
+
+Errors: a key that does not exist is FileNotFoundError, as for a local file; a
+store that cannot be reached or answers with a server error is
+StorageUnavailable (503), never an unexpected exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import posixpath
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import S3UploadFailedError, TransferConfig
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.services.errors import NotFound
+from app.services.storage import (
+    CHUNK,
+    IncomingFile,
+    LocalStorage,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    StoredFile,
+)
+from app.services.tags import FORMATS
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+CONTENT_TYPES = {**dict(FORMATS.values()), "jpg": "image/jpeg"}
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def _failure(exc: Exception, rel: str = "") -> OSError:
+    """What a boto3 error means to the app: a missing object, or the store unavailable."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _MISSING:
+            return FileNotFoundError(rel)
+    return StorageUnavailable(reason=type(exc).__name__)
+
+
+class S3Reader(io.RawIOBase):
+    """A stored object as a seekable, readable file: each read after a seek streams
+    from that offset with one ranged GetObject, so Werkzeug's range handling (which
+    seeks to the first byte) fetches only the bytes it sends."""
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+        self._client, self._bucket, self._key = client, bucket, key
+        self._size = size
+        self._pos = 0
+        self._body: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        position = max(0, base + offset)
+        if position != self._pos:
+            self._drop_body()
+            self._pos = position
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= self._size or len(buffer) == 0:
+            return 0
+        if self._body is None:
+            try:
+                answer = self._client.get_object(
+                    Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{self._size - 1}"
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise _failure(exc, self._key) from exc
+            self._body = answer["Body"]
+        try:
+            data = self._body.read(len(buffer))
+        except (BotoCoreError, OSError) as exc:
+            self._drop_body()
+            raise StorageUnavailable(reason=type(exc).__name__) from exc
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            with contextlib.suppress(Exception):
+                self._body.close()
+            self._body = None
+
+
+class S3Storage(Storage):
+    """Kept files as objects in a bucket, under a prefix; uploads staged locally."""
+
+    is_local = False
+
+    def __init__(self, bucket: str, prefix: str, staging: str | Path, client: Any) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        # Uploads being received and checked: a local folder, as for LocalStorage.
+        self.staging = LocalStorage(staging)
+        self.client = client
+        self.transfer = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
+        )
+
+    @classmethod
+    def from_config(cls, url: str, config: Any) -> S3Storage:
+        """s3://bucket/prefix with S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID and
+        S3_SECRET_ACCESS_KEY from the configuration (unset: boto3's environment)."""
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"STORAGE_URL: not s3://bucket/prefix: {url!r}")
+        endpoint = config.get("S3_ENDPOINT_URL")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=config.get("S3_REGION") or "us-east-1",
+            aws_access_key_id=config.get("S3_ACCESS_KEY_ID"),
+            aws_secret_access_key=config.get("S3_SECRET_ACCESS_KEY"),
+            config=BotoConfig(
+                signature_version="s3v4",
+                # Self-hosted stores (SeaweedFS, MinIO, Garage) answer on one host name.
+                s3={"addressing_style": "path" if endpoint else "auto"},
+                connect_timeout=3,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        )
+        return cls(parts.netloc, parts.path, config["UPLOAD_FOLDER"], client)
+
+    # --- names ------------------------------------------------------------------------
+    def key(self, rel: str) -> str:
+        """The object key of a stored name. Raises NotFound for a name the storage
+        would never give (outside a user's folder, dot parts, NUL)."""
+        if not rel or "\0" in rel or rel.startswith("/") or posixpath.normpath(rel) != rel:
+            raise NotFound("FILE_NOT_FOUND")
+        if not rel.split("/", 1)[0].isdigit() or "/" not in rel:
+            raise NotFound("FILE_NOT_FOUND")
+        return self.prefix + rel
+
+    # --- receiving ------------------------------------------------------------------
+    def incoming(self, max_bytes: int) -> IncomingFile:
+        return self.staging.incoming(max_bytes)
+
+    def copy_in(self, source: Path, max_bytes: int) -> IncomingFile:
+        return self.staging.copy_in(source, max_bytes)
+
+    def keep(self, incoming: IncomingFile, user_id: int, ext: str, *, sync: bool = True) -> str:
+        """Put a received file to the bucket under a new random name; return the name.
+        The local temporary file is gone afterwards, whatever happens."""
+        if not ext.isalnum() or len(ext) > 5:
+            incoming.discard()
+            raise StorageError(reason=f"bad extension {ext!r}")
+        incoming.finish()
+        rel = f"{int(user_id)}/{secrets.token_urlsafe(12)}.{ext}"
+        try:
+            self._put(incoming.path, self.key(rel), ext)
+        except StorageError:
+            self.delete_many([rel])  # a put that failed late may have landed
+            raise
+        finally:
+            incoming.discard()
+        return rel
+
+    def store_as(self, rel: str, incoming: IncomingFile) -> None:
+        key = self.key(rel)
+        incoming.finish()
+        try:
+            if incoming.error is not None:
+                raise incoming.error
+            self._put(incoming.path, key, rel.rpartition(".")[2])
+        finally:
+            incoming.discard()
+
+    def _put(self, path: Path, key: str, ext: str) -> None:
+        try:
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": CONTENT_TYPES.get(ext, "application/octet-stream")},
+                Config=self.transfer,
+            )
+        except (BotoCoreError, ClientError, S3UploadFailedError, OSError) as exc:
+            raise StorageError("STORE_FAILED", reason=type(exc).__name__) from exc
+
+    def sync_user_folder(self, user_id: int) -> None:
+        """Nothing to do: a put is durable when it returns."""
+
+    def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
+        if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise StorageError(reason="bad cover digest")
+        rel = f"{int(user_id)}/covers/{digest}.jpg"
+        with contextlib.suppress(FileNotFoundError):
+            self.size(rel)
+            return rel
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, ContentType="image/jpeg")
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("STORE_FAILED", reason=type(exc).__name__) from exc
+        return rel
+
+    # --- reading ----------------------------------------------------------------------
+    def stat(self, rel: str) -> StoredFile:
+        key = self.key(rel)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise _failure(exc, rel) from exc
+        return StoredFile(rel, int(head["ContentLength"]), head["LastModified"].timestamp())
+
+    def size(self, rel: str) -> int:
+        return self.stat(rel).size
+
+    def open(self, rel: str) -> BinaryIO:
+        found = self.stat(rel)
+        return io.BufferedReader(S3Reader(self.client, self.bucket, self.key(rel), found.size), CHUNK)  # type: ignore[return-value]
+
+    def local_path(self, rel: str) -> Path:
+        """Objects have no path on this machine."""
+        raise NotFound("FILE_NOT_FOUND")
+
+    @contextlib.contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        """Download the object to a temporary file in the staging folder, for the `with` block."""
+        key = self.key(rel)
+        folder = self.staging.root / ".incoming"
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="copy-", dir=folder) as tmp:
+            path = Path(tmp) / posixpath.basename(rel)
+            try:
+                self.client.download_file(self.bucket, key, str(path), Config=self.transfer)
+            except (BotoCoreError, ClientError) as exc:
+                raise _failure(exc, rel) from exc
+            yield path
+
+    def presigned_url(self, rel: str, seconds: int) -> str:
+        """A GetObject URL signed for `seconds` (SigV4 allows up to 7 days)."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.key(rel)}, ExpiresIn=min(seconds, 7 * 24 * 3600)
+        )
+
+    # --- deleting and checking --------------------------------------------------------
+    def delete(self, rel: str | None) -> None:
+        if not rel:
+            return
+        try:
+            key = self.key(rel)
+        except NotFound:
+            return
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            error = _failure(exc, rel)
+            if not isinstance(error, FileNotFoundError):
+                raise error from exc
+
+    def delete_user(self, user_id: int) -> None:
+        self._delete_prefix(f"{self.prefix}{int(user_id)}/")
+
+    def list_files(self) -> Iterator[StoredFile]:
+        for item in self._list(self.prefix):
+            rel = item["Key"][len(self.prefix) :]
+            if rel.split("/", 1)[0].isdigit():
+                yield StoredFile(rel, int(item["Size"]), item["LastModified"].timestamp())
+
+    def list_incoming(self) -> Iterator[StoredFile]:
+        return self.staging.list_incoming()
+
+    def remove_incoming(self, rel: str) -> None:
+        self.staging.remove_incoming(rel)
+
+    def _list(self, prefix: str) -> Iterator[dict]:
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+        except (BotoCoreError, ClientError) as exc:
+            raise _failure(exc) from exc
+
+    def _delete_prefix(self, prefix: str) -> None:
+        keys = [item["Key"] for item in self._list(prefix)]
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except (BotoCoreError, ClientError) as exc:
+                raise _failure(exc) from exc

@@ -1,0 +1,263 @@
+"""The object-store backend (STORAGE_URL=s3://...) against a real SeaweedFS: what it
+keeps, what a failure leaves, what the library check finds, and how a track is sent."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Track
+from app.services.errors import NotFound
+from app.services.library.check import check_library
+from app.services.storage import StorageError, get_storage
+from app.services.storage_s3 import S3Storage
+from app.web.sending import presign_seconds
+from tests.helpers import DATA, csrf_from, free_port, login
+from tests.seaweed import Seaweed
+
+
+@pytest.fixture
+def storage_settings(s3_settings: dict[str, str]) -> dict[str, str]:
+    return s3_settings
+
+
+def bucket_of(app) -> str:
+    return urlsplit(app.config["STORAGE_URL"]).netloc
+
+
+def key_of(app, rel: str) -> str:
+    return urlsplit(app.config["STORAGE_URL"]).path.strip("/") + "/" + rel
+
+
+def upload(client, content: bytes, name: str) -> dict:
+    token = csrf_from(client, "/library/upload")
+    response = client.post(
+        "/library/upload",
+        data={"csrf_token": token, "files": [(io.BytesIO(content), name)]},
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return response.get_json()["results"][0]
+
+
+def incoming_files(app) -> list[Path]:
+    return [p for p in (Path(app.config["UPLOAD_FOLDER"]) / ".incoming").rglob("*") if p.is_file()]
+
+
+def test_an_upload_is_put_to_the_bucket_and_nothing_stays_on_disk(app, alice, db, seaweedfs: Seaweed):
+    content = (DATA / "tagged.mp3").read_bytes()
+    result = upload(alice, content, "song.mp3")
+    assert result["status"] == "added", result
+    track = db.session.scalars(select(Track)).one()
+    assert seaweedfs.keys_of(app.config) == [track.storage_path]
+    store = get_storage()
+    assert store.size(track.storage_path) == len(content)
+    with store.open(track.storage_path) as fh:
+        assert fh.read() == content
+    assert incoming_files(app) == []
+    # Nothing of the library lands in the local folder.
+    assert [p for p in Path(app.config["UPLOAD_FOLDER"]).rglob("*") if p.is_file()] == []
+
+
+def test_covers_go_to_the_bucket_and_are_served(app, alice, db, seaweedfs: Seaweed):
+    result = upload(alice, (DATA / "cover.mp3").read_bytes(), "cover.mp3")
+    assert result["status"] == "added", result
+    track = db.session.scalars(select(Track)).one()
+    assert track.cover_path and track.cover_path.startswith(f"{track.owner_id}/covers/")
+    assert track.cover_path in seaweedfs.keys_of(app.config)
+    response = alice.get(f"/stream/{track.id}/cover")
+    assert response.status_code == 200
+    assert response.mimetype == "image/jpeg"
+    assert response.get_data()[:3] == b"\xff\xd8\xff"
+
+
+def test_a_failed_put_leaves_neither_object_nor_row(make_app, make_user, s3_settings, seaweedfs: Seaweed):
+    # A store nobody answers at: every put fails.
+    app = make_app(S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+    with app.app_context():
+        make_user("admin")
+        make_user("carol")
+        client = app.test_client()
+
+        login(client, "carol")
+        result = upload(client, (DATA / "tagged.mp3").read_bytes(), "song.mp3")
+        assert result["status"] == "rejected", result
+        assert db.session.scalar(select(func.count()).select_from(Track)) == 0
+        assert incoming_files(app) == []
+    assert seaweedfs.keys_of(s3_settings) == []
+
+
+def test_a_crash_between_put_and_commit_is_found_and_cleaned_by_the_check(app, user, db, seaweedfs: Seaweed):
+    store = get_storage()
+    incoming = store.incoming(max_bytes=10**6)
+    incoming.write(b"bytes no row names")
+    rel = store.keep(incoming, user.id, "mp3")  # put, then the process "dies": no commit
+    report = check_library(store, stale_after=0, fix=False)
+    assert [o.path for o in report.orphans] == [rel]
+    report = check_library(store, stale_after=0, fix=True)
+    assert report.removed == [rel]
+    assert seaweedfs.keys_of(app.config) == []
+
+
+def test_large_files_go_up_in_parts(app, user, seaweedfs: Seaweed):
+    store = get_storage()
+    assert isinstance(store, S3Storage)
+    store.transfer.multipart_threshold = store.transfer.multipart_chunksize = 5 * 1024 * 1024
+    data = os.urandom(12 * 1024 * 1024 + 123)
+    incoming = store.incoming(max_bytes=10**9)
+    incoming.write(data)
+    rel = store.keep(incoming, user.id, "flac")
+    head = seaweedfs.client().head_object(Bucket=bucket_of(app), Key=key_of(app, rel))
+    assert head["ETag"].endswith('-3"')  # a multipart object's ETag counts its parts
+    with store.open(rel) as fh:
+        assert hashlib.sha256(fh.read()).digest() == hashlib.sha256(data).digest()
+    with store.local_copy(rel) as path:
+        assert path.read_bytes() == data
+    assert incoming_files(app) == []
+
+
+@pytest.mark.parametrize("rel", ["../etc/passwd", "/1/a.mp3", "1/../../x", "", "1/a\0b.mp3", "x/a.mp3", "1"])
+def test_names_outside_the_library_are_refused(app, rel):
+    with pytest.raises(NotFound):
+        get_storage().key(rel)
+
+
+def test_bad_extension_is_refused_and_the_temporary_file_removed(app, user):
+    store = get_storage()
+    incoming = store.incoming(max_bytes=100)
+    incoming.write(b"data")
+    with pytest.raises(StorageError):
+        store.keep(incoming, user.id, "../x")
+    assert incoming_files(app) == []
+
+
+def test_deleting_an_account_empties_its_folder_only(app, user, admin, seaweedfs: Seaweed):
+    store = get_storage()
+    kept = {}
+    for owner in (user, admin):
+        incoming = store.incoming(max_bytes=100)
+        incoming.write(f"file of {owner.id}".encode())
+        kept[owner.id] = store.keep(incoming, owner.id, "mp3")
+    store.delete_user(user.id)
+    assert seaweedfs.keys_of(app.config) == [kept[admin.id]]
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stored(app, alice, db) -> tuple[Track, bytes]:
+    content = (DATA / "tagged.flac").read_bytes()
+    assert upload(alice, content, "song.flac")["status"] == "added"
+    return db.session.scalars(select(Track)).one(), content
+
+
+def test_ranges_are_read_from_the_store(alice, stored):
+    track, content = stored
+    response = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=100-1123"})
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == f"bytes 100-1123/{len(content)}"
+    assert response.get_data() == content[100:1124]
+    suffix = alice.get(f"/stream/{track.id}", headers={"Range": "bytes=-10"})
+    assert suffix.get_data() == content[-10:]
+    whole = alice.get(f"/stream/{track.id}")
+    assert whole.status_code == 200
+    assert whole.get_data() == content
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    etag = whole.headers["ETag"]
+    assert alice.get(f"/stream/{track.id}", headers={"If-None-Match": etag}).status_code == 304
+    beyond = alice.get(f"/stream/{track.id}", headers={"Range": f"bytes={len(content) + 5}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(content)}"
+
+
+def test_another_users_track_is_404(stored, bob):
+    track, _ = stored
+    assert bob.get(f"/stream/{track.id}").status_code == 404
+
+
+def test_a_store_that_cannot_be_reached_is_a_503_not_a_500(make_app, make_user, s3_settings):
+    app = make_app(**s3_settings)
+    with app.app_context():
+        make_user("admin")
+        client = app.test_client()
+        make_user("carol")
+
+        login(client, "carol")
+        content = (DATA / "tagged.mp3").read_bytes()
+        assert upload(client, content, "song.mp3")["status"] == "added"
+
+        track_id = db.session.scalars(select(Track.id)).one()
+    down = make_app(**{**s3_settings, "S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    client = down.test_client()
+
+    with down.app_context():
+        login(client, "carol")
+    response = client.get(f"/stream/{track_id}", headers={"Range": "bytes=0-99"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "music store cannot be reached" in response.get_data(as_text=True)
+
+
+def test_redirect_mode_gives_an_address_that_outlives_the_track(make_app, make_user, s3_settings):
+    app = make_app(**s3_settings, S3_STREAM="redirect")
+    with app.app_context():
+        make_user("admin")
+        make_user("carol")
+        client = app.test_client()
+        login(client, "carol")
+        content = (DATA / "tagged.mp3").read_bytes()
+        assert upload(client, content, "song.mp3")["status"] == "added"
+        track = db.session.scalars(select(Track)).one()
+        response = client.get(f"/stream/{track.id}")
+        assert response.status_code == 302
+        location = response.headers["Location"]
+        lifetime = int(parse_qs(urlsplit(location).query)["X-Amz-Expires"][0])
+        assert lifetime == presign_seconds(track.duration) >= 3600
+        request = urllib.request.Request(location, headers={"Range": "bytes=10-19"})  # noqa: S310 - the test store
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            assert answer.status == 206
+            assert answer.read() == content[10:20]
+
+
+def test_presigned_lifetime_covers_long_tracks():
+    assert presign_seconds(None) == 3600
+    assert presign_seconds(600) == 3600
+    assert presign_seconds(3 * 3600) == 6 * 3600
+
+
+def test_behind_nginx_the_app_hands_over_a_presigned_address(make_app, make_user, s3_settings):
+    app = make_app(**s3_settings, SEND_FILE_MODE="x-accel")
+    with app.app_context():
+        make_user("admin")
+        make_user("carol")
+        client = app.test_client()
+        login(client, "carol")
+        assert upload(client, (DATA / "tagged.mp3").read_bytes(), "song.mp3")["status"] == "added"
+        track = db.session.scalars(select(Track)).one()
+        response = client.get(f"/stream/{track.id}", headers={"Range": "bytes=0-1"})
+        assert response.status_code == 200
+        assert response.get_data() == b""
+        target = urlsplit(response.headers["X-Accel-Redirect"])
+        assert target.path == f"/_s3/{bucket_of(app)}/{key_of(app, track.storage_path)}"
+        query = parse_qs(target.query)
+        assert query["X-Amz-Expires"] == ["300"]
+        assert "X-Amz-Signature" in query
+        assert response.headers["Content-Type"] == "audio/mpeg"
+
+
+def test_an_object_gone_from_the_store_is_a_404(alice, stored, seaweedfs: Seaweed, app):
+    track, _ = stored
+    seaweedfs.client().delete_object(Bucket=bucket_of(app), Key=key_of(app, track.storage_path))
+    response = alice.get(f"/stream/{track.id}")
+    assert response.status_code == 404
+    assert "audio file is missing" in response.get_data(as_text=True)
