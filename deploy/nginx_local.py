@@ -29,13 +29,15 @@ def render(
     grants: bool = True,
     grant_cache: Path | None = None,
     extra_servers: str = "",
+    s3_endpoint: str | None = None,
 ) -> Path:
     """Write FOLDER/nginx.conf and return its path.
 
     `grants=False` leaves out the seek grants (every seek then asks the app,
     which answers with X-Accel-Redirect, as before grants); `grant_cache` is
     the grants' cache folder (FOLDER/grants by default); `extra_servers` adds
-    server blocks.
+    server blocks; `s3_endpoint` (http://host:port) is the object store
+    nginx fetches from for tracks kept there (STORAGE_URL=s3://...).
     """
     site = (DEPLOY / "nginx.conf").read_text()
     replacements = {
@@ -45,6 +47,7 @@ def render(
         "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",
         "/var/log/nginx/musiccloud.access.log": f"{folder}/musiccloud.access.log",
         "/run/musiccloud-grants": str(grant_cache or folder / "grants"),
+        "proxy_pass http://127.0.0.1:8333/;": f"proxy_pass {(s3_endpoint or 'http://127.0.0.1:8333').rstrip('/')}/;",
     }
     for old, new in replacements.items():
         if old not in site:
