@@ -94,6 +94,9 @@ class Config:
     # (unset: AWS), S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (unset:
     # boto3's own environment, AWS_ACCESS_KEY_ID ... or an instance role).
     STORAGE_URL = os.environ.get("STORAGE_URL", "").strip() or None
+    # While a library moves (`flask storage migrate --to` the new STORAGE_URL): where it
+    # was (a folder or s3://...). New files go to STORAGE_URL, reads fall back here.
+    STORAGE_FALLBACK_URL = os.environ.get("STORAGE_FALLBACK_URL", "").strip() or None
     S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "").strip() or None
     S3_REGION = os.environ.get("S3_REGION", "").strip() or None
     S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID") or None

@@ -19,7 +19,8 @@ from app.services.errors import DomainError
 from app.services.library import adding, analysis
 from app.services.library.adding import AddOutcome
 from app.services.library.check import LibraryReport, check_library
-from app.services.storage import get_storage
+from app.services.library.moving import move_library
+from app.services.storage import get_storage, storage_from_url
 from app.services.transcode import cache
 from app.unit_of_work import commit
 from app.web.messages import message
@@ -66,6 +67,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(verify_library)
     app.cli.add_command(reprocess)
     app.cli.add_command(doctor)
+    app.cli.add_command(storage_group)
 
 
 @click.command("create-admin")
@@ -179,6 +181,47 @@ def verify_library(deep: bool, fix: bool) -> None:
     for line in report_lines(report):
         click.echo(line)
     if report.unresolved:
+        raise SystemExit(1)
+
+
+@click.group("storage")
+def storage_group() -> None:
+    """Where the files live."""
+
+
+@storage_group.command("migrate")
+@click.option("--to", "to_url", required=True, help="s3://bucket/prefix or a folder: where the files go.")
+@click.option(
+    "--from",
+    "from_url",
+    default=None,
+    help="Where they are (default: STORAGE_FALLBACK_URL when set, else the configured storage).",
+)
+def migrate_storage(to_url: str, from_url: str | None) -> None:
+    """Copy every track's file and cover to another storage under the same names,
+    verifying each copy's sha256; files already there are skipped, so it can be run
+    again after an interruption. Exits with status 1 when a file could not be moved.
+
+    Without downtime: start the app servers with STORAGE_URL set to the new place and
+    STORAGE_FALLBACK_URL to the old one (reads fall back there until a file has
+    moved), run this, then drop STORAGE_FALLBACK_URL."""
+    config = current_app.config
+    source_url = from_url or config.get("STORAGE_FALLBACK_URL") or config.get("STORAGE_URL")
+    try:
+        source = storage_from_url(source_url, config)
+        target = storage_from_url(to_url, config)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    started = time.monotonic()
+    report = move_library(source, target)
+    for rel, reason in report.failed:
+        click.echo(f"not moved: {rel}: {reason}")
+    elapsed = max(time.monotonic() - started, 1e-9)
+    click.echo(
+        f"{report.copied} files copied and verified ({report.bytes} bytes), {report.already} already there, "
+        f"{len(report.failed)} failed, in {elapsed:.1f} s."
+    )
+    if not report.ok:
         raise SystemExit(1)
 
 

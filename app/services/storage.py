@@ -622,10 +622,93 @@ class LocalStorage(Storage):
         return self.root / str(int(user_id))
 
 
+class FallbackStorage(Storage):
+    """A library on its way from one storage to another (`flask storage migrate`):
+    new files go to `primary`, reads try `primary` and then `fallback`, deletes
+    reach both. Names are the same in both, so no row changes when a file moves."""
+
+    is_local = False
+
+    def __init__(self, primary: Storage, fallback: Storage) -> None:
+        self.primary = primary
+        self.fallback = fallback
+
+    def incoming(self, max_bytes: int) -> IncomingFile:
+        return self.primary.incoming(max_bytes)
+
+    def copy_in(self, source: Path, max_bytes: int) -> IncomingFile:
+        return self.primary.copy_in(source, max_bytes)
+
+    def keep(self, incoming: IncomingFile, user_id: int, ext: str, *, sync: bool = True) -> str:
+        return self.primary.keep(incoming, user_id, ext, sync=sync)
+
+    def sync_user_folder(self, user_id: int) -> None:
+        self.primary.sync_user_folder(user_id)
+
+    def store_as(self, rel: str, incoming: IncomingFile) -> None:
+        self.primary.store_as(rel, incoming)
+
+    def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
+        return self.primary.save_cover(user_id, digest, data)
+
+    def locate(self, rel: str) -> Storage:
+        try:
+            self.primary.stat(rel)
+        except (FileNotFoundError, NotADirectoryError, NotFound):
+            return self.fallback.locate(rel)
+        return self.primary.locate(rel)
+
+    def open(self, rel: str) -> BinaryIO:
+        return self.locate(rel).open(rel)
+
+    def size(self, rel: str) -> int:
+        return self.locate(rel).size(rel)
+
+    def stat(self, rel: str) -> StoredFile:
+        return self.locate(rel).stat(rel)
+
+    def local_path(self, rel: str) -> Path:
+        return self.locate(rel).local_path(rel)
+
+    def local_copy(self, rel: str) -> contextlib.AbstractContextManager[Path]:
+        return self.locate(rel).local_copy(rel)
+
+    def presigned_url(self, rel: str, seconds: int) -> str | None:
+        return self.locate(rel).presigned_url(rel, seconds)
+
+    def delete(self, rel: str | None) -> None:
+        self.primary.delete(rel)
+        self.fallback.delete(rel)
+
+    def delete_user(self, user_id: int) -> None:
+        self.primary.delete_user(user_id)
+        self.fallback.delete_user(user_id)
+
+    def list_files(self) -> Iterator[StoredFile]:
+        seen = set()
+        for found in self.primary.list_files():
+            seen.add(found.rel)
+            yield found
+        for found in self.fallback.list_files():
+            if found.rel not in seen:
+                yield found
+
+    def list_incoming(self) -> Iterator[StoredFile]:
+        return self.primary.list_incoming()
+
+    def remove_incoming(self, rel: str) -> None:
+        self.primary.remove_incoming(rel)
+
+
 def init_app(app: Flask) -> None:
     """Create the application's one storage object from its configuration:
-    STORAGE_URL s3://bucket/prefix for an object store, else UPLOAD_FOLDER."""
-    app.extensions["storage"] = storage_from_url(app.config.get("STORAGE_URL"), app.config)
+    STORAGE_URL s3://bucket/prefix for an object store, else UPLOAD_FOLDER; with
+    STORAGE_FALLBACK_URL (while `flask storage migrate` runs) reads fall back there."""
+    store = storage_from_url(app.config.get("STORAGE_URL"), app.config)
+    if app.config.get("STORAGE_FALLBACK_URL"):
+        # A library being moved here: files not moved yet are read where they were.
+        store = FallbackStorage(store, storage_from_url(app.config["STORAGE_FALLBACK_URL"], app.config))
+    app.extensions["storage"] = store
 
 
 def storage_from_url(url: str | None, config: dict) -> Storage:
