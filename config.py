@@ -145,6 +145,10 @@ class Config:
     # (JOBS_RETRY_DELAY seconds, doubled each attempt). JOBS_IMMEDIATE runs a
     # job at once in the process that submits it (tests).
     HUEY_URL = (os.environ.get("HUEY_URL") or os.environ.get("REDIS_URL") or "").strip() or None
+    # Several app servers: ended sessions (logout, new password, disabled account)
+    # are announced on this Redis, so every process forgets the stream grants it
+    # remembered for them at once (app/web/revocations.py).
+    SESSION_EVENTS_URL = (os.environ.get("SESSION_EVENTS_URL") or os.environ.get("REDIS_URL") or "").strip() or None
     JOBS_IMMEDIATE = _bool("JOBS_IMMEDIATE", False)
     JOBS_WORKERS = _int("JOBS_WORKERS", 2)
     JOBS_RETRIES = _int("JOBS_RETRIES", 3)
@@ -254,3 +258,4 @@ class TestConfig(Config):
     # about the queue itself run a real consumer instead).
     JOBS_IMMEDIATE = True
     HUEY_URL = None  # never a developer's REDIS_URL
+    SESSION_EVENTS_URL = None

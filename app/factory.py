@@ -121,7 +121,9 @@ def _stream_fast_path(app: Flask) -> None:
         return
     with app.app_context():
         engine = db.engine
-    app.wsgi_app = StreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])  # type: ignore[method-assign]
+    fast_path = StreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])
+    app.extensions["stream_fast_path"] = fast_path
+    app.wsgi_app = fast_path  # type: ignore[method-assign]
     if app.config["STREAM_FAST_PATH"] and app.extensions["storage"].is_local:
         # The same for a player's seeks through the Subsonic API (token auth).
         app.wsgi_app = SubsonicStreamFastPath(app, app.wsgi_app, engine, app.extensions["storage"])  # type: ignore[method-assign]

@@ -20,9 +20,16 @@ ROOT = DEPLOY.parent
 GRANTS = re.compile(r"^ *# grants: begin.*?# grants: end\n", re.MULTILINE | re.DOTALL)
 
 
+def _servers(ports: int | list[int]) -> str:
+    """The upstream's server lines: one app server, or several (as deploy/nginx.conf shows)."""
+    if isinstance(ports, int):
+        return f"server 127.0.0.1:{ports};"
+    return "\n    ".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in ports)
+
+
 def render(
     folder: Path,
-    app_port: int,
+    app_port: int | list[int],
     port: int,
     uploads: Path,
     *,
@@ -33,6 +40,7 @@ def render(
 ) -> Path:
     """Write FOLDER/nginx.conf and return its path.
 
+    `app_port` may be a list: several app servers in the upstream.
     `grants=False` leaves out the seek grants (every seek then asks the app,
     which answers with X-Accel-Redirect, as before grants); `grant_cache` is
     the grants' cache folder (FOLDER/grants by default); `extra_servers` adds
@@ -41,7 +49,7 @@ def render(
     """
     site = (DEPLOY / "nginx.conf").read_text()
     replacements = {
-        "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
+        "server 127.0.0.1:8000;": _servers(app_port),
         "listen 80;": f"listen 127.0.0.1:{port};",
         "/srv/musiccloud/static/": f"{ROOT / 'static'}/",
         "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",

@@ -72,6 +72,7 @@ from app.streaming.files import (
     plain_range,
     serve_audio,
 )
+from app.web import revocations
 from app.web.params import parse_id
 from app.web.sessions import split_cookie_id
 
@@ -133,8 +134,20 @@ class StreamFastPath:
         self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
         self.send_timeout = app.config["SEND_TIMEOUT"]
         self.trusted_hosts = app.config.get("TRUSTED_HOSTS")
+        # Several app servers: a session ended on any of them ends what this
+        # process remembered, at once (and nothing is remembered while Redis is away).
+        url = revocations.events_url(app.config)
+        self.listener = revocations.Listener(url, self._forget_all, self._forget_all) if url else None
+
+    def _forget_all(self, *_: object) -> None:
+        self.remembered.clear()
+
+    def _may_remember(self) -> bool:
+        return self.listener is None or self.listener.connected
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if self.listener is not None:
+            self.listener.ensure_started()
         match = _PATH.match(environ.get("PATH_INFO", ""))
         track_id = parse_id(match.group(1)) if match else None
         if environ.get(GRANT_HEADER):
@@ -165,6 +178,7 @@ class StreamFastPath:
         `remember`), or asked of the database. A yes is remembered no longer than
         the cookie itself is valid."""
         now = time.time()
+        remember = remember and self._may_remember()
         if remember:
             known = self.remembered.get((cookie, track_id))
             if known is not None and known.expires > now:
