@@ -58,7 +58,9 @@ def test_an_upload_is_put_to_the_bucket_and_nothing_stays_on_disk(app, alice, db
     result = upload(alice, content, "song.mp3")
     assert result["status"] == "added", result
     track = db.session.scalars(select(Track)).one()
-    assert seaweedfs.keys_of(app.config) == [track.storage_path]
+    # The file, and its waveform beside it (the analysis job ran on commit).
+    waveform = track.storage_path.rsplit(".", 1)[0] + ".waveform.json"
+    assert seaweedfs.keys_of(app.config) == sorted([track.storage_path, waveform])
     store = get_storage()
     assert store.size(track.storage_path) == len(content)
     with store.open(track.storage_path) as fh:
@@ -178,6 +180,25 @@ def test_ranges_are_read_from_the_store(alice, stored):
     beyond = alice.get(f"/stream/{track.id}", headers={"Range": f"bytes={len(content) + 5}-"})
     assert beyond.status_code == 416
     assert beyond.headers["Content-Range"] == f"bytes */{len(content)}"
+
+
+def test_analysis_waveform_and_transcoding_work_from_the_store(app, alice, stored):
+    track, _ = stored
+    db.session.refresh(track)
+    assert track.analysis_state.value == "done", track.analysis_error
+    assert track.loudness is not None
+    waveform = alice.get(f"/library/tracks/{track.id}/waveform.json")
+    assert waveform.status_code == 200
+    assert waveform.get_json()["version"] == 2 and waveform.get_json()["data"]
+    again = alice.get(f"/library/tracks/{track.id}/waveform.json", headers={"If-None-Match": waveform.headers["ETag"]})
+    assert again.status_code == 304
+    low = alice.get(f"/stream/{track.id}?quality=low&format=mp3")
+    assert low.status_code == 200
+    assert low.headers["Content-Type"] == "audio/mpeg"
+    assert len(low.get_data()) > 1000
+    # Only the transcode cache is on this machine; the library stays in the bucket.
+    local = [p for p in Path(app.config["UPLOAD_FOLDER"]).rglob("*") if p.is_file() and ".variants" not in p.parts]
+    assert local == []
 
 
 def test_another_users_track_is_404(stored, bob):

@@ -622,7 +622,45 @@ class LocalStorage(Storage):
         return self.root / str(int(user_id))
 
 
-class FallbackStorage(Storage):
+class LocalAreas:
+    """The parts of a storage that stay on this machine whatever holds the library
+    (ZIP archives waiting for their import, resumable uploads in progress, the
+    transcode cache), handed to `local_areas`, a storage that keeps them locally."""
+
+    local_areas: Storage
+
+    def stage(self, incoming: IncomingFile, ext: str) -> str:
+        return self.local_areas.stage(incoming, ext)
+
+    def list_staged(self) -> Iterator[StoredFile]:
+        return self.local_areas.list_staged()
+
+    def partial_create(self, token: str) -> None:
+        self.local_areas.partial_create(token)
+
+    def partial_size(self, token: str) -> int:
+        return self.local_areas.partial_size(token)
+
+    def partial_append(self, token: str, offset: int, chunks: Iterator[bytes], limit: int) -> int:
+        return self.local_areas.partial_append(token, offset, chunks, limit)
+
+    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
+        return self.local_areas.partial_take(token, max_bytes)
+
+    def partial_delete(self, token: str) -> None:
+        self.local_areas.partial_delete(token)
+
+    def list_partials(self) -> Iterator[StoredFile]:
+        return self.local_areas.list_partials()
+
+    def variant_path(self, name: str) -> Path:
+        return self.local_areas.variant_path(name)
+
+    def list_variants(self) -> Iterator[StoredFile]:
+        return self.local_areas.list_variants()
+
+
+class FallbackStorage(LocalAreas, Storage):
     """A library on its way from one storage to another (`flask storage migrate`):
     new files go to `primary`, reads try `primary` and then `fallback`, deletes
     reach both. Names are the same in both, so no row changes when a file moves."""
@@ -632,6 +670,7 @@ class FallbackStorage(Storage):
     def __init__(self, primary: Storage, fallback: Storage) -> None:
         self.primary = primary
         self.fallback = fallback
+        self.local_areas = primary
 
     def incoming(self, max_bytes: int) -> IncomingFile:
         return self.primary.incoming(max_bytes)
@@ -650,6 +689,9 @@ class FallbackStorage(Storage):
 
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
         return self.primary.save_cover(user_id, digest, data)
+
+    def save_waveform(self, audio_rel: str, data: bytes) -> str:
+        return self.primary.save_waveform(audio_rel, data)
 
     def locate(self, rel: str) -> Storage:
         try:

@@ -37,7 +37,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app.services.errors import NotFound
 from app.services.storage import (
     CHUNK,
+    WAVEFORM_SUFFIX,
     IncomingFile,
+    LocalAreas,
     LocalStorage,
     Storage,
     StorageError,
@@ -120,7 +122,7 @@ class S3Reader(io.RawIOBase):
             self._body = None
 
 
-class S3Storage(Storage):
+class S3Storage(LocalAreas, Storage):
     """Kept files as objects in a bucket, under a prefix; uploads staged locally."""
 
     is_local = False
@@ -130,6 +132,8 @@ class S3Storage(Storage):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         # Uploads being received and checked: a local folder, as for LocalStorage.
         self.staging = LocalStorage(staging)
+        # Archives waiting for import, resumable uploads and the transcode cache too.
+        self.local_areas = self.staging
         self.client = client
         self.transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
@@ -228,6 +232,18 @@ class S3Storage(Storage):
             return rel
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, ContentType="image/jpeg")
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("STORE_FAILED", reason=type(exc).__name__) from exc
+        return rel
+
+    def save_waveform(self, audio_rel: str, data: bytes) -> str:
+        """Put the waveform as <audio name without extension>.waveform.json beside it."""
+        stem, dot, _ext = audio_rel.rpartition(".")
+        if not dot or "/" not in stem or "/covers/" in audio_rel:
+            raise StorageError(reason="not an audio file's name")
+        rel = stem + WAVEFORM_SUFFIX
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, ContentType="application/json")
         except (BotoCoreError, ClientError) as exc:
             raise StorageError("STORE_FAILED", reason=type(exc).__name__) from exc
         return rel

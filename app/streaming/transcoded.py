@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from flask import Response, current_app, request
 from werkzeug.wsgi import ClosingIterator
 
 from app.services.audio_tools import ffmpeg_path
-from app.services.storage import get_storage
+from app.services.errors import NotFound
+from app.services.storage import Storage, get_storage
 from app.services.transcode import cache
 from app.services.transcode.cache import Limits, TranscodeBusy, TranscodeFailed, Variant
 from app.services.transcode.presets import Preset
@@ -46,10 +48,7 @@ def send_variant(
 ) -> Response:
     """The track at `preset`. Raises TranscodeBusy, TranscodeFailed, MissingFile, FfmpegMissing."""
     storage = get_storage()
-    source = storage.local_path(track.storage_path)
-    if not source.is_file():
-        current_app.logger.warning("track %s: its file %s is missing", track.id, source)
-        raise MissingFile
+    source = _source_of(storage, track)
     ffmpeg, _source = ffmpeg_path(current_app.config["FFMPEG"])
     variant = Variant(track.sha256, preset)
     duration = float(track.duration or 0)
@@ -86,6 +85,27 @@ def _wait_complete(storage, variant: Variant, duration: float) -> Path:
     if done is None:
         raise TranscodeFailed(reason=cache.failure(storage, variant) or "no output")
     return done
+
+
+def _source_of(storage: Storage, track: Any) -> Path | str:
+    """What ffmpeg reads: the file on this machine, or (a library in an object store)
+    a presigned address it reads with ranges, valid for the longest encode allowed.
+    Raises MissingFile."""
+    try:
+        holder = storage.locate(track.storage_path)
+        if holder.is_local:
+            source = holder.local_path(track.storage_path)
+            if source.is_file():
+                return source
+        else:
+            holder.stat(track.storage_path)
+            url = holder.presigned_url(track.storage_path, 3600 + 2 * int(track.duration or 0))
+            if url:
+                return url
+    except (FileNotFoundError, NotFound):
+        pass
+    current_app.logger.warning("track %s: its file %s is missing", track.id, track.storage_path)
+    raise MissingFile
 
 
 def _growing(storage, ffmpeg, source, variant, *, user_id, lim, duration, headers) -> Response:

@@ -284,10 +284,15 @@ def analyse_track(
         return None
     try:
         ffmpeg = ffmpeg or ffmpeg_path()
-        path = store.local_path(track.storage_path)
-        if not path.is_file():
-            raise AnalysisFailed("TRACK_FILE_MISSING", path=track.storage_path)
-        found = measure(path, ffmpeg=ffmpeg, timeout=timeout, claimed_duration=track.duration, true_peak=true_peak)
+        try:
+            with store.local_copy(track.storage_path) as path:
+                if not path.is_file():
+                    raise FileNotFoundError(track.storage_path)
+                found = measure(
+                    path, ffmpeg=ffmpeg, timeout=timeout, claimed_duration=track.duration, true_peak=true_peak
+                )
+        except (FileNotFoundError, NotFound):
+            raise AnalysisFailed("TRACK_FILE_MISSING", path=track.storage_path) from None
     except AnalysisFailed as exc:
         track.analysis_state = AnalysisState.FAILED
         track.analysis_error = exc.code
