@@ -33,6 +33,7 @@ def test_track_and_album_json(alice, user):
         "cover": f"/stream/{track.id}/cover",
         "page": f"/library/tracks/{track.id}",
         "favourite": False,
+        "like": "none",
     }
     album = alice.get(f"/api/albums/{track.album_id}").get_json()
     assert album["title"] == "Lossless" and [t["id"] for t in album["tracks"]] == [track.id]

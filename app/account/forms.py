@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 from app.languages import LANGUAGES, time_zones
@@ -44,6 +44,7 @@ class DeleteAccountForm(FlaskForm):
 class PreferencesForm(FlaskForm):
     language = SelectField(_l("Language"))
     timezone = SelectField(_l("Time zone"), render_kw={"translate": "no"})
+    dim_disliked = BooleanField(_l("Show the tracks I disliked dimmed"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -50,7 +50,10 @@ def _render(
 ):
     if preferences_form is None:
         preferences_form = PreferencesForm(
-            prefix="pref", language=current_user.language or "", timezone=current_user.timezone or ""
+            prefix="pref",
+            language=current_user.language or "",
+            timezone=current_user.timezone or "",
+            dim_disliked=current_user.dim_disliked,
         )
     response = current_app.make_response(
         (
@@ -100,6 +103,7 @@ def preferences() -> Response | tuple:
         user = current_user._get_current_object()
         accounts.set_language(user, form.language.data or None)
         accounts.set_time_zone(user, form.timezone.data or None)
+        accounts.set_dim_disliked(user, form.dim_disliked.data)
         commit()
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("account.index"))

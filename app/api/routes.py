@@ -6,7 +6,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.services import listening, play_queue, playlists
+from app.services import likes, listening, play_queue, playlists
 from app.services.library import access, browse
 from app.services.transcode.presets import choose, parse_quality
 from app.unit_of_work import commit
@@ -24,7 +24,25 @@ def _require_login() -> None:
 @bp.get("/tracks/<int:track_id>")
 def track(track_id: int) -> Response:
     found = access.get_visible_track(current_user.id, track_id)
-    return jsonify(dict(track_data(found), favourite=bool(playlists.favourite_ids(current_user.id, [found.id]))))
+    return jsonify(
+        dict(
+            track_data(found),
+            favourite=bool(playlists.favourite_ids(current_user.id, [found.id])),
+            like=likes.state(current_user.id, [found.id]).get(found.id, likes.NEITHER),
+        )
+    )
+
+
+@bp.post("/tracks/<int:track_id>/like")
+def like(track_id: int) -> Response | tuple[Response, int]:
+    """Set the user's like state of a track: {"value": "like" | "dislike" | "none"}."""
+    payload = request.get_json(silent=True)
+    value = payload.get("value") if isinstance(payload, dict) else None
+    if not isinstance(value, str):
+        return jsonify({"error": "value must be like, dislike or none"}), 400
+    now = likes.set_state(current_user.id, track_id, value)
+    commit()
+    return jsonify({"track_id": track_id, "like": now})
 
 
 @bp.get("/tracks/<int:track_id>/sound")

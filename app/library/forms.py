@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, MultipleFileField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from app.models import Visibility
 
@@ -40,6 +40,12 @@ class TrackForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """CSRF only: delete buttons."""
+
+
+class LikeForm(FlaskForm):
+    """Like, dislike, or neither ("none": the undo)."""
+
+    value = StringField(validators=[AnyOf(["like", "dislike", "none"])])
 
 
 class RatingForm(FlaskForm):

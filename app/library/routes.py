@@ -12,9 +12,9 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
-from app.library.forms import ActionForm, BulkEditForm, RatingForm, TrackForm, UploadForm
+from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, TrackForm, UploadForm
 from app.models import AnalysisState, ImportState, Track, Visibility
-from app.services import listening, playlists, stars
+from app.services import likes, listening, playlists, stars
 from app.services.errors import DomainError
 from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
@@ -70,6 +70,7 @@ def index() -> str:
         pagination=pagination,
         tracks=pagination.items,
         favourites=playlists.favourite_ids(current_user.id, [t.id for t in pagination.items]),
+        likes=likes.state(current_user.id, [t.id for t in pagination.items]),
         query=query,
         bulk_form=ActionForm(),
         last_bulk=bulk.last_edit(current_user.id),
@@ -186,6 +187,7 @@ def album(album_id: int) -> str:
         album=summary,
         tracks=tracks,
         favourites=favourites,
+        likes=likes.state(current_user.id, [t.id for t in tracks]),
         starred=bool(stars.album_star_times(current_user.id, [album_id])),
         rating=stars.ratings(current_user.id, "album", [album_id]).get(album_id, 0),
     )
@@ -222,6 +224,7 @@ def track(track_id: int) -> str:
         track_json=track_data(found),
         analysis_problem=_analysis_problem(found),
         favourite=bool(playlists.favourite_ids(current_user.id, [found.id])),
+        like=likes.state(current_user.id, [found.id]).get(found.id, likes.NEITHER),
         delete_form=ActionForm(),
         play_count=listening.play_count(current_user.id, found.id),
         rating=stars.ratings(current_user.id, "track", [found.id]).get(found.id, 0),
@@ -277,6 +280,20 @@ def star_artist(artist_id: int) -> Response:
     return redirect(back_to(url_for("library.artist", artist_id=artist_id)))
 
 
+@bp.post("/library/tracks/<int:track_id>/like")
+@login_required
+def like(track_id: int) -> Response:
+    """Like, dislike or clear (the forms on rows and the track page; the player uses /api)."""
+    form = LikeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    now = likes.set_state(current_user.id, track_id, form.value.data)
+    commit()
+    if wants_json():
+        return jsonify({"track_id": track_id, "like": now})
+    return redirect(back_to(url_for("library.track", track_id=track_id)))
+
+
 @bp.post("/library/<any(track, album):kind>s/<int:ident>/rating")
 @login_required
 def rate(kind: str, ident: int) -> Response:
@@ -294,7 +311,8 @@ def rate(kind: str, ident: int) -> Response:
 def history() -> str:
     plays = listening.recent_plays(current_user.id)
     favourites = playlists.favourite_ids(current_user.id, [track.id for _, track in plays])
-    return render_template("library/history.html", plays=plays, favourites=favourites)
+    like_states = likes.state(current_user.id, [track.id for _, track in plays])
+    return render_template("library/history.html", plays=plays, favourites=favourites, likes=like_states)
 
 
 @bp.route("/library/tracks/<int:track_id>/edit", methods=["GET", "POST"])

@@ -2,6 +2,7 @@
 
 from app.models.bulk import BulkEdit
 from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
+from app.models.discovery import CoListen, TrackLike
 from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
 from app.models.job import Job, JobState
@@ -36,6 +37,7 @@ __all__ = [
     "ArtistRating",
     "ArtistStar",
     "BulkEdit",
+    "CoListen",
     "Favourite",
     "ImportState",
     "Job",
@@ -52,6 +54,7 @@ __all__ = [
     "Role",
     "Setting",
     "Track",
+    "TrackLike",
     "TrackRating",
     "User",
     "Visibility",

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Boolean, Enum, String
+from sqlalchemy import BigInteger, Boolean, Enum, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -61,6 +61,8 @@ class User(db.Model):
     # the one it uses on a metered connection.
     quality_web: Mapped[str] = mapped_column(String(8), default="original", server_default="original")
     quality_metered: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
+    # Show the tracks the user disliked dimmed in lists (they can still play them).
+    dim_disliked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     # --- Flask-Login protocol -------------------------------------------
     @property

@@ -23,7 +23,7 @@ from app.playlists.forms import (
     PlaylistForm,
     SharingForm,
 )
-from app.services import credentials, playlists, stars
+from app.services import credentials, likes, playlists, stars
 from app.services.errors import NotFound
 from app.services.library import access, browse
 from app.subsonic.responses import API_VERSION
@@ -286,6 +286,7 @@ def favourites() -> str:
         "playlists/favourites.html",
         tracks=tracks,
         favourites={t.id for t in tracks},
+        likes=likes.state(current_user.id, [t.id for t in tracks]),
         albums=stars.starred_albums(current_user.id, limit=STARRED_ON_PAGE),
         artists=stars.starred_artists(current_user.id),
     )

@@ -310,6 +310,11 @@ def set_sound_quality(user: User, web: str, metered: str) -> None:
     user.quality_metered = parse_quality(metered).value
 
 
+def set_dim_disliked(user: User, on: bool) -> None:
+    """Whether lists show the tracks the user disliked dimmed."""
+    user.dim_disliked = bool(on)
+
+
 def delete_user(user: User) -> None:
     """Delete an account and everything it owns. Raises LastAdmin."""
     _guard_last_admin(user, "LAST_ADMIN_DELETED")

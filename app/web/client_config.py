@@ -30,12 +30,15 @@ def client_config() -> dict[str, Any]:
     return {
         "user": current_user.id if current_user.is_authenticated else None,
         "csrf": generate_csrf(),
+        "dim_disliked": bool(current_user.is_authenticated and current_user.dim_disliked),
         "urls": {
             "plays": url_for("api.plays"),
             "queue": url_for("api.save_queue"),
             "track": url_template("api.track", "track_id"),
             "sound": url_template("api.track_sound", "track_id"),
             "favourite": url_template("playlists.toggle_favourite", "track_id"),
+            "like": url_template("api.like", "track_id"),
+            "like_form": url_template("library.like", "track_id"),
             "upload": url_for("library.upload"),
             "resumable": url_for("uploads.create"),
             "icons": static_url("img/icons.svg"),

@@ -3,6 +3,7 @@
 // them. Modules import each other by relative URL, with no build step.
 import { bindCopyButtons } from "./copy-link.js";
 import { bindFavouriteForms } from "./favourites.js";
+import { bindLikeForms } from "./likes.js";
 import { bindNavigation, markNav } from "./nav.js";
 import { startPlayer } from "./player/player.js";
 import { initReorder } from "./playlist-reorder.js";
@@ -25,6 +26,7 @@ const root = document.getElementById("player");
 if (root) {
   const player = startPlayer(root);
   bindFavouriteForms();
+  bindLikeForms();
   bindCopyButtons();
   initReorder();
   bindNavigation(() => {

@@ -2,6 +2,7 @@
 // told and turns clicks into calls on `actions`; it holds no player state.
 import { t } from "../config.js";
 import { showHeart } from "../favourites.js";
+import { showLike } from "../likes.js";
 import { clock } from "../format.js";
 import { iconButton, setIcon } from "../icons.js";
 import { draw } from "./waveform.js";
@@ -11,7 +12,7 @@ const REPEAT_ICONS = { off: "repeat", all: "repeat", one: "repeat-one" };
 const REPEAT_LABELS = { off: "repeat_off", all: "repeat_all", one: "repeat_one" };
 
 export class Bar {
-  // actions: {toggle, prev, next, shuffle, repeat, mute, clear, favourite, normalise,
+  // actions: {toggle, prev, next, shuffle, repeat, mute, clear, favourite, normalise, like, dislike,
   //           go(pos), move(pos, delta), remove(pos), seek(seconds), volume(value)}
   constructor(root, actions) {
     this.root = root;
@@ -26,6 +27,8 @@ export class Bar {
       repeat: $('[data-action="repeat"]'),
       mute: $('[data-action="mute"]'),
       heart: $('[data-action="favourite"]'),
+      like: $('[data-action="like"]'),
+      dislike: $('[data-action="dislike"]'),
       seek: $(".seek"),
       seekWrap: $(".seek-wrap"),
       wave: $(".seek-wave"),
@@ -170,6 +173,12 @@ export class Bar {
     showHeart(this.ui.heart, on);
   }
 
+  // state: "like", "dislike" or "none".
+  showLike(state) {
+    if (this.ui.like) showLike(this.ui.like, state);
+    if (this.ui.dislike) showLike(this.ui.dislike, state);
+  }
+
   toast(text) {
     let toast = this.root.querySelector(".player-toast");
     if (!toast) {
@@ -220,6 +229,8 @@ export class Bar {
       case "favourite":
       case "normalise":
       case "metered":
+      case "like":
+      case "dislike":
         return actions[dataset.action]();
     }
   }

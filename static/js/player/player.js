@@ -4,6 +4,7 @@
 // interrupts it.
 import { config, t, url } from "../config.js";
 import { isFavourite, onFavouriteChange, toggleFavourite } from "../favourites.js";
+import { likeState, nextState, onLikeChange, setLike } from "../likes.js";
 import { Bar } from "./bar.js";
 import { Engine } from "./engine.js";
 import { bindKeyboard } from "./keyboard.js";
@@ -117,6 +118,21 @@ export function startPlayer(root) {
     if (on !== null && current()?.id === track.id) bar.showHeart(on);
   }
 
+  // The current track's like state, as the bar shows it.
+  let like = "none";
+  function showLikeState(state) {
+    like = state;
+    bar.showLike(state);
+  }
+  async function refreshLike(track) {
+    showLikeState("none");
+    const state = await likeState(track.id);
+    if (state !== null && current()?.id === track.id) showLikeState(state);
+  }
+  function clickLike(kind) {
+    if (current()) setLike(current().id, nextState(like, kind)).catch((error) => console.warn(error));
+  }
+
   function load(track, { startAt = 0, autoplay = false } = {}) {
     engine.load(track, { startAt });
     listens.reset();
@@ -127,6 +143,7 @@ export function startPlayer(root) {
     showTrackInMediaSession(track);
     markNowPlaying(track.id);
     refreshHeart(track);
+    refreshLike(track);
     if (autoplay) play();
     saver.now();
     remote.soon();
@@ -311,6 +328,8 @@ export function startPlayer(root) {
       loudness.setMode(nextMode(loudness.mode));
       bar.renderNormalise(loudness.mode);
     },
+    like: () => clickLike("like"),
+    dislike: () => clickLike("dislike"),
     go,
     move(pos, delta) {
       if (!queue.moveBy(pos, delta)) return;
@@ -363,6 +382,9 @@ export function startPlayer(root) {
 
   onFavouriteChange(({ trackId, favourite }) => {
     if (current()?.id === trackId) bar.showHeart(favourite);
+  });
+  onLikeChange(({ trackId, like: state }) => {
+    if (current()?.id === trackId) showLikeState(state);
   });
   bindPageButtons(player);
   bindKeyboard({

@@ -1,0 +1,44 @@
+"""Discovery: likes and dislikes of tracks (signals for recommendations, unlike the
+favourite, which is a collection), and the similar-track table the jobs keep up to date."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, SmallInteger
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import UTCDateTime, utcnow
+
+LIKE = 1
+DISLIKE = -1
+
+
+class TrackLike(db.Model):
+    """A user's like (+1) or dislike (-1) of a track; no row: neither."""
+
+    __tablename__ = "track_likes"
+    __table_args__ = (Index("ix_track_likes_track_value", "track_id", "value"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CoListen(db.Model):
+    """How strongly two public tracks go together in people's listening (sessions, playlists,
+    likes and favourites), and by how many distinct people. One row per direction.
+
+    Kept by the recommendation job (app/services/recommend.py); shown only from
+    MIN_LISTENERS distinct people, so it never tells what one person listened to.
+    """
+
+    __tablename__ = "co_listens"
+    __table_args__ = (Index("ix_co_listens_track_score", "track_id", "score"),)
+
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    other_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    listeners: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
