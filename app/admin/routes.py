@@ -236,6 +236,8 @@ JOB_LABELS = {
     jobs.VERIFY_LIBRARY: _l("Library check"),
     jobs.HOURLY_CLEANUP: _l("Hourly cleanup"),
     jobs.TRIM_VARIANTS: _l("Transcoding cache trim"),
+    jobs.UPDATE_RECOMMENDATIONS: _l("Recommendations update"),
+    jobs.REBUILD_RECOMMENDATIONS: _l("Recommendations rebuild"),
 }
 
 

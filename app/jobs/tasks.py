@@ -15,8 +15,17 @@ from typing import Any
 from flask import current_app
 from huey import crontab
 
-from app.services import jobs
-from app.services.jobs import ANALYSE_TRACK, HOURLY_CLEANUP, IMPORT_ARCHIVE, MAKE_COVER, TRIM_VARIANTS, VERIFY_LIBRARY
+from app.services import jobs, recommend
+from app.services.jobs import (
+    ANALYSE_TRACK,
+    HOURLY_CLEANUP,
+    IMPORT_ARCHIVE,
+    MAKE_COVER,
+    REBUILD_RECOMMENDATIONS,
+    TRIM_VARIANTS,
+    UPDATE_RECOMMENDATIONS,
+    VERIFY_LIBRARY,
+)
 from app.services.library import analysis, archives, check, covers, resumable
 from app.services.storage import get_storage
 from app.services.tags import pool_for
@@ -76,6 +85,17 @@ def trim_variants() -> dict[str, int]:
     return cache.evict(get_storage(), current_app.config["TRANSCODE_CACHE_MB"] * 1024 * 1024)
 
 
+def update_recommendations(track_ids: list[int]) -> dict[str, int]:
+    """Recompute the co-listening rows of the tracks a listen, like, heart or playlist addition touched."""
+    return {"tracks": recommend.update_co_listens(track_ids)}
+
+
+def rebuild_recommendations() -> dict[str, int]:
+    """Recompute every public track's co-listening rows (nightly: catches what the per-event
+    updates left out, such as the rest of a long imported playlist)."""
+    return {"tracks": recommend.rebuild_all()}
+
+
 TASKS: dict[str, Callable[..., Any]] = {
     MAKE_COVER: make_cover,
     ANALYSE_TRACK: analyse_track,
@@ -83,6 +103,8 @@ TASKS: dict[str, Callable[..., Any]] = {
     HOURLY_CLEANUP: hourly_cleanup,
     TRIM_VARIANTS: trim_variants,
     IMPORT_ARCHIVE: import_archive,
+    UPDATE_RECOMMENDATIONS: update_recommendations,
+    REBUILD_RECOMMENDATIONS: rebuild_recommendations,
 }
 
 
@@ -102,4 +124,5 @@ PERIODIC = [
     Periodic("hourly_cleanup_schedule", HOURLY_CLEANUP, (), crontab(minute="7")),
     # Transcodes fill the cache quickly (a 4-minute track is 4 to 10 MB per preset).
     Periodic("trim_variants_schedule", TRIM_VARIANTS, (), crontab(minute="*/10")),
+    Periodic("nightly_recommendations", REBUILD_RECOMMENDATIONS, (), crontab(hour="3", minute="41")),
 ]

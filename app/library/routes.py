@@ -14,11 +14,12 @@ from werkzeug.wrappers import Response
 from app.errors import wants_json
 from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, TrackForm, UploadForm
 from app.models import AnalysisState, ImportState, Track, Visibility
-from app.services import likes, listening, playlists, stars
+from app.services import likes, listening, playlists, recommend, stars
 from app.services.errors import DomainError
 from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
+from app.web.discovery import explain
 from app.web.messages import message
 from app.web.params import id_arg, page_arg
 from app.web.redirects import back_to
@@ -214,6 +215,10 @@ def artist(artist_id: int) -> str:
     )
 
 
+# Similar tracks listed on a track's page.
+SIMILAR_ON_PAGE = 10
+
+
 @bp.get("/library/tracks/<int:track_id>")
 @login_required
 def track(track_id: int) -> str:
@@ -225,6 +230,9 @@ def track(track_id: int) -> str:
         analysis_problem=_analysis_problem(found),
         favourite=bool(playlists.favourite_ids(current_user.id, [found.id])),
         like=likes.state(current_user.id, [found.id]).get(found.id, likes.NEITHER),
+        similar=[
+            {"track": s.track, "why": explain(s)} for s in recommend.similar_to(current_user.id, found, SIMILAR_ON_PAGE)
+        ],
         delete_form=ActionForm(),
         play_count=listening.play_count(current_user.id, found.id),
         rating=stars.ratings(current_user.id, "track", [found.id]).get(found.id, 0),

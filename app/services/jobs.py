@@ -30,6 +30,8 @@ HOURLY_CLEANUP = "hourly_cleanup"
 ANALYSE_TRACK = "analyse_track"
 TRIM_VARIANTS = "trim_variants"
 IMPORT_ARCHIVE = "import_archive"
+UPDATE_RECOMMENDATIONS = "update_recommendations"
+REBUILD_RECOMMENDATIONS = "rebuild_recommendations"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"

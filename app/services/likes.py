@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import TrackLike
 from app.models.discovery import DISLIKE, LIKE
+from app.services import recommend
 from app.services.errors import DomainError
 from app.services.library import access
 
@@ -39,7 +40,8 @@ class InvalidLike(DomainError):
 def set_state(user_id: int, track_id: int, value: str) -> str:
     """Set the user's like state of a track to "like", "dislike" or "none"; return it.
 
-    Raises InvalidLike for another value, NotFound for a track the user cannot see.
+    Raises InvalidLike for another value, NotFound for a track the user cannot see. The
+    recommendations' update for the track is queued (sent when the caller commits).
     """
     if value not in (LIKED, DISLIKED, NEITHER):
         raise InvalidLike(value=str(value)[:20])
@@ -53,6 +55,7 @@ def set_state(user_id: int, track_id: int, value: str) -> str:
     elif row.value != _VALUES[value]:
         row.value = _VALUES[value]
     db.session.flush()
+    recommend.queue_update([track_id])
     return value
 
 
@@ -85,9 +88,7 @@ def state(user_id: int, track_ids: Iterable[int]) -> dict[int, str]:
 
 def disliked_ids(user_id: int) -> set[int]:
     """Every track the user disliked (radio and recommendations leave them out)."""
-    return set(
-        db.session.scalars(select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE))
-    )
+    return recommend.disliked_ids(user_id)
 
 
 def liked_ids(user_id: int) -> set[int]:

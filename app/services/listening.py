@@ -8,8 +8,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import PlayEvent, Track
+from app.models import PlayEvent, Track, Visibility
 from app.models.types import utcnow
+from app.services import recommend
 from app.services.library import access
 
 # A listen counts after half the track or four minutes, whichever comes first.
@@ -37,6 +38,8 @@ def record_play(user_id: int, track_id: int) -> PlayEvent:
     event = PlayEvent(user_id=user_id, track_id=track.id)
     db.session.add(event)
     db.session.flush()
+    if track.visibility == Visibility.PUBLIC:
+        recommend.queue_update(recommend.session_tracks(user_id, track.id))
     return event
 
 

@@ -27,6 +27,7 @@ from app.extensions import db
 from app.models import Favourite, Playlist, PlaylistEntry, PlaylistVisibility, Track, User
 from app.models.playlist import DESCRIPTION_MAX, NAME_MAX
 from app.models.types import utcnow
+from app.services import recommend
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access
 from app.services.text import clean_tag, fold
@@ -183,6 +184,10 @@ def _count(playlist_id: int) -> int:
     return db.session.scalar(select(func.count()).where(PlaylistEntry.playlist_id == playlist_id)) or 0
 
 
+# Tracks of one addition whose recommendations are updated at once.
+RECOMMENDATION_UPDATES = 20
+
+
 def add_tracks(user_id: int, playlist_id: int, track_ids: Iterable[int]) -> int:
     """Append tracks (in the given order, duplicates allowed); return how many.
 
@@ -204,6 +209,10 @@ def add_tracks(user_id: int, playlist_id: int, track_ids: Iterable[int]) -> int:
         for i, track_id in enumerate(ids)
     )
     db.session.flush()
+    if ids:
+        # The recommendations learn from the first few (a whole imported list would be a long job;
+        # the periodic rebuild catches the rest).
+        recommend.queue_update(list(dict.fromkeys(ids))[:RECOMMENDATION_UPDATES])
     return len(ids)
 
 
@@ -348,6 +357,7 @@ def toggle_favourite(user_id: int, track_id: int) -> bool:
         return False
     db.session.add(Favourite(user_id=user_id, track_id=track_id))
     db.session.flush()
+    recommend.queue_update([track_id])
     return True
 
 
@@ -357,6 +367,7 @@ def set_favourite(user_id: int, track_id: int, on: bool) -> None:
     existing = db.session.get(Favourite, (user_id, track_id))
     if on and existing is None:
         db.session.add(Favourite(user_id=user_id, track_id=track_id))
+        recommend.queue_update([track_id])
     elif not on and existing is not None:
         db.session.delete(existing)
     db.session.flush()

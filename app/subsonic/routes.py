@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from app.extensions import csrf, db
 from app.models import JobState, Playlist, PlaylistVisibility, Role, Track, User
 from app.models.types import utcnow
-from app.services import accounts, jobs, listening, play_queue, playlists, stars
+from app.services import accounts, jobs, listening, play_queue, playlists, recommend, stars
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists, lyrics
 from app.services.storage import get_storage
@@ -540,21 +540,30 @@ def get_top_songs(user: User) -> dict[str, Any]:
     return {"topSongs": {"song": _songs(user, tracks)}}
 
 
+# Songs of an album or artist whose similar songs are merged.
+SIMILAR_SEEDS = 5
+
+
 def _similar(user: User) -> list[dict[str, Any]]:
+    """Similar songs from the recommender (app/services/recommend.py), for a song, or for an
+    album's or artist's first songs merged."""
     kind, ident = _kind_id(required("id"), "track", "album", "artist")
     count = number("count", 50, high=lists.MAX_SIZE)
     if kind == "track":
-        seed = access.get_visible_track(user.id, ident)
-        genre, exclude = seed.genre, {seed.id}
+        seeds = [access.get_visible_track(user.id, ident)]
     elif kind == "album":
-        _summary, tracks = browse.get_album(user.id, ident)
-        genre, exclude = next((t.genre for t in tracks if t.genre), None), {t.id for t in tracks}
+        _summary, seeds = browse.get_album(user.id, ident)
     else:
-        browse.get_artist(user.id, ident)
-        genre, exclude = None, set()
-    # "Similar" from our own data: songs of the same genre (any song without one), at random.
-    picked = [t for t in lists.random_songs(user.id, count + len(exclude), genre=genre) if t.id not in exclude]
-    return _songs(user, picked[:count])
+        artist, _albums, _count = browse.get_artist(user.id, ident)
+        seeds = lists.top_songs(user.id, artist.name, SIMILAR_SEEDS)
+    exclude = {t.id for t in seeds}
+    scores: dict[int, tuple[float, Any]] = {}
+    for seed in seeds[:SIMILAR_SEEDS]:
+        for s in recommend.similar_to(user.id, seed, count, exclude=exclude):
+            best = scores.get(s.track.id)
+            scores[s.track.id] = (s.score + (best[0] if best else 0.0), s.track)
+    ranked = sorted(scores.values(), key=lambda pair: (-pair[0], pair[1].id))
+    return _songs(user, [track for _, track in ranked[:count]])
 
 
 @method("getSimilarSongs2")

@@ -1,0 +1,315 @@
+"""Recommendations from this server's own data: similar tracks, and the scores radio and
+the home page's mixes rank with.
+
+Two signals, mixed and explained:
+
+- co-listening ("people who listen to A also listen to B"): the co_listens table,
+  kept by the UPDATE_RECOMMENDATIONS job as listens, likes, favourites and playlist
+  additions arrive (`update_co_listens`). For a public track A, each person who
+  played, liked, hearted or listed it contributes the public tracks B they played in
+  the same listening sessions (plays less than SESSION_GAP apart), listed in the same
+  playlists, or also liked or hearted; a person's weight for B grows with the log of
+  how often (implicit feedback: a repeat is evidence, not a vote per play), nothing
+  for a track they disliked. The sum is divided by the square root of B's listeners,
+  so a track everyone plays does not top every list. A pair is stored only when at
+  least MIN_LISTENERS distinct people make it: nobody's listening can be read from it,
+  and only public tracks are ever counted.
+- content: same artist, same album artist, same genre, close year (SAME_ERA_YEARS).
+
+Everything shown goes through access.visible_to, so another account's private track
+is never suggested, and a user's dislikes are left out. Reasons come back as codes
+with parameters; the web layer words them (app/web/discovery.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import case, delete, func, insert, or_, select
+
+from app.extensions import db
+from app.models import CoListen, Favourite, PlayEvent, Playlist, PlaylistEntry, Track, TrackLike, Visibility
+from app.models.discovery import DISLIKE, LIKE
+from app.services import jobs
+from app.services.library import access
+
+# Plays of one person less than this apart belong to one listening session.
+SESSION_GAP = timedelta(minutes=30)
+# Co-listening counts only from this many distinct people.
+MIN_LISTENERS = 3
+# Neighbours kept per track in co_listens.
+MAX_NEIGHBOURS = 50
+# Years apart that still count as the same era.
+SAME_ERA_YEARS = 3
+# Content candidates read per seed (the closest first).
+CONTENT_CANDIDATES = 300
+# A session's tracks whose rows a listen refreshes as well as the track's own.
+SESSION_NEIGHBOURS = 20
+
+# How much each kind of evidence weighs in the mix (co-listening is normalised to 0..1).
+W_CO_LISTEN = 1.0
+W_SAME_ARTIST = 0.5
+W_SAME_ALBUM_ARTIST = 0.3
+W_SAME_GENRE = 0.35
+W_SAME_ERA = 0.15
+
+# Reason codes (app/web/discovery.py words them).
+SAME_ARTIST = "SAME_ARTIST"
+SAME_ALBUM_ARTIST = "SAME_ALBUM_ARTIST"
+SAME_GENRE = "SAME_GENRE"
+SAME_ERA = "SAME_ERA"
+LISTENED_TOGETHER = "LISTENED_TOGETHER"
+
+
+@dataclass
+class Suggestion:
+    """A suggested track, its score and why (reason codes; LISTENED_TOGETHER carries `listeners`)."""
+
+    track: Track
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    listeners: int = 0
+
+
+# --- keeping co_listens up to date (the job) ------------------------------------------------
+
+
+def queue_update(track_ids: Iterable[int]) -> None:
+    """Queue the job that recomputes the rows of these tracks (sent when the caller commits).
+
+    Only public tracks have rows, so an event on private tracks queues nothing.
+    """
+    public = _public(track_ids)
+    if public:
+        jobs.submit(jobs.UPDATE_RECOMMENDATIONS, sorted(public))
+
+
+def disliked_ids(user_id: int) -> set[int]:
+    """Every track the user disliked (left out of whatever is suggested to them)."""
+    return set(
+        db.session.scalars(select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE))
+    )
+
+
+def _public(track_ids: Iterable[int]) -> set[int]:
+    wanted = set(track_ids)
+    if not wanted:
+        return set()
+    return set(db.session.scalars(select(Track.id).where(Track.id.in_(wanted), Track.visibility == Visibility.PUBLIC)))
+
+
+def _people_of(track_id: int) -> set[int]:
+    """Everyone with a positive signal on the track: a listen, a like, a heart, a playlist entry."""
+    people: set[int] = set()
+    people.update(db.session.scalars(select(PlayEvent.user_id).where(PlayEvent.track_id == track_id).distinct()))
+    people.update(
+        db.session.scalars(select(TrackLike.user_id).where(TrackLike.track_id == track_id, TrackLike.value == LIKE))
+    )
+    people.update(db.session.scalars(select(Favourite.user_id).where(Favourite.track_id == track_id)))
+    people.update(
+        db.session.scalars(
+            select(Playlist.owner_id)
+            .join(PlaylistEntry, PlaylistEntry.playlist_id == Playlist.id)
+            .where(PlaylistEntry.track_id == track_id)
+            .distinct()
+        )
+    )
+    return people
+
+
+def _evidence(track_id: int, person: int) -> dict[int, float]:
+    """How often `person` paired the track with each other track (sessions, playlists, likes)."""
+    counts: dict[int, float] = defaultdict(float)
+    plays = db.session.execute(
+        select(PlayEvent.track_id, PlayEvent.played_at)
+        .where(PlayEvent.user_id == person)
+        .order_by(PlayEvent.played_at, PlayEvent.id)
+    ).all()
+    session: list[int] = []
+    last = None
+    for other, at in [*plays, (None, None)]:
+        if other is None or (last is not None and at - last > SESSION_GAP):
+            if track_id in session:
+                for each in session:
+                    counts[each] += 1.0
+            session = []
+        if other is not None:
+            session.append(other)
+            last = at
+    for playlist_id in db.session.scalars(
+        select(PlaylistEntry.playlist_id)
+        .join(Playlist, Playlist.id == PlaylistEntry.playlist_id)
+        .where(Playlist.owner_id == person, PlaylistEntry.track_id == track_id)
+        .distinct()
+    ):
+        for other in db.session.scalars(select(PlaylistEntry.track_id).where(PlaylistEntry.playlist_id == playlist_id)):
+            counts[other] += 1.0
+    loved = set(
+        db.session.scalars(select(TrackLike.track_id).where(TrackLike.user_id == person, TrackLike.value == LIKE))
+    )
+    loved.update(db.session.scalars(select(Favourite.track_id).where(Favourite.user_id == person)))
+    if track_id in loved:
+        for other in loved:
+            counts[other] += 1.0
+    counts.pop(track_id, None)
+    for disliked in db.session.scalars(
+        select(TrackLike.track_id).where(TrackLike.user_id == person, TrackLike.value == DISLIKE)
+    ):
+        counts.pop(disliked, None)
+    return counts
+
+
+def _listener_counts(track_ids: set[int]) -> dict[int, int]:
+    if not track_ids:
+        return {}
+    rows = db.session.execute(
+        select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct()))
+        .where(PlayEvent.track_id.in_(track_ids))
+        .group_by(PlayEvent.track_id)
+    )
+    return dict(rows.tuples().all())
+
+
+def update_track(track_id: int) -> int:
+    """Recompute the co-listening rows of one track; return how many it has now.
+
+    A private (or deleted) track has none: only public tracks are counted.
+    """
+    db.session.execute(delete(CoListen).where(CoListen.track_id == track_id))
+    if not _public([track_id]):
+        return 0
+    people = _people_of(track_id)
+    if len(people) < MIN_LISTENERS:
+        return 0
+    weight: dict[int, float] = defaultdict(float)
+    listeners: dict[int, int] = defaultdict(int)
+    for person in people:
+        for other, count in _evidence(track_id, person).items():
+            weight[other] += math.log1p(count)
+            listeners[other] += 1
+    candidates = _public(other for other, n in listeners.items() if n >= MIN_LISTENERS)
+    if not candidates:
+        return 0
+    popularity = _listener_counts(candidates)
+    scored = sorted(
+        ((weight[other] / math.sqrt(max(popularity.get(other, 0), listeners[other])), other) for other in candidates),
+        reverse=True,
+    )[:MAX_NEIGHBOURS]
+    db.session.execute(
+        insert(CoListen),
+        [{"track_id": track_id, "other_id": other, "listeners": listeners[other], "score": s} for s, other in scored],
+    )
+    db.session.flush()
+    return len(scored)
+
+
+def update_co_listens(track_ids: Iterable[int]) -> int:
+    """The job's work: recompute the rows of each track. Returns the number recomputed.
+
+    The callers pass every track whose rows an event changes: a listen passes its
+    session's tracks (session_tracks), so both directions of each new pair are redone.
+    """
+    wanted = {int(t) for t in track_ids}
+    for track_id in sorted(wanted):
+        update_track(track_id)
+    return len(wanted)
+
+
+def session_tracks(user_id: int, track_id: int) -> list[int]:
+    """The track and what the user played in the SESSION_GAP before it: the tracks whose rows a
+    listen changes."""
+    since = db.session.scalar(select(func.max(PlayEvent.played_at)).where(PlayEvent.user_id == user_id))
+    if since is None:
+        return [track_id]
+    recent = db.session.scalars(
+        select(PlayEvent.track_id)
+        .where(PlayEvent.user_id == user_id, PlayEvent.played_at >= since - SESSION_GAP)
+        .order_by(PlayEvent.played_at.desc())
+        .limit(SESSION_NEIGHBOURS)
+    )
+    return list(dict.fromkeys([track_id, *recent]))
+
+
+def rebuild_all() -> int:
+    """Recompute every public track's rows (after an import of history; `flask recommendations
+    rebuild`). Returns the number of tracks."""
+    db.session.execute(delete(CoListen))
+    ids = list(db.session.scalars(select(Track.id).where(Track.visibility == Visibility.PUBLIC)))
+    for track_id in ids:
+        update_track(track_id)
+    return len(ids)
+
+
+# --- similar tracks ---------------------------------------------------------------------
+
+
+def _content(user_id: int, seed: Track, exclude: set[int]) -> dict[int, tuple[float, list[str], Track]]:
+    """Tracks the user can see that share the seed's artist, album artist or genre, scored."""
+    links = [Track.artist_id == seed.artist_id]
+    if seed.album_artist_id is not None:
+        links.append(Track.album_artist_id == seed.album_artist_id)
+    if seed.genre_key:
+        links.append(Track.genre_key == seed.genre_key)
+    closeness = [case((Track.artist_id == seed.artist_id, 0), else_=1)]
+    if seed.year is not None:
+        closeness.append(func.abs(func.coalesce(Track.year, -10_000) - seed.year))
+    rows = db.session.scalars(
+        select(Track)
+        .where(or_(*links), access.visible_to(user_id), Track.id != seed.id)
+        .order_by(*closeness, Track.id)
+        .limit(CONTENT_CANDIDATES)
+    )
+    found: dict[int, tuple[float, list[str], Track]] = {}
+    for track in rows:
+        if track.id in exclude:
+            continue
+        score, reasons = 0.0, []
+        if track.artist_id == seed.artist_id:
+            score, reasons = score + W_SAME_ARTIST, [*reasons, SAME_ARTIST]
+        elif seed.album_artist_id is not None and track.album_artist_id == seed.album_artist_id:
+            score, reasons = score + W_SAME_ALBUM_ARTIST, [*reasons, SAME_ALBUM_ARTIST]
+        if seed.genre_key and track.genre_key == seed.genre_key:
+            score, reasons = score + W_SAME_GENRE, [*reasons, SAME_GENRE]
+        if seed.year is not None and track.year is not None and abs(track.year - seed.year) <= SAME_ERA_YEARS:
+            score, reasons = score + W_SAME_ERA, [*reasons, SAME_ERA]
+        found[track.id] = (score, reasons, track)
+    return found
+
+
+def _co_listened(user_id: int, seed_id: int, exclude: set[int]) -> list[tuple[Track, int, float]]:
+    rows = db.session.execute(
+        select(Track, CoListen.listeners, CoListen.score)
+        .join(CoListen, CoListen.other_id == Track.id)
+        .where(CoListen.track_id == seed_id, CoListen.listeners >= MIN_LISTENERS, access.visible_to(user_id))
+        .order_by(CoListen.score.desc(), Track.id)
+        .limit(MAX_NEIGHBOURS)
+    )
+    return [(track, n, score) for track, n, score in rows if track.id not in exclude]
+
+
+def similar_to(user_id: int, seed: Track, limit: int = 20, exclude: Iterable[int] = ()) -> list[Suggestion]:
+    """Tracks like `seed` (which the caller has checked the user can see), best first."""
+    skip = set(exclude) | disliked_ids(user_id) | {seed.id}
+    suggestions: dict[int, Suggestion] = {}
+    co = _co_listened(user_id, seed.id, skip)
+    top = max((score for _, _, score in co), default=0.0)
+    for track, listeners, score in co:
+        suggestions[track.id] = Suggestion(track, W_CO_LISTEN * score / top, [LISTENED_TOGETHER], listeners=listeners)
+    for track_id, (score, reasons, track) in _content(user_id, seed, skip).items():
+        found = suggestions.get(track_id)
+        if found is None:
+            suggestions[track_id] = Suggestion(track, score, reasons)
+        else:
+            found.score += score
+            found.reasons = reasons + found.reasons
+    ranked = sorted(suggestions.values(), key=lambda s: (-s.score, s.track.id))
+    return ranked[: max(0, limit)]
+
+
+def similar_tracks(user_id: int, track_id: int, limit: int = 20) -> list[Suggestion]:
+    """Tracks like the track `track_id`, best first. Raises NotFound for a track the user cannot see."""
+    return similar_to(user_id, access.get_visible_track(user_id, track_id), limit)

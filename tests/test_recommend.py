@@ -1,0 +1,139 @@
+"""Similar tracks: content (artist, genre, era) and co-listening (sessions, from three
+distinct people up), on the track page and through the Subsonic API, never another
+account's private track, never a disliked one."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.models import CoListen, Visibility
+from app.services import credentials, likes, listening, recommend
+from app.unit_of_work import commit
+from tests import hostile
+from tests.helpers import add_track
+
+
+@pytest.fixture
+def make_track(tmp_path):
+    made = 0
+
+    def factory(owner, title, artist, genre, year, visibility=Visibility.PUBLIC):
+        nonlocal made
+        made += 1
+        content = hostile.mp3_with_tags(
+            tmp_path / f"{made}.mp3", title=title, artist=artist, album=f"{artist} album", genre=genre, year=str(year)
+        )
+        return add_track(owner, f"{made}.mp3", visibility=visibility, content=content)
+
+    return factory
+
+
+def similar_titles(user, track) -> list[str]:
+    return [s.track.title for s in recommend.similar_tracks(user.id, track.id)]
+
+
+def similar_section(page: str) -> str:
+    return page[page.index("Similar tracks") :]
+
+
+def listen(user, *tracks) -> None:
+    """One listening session: the tracks one after the other, as the player reports them."""
+    for track in tracks:
+        listening.record_play(user.id, track.id)
+        commit()
+
+
+def test_content_similarity_is_explained_and_follows_the_access_rules(app, alice, user, make_user, make_track):
+    bob = make_user("bob")
+    seed = make_track(user, "Seed", "Xavier", "Rock", 1990)
+    mine = make_track(user, "Mine", "Xavier", "Rock", 1991, Visibility.PRIVATE)
+    same_genre = make_track(user, "Genre mate", "Other", "Rock", 2020)
+    make_track(user, "Unrelated", "Nobody", "Jazz", 1950)
+    bobs = make_track(bob, "Bob's secret", "Xavier", "Rock", 1990, Visibility.PRIVATE)
+
+    assert similar_titles(user, seed) == ["Mine", "Genre mate"]
+    # Bob sees the public ones and his own private track, never Alice's.
+    assert similar_titles(bob, seed) == ["Bob's secret", "Genre mate"]
+
+    page = similar_section(alice.get(f"/library/tracks/{seed.id}").get_data(as_text=True))
+    assert re.search(
+        r"<bdi>Mine</bdi></a>\s*— <bdi>Xavier</bdi>\s*"
+        r"<span class=\"reason\">\(by the same artist · same genre and era\)",
+        page,
+    )
+    assert "(same genre)" in page and "Bob&#39;s secret" not in page and "Unrelated" not in page
+    assert str(bobs.id) not in re.findall(r'data-track-id="(\d+)"', page)
+    # A disliked track is left out.
+    likes.dislike(user.id, same_genre.id)
+    commit()
+    assert similar_titles(user, seed) == ["Mine"]
+    assert mine.id in {s.track.id for s in recommend.similar_tracks(user.id, seed.id)}
+
+
+def test_co_listening_counts_from_three_people(app, alice, user, make_user, make_track):
+    a = make_track(user, "Alpha", "Ann", "Folk", 1970)
+    b = make_track(user, "Beta", "Ben", "Techno", 2015)
+    make_track(user, "Gamma", "Gus", "Metal", 1985)
+    people = [make_user(name) for name in ("bob", "carol", "dave")]
+
+    listen(people[0], a, b)
+    listen(people[1], b, a)
+    # Two people: not shown, not even stored.
+    assert similar_titles(user, a) == []
+    assert app.extensions["sqlalchemy"].session.query(CoListen).count() == 0
+    assert "Beta" not in similar_section(alice.get(f"/library/tracks/{a.id}").get_data(as_text=True))
+
+    listen(people[2], a, b)
+    assert similar_titles(user, a) == ["Beta"]
+    assert similar_titles(user, b) == ["Alpha"]
+    page = similar_section(alice.get(f"/library/tracks/{a.id}").get_data(as_text=True))
+    assert "<bdi>Beta</bdi>" in page and "(listened together by 3 people)" in page
+
+    # The track turns private: nobody else is shown it, whatever the table says.
+    b.visibility = Visibility.PRIVATE
+    commit()
+    assert similar_titles(people[0], a) == []
+    # A recompute drops it: only public tracks count.
+    recommend.update_co_listens([a.id, b.id])
+    commit()
+    assert app.extensions["sqlalchemy"].session.query(CoListen).count() == 0
+
+
+def test_a_private_track_never_counts_as_co_listened(app, user, make_user, make_track):
+    a = make_track(user, "Alpha", "Ann", "Folk", 1970)
+    people = [make_user(name) for name in ("bob", "carol", "dave")]
+    secret = [
+        make_track(person, f"Secret {i}", "Sid", "Noise", 2001, Visibility.PRIVATE) for i, person in enumerate(people)
+    ]
+    for person, own in zip(people, secret, strict=True):
+        listen(person, a, own)
+    recommend.rebuild_all()
+    commit()
+    for person in people:
+        assert all(
+            s.track.id not in {t.id for t in secret} or s.track.owner_id == person.id
+            for s in recommend.similar_tracks(person.id, a.id)
+        )
+    assert app.extensions["sqlalchemy"].session.query(CoListen).count() == 0
+
+
+def test_subsonic_similar_songs_use_the_recommender(app, client, user, make_user, make_track):
+    bob = make_user("bob")
+    _row, password = credentials.create_app_password(bob.id, "Phone")
+    commit()
+    seed = make_track(user, "Seed", "Xavier", "Rock", 1990)
+    make_track(user, "Alice's own", "Xavier", "Rock", 1990, Visibility.PRIVATE)
+    make_track(bob, "Bob's own", "Xavier", "Rock", 1991, Visibility.PRIVATE)
+    make_track(user, "Public mate", "Xavier", "Pop", 2024)
+    disliked = make_track(user, "Disliked", "Xavier", "Rock", 1990)
+    likes.dislike(bob.id, disliked.id)
+    commit()
+    query = {"u": "bob", "p": password, "v": "1.16.1", "c": "tests", "f": "json", "id": str(seed.id)}
+    for method, key in (("getSimilarSongs2", "similarSongs2"), ("getSimilarSongs", "similarSongs")):
+        body = client.get(f"/rest/{method}", query_string=query).get_json()["subsonic-response"]
+        titles = [song["title"] for song in body[key]["song"]]
+        # Ranked by the recommender: same artist, genre and era first; never Alice's private
+        # track, nor one Bob disliked.
+        assert titles == ["Bob's own", "Public mate"], titles
