@@ -6,7 +6,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.services import likes, listening, play_queue, playlists
+from app.services import likes, listening, play_queue, playlists, recommend
 from app.services.library import access, browse
 from app.services.transcode.presets import choose, parse_quality
 from app.unit_of_work import commit
@@ -122,3 +122,33 @@ def save_queue() -> Response | tuple[Response, int]:
     play_queue.save_queue(current_user.id, track_ids, current, position, WEB_CLIENT)
     commit()
     return jsonify({"saved": True})
+
+
+# Ids a radio request may carry (this session's played and skipped tracks).
+RADIO_HISTORY_MAX = 2000
+ID_MAX = 2**31 - 1
+
+
+def _id(value: object) -> bool:
+    """A number that can be a row's id (larger ones would overflow PostgreSQL's integer)."""
+    return _int(value) and 0 < value <= ID_MAX
+
+
+@bp.post("/radio")
+def radio() -> Response | tuple[Response, int]:
+    """The next tracks of a radio: {"seed": {"kind": "track" | "artist" | "genre", "value": id or name},
+    "played": [ids], "skipped": [ids skipped in their first 30 seconds], "count": n}."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("seed"), dict):
+        return jsonify({"error": "a JSON object with a seed is expected"}), 400
+    kind, value = payload["seed"].get("kind"), payload["seed"].get("value")
+    played, skipped, count = payload.get("played", []), payload.get("skipped", []), payload.get("count", 10)
+    if kind not in recommend.RADIO_KINDS or not (_id(value) if kind != "genre" else isinstance(value, str)):
+        return jsonify({"error": "seed.kind must be track, artist or genre, with an id or a genre name"}), 400
+    for ids in (played, skipped):
+        if not isinstance(ids, list) or len(ids) > RADIO_HISTORY_MAX or not all(_id(i) for i in ids):
+            return jsonify({"error": "played and skipped must be lists of numbers"}), 400
+    if not _int(count):
+        return jsonify({"error": "count must be a number"}), 400
+    tracks = recommend.radio(current_user.id, kind, value, played=played, skipped=skipped, count=count)
+    return jsonify({"tracks": [track_data(t) for t in tracks]})

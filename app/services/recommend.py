@@ -34,8 +34,11 @@ from sqlalchemy import case, delete, func, insert, or_, select
 from app.extensions import db
 from app.models import CoListen, Favourite, PlayEvent, Playlist, PlaylistEntry, Track, TrackLike, Visibility
 from app.models.discovery import DISLIKE, LIKE
+from app.models.library import TAG_MAX
 from app.services import jobs
+from app.services.errors import DomainError, NotFound
 from app.services.library import access
+from app.services.text import fold
 
 # Plays of one person less than this apart belong to one listening session.
 SESSION_GAP = timedelta(minutes=30)
@@ -313,3 +316,98 @@ def similar_to(user_id: int, seed: Track, limit: int = 20, exclude: Iterable[int
 def similar_tracks(user_id: int, track_id: int, limit: int = 20) -> list[Suggestion]:
     """Tracks like the track `track_id`, best first. Raises NotFound for a track the user cannot see."""
     return similar_to(user_id, access.get_visible_track(user_id, track_id), limit)
+
+
+# --- radio --------------------------------------------------------------------------------
+
+RADIO_KINDS = ("track", "artist", "genre")
+# Tracks of the seed (an artist's, a genre's) considered, and recent tracks that steer.
+RADIO_SEED_TRACKS = 50
+RADIO_RECENT = 3
+RADIO_MAX = 25
+# Each skip of an artist's track multiplies the artist's next scores by this.
+SKIP_PENALTY = 0.4
+
+
+class InvalidSeed(DomainError):
+    """A radio seed of an unknown kind."""
+
+    code = "INVALID_RADIO_SEED"
+
+
+def _seed_tracks(user_id: int, kind: str, value: str | int) -> list[Track]:
+    """The tracks a radio starts from. Raises NotFound (nothing the user can see) or InvalidSeed."""
+    if kind == "track":
+        return [access.get_visible_track(user_id, int(value))]
+    if kind == "artist":
+        where = or_(Track.artist_id == int(value), Track.album_artist_id == int(value))
+    elif kind == "genre":
+        where = Track.genre_key == fold(str(value))[:TAG_MAX]
+    else:
+        raise InvalidSeed(kind=str(kind)[:20])
+    found = list(
+        db.session.scalars(
+            select(Track).where(where, access.visible_to(user_id)).order_by(Track.id).limit(RADIO_SEED_TRACKS)
+        )
+    )
+    if not found:
+        raise NotFound("RADIO_SEED_NOT_FOUND")
+    return found
+
+
+def radio(
+    user_id: int,
+    kind: str,
+    value: str | int,
+    *,
+    played: Iterable[int] = (),
+    skipped: Iterable[int] = (),
+    count: int = 10,
+) -> list[Track]:
+    """The next `count` tracks of a radio started from a track, an artist or a genre.
+
+    Never a track of `played` or `skipped` (this session's), never one the user disliked,
+    never one they cannot see. `played` steers: the last RADIO_RECENT of it (newest last)
+    seed similar tracks; each skip (a track the player skipped in its first seconds)
+    lowers its artist's tracks. When nothing similar is left, other tracks the user can
+    see keep the radio going, then nothing (the player stops).
+    Raises NotFound or InvalidSeed for the seed.
+    """
+    count = max(1, min(int(count), RADIO_MAX))
+    seeds = _seed_tracks(user_id, kind, value)
+    played_ids, skipped_ids = [int(i) for i in played], {int(i) for i in skipped}
+    exclude = set(played_ids) | skipped_ids | disliked_ids(user_id)
+    skipped_artists: dict[int, int] = defaultdict(int)
+    for artist_id in db.session.scalars(select(Track.artist_id).where(Track.id.in_(skipped_ids))):
+        skipped_artists[artist_id] += 1
+    scores: dict[int, float] = defaultdict(float)
+    tracks: dict[int, Track] = {}
+    if kind != "track":
+        for track in seeds:
+            if track.id not in exclude:
+                scores[track.id] += 1.0
+                tracks[track.id] = track
+    recent = [t for t in played_ids if t not in skipped_ids][-RADIO_RECENT:]
+    steering = {t.id: t for t in seeds[:RADIO_RECENT]}
+    if recent:
+        steering.update(
+            (t.id, t) for t in db.session.scalars(select(Track).where(Track.id.in_(recent), access.visible_to(user_id)))
+        )
+    for seed in steering.values():
+        for s in similar_to(user_id, seed, count * 3, exclude=exclude):
+            scores[s.track.id] += s.score
+            tracks[s.track.id] = s.track
+    ranked = sorted(
+        tracks.values(),
+        key=lambda t: (-scores[t.id] * SKIP_PENALTY ** skipped_artists.get(t.artist_id, 0), t.id),
+    )
+    picked = ranked[:count]
+    if len(picked) < count:
+        taken = exclude | {t.id for t in picked}
+        picked += db.session.scalars(
+            select(Track)
+            .where(access.visible_to(user_id), Track.id.not_in(taken or {0}))
+            .order_by(func.random())
+            .limit(count - len(picked))
+        )
+    return picked

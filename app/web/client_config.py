@@ -34,6 +34,7 @@ def client_config() -> dict[str, Any]:
         "urls": {
             "plays": url_for("api.plays"),
             "queue": url_for("api.save_queue"),
+            "radio": url_for("api.radio"),
             "track": url_template("api.track", "track_id"),
             "sound": url_template("api.track_sound", "track_id"),
             "favourite": url_template("playlists.toggle_favourite", "track_id"),

@@ -3,15 +3,16 @@
 // their track as JSON in data-track (app/templating.py, track_data).
 
 const BUTTONS =
-  "[data-play-row], [data-play-next], [data-add-queue], [data-play-track], [data-play-next-track], [data-play-all]";
+  "[data-play-row], [data-play-next], [data-add-queue], [data-play-track], [data-play-next-track], [data-play-all], [data-radio]";
 
-// player: {playList(tracks, {start, shuffle}), playNext(track), add(track)}
+// player: {playList(tracks, {start, shuffle}), playNext(track), add(track), startRadio(seed)}
 export function bindPageButtons(player) {
   document.addEventListener("click", (event) => {
     const target = event.target.closest(BUTTONS);
     if (!target) return;
     event.preventDefault();
     const { dataset } = target;
+    if ("radio" in dataset) return player.startRadio(JSON.parse(dataset.radio));
     if ("playTrack" in dataset) return player.playList([JSON.parse(dataset.playTrack)], { start: 0 });
     if ("playNextTrack" in dataset) return player.playNext(JSON.parse(dataset.playNextTrack));
     if ("playAll" in dataset) {

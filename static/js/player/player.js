@@ -12,6 +12,8 @@ import { ListenCounter, reportListen } from "./listens.js";
 import { bindMediaSession, showPlaybackState, showPosition, showTrackInMediaSession } from "./media-session.js";
 import { bindPageButtons, markNowPlaying, showPlayCount } from "./page.js";
 import { Loudness, nextMode } from "./loudness.js";
+
+import { Radio } from "./radio.js";
 import { loadSaved, Saver } from "./persist.js";
 import { canPlayOpus, chooseQuality, isMetered, METERED_KEY, streamUrl } from "./quality.js";
 import { fetchQueue, fromServer, RemoteSaver, serverWins, toServer } from "./remote.js";
@@ -133,6 +135,47 @@ export function startPlayer(root) {
     if (current()) setLike(current().id, nextState(like, kind)).catch((error) => console.warn(error));
   }
 
+  // The radio playing, if any: it keeps the queue going (radio.js).
+  let radio = null;
+  let radioAsking = false;
+
+  async function extendRadio() {
+    if (!radio || radioAsking) return;
+    const asking = radio;
+    radioAsking = true;
+    try {
+      const response = await fetch(url("radio"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": config.csrf },
+        body: JSON.stringify(asking.request()),
+      });
+      if (!response.ok || radio !== asking) return;
+      const queued = queue.entries().map((entry) => entry.track.id);
+      const tracks = asking.fresh((await response.json()).tracks, queued);
+      if (!tracks.length) return;
+      const started = !queue.length;
+      for (const track of tracks) queue.add(track);
+      changed({ reload: started });
+    } catch (error) {
+      console.warn(error);
+    } finally {
+      radioAsking = false;
+    }
+  }
+
+  function followRadio(track) {
+    if (!radio) return;
+    radio.notePlayed(track.id);
+    if (radio.needsMore(queue.length - queue.pos - 1)) extendRadio();
+  }
+
+  function startRadio(seed) {
+    clear();
+    radio = new Radio(seed);
+    extendRadio();
+  }
+
   function load(track, { startAt = 0, autoplay = false } = {}) {
     engine.load(track, { startAt });
     listens.reset();
@@ -144,6 +187,7 @@ export function startPlayer(root) {
     markNowPlaying(track.id);
     refreshHeart(track);
     refreshLike(track);
+    followRadio(track);
     if (autoplay) play();
     saver.now();
     remote.soon();
@@ -211,6 +255,7 @@ export function startPlayer(root) {
 
   // auto: the track ended by itself.
   function next(auto = false) {
+    if (!auto && radio && current()) radio.noteLeft(current().id, engine.currentTime);
     const before = queue.pos;
     const track = queue.next({ auto });
     if (!track) {
@@ -261,6 +306,7 @@ export function startPlayer(root) {
   }
 
   function clear() {
+    radio = null;
     engine.stop();
     queue.clear();
     markNowPlaying(null);
@@ -287,8 +333,10 @@ export function startPlayer(root) {
 
   const player = {
     playList(tracks, options) {
+      radio = null;
       if (queue.playList(tracks, options)) changed({ reload: true });
     },
+    startRadio,
     playNext(track) {
       const started = queue.playNext(track);
       changed({ reload: started });
