@@ -163,6 +163,17 @@ def bulk_undo() -> Response:
     return redirect(url_for("library.index"))
 
 
+@bp.get("/library/for-you")
+@login_required
+def for_you() -> str:
+    """Mixes from the user's listening: a daily mix per taste, rediscover, new for you."""
+    mixes = [
+        {"kind": m.kind, "label": m.label, "tracks": m.tracks, "data": [track_data(t) for t in m.tracks]}
+        for m in recommend.for_you(current_user.id)
+    ]
+    return render_template("library/for_you.html", mixes=mixes)
+
+
 @bp.get("/library/genres")
 @login_required
 def genres() -> str:

@@ -24,10 +24,11 @@ with parameters; the web layer words them (app/web/discovery.py).
 from __future__ import annotations
 
 import math
+import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import case, delete, func, insert, or_, select
 
@@ -35,6 +36,7 @@ from app.extensions import db
 from app.models import CoListen, Favourite, PlayEvent, Playlist, PlaylistEntry, Track, TrackLike, Visibility
 from app.models.discovery import DISLIKE, LIKE
 from app.models.library import TAG_MAX
+from app.models.types import utcnow
 from app.services import jobs
 from app.services.errors import DomainError, NotFound
 from app.services.library import access
@@ -411,3 +413,125 @@ def radio(
             .limit(count - len(picked))
         )
     return picked
+
+
+# --- "for you": the home page's mixes --------------------------------------------------------
+
+# Listens that shape the taste clusters, and how far back.
+TASTE_WINDOW = timedelta(days=180)
+TASTE_SEEDS = 5
+MIX_SIZE = 25
+DAILY_MIXES = 3
+# Loved tracks not played for this long come back in "rediscover".
+REDISCOVER_AFTER = timedelta(days=90)
+
+
+@dataclass
+class Mix:
+    """A list to play in one click: its kind ("daily", "rediscover", "new"), the taste it
+    follows (a genre or an artist name, for daily mixes), and its tracks."""
+
+    kind: str
+    label: str | None
+    tracks: list[Track]
+
+
+def _taste(user_id: int) -> list[tuple[Track, float]]:
+    """The user's tracks by weight: plays in TASTE_WINDOW (log-weighted), likes and hearts."""
+    since = utcnow() - TASTE_WINDOW
+    weight: dict[int, float] = defaultdict(float)
+    for track_id, plays in db.session.execute(
+        select(PlayEvent.track_id, func.count())
+        .where(PlayEvent.user_id == user_id, PlayEvent.played_at >= since)
+        .group_by(PlayEvent.track_id)
+    ):
+        weight[track_id] += math.log1p(plays)
+    for track_id in db.session.scalars(
+        select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == LIKE)
+    ):
+        weight[track_id] += 1.0
+    for track_id in db.session.scalars(select(Favourite.track_id).where(Favourite.user_id == user_id)):
+        weight[track_id] += 1.0
+    for track_id in disliked_ids(user_id):
+        weight.pop(track_id, None)
+    if not weight:
+        return []
+    tracks = db.session.scalars(select(Track).where(Track.id.in_(weight), access.visible_to(user_id)))
+    return sorted(((t, weight[t.id]) for t in tracks), key=lambda pair: (-pair[1], pair[0].id))
+
+
+def daily_mixes(user_id: int, today: date | None = None) -> list[Mix]:
+    """Up to DAILY_MIXES mixes, one per taste cluster (the genres, else artists, the user
+    plays and loves most): the cluster's favourites and tracks like them, in an order
+    that changes each day."""
+    clusters: dict[str, list[tuple[Track, float]]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for track, weight in _taste(user_id):
+        key = f"g:{track.genre_key}" if track.genre_key else f"a:{track.artist_key}"
+        clusters[key].append((track, weight))
+        names.setdefault(key, track.genre or track.artist)
+    ranked = sorted(clusters, key=lambda key: -sum(w for _, w in clusters[key]))[:DAILY_MIXES]
+    day = (today or utcnow().date()).toordinal()
+    mixes = []
+    for key in ranked:
+        seeds = [track for track, _ in clusters[key][:TASTE_SEEDS]]
+        picked: dict[int, Track] = {t.id: t for t in seeds}
+        for seed in seeds:
+            for s in similar_to(user_id, seed, MIX_SIZE):
+                picked.setdefault(s.track.id, s.track)
+        tracks = list(picked.values())[:MIX_SIZE]
+        # A day's order, the same all day (not a secret: any generator does).
+        random.Random(day * 7919 + user_id).shuffle(tracks)  # noqa: S311
+        mixes.append(Mix("daily", names[key], tracks))
+    return mixes
+
+
+def rediscover(user_id: int, limit: int = MIX_SIZE) -> Mix:
+    """Tracks the user liked or hearted and has not played for REDISCOVER_AFTER (or ever)."""
+    last = (
+        select(PlayEvent.track_id, func.max(PlayEvent.played_at).label("last"))
+        .where(PlayEvent.user_id == user_id)
+        .group_by(PlayEvent.track_id)
+        .subquery()
+    )
+    loved = (
+        select(TrackLike.track_id)
+        .where(TrackLike.user_id == user_id, TrackLike.value == LIKE)
+        .union(select(Favourite.track_id).where(Favourite.user_id == user_id))
+    )
+    tracks = db.session.scalars(
+        select(Track)
+        .outerjoin(last, last.c.track_id == Track.id)
+        .where(
+            Track.id.in_(loved),
+            access.visible_to(user_id),
+            or_(last.c.last.is_(None), last.c.last < utcnow() - REDISCOVER_AFTER),
+        )
+        .order_by(last.c.last.is_not(None), last.c.last, Track.id)
+        .limit(limit)
+    )
+    return Mix("rediscover", None, list(tracks))
+
+
+def new_for_you(user_id: int, limit: int = MIX_SIZE) -> Mix:
+    """Public tracks of other accounts the user has never played, their favourite genres first."""
+    genres = [t.genre_key for t, _ in _taste(user_id) if t.genre_key][: TASTE_SEEDS * 2]
+    played = select(PlayEvent.track_id).where(PlayEvent.user_id == user_id)
+    disliked = select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
+    tracks = db.session.scalars(
+        select(Track)
+        .where(
+            Track.visibility == Visibility.PUBLIC,
+            Track.owner_id != user_id,
+            Track.id.not_in(played),
+            Track.id.not_in(disliked),
+        )
+        .order_by(case((Track.genre_key.in_(genres or [""]), 0), else_=1), Track.uploaded_at.desc(), Track.id)
+        .limit(limit)
+    )
+    return Mix("new", None, list(tracks))
+
+
+def for_you(user_id: int) -> list[Mix]:
+    """The home page's mixes, those with tracks: the daily mixes, rediscover, new for you."""
+    return [mix for mix in [*daily_mixes(user_id), rediscover(user_id), new_for_you(user_id)] if mix.tracks]

@@ -3,7 +3,7 @@
 // their track as JSON in data-track (app/templating.py, track_data).
 
 const BUTTONS =
-  "[data-play-row], [data-play-next], [data-add-queue], [data-play-track], [data-play-next-track], [data-play-all], [data-radio]";
+  "[data-play-row], [data-play-next], [data-add-queue], [data-play-track], [data-play-next-track], [data-play-all], [data-radio], [data-play-list]";
 
 // player: {playList(tracks, {start, shuffle}), playNext(track), add(track), startRadio(seed)}
 export function bindPageButtons(player) {
@@ -12,6 +12,7 @@ export function bindPageButtons(player) {
     if (!target) return;
     event.preventDefault();
     const { dataset } = target;
+    if ("playList" in dataset) return player.playList(JSON.parse(dataset.playList), { start: 0 });
     if ("radio" in dataset) return player.startRadio(JSON.parse(dataset.radio));
     if ("playTrack" in dataset) return player.playList([JSON.parse(dataset.playTrack)], { start: 0 });
     if ("playNextTrack" in dataset) return player.playNext(JSON.parse(dataset.playNextTrack));

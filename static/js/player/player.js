@@ -12,7 +12,6 @@ import { ListenCounter, reportListen } from "./listens.js";
 import { bindMediaSession, showPlaybackState, showPosition, showTrackInMediaSession } from "./media-session.js";
 import { bindPageButtons, markNowPlaying, showPlayCount } from "./page.js";
 import { Loudness, nextMode } from "./loudness.js";
-
 import { Radio } from "./radio.js";
 import { loadSaved, Saver } from "./persist.js";
 import { canPlayOpus, chooseQuality, isMetered, METERED_KEY, streamUrl } from "./quality.js";

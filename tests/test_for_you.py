@@ -1,0 +1,76 @@
+"""The "For you" page: a daily mix per taste, rediscover, new for you; with one user too,
+never another account's private track, each playable in one click."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from app.extensions import db
+from app.models import PlayEvent, Visibility
+from app.models.types import utcnow
+from app.services import likes, listening, playlists
+from app.unit_of_work import commit
+from tests import hostile
+from tests.helpers import add_track
+
+
+@pytest.fixture
+def make_track(tmp_path):
+    made = 0
+
+    def factory(owner, title, artist, genre, visibility=Visibility.PRIVATE):
+        nonlocal made
+        made += 1
+        content = hostile.mp3_with_tags(tmp_path / f"{made}.mp3", title=title, artist=artist, album=artist, genre=genre)
+        return add_track(owner, f"{made}.mp3", visibility=visibility, content=content)
+
+    return factory
+
+
+def mixes(page: str) -> dict[str, list[str]]:
+    """{mix title: titles of its one-click play list}."""
+    found = {}
+    for section in re.findall(r'<section class="card mix".*?</section>', page, re.S):
+        title = re.search(r"<h2><bdi>(.*?)</bdi></h2>", section).group(1)
+        data = re.search(r"data-play-list='(.*?)'", section).group(1)
+        found[title] = [t["title"] for t in json.loads(data.replace("&#39;", "'").replace("&#34;", '"'))]
+    return found
+
+
+def test_empty_then_mixes_for_one_user(alice, user, make_user, make_track):
+    assert "Nothing here yet" in alice.get("/library/for-you").get_data(as_text=True)
+    folk = [make_track(user, f"Folk {i}", "Ann", "Folk") for i in range(3)]
+    jazz = [make_track(user, f"Jazz {i}", "Jim", "Jazz") for i in range(2)]
+    bob = make_user("bob")
+    make_track(bob, "Bob secret", "Ann", "Folk")
+    make_track(bob, "Bob public", "Bo", "Jazz", Visibility.PUBLIC)
+    listening.record_play(user.id, folk[0].id)
+    commit()
+    listening.record_play(user.id, jazz[0].id)
+    commit()
+    likes.like(user.id, folk[1].id)
+    playlists.set_favourite(user.id, jazz[1].id, True)
+    commit()
+    # An old listen of the heart-ed track: months ago.
+    db.session.add(PlayEvent(user_id=user.id, track_id=jazz[1].id, played_at=utcnow() - timedelta(days=200)))
+    commit()
+
+    found = mixes(alice.get("/library/for-you").get_data(as_text=True))
+    assert set(found) == {"Daily mix: Folk", "Daily mix: Jazz", "Rediscover", "New for you"}
+    assert sorted(found["Daily mix: Folk"]) == ["Folk 0", "Folk 1", "Folk 2"]
+    assert sorted(found["Daily mix: Jazz"]) == ["Bob public", "Jazz 0", "Jazz 1"]
+    assert found["Rediscover"] == ["Folk 1", "Jazz 1"]
+    assert found["New for you"] == ["Bob public"]
+    assert all("Bob secret" not in titles for titles in found.values())
+
+    # Played: no longer new; disliked: out of every mix.
+    likes.dislike(user.id, folk[2].id)
+    listening.record_play(user.id, jazz[1].id)
+    commit()
+    found = mixes(alice.get("/library/for-you").get_data(as_text=True))
+    assert "Folk 2" not in found["Daily mix: Folk"]
+    assert found["Rediscover"] == ["Folk 1"]
