@@ -118,6 +118,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/zip_import_bench.py
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
+	$(BIN)/python bench/recs_eval.py
 	$(BIN)/python bench/memory_bench.py
 	$(BIN)/python bench/transcode_bench.py
 

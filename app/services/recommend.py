@@ -535,3 +535,17 @@ def new_for_you(user_id: int, limit: int = MIX_SIZE) -> Mix:
 def for_you(user_id: int) -> list[Mix]:
     """The home page's mixes, those with tracks: the daily mixes, rediscover, new for you."""
     return [mix for mix in [*daily_mixes(user_id), rediscover(user_id), new_for_you(user_id)] if mix.tracks]
+
+
+def for_user(user_id: int, limit: int = 10, exclude: Iterable[int] = ()) -> list[Track]:
+    """Tracks for the user, best first: the tracks like their TASTE_SEEDS favourite ones
+    (weighted by how much they play and love each), none they played, disliked or `exclude`."""
+    played = set(db.session.scalars(select(PlayEvent.track_id).where(PlayEvent.user_id == user_id).distinct()))
+    skip = played | set(exclude)
+    scores: dict[int, float] = defaultdict(float)
+    tracks: dict[int, Track] = {}
+    for seed, weight in _taste(user_id)[:TASTE_SEEDS]:
+        for s in similar_to(user_id, seed, limit * 3, exclude=skip):
+            scores[s.track.id] += weight * s.score
+            tracks[s.track.id] = s.track
+    return sorted(tracks.values(), key=lambda t: (-scores[t.id], t.id))[:limit]
