@@ -437,3 +437,49 @@ def test_the_waveform_seek_bar_is_drawn_and_a_click_seeks_there(signed_in, live_
     normalise.click()
     normalise.click()  # album, then off again for the tests after this one
     assert page.evaluate("() => localStorage.getItem('musiccloud.player.normalise')") == "off"
+
+
+def test_like_dislike_and_a_radio(signed_in, live_server):
+    page = signed_in
+    page.goto(live_server + "/library?sort=title")
+    row = page.locator("tr[data-track]", has_text="Evening Song")
+    like = row.locator("button[data-like-kind=like]")
+    dislike = row.locator("button[data-like-kind=dislike]")
+    assert like.get_attribute("aria-pressed") == "false"
+
+    like.click()
+    page.wait_for_function(
+        "() => document.querySelector('tr[data-track] button[data-like-kind=like]')"
+        ".getAttribute('aria-pressed') === 'true'"
+    )
+    assert page.url.endswith("/library?sort=title")  # no page load: the script did it
+    # Undo with the same button; then a dislike dims the row.
+    like.click()
+    page.wait_for_function(
+        "() => document.querySelector('tr[data-track] button[data-like-kind=like]')"
+        ".getAttribute('aria-pressed') === 'false'"
+    )
+    dislike.click()
+    page.wait_for_function("() => document.querySelector('tr[data-track]').classList.contains('disliked')")
+    page.reload()
+    assert "disliked" in (page.locator("tr[data-track]", has_text="Evening Song").get_attribute("class") or "")
+    assert (
+        page.locator("tr[data-track]", has_text="Evening Song")
+        .locator("button[data-like-kind=dislike]")
+        .get_attribute("aria-pressed")
+        == "true"
+    )
+
+    # A radio from the other track: it plays it, never the disliked one, and says so on the bar.
+    page.locator("tr[data-track]", has_text="Morning Song").locator(".title-cell a").click()
+    page.wait_for_url("**/library/tracks/*")
+    page.click("button[data-radio]")
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    assert page.inner_text(".player-title") == "Morning Song"
+    queued = page.locator("#player .queue-list li").all_inner_texts()
+    assert not any("Evening Song" in item for item in queued)
+    assert page.get_attribute('#player [data-action="dislike"]', "aria-pressed") == "false"
+    page.click('#player [data-action="like"]')
+    page.wait_for_function(
+        "() => document.querySelector('#player [data-action=\"like\"]').getAttribute('aria-pressed') === 'true'"
+    )
