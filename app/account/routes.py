@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -21,7 +22,7 @@ from app.account.forms import (
 )
 from app.models import AccessScope
 from app.models.types import utcnow
-from app.services import accounts, credentials
+from app.services import accounts, credentials, stats
 from app.services.errors import DomainError
 from app.services.storage import get_storage
 from app.unit_of_work import commit
@@ -83,6 +84,20 @@ def _render(
 @bp.get("")
 def index():
     return _render()
+
+
+# The periods the stats page offers, in days (None: everything).
+STATS_PERIODS = {"week": 7, "month": 30, "year": 365, "all": None}
+
+
+@bp.get("/stats")
+def listening_stats() -> str:
+    """Your listening: plays and time per day, top tracks, artists and genres, streaks."""
+    period = request.args.get("period", "month")
+    if period not in STATS_PERIODS:
+        period = "month"
+    figures = stats.listening_stats(current_user.id, get_timezone(), STATS_PERIODS[period])
+    return render_template("account/stats.html", stats=figures, period=period, periods=list(STATS_PERIODS))
 
 
 @bp.get("/devices")
