@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
+from app.extensions import db
 from app.models import CoListen, Visibility
-from app.services import credentials, likes, listening, recommend
+from app.services import credentials, likes, listening, playlists, recommend
 from app.unit_of_work import commit
 from tests import hostile
 from tests.helpers import add_track
@@ -137,3 +139,34 @@ def test_subsonic_similar_songs_use_the_recommender(app, client, user, make_user
         # Ranked by the recommender: same artist, genre and era first; never Alice's private
         # track, nor one Bob disliked.
         assert titles == ["Bob's own", "Public mate"], titles
+
+
+def test_the_nightly_rebuild_gives_the_same_rows_as_the_per_event_updates(app, user, make_user, make_track):
+    tracks = [make_track(user, f"T{i}", f"Artist {i}", f"Genre {i}", 1950 + 10 * i) for i in range(5)]
+    private = make_track(user, "Private", "P", "P", 2000, Visibility.PRIVATE)
+    people = [make_user(name) for name in ("bob", "carol", "dave", "erin")]
+    listen(people[0], tracks[0], tracks[1], tracks[2])
+    listen(people[1], tracks[1], tracks[0], tracks[0])
+    listen(people[2], tracks[0], tracks[1], tracks[3])
+    listen(user, tracks[0], private, tracks[1])
+    liked = playlists.create(people[3].id, "Mine")
+    commit()
+    playlists.add_tracks(people[3].id, liked.id, [tracks[0].id, tracks[2].id, tracks[1].id])
+    likes.like(people[3].id, tracks[4].id)
+    likes.like(people[3].id, tracks[0].id)
+    likes.dislike(people[2].id, tracks[3].id)
+    commit()
+
+    def rows():
+        found = db.session.execute(select(CoListen.track_id, CoListen.other_id, CoListen.listeners, CoListen.score))
+        return sorted((a, b, n, round(score, 9)) for a, b, n, score in found)
+
+    recommend.update_co_listens([t.id for t in [*tracks, private]])
+    commit()
+    per_event = rows()
+    assert per_event, "the community makes some pairs"
+    assert (tracks[0].id, tracks[1].id, 5, per_event[0][3]) in per_event
+    assert all(private.id not in (a, b) for a, b, _, _ in per_event)
+    recommend.rebuild_all()
+    commit()
+    assert rows() == per_event

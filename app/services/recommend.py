@@ -28,7 +28,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, delete, func, insert, or_, select
 
@@ -240,13 +240,84 @@ def session_tracks(user_id: int, track_id: int) -> list[int]:
 
 
 def rebuild_all() -> int:
-    """Recompute every public track's rows (after an import of history; `flask recommendations
-    rebuild`). Returns the number of tracks."""
+    """Recompute every public track's rows at once (the nightly job; after an import of
+    history). The same rows as update_track for each track, from one pass over the
+    history in memory instead of queries per track and person. Returns the number of
+    tracks with rows."""
+    public = set(db.session.scalars(select(Track.id).where(Track.visibility == Visibility.PUBLIC)))
+    plays, lists, loved, disliked = _everyones_signals()
+    weight: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    listeners: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for person in set(plays) | set(lists) | set(loved):
+        # Each listening session, playlist and the loved set pairs its tracks (as _evidence does).
+        groups = [*_sessions(plays.get(person, [])), *lists.get(person, {}).values(), list(loved.get(person, ()))]
+        counts: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        for group in groups:
+            for track_id in set(group) & public:
+                for other in group:
+                    counts[track_id][other] += 1.0
+        for track_id, others in counts.items():
+            others.pop(track_id, None)
+            for other, count in others.items():
+                if other in public and other not in disliked.get(person, ()):
+                    weight[track_id][other] += math.log1p(count)
+                    listeners[track_id][other] += 1
+    popularity = _listener_counts(public) if public else {}
     db.session.execute(delete(CoListen))
-    ids = list(db.session.scalars(select(Track.id).where(Track.visibility == Visibility.PUBLIC)))
-    for track_id in ids:
-        update_track(track_id)
-    return len(ids)
+    rows = []
+    for track_id, others in listeners.items():
+        scored = sorted(
+            (
+                (weight[track_id][other] / math.sqrt(max(popularity.get(other, 0), n)), other)
+                for other, n in others.items()
+                if n >= MIN_LISTENERS
+            ),
+            reverse=True,
+        )[:MAX_NEIGHBOURS]
+        rows += [{"track_id": track_id, "other_id": o, "listeners": others[o], "score": sc} for sc, o in scored]
+    if rows:
+        db.session.execute(insert(CoListen), rows)
+    db.session.flush()
+    return len({row["track_id"] for row in rows})
+
+
+def _everyones_signals() -> tuple[
+    dict[int, list[tuple[int, datetime]]], dict[int, dict[int, list[int]]], dict[int, set[int]], dict[int, set[int]]
+]:
+    """Per person: plays in order, playlists' entries, loved (liked or hearted) and disliked tracks."""
+    plays: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    for person, track_id, at in db.session.execute(
+        select(PlayEvent.user_id, PlayEvent.track_id, PlayEvent.played_at).order_by(
+            PlayEvent.user_id, PlayEvent.played_at, PlayEvent.id
+        )
+    ):
+        plays[person].append((track_id, at))
+    lists: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for person, playlist_id, track_id in db.session.execute(
+        select(Playlist.owner_id, PlaylistEntry.playlist_id, PlaylistEntry.track_id).join(
+            Playlist, Playlist.id == PlaylistEntry.playlist_id
+        )
+    ):
+        lists[person][playlist_id].append(track_id)
+    loved: dict[int, set[int]] = defaultdict(set)
+    disliked: dict[int, set[int]] = defaultdict(set)
+    for person, track_id, value in db.session.execute(select(TrackLike.user_id, TrackLike.track_id, TrackLike.value)):
+        (loved if value == LIKE else disliked)[person].add(track_id)
+    for person, track_id in db.session.execute(select(Favourite.user_id, Favourite.track_id)):
+        loved[person].add(track_id)
+    return plays, lists, loved, disliked
+
+
+def _sessions(plays: list[tuple[int, datetime]]) -> list[list[int]]:
+    """A person's plays (in order) cut where two are more than SESSION_GAP apart."""
+    sessions: list[list[int]] = []
+    last = None
+    for track_id, at in plays:
+        if last is None or at - last > SESSION_GAP:
+            sessions.append([])
+        sessions[-1].append(track_id)
+        last = at
+    return sessions
 
 
 # --- similar tracks ---------------------------------------------------------------------
