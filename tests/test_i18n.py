@@ -31,6 +31,7 @@ SAME_IN_BOTH = {
     "Volume",
     "Public",
     "Format",
+    "Formats",
     "Arguments",
     "Action",
     "Actions",

@@ -25,6 +25,7 @@ from app.admin.forms import (
 from app.extensions import db
 from app.models import Job, JobState, Role, User
 from app.services import accounts, credentials, jobs
+from app.services import dashboard as dashboard_service
 from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
 from app.services.library.quotas import GB
@@ -77,6 +78,12 @@ def _form_error(form) -> str:
         if errors:
             return errors[0]
     return _("The form was not valid.")
+
+
+@bp.get("/")
+def dashboard() -> str:
+    """The admin area's landing page: plays, listeners, public top lists, genres, formats, storage."""
+    return render_template("admin/dashboard.html", board=dashboard_service.dashboard())
 
 
 @bp.get("/users")
