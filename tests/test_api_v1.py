@@ -474,16 +474,19 @@ def test_per_token_rate_limits_answer_429_with_retry_after(make_app, user):
     assert api.get(f"/api/v1/tracks/{track_id}", headers=bearer(first)).status_code == 200  # one track is no list
 
 
-def test_related_tracks_are_the_same_album_then_artist_that_one_may_see(client, user, bob, alice_token):
+def test_related_tracks_are_the_recommenders_similar_tracks_that_one_may_see(client, user, bob, alice_token):
     first = add_track(user, "tagged.mp3")
     same_album = add_track(user, "tagged.mp3", content=(DATA / "tagged.mp3").read_bytes() + b"\0" * 10)
     hidden = add_track(bob, "tagged.mp3")  # bob's private copy: same tags, not visible to alice
-    other = add_track(user, "tagged.flac")
     answer = client.get(f"/api/v1/tracks/{first.id}?include=related,stats", headers=bearer(alice_token)).get_json()
-    related = [t["id"] for t in answer["related"]]
-    assert related == [same_album.id]
-    assert hidden.id not in related and other.id not in related and first.id not in related
+    related = {t["id"]: t["why"] for t in answer["related"]}
+    assert same_album.id in related and "by the same artist" in related[same_album.id]
+    assert hidden.id not in related and first.id not in related
     assert answer["stats"]["plays"] == 0
+    # The track page suggests the same.
+    login(client, "alice")
+    page = client.get(f"/library/tracks/{first.id}")
+    assert f"/library/tracks/{same_album.id}" in page.get_data(as_text=True)
 
 
 def test_register_is_limited_per_address_like_the_form(make_app, admin):

@@ -144,11 +144,25 @@ def test_plays_recent_stats_and_likes(client, user, bob, token):
     assert ok(client.put(f"/api/v1/tracks/{track.id}/like", headers=bearer(token))) == {
         "track_id": track.id,
         "liked": True,
+        "state": "like",
     }
     got = ok(client.get(f"/api/v1/tracks/{track.id}?include=stats", headers=bearer(token)))
     assert got["stats"]["likes"] == 1 and got["stats"]["your_plays"] == 1
+    # The API's likes are the pages' thumbs (not the favourites' hearts).
+    from app.services import likes, playlists
+
+    assert likes.state(user.id, [track.id]) == {track.id: "like"}
+    assert playlists.favourite_ids(user.id, [track.id]) == set()
+    disliked = ok(client.put(f"/api/v1/tracks/{track.id}/dislike", headers=bearer(token)))
+    assert disliked == {"track_id": track.id, "liked": False, "state": "dislike"}
+    assert likes.state(user.id, [track.id]) == {track.id: "dislike"}
+    got = ok(client.get(f"/api/v1/tracks/{track.id}?include=stats", headers=bearer(token)))
+    assert got["stats"]["likes"] == 0
+    assert ok(client.delete(f"/api/v1/tracks/{track.id}/dislike", headers=bearer(token)))["state"] == "none"
     assert ok(client.delete(f"/api/v1/tracks/{track.id}/like", headers=bearer(token)))["liked"] is False
+    assert likes.state(user.id, [track.id]) == {}
     assert client.put(f"/api/v1/tracks/{other.id}/like", headers=bearer(token)).status_code == 404
+    assert client.put(f"/api/v1/tracks/{other.id}/dislike", headers=bearer(token)).status_code == 404
 
 
 def test_admin_endpoints_need_an_admin_token_of_an_admin(client, user, admin, bob, token):

@@ -1,5 +1,6 @@
-"""Listening: record a play, your recent plays, your stats; likes (the hearts
-the pages call favourites). The same services as the player's API and the pages."""
+"""Listening: record a play, your recent plays, your stats; likes and dislikes
+(the pages' thumbs, services/likes.py: a signal for recommendations, apart from
+the favourites' hearts). The same services as the player's API and the pages."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask.views import MethodView
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
 from app.api_v1.common import BEARER, limited, protected, track_data, tracks_data
-from app.services import listening, playlists
+from app.services import likes, listening
 from app.services.library import filtering
 from app.unit_of_work import commit
 
@@ -63,15 +64,30 @@ def stats() -> dict[str, Any]:
     }
 
 
+def _like_answer(track_id: int, value: str) -> dict[str, Any]:
+    return {"track_id": track_id, "liked": value == likes.LIKED, "state": value}
+
+
 @bp.response(200, schemas.LikeSchema)
 @bp.alt_response(404, **TRACK_NOT_FOUND)
 @bp.doc(security=BEARER)
 @limited("update")
 def like(track_id: int) -> dict[str, Any]:
-    """Like a track (it joins your favourites); liking twice is the same."""
-    playlists.set_favourite(api_user().id, track_id, True)
+    """Like a track (it replaces a dislike); liking twice is the same."""
+    value = likes.set_state(api_user().id, track_id, likes.LIKED)
     commit()
-    return {"track_id": track_id, "liked": True}
+    return _like_answer(track_id, value)
+
+
+@bp.response(200, schemas.LikeSchema)
+@bp.alt_response(404, **TRACK_NOT_FOUND)
+@bp.doc(security=BEARER)
+@limited("update")
+def dislike(track_id: int) -> dict[str, Any]:
+    """Dislike a track (radio and recommendations leave it out; it replaces a like)."""
+    value = likes.set_state(api_user().id, track_id, likes.DISLIKED)
+    commit()
+    return _like_answer(track_id, value)
 
 
 @bp.response(200, schemas.LikeSchema)
@@ -79,10 +95,10 @@ def like(track_id: int) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 @limited("update")
 def unlike(track_id: int) -> dict[str, Any]:
-    """Take a like back."""
-    playlists.set_favourite(api_user().id, track_id, False)
+    """Take a like or a dislike back."""
+    value = likes.set_state(api_user().id, track_id, likes.NEITHER)
     commit()
-    return {"track_id": track_id, "liked": False}
+    return _like_answer(track_id, value)
 
 
 @bp.route("/tracks/<int:track_id>/like")
@@ -90,4 +106,12 @@ class TrackLike(MethodView):
     """One rule for every method of the URL, so an id out of range is a plain 404 for each (not 405)."""
 
     put = staticmethod(like)
+    delete = staticmethod(unlike)
+
+
+@bp.route("/tracks/<int:track_id>/dislike")
+class TrackDislike(MethodView):
+    """Dislike, and take it back."""
+
+    put = staticmethod(dislike)
     delete = staticmethod(unlike)

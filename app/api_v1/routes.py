@@ -26,11 +26,12 @@ from app.extensions import csrf, db, limiter
 from app.models import AccessScope, Track, Visibility
 from app.models.types import utcnow
 from app.security import CONTENT_SECURITY_POLICY
-from app.services import accounts, credentials, stream_links
+from app.services import accounts, credentials, recommend, stream_links
 from app.services.library import access, adding, editing, filtering
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web import login_limits
+from app.web.discovery import explain
 from app.web.uploads import max_upload_bytes, parser_pool
 from app.web.urls import external_url
 
@@ -202,10 +203,14 @@ def get_track(args: dict[str, Any], track_id: int) -> dict[str, Any]:
         stats = filtering.track_stats(user_id, found.id)
         data["stats"] = {"plays": stats.plays, "your_plays": stats.your_plays, "likes": stats.likes}
     if "related" in include:
-        data["related"] = tracks_data(filtering.related_tracks(user_id, found), user_id)
+        # The recommender's similar tracks (co-listening and content), as on the track page.
+        similar = recommend.similar_to(user_id, found, RELATED_LIMIT)
+        related = tracks_data([s.track for s in similar], user_id)
+        data["related"] = [{**t, "why": explain(s)} for t, s in zip(related, similar, strict=True)]
     return data
 
 
+RELATED_LIMIT = 10
 UPDATABLE = ("title", "artist", "album", "album_artist", "genre", "track_number", "disc_number", "year")
 
 

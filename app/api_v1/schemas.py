@@ -92,9 +92,16 @@ class TrackStatsSchema(Schema):
     likes = fields.Integer(required=True)
 
 
+class RelatedTrackSchema(TrackSchema):
+    why = fields.String(required=True, metadata={"description": 'why it is suggested: "same genre and era", ...'})
+
+
 class TrackDetailSchema(TrackSchema):
     stats = fields.Nested(TrackStatsSchema)
-    related = fields.List(fields.Nested(TrackSchema), metadata={"description": "the same album, then the same artist"})
+    related = fields.List(
+        fields.Nested(RelatedTrackSchema),
+        metadata={"description": "similar tracks you may see (co-listening and content), best first"},
+    )
 
 
 class TrackQuerySchema(Schema):
@@ -117,8 +124,8 @@ class TrackGetQuerySchema(Schema):
     include = fields.String(
         validate=validate.Regexp(r"^((stats|related)(,(stats|related))?)?$"),
         metadata={
-            "description": "stats (play and like counts), related (tracks you may see from the same album "
-            "or artist), or both: stats,related"
+            "description": "stats (play and like counts), related (similar tracks you may see, "
+            "with why), or both: stats,related"
         },
     )
 
@@ -383,6 +390,11 @@ class PlayStatsSchema(Schema):
 class LikeSchema(Schema):
     track_id = fields.Integer(required=True)
     liked = fields.Boolean(required=True)
+    state = fields.String(
+        required=True,
+        validate=validate.OneOf(["like", "dislike", "none"]),
+        metadata={"description": "like, dislike or none (the same as the pages' thumbs)"},
+    )
 
 
 # --- admin ---------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from app.extensions import db
-from app.models import Favourite, PlayEvent, Track, User
+from app.models import PlayEvent, Track, TrackLike, User
+from app.models.discovery import LIKE
 from app.models.library import TAG_MAX
 from app.services import accounts
 from app.services.library.access import visible_to
@@ -106,7 +107,12 @@ def _ordered(stmt: Select, f: TrackFilter) -> Select:
     desc = f.order == "desc"
     if f.sort in ("plays", "likes", "popularity"):
         plays = select(PlayEvent.track_id, func.count().label("n")).group_by(PlayEvent.track_id).subquery()
-        likes = select(Favourite.track_id, func.count().label("n")).group_by(Favourite.track_id).subquery()
+        likes = (
+            select(TrackLike.track_id, func.count().label("n"))
+            .where(TrackLike.value == LIKE)
+            .group_by(TrackLike.track_id)
+            .subquery()
+        )
         score: Any = {
             "plays": func.coalesce(plays.c.n, 0),
             "likes": func.coalesce(likes.c.n, 0),
@@ -151,7 +157,7 @@ def track_stats(user_id: int, track_id: int) -> TrackStats:
     mine = (
         db.session.scalar(select(func.count()).where(PlayEvent.track_id == track_id, PlayEvent.user_id == user_id)) or 0
     )
-    likes = db.session.scalar(select(func.count()).where(Favourite.track_id == track_id)) or 0
+    likes = db.session.scalar(select(func.count()).where(TrackLike.track_id == track_id, TrackLike.value == LIKE)) or 0
     return TrackStats(plays, mine, likes)
 
 
@@ -170,24 +176,3 @@ def tracks_by_artist(user_id: int, artist_id: int, limit: int = 500) -> list[Tra
         .limit(limit)
     )
     return list(db.session.scalars(stmt))
-
-
-def related_tracks(user_id: int, track: Track, limit: int = 10) -> list[Track]:
-    """Tracks the user may see from the same album, then by the same artist (not the track itself)."""
-    same_album = (
-        select(Track)
-        .where(visible_to(user_id), Track.album_id == track.album_id, Track.id != track.id)
-        .order_by(Track.disc_number, Track.track_number, Track.id)
-        .limit(limit)
-    )
-    found = list(db.session.scalars(same_album))
-    if len(found) < limit:
-        seen = [track.id, *(t.id for t in found)]
-        same_artist = (
-            select(Track)
-            .where(visible_to(user_id), Track.artist_id == track.artist_id, Track.id.not_in(seen))
-            .order_by(Track.album_key, Track.disc_number, Track.track_number, Track.id)
-            .limit(limit - len(found))
-        )
-        found += list(db.session.scalars(same_artist))
-    return found

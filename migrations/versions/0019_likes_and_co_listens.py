@@ -1,7 +1,7 @@
 """likes and dislikes of tracks, the co-listening table, the dim-disliked setting
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-30 23:05:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0012"
-down_revision = "0011"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
