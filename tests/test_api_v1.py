@@ -421,7 +421,7 @@ def test_filters_combine(client, library, alice_token):
 
 def test_sort_by_plays_and_likes(client, library, alice_token, user):
     from app.models import PlayEvent
-    from app.services import playlists
+    from app.services import likes, playlists
 
     # Plays on different days (record_play counts a quick repeat once).
     for days in range(4):
@@ -432,7 +432,9 @@ def test_sort_by_plays_and_likes(client, library, alice_token, user):
         db.session.add(
             PlayEvent(user_id=user.id, track_id=library["mp3"].id, played_at=utcnow() - timedelta(days=days))
         )
-    playlists.set_favourite(user.id, library["flac"].id, True)
+    likes.like(user.id, library["flac"].id)
+    # A heart is a favourite, not a like: it does not count.
+    playlists.set_favourite(user.id, library["mp3"].id, True)
     db.session.commit()
     by_plays = listing(client, alice_token, "?sort=plays")["data"]
     assert [t["format"] for t in by_plays[:2]] == ["ogg", "mp3"]

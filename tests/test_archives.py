@@ -121,9 +121,11 @@ def test_preview_lists_what_it_will_add_skip_and_already_has_then_imports_the_ti
     assert titles["Opening"] == "Real Album"  # tags win over the folder
     assert titles["No Tags Here"] == "Folder Album"  # no album tag: the folder names it
     assert "Unwanted" not in titles
-    # The archive is gone; only the two new tracks' files were added.
+    # The archive is gone; only the two new tracks' files (each with its waveform) were added.
     added = files_under(uploads) - before_files
-    assert len(added) == 2 and all(re.fullmatch(r"\d+/[\w-]+\.mp3", f) for f in added)
+    audio = {f for f in added if not f.endswith(".waveform.json")}
+    assert len(audio) == 2 and all(re.fullmatch(r"\d+/[\w-]+\.mp3", f) for f in audio)
+    assert added - audio == {f.removesuffix(".mp3") + ".waveform.json" for f in audio}
     assert db.session.scalar(select(ArchiveImport.archive_path)) is None
 
 
@@ -209,7 +211,8 @@ def test_bomb_lying_about_its_size_is_stopped_while_extracting(alice, db, upload
     assert "1 added" in progress and "1 not added" in progress
     assert "bomb.mp3" in progress
     added = files_under(uploads) - before
-    assert len(added) == 1  # the fine file; no part of the bomb stays
+    # The fine file and its waveform; no part of the bomb stays.
+    assert len(added) == 2 and {f.rsplit(".", 1)[-1] for f in added} == {"mp3", "json"}
     assert all((uploads / f).stat().st_size < 100_000 for f in files_under(uploads) if not f.startswith(".staging"))
 
 

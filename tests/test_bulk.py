@@ -114,7 +114,8 @@ def test_delete_asks_how_many_first(alice, user, db, app):
     assert done.status_code == 302
     assert [t.original_filename for t in db.session.scalars(select(Track))] == ["tagged.ogg"]
     stored = {p.name for p in (Path(app.config["UPLOAD_FOLDER"]) / str(user.id)).glob("*.*")}
-    assert len(stored) == 1  # the two files are gone
+    # The two files (and their waveforms) are gone: the one left and its waveform stay.
+    assert len(stored) == 2 and {name.split(".", 1)[1] for name in stored} == {"ogg", "waveform.json"}
 
 
 def test_add_to_a_playlist(alice, user, db):

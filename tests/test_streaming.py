@@ -20,14 +20,20 @@ from tests.helpers import DATA, PASSWORD, add_track, login, owner_with_track
 from tests.seaweed import both_storages
 
 # Every test runs on local files and on the object store (SeaweedFS), except those
-# about local files' hand-off (they ask for local_storage).
-storage_settings = pytest.fixture(params=["local", "s3"])(both_storages)
+# about local files' hand-off: they ask for local_storage and run on local files only.
+storage_settings = pytest.fixture(both_storages)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "storage_settings" in metafunc.fixturenames:
+        kinds = ["local"] if "local_storage" in metafunc.fixturenames else ["local", "s3"]
+        metafunc.parametrize("storage_settings", kinds, indirect=True)
 
 
 @pytest.fixture
 def local_storage(storage_settings):
-    if storage_settings:
-        pytest.skip("about local files")
+    """Marks a test about local files (see pytest_generate_tests)."""
+    assert storage_settings == {}
 
 
 @pytest.fixture

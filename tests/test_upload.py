@@ -562,4 +562,5 @@ def test_a_hostile_folder_path_is_only_a_name(alice, db, uploads):
     assert result["status"] == "added"
     track = db.session.scalar(select(Track))
     assert track.original_filename == "x.mp3"
-    assert [p.relative_to(uploads).parts[0] for p in stored_files(uploads)] == [str(track.owner_id)]
+    # The file and its waveform, in the owner's folder and nowhere else.
+    assert [p.relative_to(uploads).parts[0] for p in stored_files(uploads)] == [str(track.owner_id)] * 2
