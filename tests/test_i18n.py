@@ -387,6 +387,25 @@ def test_french_pages_show_no_english(app, french_library, db):
     assert left == {}
 
 
+def test_french_admin_page_leaves_paths_as_they_are(make_app, make_user, tmp_path):
+    """A path is not prose: an ffmpeg installed under a folder named in English
+    (CI clones into such folders) does not count as an untranslated word."""
+    from app.services.audio_tools import ffmpeg_path
+
+    real, _source = ffmpeg_path(None)
+    folder = tmp_path / "check the library"
+    folder.mkdir()
+    (folder / "ffmpeg").symlink_to(real)
+    app = make_app(FFMPEG=str(folder / "ffmpeg"))
+    with app.app_context():
+        make_user("chef", role=Role.ADMIN, language="fr")
+        chief = app.test_client()
+        login(chief, "chef")
+        page = chief.get("/admin/jobs").get_data(as_text=True)
+    assert "check the library/ffmpeg" in page
+    assert english_words(page) == set()
+
+
 # --- French error pages, dates and sizes ------------------------------------------------
 
 
