@@ -4,6 +4,7 @@ the favourites' hearts). The same services as the player's API and the pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
@@ -68,37 +69,26 @@ def _like_answer(track_id: int, value: str) -> dict[str, Any]:
     return {"track_id": track_id, "liked": value == likes.LIKED, "state": value}
 
 
-@bp.response(200, schemas.LikeSchema)
-@bp.alt_response(404, **TRACK_NOT_FOUND)
-@bp.doc(security=BEARER)
-@limited("update")
-def like(track_id: int) -> dict[str, Any]:
-    """Like a track (it replaces a dislike); liking twice is the same."""
-    value = likes.set_state(api_user().id, track_id, likes.LIKED)
-    commit()
-    return _like_answer(track_id, value)
+def _set_like(state: str, name: str, summary: str) -> Callable[[int], dict[str, Any]]:
+    """The handler that puts a track in `state` (like, dislike or neither); the
+    three differ only by state and by what the documentation says."""
+
+    def handler(track_id: int) -> dict[str, Any]:
+        value = likes.set_state(api_user().id, track_id, state)
+        commit()
+        return _like_answer(track_id, value)
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = summary
+    documented = bp.doc(security=BEARER)(limited("update")(handler))
+    return bp.response(200, schemas.LikeSchema)(bp.alt_response(404, **TRACK_NOT_FOUND)(documented))
 
 
-@bp.response(200, schemas.LikeSchema)
-@bp.alt_response(404, **TRACK_NOT_FOUND)
-@bp.doc(security=BEARER)
-@limited("update")
-def dislike(track_id: int) -> dict[str, Any]:
-    """Dislike a track (radio and recommendations leave it out; it replaces a like)."""
-    value = likes.set_state(api_user().id, track_id, likes.DISLIKED)
-    commit()
-    return _like_answer(track_id, value)
-
-
-@bp.response(200, schemas.LikeSchema)
-@bp.alt_response(404, **TRACK_NOT_FOUND)
-@bp.doc(security=BEARER)
-@limited("update")
-def unlike(track_id: int) -> dict[str, Any]:
-    """Take a like or a dislike back."""
-    value = likes.set_state(api_user().id, track_id, likes.NEITHER)
-    commit()
-    return _like_answer(track_id, value)
+like = _set_like(likes.LIKED, "like", "Like a track (it replaces a dislike); liking twice is the same.")
+dislike = _set_like(
+    likes.DISLIKED, "dislike", "Dislike a track (radio and recommendations leave it out; it replaces a like)."
+)
+unlike = _set_like(likes.NEITHER, "unlike", "Take a like or a dislike back.")
 
 
 @bp.route("/tracks/<int:track_id>/like")
