@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import xml.etree.ElementTree as ET
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +19,19 @@ from mutagen.mp4 import MP4, MP4FreeForm
 from app.extensions import db as _db
 from app.jobs.consumer import start_in_thread
 from app.models import AnalysisState, Job, Track, Visibility
-from app.services import accounts
+from app.services import accounts, credentials
 from app.services.library.analysis import Peaks
 from app.services.storage import get_storage
 from app.unit_of_work import commit
 from tests.audio import ffmpeg, synthesize, tone_at_loudness
 from tests.helpers import DATA, PASSWORD, add_track, csrf_from, login
 from tests.test_jobs import wait_for
+
+
+def subsonic_song(app: Flask, secret: str, track_id: int) -> dict:
+    """getSong as a Subsonic app sees it (JSON)."""
+    query = {"u": "alice", "p": secret, "v": "1.16.1", "c": "tests", "f": "json", "id": track_id}
+    return app.test_client().get("/rest/getSong", query_string=query).get_json()["subsonic-response"]["song"]
 
 
 def fresh(track: Track) -> Track:
@@ -56,6 +63,13 @@ def test_loudness_of_a_tone_is_measured_within_half_a_unit(app, user, tmp_path, 
     assert data["gain"]["track"] == pytest.approx(-18.0 - target, abs=0.5)
     page = gain.get(f"/library/tracks/{track.id}").get_data(as_text=True)
     assert f"{track.loudness:.1f} LUFS" in page
+    # Subsonic apps get the same gain, and the true peak as a sample value (OpenSubsonic's replayGain).
+    _row, secret = credentials.create_app_password(user.id, "Phone")
+    commit()
+    song = subsonic_song(app, secret, track.id)
+    assert song["replayGain"]["trackGain"] == data["gain"]["track"]
+    assert song["replayGain"]["albumGain"] == data["gain"]["album"]
+    assert song["replayGain"]["trackPeak"] == pytest.approx(10 ** (track.true_peak / 20), rel=1e-3)
 
 
 def test_album_gain_comes_from_the_albums_tracks_together(app, user, tmp_path):
@@ -168,6 +182,21 @@ def test_replaygain_tags_are_read_from_id3_vorbis_and_mp4(app, user, tmp_path):
     assert gain == {"track": -6.48, "album": -7.1, "source": "replaygain"}
     page = client.get(f"/library/tracks/{got['.flac'].id}").get_data(as_text=True)
     assert "+2.50 dB" in page and "from the ReplayGain tags" in page
+    _row, secret = credentials.create_app_password(user.id, "Phone")
+    commit()
+    song = subsonic_song(app, secret, got[".mp3"].id)
+    assert song["replayGain"] == {"trackGain": -6.48, "albumGain": -7.1, "trackPeak": 0.988525}
+    xml = app.test_client().get(
+        "/rest/getSong.view", query_string={"u": "alice", "p": secret, "v": "1.16.1", "c": "t", "id": got[".flac"].id}
+    )
+    root = ET.fromstring(xml.data)  # noqa: S314 - our own server's answer, in a test
+    gain_element = root.find(".//{*}song/{*}replayGain")
+    assert gain_element is not None
+    assert (gain_element.get("trackGain"), gain_element.get("albumGain"), gain_element.get("albumPeak")) == (
+        "2.5",
+        "1.25",
+        "0.5",
+    )
 
 
 def test_vbr_mp3_without_a_xing_header_gets_its_decoded_length(app, user, tmp_path):

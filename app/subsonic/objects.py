@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from app.models import Playlist, PlaylistVisibility, Track, User
+from app.services.library.analysis import playback_gain
 from app.services.library.browse import AlbumSummary, ArtistSummary
 from app.services.library.lists import IndexArtist
 from app.web.params import parse_id
@@ -83,7 +84,26 @@ def song(
         "mediaType": "song",
         "starred": iso((starred or {}).get(track.id)),
         "userRating": (rated or {}).get(track.id),
+        "replayGain": replay_gain(track),
     }
+
+
+def replay_gain(track: Track) -> dict[str, float] | None:
+    """OpenSubsonic's ReplayGain of a track: the gains our own player applies (the
+    file's ReplayGain tags, else the measured loudness against -18 LUFS, the
+    ReplayGain 2 reference) and the peaks as linear sample values. None before the
+    analysis has measured anything."""
+    gains = playback_gain(track)
+    if gains is None:
+        return None
+    answer = {"trackGain": gains["track"], "albumGain": gains["album"]}
+    if track.rg_track_peak is not None:
+        answer["trackPeak"] = round(track.rg_track_peak, 6)
+    elif track.true_peak is not None:
+        answer["trackPeak"] = round(10 ** (track.true_peak / 20), 6)
+    if track.rg_album_peak is not None:
+        answer["albumPeak"] = round(track.rg_album_peak, 6)
+    return answer
 
 
 def album(
