@@ -6,7 +6,9 @@ Renders a 4-minute stereo 44.1 kHz FLAC (tones over pink noise, so it compresses
 like music rather than like silence), then, in each run and in the same
 process: a plain ffmpeg decode to null of the file (the reference), the app's
 one-pass measurement with the true peak (the default) and with the sample peak
-(ANALYSIS_TRUE_PEAK=false). CPU is ffmpeg's (getrusage of children) plus this
+(ANALYSIS_TRUE_PEAK=false), and the previous method for comparison: the same
+graph with ebur128's own true peak (ffmpeg's CPU alone, its waveform written to
+/dev/null). CPU is ffmpeg's (getrusage of children) plus this
 process's own (reading the pipe and reducing it to the waveform). The budget
 is under 1 s for waveform and loudness together; the machine is shared and
 noisy, so the ratio to the plain decode of the same run is the steadier figure.
@@ -27,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.services.library.analysis import measure  # noqa: E402
+from app.services.library.analysis import WAVEFORM_RATE, measure  # noqa: E402
 from tests.audio import ffmpeg as tests_ffmpeg  # noqa: E402
 
 BUDGET = 1.0
@@ -83,8 +85,16 @@ def main() -> None:
         flac = Path(tmp) / "four-minutes.flac"
         make_flac(flac, args.seconds)
         size_mb = flac.stat().st_size / 1e6
-        results: dict[str, list[float]] = {"decode": [], "true": [], "sample": []}
-        ratios: dict[str, list[float]] = {"true": [], "sample": []}
+        results: dict[str, list[float]] = {"decode": [], "true": [], "sample": [], "ebur128": []}
+        ratios: dict[str, list[float]] = {"true": [], "sample": [], "ebur128": []}
+        previous = [
+            ffmpeg, "-nostdin", "-y", "-v", "error", "-threads", "1", "-i", str(flac),
+            "-filter_complex",
+            "[0:a:0]asplit=2[loud][wave];[loud]ebur128=framelog=verbose:peak=true[m];"
+            f"[wave]aformat=channel_layouts=mono,aresample={WAVEFORM_RATE}:filter_size=4,aformat=sample_fmts=s16[s]",
+            "-filter_complex_threads", "1",
+            "-map", "[m]", "-f", "null", "-", "-map", "[s]", "-f", "s16le", "/dev/null",
+        ]  # fmt: skip
         found = None
         for _ in range(args.runs):
             decode = sum(
@@ -101,12 +111,20 @@ def main() -> None:
                 def one(mode: str = mode) -> None:
                     nonlocal found
                     found = measure(
-                        flac, ffmpeg=ffmpeg, timeout=600, claimed_duration=args.seconds, true_peak=mode == "true"
+                        flac,
+                        ffmpeg=ffmpeg,
+                        timeout=600,
+                        claimed_duration=args.seconds,
+                        sample_rate=44100,
+                        true_peak=mode == "true",
                     )
 
                 spent = sum(cpu_of(one))
                 results[mode].append(spent)
                 ratios[mode].append(spent / decode)
+            spent = sum(cpu_of(lambda: subprocess.run(previous, check=True)))
+            results["ebur128"].append(spent)
+            ratios["ebur128"].append(spent / decode)
     print(f"ffmpeg: {ffmpeg}")
     print(f"file: {args.seconds} s stereo 44.1 kHz FLAC, {size_mb:.1f} MB; {args.runs} runs")
     assert found is not None
@@ -115,7 +133,11 @@ def main() -> None:
     print("| what | CPU p50 | CPU p95 | x plain decode (p50) | budget |\n|---|---|---|---|---|")
     print(f"| plain decode to null (reference) | {statistics.median(results['decode']):.2f} s "
           f"| {p95(results['decode']):.2f} s | 1.0 | - |")  # fmt: skip
-    labels = {"true": "loudness + true peak + waveform (default)", "sample": "loudness + sample peak + waveform"}
+    labels = {
+        "true": "loudness + true peak + waveform (default)",
+        "sample": "loudness + sample peak + waveform",
+        "ebur128": "previous: ebur128's own true peak (ffmpeg only)",
+    }
     for mode, label in labels.items():
         median = statistics.median(results[mode])
         verdict = "met" if p95(results[mode]) < BUDGET else "missed"

@@ -72,6 +72,27 @@ def test_loudness_of_a_tone_is_measured_within_half_a_unit(app, user, tmp_path, 
     assert song["replayGain"]["trackPeak"] == pytest.approx(10 ** (track.true_peak / 20), rel=1e-3)
 
 
+@pytest.mark.parametrize("true_peak", [True, False])
+def test_a_peak_between_samples_above_full_scale_is_measured(make_app, tmp_path, true_peak):
+    """A sine at a quarter of the sample rate, a quarter-cycle out of phase: every sample
+    sits at 0.707 of the wave's crest, so the samples peak at -0.7 dBFS while the
+    wave between them reaches +2.3 dBTP, an over a DAC would clip. The true-peak
+    meter sees it; the sample meter does not."""
+    app = make_app(ANALYSIS_TRUE_PEAK=true_peak)
+    source = tmp_path / "overs.flac"
+    wave = "1.3*sin(2*PI*11025*t+PI/4)"
+    synthesize(f"aevalsrc='{wave}|{wave}':s=44100:d=5", source, "-sample_fmt", "s32")
+    with app.app_context():
+        owner = accounts.create_user("alice", PASSWORD, rounds=4)
+        commit()
+        track = added(owner, source)
+        assert track.analysis_state is AnalysisState.DONE
+        if true_peak:
+            assert track.true_peak == pytest.approx(2.3, abs=0.7)
+        else:
+            assert track.true_peak == pytest.approx(-0.73, abs=0.05)
+
+
 def test_album_gain_comes_from_the_albums_tracks_together(app, user, tmp_path):
     loud, quiet = tmp_path / "loud.flac", tmp_path / "quiet.flac"
     for path, lufs in ((loud, -10.0), (quiet, -20.0)):
@@ -101,7 +122,7 @@ def test_waveform_shows_the_silence_in_the_middle(app, user, tmp_path):
         "version": 2,
         "channels": 1,
         "bits": 8,
-        "sample_rate": 8000,
+        "sample_rate": 4000,
     }
     length = waveform["length"]
     assert 990 <= length <= 1000 and len(waveform["data"]) == 2 * length
