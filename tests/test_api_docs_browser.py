@@ -3,25 +3,18 @@ document under the page's Content-Security-Policy, with nothing from another hos
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
+from tests.browser import launch
 from tests.servers import flask, server_env
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_api_docs_render_the_operations(tmp_path, start_gunicorn):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     database_url, uploads = f"sqlite:///{tmp_path / 'docs.db'}", tmp_path / "uploads"
     flask(server_env(database_url, uploads), "db", "upgrade")
     server = start_gunicorn(database_url, uploads)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = launch(p)
         try:
             page = browser.new_page()
             problems: list[str] = []

@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.audio import synthesize
+from tests.browser import ARTIFACTS, AUTOPLAY, PASSWORD, ROOT, launch, register
 from tests.servers import BIN, flask, server_env
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "a browser password"
 
 
 @pytest.fixture(scope="module")
@@ -90,19 +86,8 @@ def job_worker(instance: tuple[str, Path]) -> Iterator[subprocess.Popen]:
 def browser():
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = launch(p, AUTOPLAY)
         yield browser
         browser.close()
 
@@ -112,12 +97,7 @@ def signed_in(browser, live_server, audio_files):
     """A browser page of the first account, with the two tracks uploaded through the page."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    page.goto(live_server + "/auth/register")
-    page.fill("#username", "listener1")
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/library")
+    register(page, live_server, "listener1")
     page.goto(live_server + "/library/upload")
     page.set_input_files("#files", [str(audio_files["mp3"]), str(audio_files["flac"])])
     page.wait_for_selector(".upload-item.status-added >> nth=1", timeout=30_000)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.audio import synthesize
+from tests.browser import AUTOPLAY, launch, register
 from tests.servers import flask, server_env
-from tests.test_browser import CHROMIUM, PASSWORD, PLAYING, playing_audio
+from tests.test_browser import PLAYING, playing_audio
 from tests.test_transcode import real_ffmpeg, slow_ffmpeg
 
 pytestmark = pytest.mark.browser
@@ -38,25 +39,15 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     assert real_ffmpeg()
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
-        )
+        browser = launch(p, AUTOPLAY)
         yield browser
         browser.close()
 
 
 def test_a_flac_at_medium_seeks_to_80_percent_before_its_encode_is_done(browser, live_server, flac):
     page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
-    page.goto(live_server + "/auth/register")
-    page.fill("#username", "listener1")
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/library")
+    register(page, live_server, "listener1")
     page.goto(live_server + "/account")
     page.select_option("#sound-web", "medium")
     page.click("#sound-quality button[type=submit]")
