@@ -3,8 +3,10 @@
 // server how much arrived (HEAD) and goes on from there, waiting longer
 // between each try (1 s, 2 s, 4 s ... 30 s). Its address is kept in
 // localStorage, so choosing the same file again after a reload, or after the
-// laptop slept, resumes it too. The network is a `transport` (XMLHttpRequest
-// in the browser, a fake server in the unit tests).
+// laptop slept, resumes it too. While the browser knows it is offline no try
+// is spent: the upload waits for the connection to come back, however long
+// that takes. The network is a `transport` (XMLHttpRequest in the browser, a
+// fake server in the unit tests).
 
 export const PIECE = 8 * 1024 * 1024; // bytes per PATCH
 export const MAX_TRIES = 12; // failed tries in a row before giving up
@@ -72,9 +74,19 @@ function transient(error) {
   return !(error instanceof HttpError) || [0, 409, 423, 429, 500, 502, 503, 504].includes(error.status);
 }
 
+// Whether the request never reached a server (no answer at all).
+function unanswered(error) {
+  return !(error instanceof HttpError) || error.status === 0;
+}
+
+// navigator.onLine is false only when the device has no network at all (true may be wrong).
+function browserOnline() {
+  return globalThis.navigator?.onLine ?? true;
+}
+
 export class ResumableUpload {
   // file: a File or Blob with name/size/lastModified; path: its name, or its path in a folder.
-  constructor({ file, path, endpoint, csrf, transport, store = null, piece = PIECE, wait = sleep }) {
+  constructor({ file, path, endpoint, csrf, transport, store = null, piece = PIECE, wait = sleep, online = browserOnline }) {
     this.file = file;
     this.path = path;
     this.endpoint = endpoint;
@@ -83,6 +95,7 @@ export class ResumableUpload {
     this.store = store;
     this.piece = piece;
     this.wait = wait;
+    this.online = online;
     this.offset = 0;
     this.sending = 0; // bytes of the piece in flight that have left
     this.paused = false;
@@ -90,6 +103,7 @@ export class ResumableUpload {
     this.waker = new EventTarget();
     this.onprogress = () => {};
     this.onretry = () => {};
+    this.onoffline = () => {};
     this.current = null;
   }
 
@@ -138,6 +152,7 @@ export class ResumableUpload {
       try {
         const head = await this.request("HEAD", known, this.headers());
         this.offset = parseInt(head.header("Upload-Offset"), 10) || 0;
+        this.sending = 0;
         return known;
       } catch (error) {
         if (transient(error)) throw error;
@@ -152,6 +167,7 @@ export class ResumableUpload {
     const url = created.header("Location");
     this.store?.setItem(this.key, url);
     this.offset = 0;
+    this.sending = 0;
     return url;
   }
 
@@ -162,6 +178,7 @@ export class ResumableUpload {
   async ask(url) {
     const head = await this.request("HEAD", url, this.headers());
     this.offset = parseInt(head.header("Upload-Offset"), 10) || 0;
+    this.sending = 0;
   }
 
   // Send the whole file; resolves with the server's result for it (the upload API's shape).
@@ -195,8 +212,15 @@ export class ResumableUpload {
         this.store?.removeItem(this.key);
         return JSON.parse(done.body).result;
       } catch (error) {
-        this.sending = 0;
+        // `sending` stays as it was (what the page shows) until the server says what it holds.
         if (this.paused) continue;
+        if (unanswered(error) && !this.online()) {
+          // Offline: no try is spent; the page wakes the upload when the browser is back
+          // online (the wait is short in case that happened before the wait began).
+          this.onoffline(this);
+          while (!this.online() && !this.paused) await this.wait(5000, this.waker);
+          continue;
+        }
         this.tries += 1;
         if (this.tries >= MAX_TRIES) throw error;
         if (error instanceof HttpError && error.status === 404 && url !== null) {

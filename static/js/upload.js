@@ -113,6 +113,7 @@ function enhance(form) {
       t("upload_bytes_sent", { sent: fileSize(sent), total: fileSize(totals.bytes) }),
     ];
     if (paused) parts.push(t("upload_paused"));
+    else if (running.size && !navigator.onLine) parts.push(t("upload_offline_all"));
     else if (running.size && speed > 0) {
       parts.push(t("upload_speed", { speed: fileSize(speed) }));
       if (left !== null) parts.push(t("upload_time_left", { time: clock(left) }));
@@ -125,11 +126,18 @@ function enhance(form) {
     if (running.size || paused) showTotals();
   }, 1000);
 
+  // A file's progress as the sentence next to its bar: "12 MB of 30 MB" in `key`'s words.
+  function progressText(key, job, extra = {}) {
+    return t(key, { sent: fileSize(job.upload.sent), total: fileSize(job.file.size), ...extra });
+  }
+
   pauseButton?.addEventListener("click", () => {
     paused = !paused;
     for (const job of running) {
-      if (paused) job.upload.pause();
-      else job.upload.resume();
+      if (paused) {
+        job.upload.pause();
+        job.ui.message.textContent = progressText("upload_paused_at", job);
+      } else job.upload.resume();
     }
     if (!paused) pump();
     showTotals();
@@ -137,6 +145,12 @@ function enhance(form) {
   // Back online: the uploads waiting to try again go at once.
   window.addEventListener("online", () => {
     for (const job of running) job.upload.wake();
+    showTotals();
+  });
+  // Offline: the uploads waiting to try again learn it at once, and say so.
+  window.addEventListener("offline", () => {
+    for (const job of running) job.upload.wake();
+    if (running.size) showTotals();
   });
 
   // --- sending ------------------------------------------------------------------
@@ -163,7 +177,10 @@ function enhance(form) {
           : t("upload_bytes_sent", { sent: fileSize(upload.sent), total: fileSize(file.size) });
     };
     upload.onretry = (_, delay) => {
-      ui.message.textContent = t("upload_retrying", { seconds: Math.round(delay / 1000) });
+      ui.message.textContent = progressText("upload_retrying", job, { seconds: Math.round(delay / 1000) });
+    };
+    upload.onoffline = () => {
+      ui.message.textContent = progressText("upload_offline", job);
     };
     try {
       const result = await upload.run();

@@ -106,6 +106,28 @@ test("it gives up after MAX_TRIES failures in a row", async () => {
   await assert.rejects(up.run());
 });
 
+test("while the browser knows it is offline no try is spent, however long it lasts", async () => {
+  const server = new FakeServer();
+  const { blob, bytes } = file(5000);
+  const waits = [];
+  let told = 0;
+  const up = new ResumableUpload({
+    file: blob, path: "a.mp3", endpoint: "/up/", csrf: "t", transport: server.transport, piece: 2000,
+    wait: async (ms) => {
+      waits.push(ms);
+      if (waits.length === MAX_TRIES * 3) server.offline = 0; // the network is back
+    },
+    online: () => server.offline === 0,
+  });
+  up.onoffline = () => { told += 1; };
+  server.offline = Infinity; // no network: every request fails without an answer
+  assert.deepEqual((await up.run()).bytes, bytes);
+  assert.equal(told, 1);
+  assert.equal(up.tries, 0);
+  assert.equal(waits.length, MAX_TRIES * 3);
+  assert.ok(waits.every((ms) => ms === 5000), waits);
+});
+
 test("choosing the same file again resumes the upload the page started before", async () => {
   const server = new FakeServer();
   const store = memoryStore();
