@@ -1,9 +1,12 @@
-"""Bringing a collection in a real browser: a folder chosen on the upload page, and a ZIP
-archive's preview and import (Debian's Chromium, Playwright, a real gunicorn)."""
+"""Bringing a collection in a real browser: a folder chosen on the upload page, a ZIP
+archive's preview and import, and big files whose upload is cut, paused and resumed
+(Debian's Chromium, Playwright, a real gunicorn)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import socket
 import threading
 import time
@@ -13,14 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.audio import synthesize
+from tests.browser import launch, register, screenshot
 from tests.servers import flask, server_env
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "a browser password"
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +36,14 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> str:
-    tmp = tmp_path_factory.mktemp("server")
-    database_url, uploads = f"sqlite:///{tmp / 'browser.db'}", tmp / "uploads"
+def uploads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The instance's uploads folder (its database is beside it)."""
+    return tmp_path_factory.mktemp("server") / "uploads"
+
+
+@pytest.fixture(scope="module")
+def live_server(uploads: Path, start_gunicorn) -> str:
+    database_url = f"sqlite:///{uploads.parent / 'browser.db'}"
     flask(server_env(database_url, uploads), "db", "upgrade")
     # The archive's import job runs in the web process as it is confirmed.
     return start_gunicorn(database_url, uploads, JOBS_IMMEDIATE="true").url
@@ -49,18 +53,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, start_gunicorn) -> str
 def page(live_server):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
-        page.goto(live_server + "/auth/register")
-        page.fill("#username", "collector")
-        page.fill("#password", PASSWORD)
-        page.fill("#confirm", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/library")
+        register(page, live_server, "collector")
         yield page
         browser.close()
 
@@ -99,13 +96,12 @@ def test_zip_preview_untick_confirm_and_see_it_finish(page, live_server, collect
     text = page.inner_text("main")
     assert "3 audio files to add" in text and "2 files skipped" in text
     assert "its name is unsafe" in text
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "zip-preview.png"), full_page=True)
+    screenshot(page, "zip-preview")
     page.uncheck("tr:has-text('Song 2') input[type=checkbox]")
     page.click("text=Import the ticked files")
     page.wait_for_selector("text=Finished: 2 of 2 files handled.", timeout=30_000)
     assert "2 added" in page.inner_text("main")
-    page.screenshot(path=str(ARTIFACTS / "zip-import-done.png"), full_page=True)
+    screenshot(page, "zip-import-done")
     page.goto(live_server + "/library?q=song")
     rows = page.inner_text("main")
     assert "Song 1" in rows and "Song 3" in rows and "Song 2" not in rows
@@ -174,39 +170,117 @@ def _drop(sock: socket.socket) -> None:
     sock.close()
 
 
-def test_an_upload_cut_by_going_offline_resumes_and_finishes(page, live_server, tmp_path):
-    big = tmp_path / "Long Drive.mp3"
-    synthesize("sine=frequency=300:duration=160", big, "-ac", "2", "-b:a", "320k", "-metadata", "title=Long Drive")
+def noise(out: Path, seconds: int, seed: int, title: str) -> str:
+    """A stereo FLAC of white noise (it hardly compresses: about 170 kB a second); its sha256."""
+    channels = f"anoisesrc=d={seconds}:c=white:a=0.5:r=44100:seed={seed}"
+    source = f"{channels}[a];{channels.replace(f'seed={seed}', f'seed={seed + 1}')}[b];[a][b]amerge[out0]"
+    synthesize(source, out, "-sample_fmt", "s16", "-metadata", f"title={title}", "-metadata", "artist=Night Bus")
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+# The file's progress bar (in %) has reached p; has passed p and is not full.
+BAR_AT_LEAST = "p => { const bar = document.querySelector('.upload-item progress'); return bar && bar.value >= p; }"
+RETRYING = r"Connection lost at \d+ MB of \d+ MB: trying again in \d+ s"
+BAR_PAST = "p => { const v = document.querySelector('.upload-item progress').value; return v > p && v < 100; }"
+
+
+def bar(page) -> int:
+    return page.eval_on_selector(".upload-item progress", "bar => bar.value")
+
+
+def watch_patches(page) -> list[int]:
+    """The Upload-Offset of every PATCH the page sends from now on."""
+    patches: list[int] = []
+
+    def seen(request) -> None:
+        if request.method == "PATCH":
+            patches.append(int(request.headers.get("upload-offset", "-1")))
+
+    page.on("request", seen)
+    return patches
+
+
+def check_stored(page, base_url: str, uploads: Path, source: Path, digest: str, title: str) -> None:
+    """The finished upload is a track whose stored file and download are the source's bytes,
+    found in the library, with nothing left in the partial uploads' area."""
+    link = page.get_attribute(".upload-item.status-added a", "href")
+    track_id = re.fullmatch(r"/library/tracks/(\d+)", link).group(1)
+    download = page.request.get(f"{base_url}/stream/{track_id}/download")
+    assert download.ok and hashlib.sha256(download.body()).hexdigest() == digest
+    stored = [f for f in uploads.glob("[0-9]*/*.flac") if f.stat().st_size == source.stat().st_size]
+    assert [hashlib.sha256(f.read_bytes()).hexdigest() for f in stored] == [digest]
+    assert not any((uploads / ".partial").iterdir())
+    page.goto(f"{base_url}/library?q={title.replace(' ', '+')}")
+    assert page.locator(f"tr[data-track]:has-text('{title}')").count() == 1
+
+
+def test_an_upload_cut_by_going_offline_resumes_and_finishes(page, live_server, uploads, tmp_path):
+    big = tmp_path / "Long Drive.flac"
+    digest = noise(big, seconds=50, seed=1, title="Long Drive")
     size = big.stat().st_size
     assert size > 5_000_000
-    line = SlowLine(int(live_server.rsplit(":", 1)[1]), rate=1_500_000)
-    patches: list[int] = []
-    page.on(
-        "request",
-        lambda r: patches.append(int(r.headers.get("upload-offset", "-1"))) if r.method == "PATCH" else None,
-    )
+    line = SlowLine(int(live_server.rsplit(":", 1)[1]), rate=2_000_000)
+    patches = watch_patches(page)
     try:
         page.goto(f"http://127.0.0.1:{line.port}/library/upload")
         page.set_input_files("#files", str(big))
-        page.wait_for_function(
-            "() => { const p = document.querySelector('.upload-item progress'); return p && p.value >= 25; }",
-            timeout=30_000,
-        )
+        page.wait_for_function(BAR_AT_LEAST, arg=25, timeout=30_000)
         assert page.is_visible("[data-upload-summary]")
         # The overall line shows the speed and the time left.
         page.wait_for_function("() => /\\/s .* left/.test(document.querySelector('[data-upload-totals]').textContent)")
-        page.context.set_offline(True)
+        # The server out of reach, the browser online: it tries again, waiting longer each time.
         line.unplug()
-        page.wait_for_selector(".upload-item >> text=Connection lost", timeout=20_000)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "upload-offline-retrying.png"), full_page=True)
+        page.wait_for_selector(f".upload-item >> text=/{RETRYING}/", timeout=10_000)
+        screenshot(page, "upload-retrying")
+        page.wait_for_selector(".upload-item >> text=/trying again in [2-9] s/", timeout=10_000)
+        page.context.set_offline(True)
+        # The file keeps its progress and says it waits for the connection; so does the overall line.
+        message = page.wait_for_selector(".upload-item >> text=/Offline at \\d+ MB of \\d+ MB/", timeout=20_000)
+        stopped_at = bar(page)
+        assert 25 <= stopped_at < 100
+        assert "it goes on when the connection is back" in message.text_content()
+        assert "offline: waiting for the connection" in page.text_content("[data-upload-totals]")
+        screenshot(page, "upload-offline")
         line.plug()
         page.context.set_offline(False)
+        # Back online it goes on at once (no waiting out a backoff), from where it stopped.
+        page.wait_for_function(BAR_PAST, arg=stopped_at, timeout=5_000)
+        assert re.search(r"\d+ MB of \d+ MB", page.text_content(".upload-item .upload-message"))
+        screenshot(page, "upload-resumed-progress")
         page.wait_for_selector(".upload-item.status-added", timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "upload-resumed-done.png"), full_page=True)
+        screenshot(page, "upload-resumed-done")
     finally:
         page.context.set_offline(False)
         line.close()
     assert "Long Drive" in page.inner_text(".upload-item.status-added")
     # It went on from where the server said, not from the start.
     assert patches[0] == 0 and any(0 < offset < size for offset in patches[1:]), patches
+    check_stored(page, live_server, uploads, big, digest, "Long Drive")
+
+
+def test_pause_stops_sending_and_resume_goes_on_from_there(page, live_server, uploads, tmp_path):
+    big = tmp_path / "Slow Train.flac"
+    digest = noise(big, seconds=50, seed=11, title="Slow Train")
+    line = SlowLine(int(live_server.rsplit(":", 1)[1]), rate=2_000_000)
+    patches = watch_patches(page)
+    try:
+        page.goto(f"http://127.0.0.1:{line.port}/library/upload")
+        page.set_input_files("#files", str(big))
+        page.wait_for_function(BAR_AT_LEAST, arg=20, timeout=30_000)
+        page.click("[data-upload-pause]")
+        assert page.text_content("[data-upload-pause]") == "Resume"
+        assert "paused" in page.text_content("[data-upload-totals]")
+        page.wait_for_selector(".upload-item >> text=/Paused at \\d+ MB of \\d+ MB/")
+        paused_at, requests = bar(page), len(patches)
+        assert 20 <= paused_at < 100
+        screenshot(page, "upload-paused")
+        time.sleep(1.5)
+        # Paused is paused: nothing more is sent.
+        assert (bar(page), len(patches)) == (paused_at, requests)
+        page.click("[data-upload-pause]")
+        assert page.text_content("[data-upload-pause]") == "Pause"
+        page.wait_for_selector(".upload-item.status-added", timeout=60_000)
+    finally:
+        line.close()
+    assert patches[0] == 0 and any(offset > 0 for offset in patches[1:]), patches
+    check_stored(page, live_server, uploads, big, digest, "Slow Train")
