@@ -226,8 +226,9 @@ def test_an_upload_cut_by_going_offline_resumes_and_finishes(page, live_server, 
         page.set_input_files("#files", str(big))
         page.wait_for_function(BAR_AT_LEAST, arg=25, timeout=30_000)
         assert page.is_visible("[data-upload-summary]")
-        # The overall line shows the speed and the time left.
+        # The overall line and the file show the speed and the time left.
         page.wait_for_function("() => /\\/s .* left/.test(document.querySelector('[data-upload-totals]').textContent)")
+        page.wait_for_selector(".upload-item >> text=/MB of \\d+ MB · \\d+ MB\\/s · \\d+:\\d\\d left/")
         # The server out of reach, the browser online: it tries again, waiting longer each time.
         line.unplug()
         page.wait_for_selector(f".upload-item >> text=/{RETRYING}/", timeout=10_000)
@@ -279,7 +280,25 @@ def test_pause_stops_sending_and_resume_goes_on_from_there(page, live_server, up
         assert (bar(page), len(patches)) == (paused_at, requests)
         page.click("[data-upload-pause]")
         assert page.text_content("[data-upload-pause]") == "Pause"
+        # The file's own button pauses and resumes that file, once it sends again.
+        deadline = time.monotonic() + 10
+        while len(patches) == requests and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        own = page.locator(".upload-item .upload-pause-one")
+        assert own.get_attribute("aria-label") == "Pause the upload of Slow Train.flac"
+        own.click()
+        assert own.text_content() == "Resume"
+        assert own.get_attribute("aria-label") == "Resume the upload of Slow Train.flac"
+        page.wait_for_selector(".upload-item >> text=/Paused at \\d+ MB of \\d+ MB/")
+        # Every file being sent is paused: the overall line says so and offers to resume.
+        assert "paused" in page.text_content("[data-upload-totals]")
+        assert page.text_content("[data-upload-pause]") == "Resume"
+        paused_at, requests = bar(page), len(patches)
+        time.sleep(1)
+        assert (bar(page), len(patches)) == (paused_at, requests)
+        own.click()
         page.wait_for_selector(".upload-item.status-added", timeout=60_000)
+        assert page.locator(".upload-item .upload-pause-one").count() == 0
     finally:
         line.close()
     assert patches[0] == 0 and any(offset > 0 for offset in patches[1:]), patches

@@ -117,6 +117,8 @@ def strings() -> dict[str, str]:
         "upload_pause": _("Pause"),
         "upload_resume": _("Resume"),
         "upload_paused_at": _("Paused at {sent} of {total}"),
+        "upload_pause_file": _("Pause the upload of {name}"),
+        "upload_resume_file": _("Resume the upload of {name}"),
         "upload_retrying": _("Connection lost at {sent} of {total}: trying again in {seconds} s"),
         "upload_offline": _("Offline at {sent} of {total}: it goes on when the connection is back"),
         "upload_offline_all": _("offline: waiting for the connection"),

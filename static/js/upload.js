@@ -1,7 +1,7 @@
 // Upload page: each file goes up on its own, resumably (tus, static/js/resumable.js),
-// with its own progress bar and result, and an overall line with the speed and the
-// time left, and a button to pause and resume everything. Without JavaScript the
-// form posts every file at once.
+// with its own progress bar, speed, time left, pause button and result, and an
+// overall line with the speed and the time left, and a button to pause and resume
+// everything. Without JavaScript the form posts every file at once.
 import { t, url } from "./config.js";
 import { clock } from "./format.js";
 import { Rate, ResumableUpload, timeLeft, xhrTransport } from "./resumable.js";
@@ -73,6 +73,7 @@ function enhance(form) {
   }
 
   function finish(ui, status, text, link) {
+    ui.button?.remove();
     ui.item.className = `upload-item status-${status}`;
     ui.bar.value = 100;
     ui.message.textContent = text;
@@ -96,6 +97,11 @@ function enhance(form) {
     return sent;
   }
 
+  // Every file being sent is paused, one by one or all at once.
+  function allPaused() {
+    return paused || (running.size > 0 && [...running].every((job) => job.paused));
+  }
+
   function showTotals() {
     if (!summary) return;
     summary.hidden = totals.files === 0;
@@ -112,7 +118,7 @@ function enhance(form) {
       t("upload_files_done", { done: totals.done, total: totals.files }),
       t("upload_bytes_sent", { sent: fileSize(sent), total: fileSize(totals.bytes) }),
     ];
-    if (paused) parts.push(t("upload_paused"));
+    if (allPaused()) parts.push(t("upload_paused"));
     else if (running.size && !navigator.onLine) parts.push(t("upload_offline_all"));
     else if (running.size && speed > 0) {
       parts.push(t("upload_speed", { speed: fileSize(speed) }));
@@ -120,7 +126,7 @@ function enhance(form) {
     }
     overallText.textContent = parts.join(" · ");
     pauseButton.hidden = totals.done >= totals.files;
-    pauseButton.textContent = paused ? t("upload_resume") : t("upload_pause");
+    pauseButton.textContent = allPaused() ? t("upload_resume") : t("upload_pause");
   }
   setInterval(() => {
     if (running.size || paused) showTotals();
@@ -131,14 +137,25 @@ function enhance(form) {
     return t(key, { sent: fileSize(job.upload.sent), total: fileSize(job.file.size), ...extra });
   }
 
+  function showPauseButton(job) {
+    const { button } = job.ui;
+    button.textContent = job.paused ? t("upload_resume") : t("upload_pause");
+    button.setAttribute("aria-label", t(job.paused ? "upload_resume_file" : "upload_pause_file", { name: job.path }));
+  }
+
+  function setPaused(job, on) {
+    if (job.paused === on) return;
+    job.paused = on;
+    if (on) {
+      job.upload.pause();
+      job.ui.message.textContent = progressText("upload_paused_at", job);
+    } else job.upload.resume();
+    showPauseButton(job);
+  }
+
   pauseButton?.addEventListener("click", () => {
-    paused = !paused;
-    for (const job of running) {
-      if (paused) {
-        job.upload.pause();
-        job.ui.message.textContent = progressText("upload_paused_at", job);
-      } else job.upload.resume();
-    }
+    paused = !allPaused();
+    for (const job of running) setPaused(job, paused);
     if (!paused) pump();
     showTotals();
   });
@@ -157,8 +174,19 @@ function enhance(form) {
   async function send(job) {
     const { ui, file } = job;
     running.add(job);
+    job.paused = false;
     ui.item.className = "upload-item status-uploading";
     ui.message.textContent = t("upload_sending");
+    // Its own pause button: a paused file gives its turn to the next one waiting.
+    ui.button = document.createElement("button");
+    ui.button.type = "button";
+    ui.button.className = "button upload-pause-one";
+    ui.item.insertBefore(ui.button, ui.message);
+    ui.button.addEventListener("click", () => {
+      setPaused(job, !job.paused);
+      if (job.paused) pump();
+      showTotals();
+    });
     const upload = new ResumableUpload({
       file,
       path: job.path,
@@ -168,13 +196,25 @@ function enhance(form) {
       store: storage(),
     });
     job.upload = upload;
+    showPauseButton(job);
+    const fileRate = new Rate();
+    let lastSent = 0;
     upload.onprogress = () => {
-      if (performance.now() - totals.shownAt > 250) showTotals();
+      const now = performance.now();
+      if (now - totals.shownAt > 250) showTotals();
+      fileRate.add(Math.max(0, upload.sent - lastSent), now);
+      lastSent = upload.sent;
       ui.bar.value = Math.round((upload.sent / Math.max(file.size, 1)) * 100);
-      ui.message.textContent =
-        upload.sent >= file.size
-          ? t("upload_reading")
-          : t("upload_bytes_sent", { sent: fileSize(upload.sent), total: fileSize(file.size) });
+      if (upload.sent >= file.size) {
+        ui.message.textContent = t("upload_reading");
+        return;
+      }
+      const parts = [progressText("upload_bytes_sent", job)];
+      const speed = fileRate.perSecond(now);
+      const left = timeLeft(file.size - upload.sent, speed);
+      if (speed > 0) parts.push(t("upload_speed", { speed: fileSize(speed) }));
+      if (left !== null) parts.push(t("upload_time_left", { time: clock(left) }));
+      ui.message.textContent = parts.join(" · ");
     };
     upload.onretry = (_, delay) => {
       ui.message.textContent = progressText("upload_retrying", job, { seconds: Math.round(delay / 1000) });
@@ -205,7 +245,8 @@ function enhance(form) {
   }
 
   function pump() {
-    while (!paused && running.size < AT_ONCE && waiting.length) send(waiting.shift());
+    const sending = () => [...running].filter((job) => !job.paused).length;
+    while (!paused && sending() < AT_ONCE && waiting.length) send(waiting.shift());
   }
 
   function add(items) {
