@@ -303,3 +303,31 @@ def test_pause_stops_sending_and_resume_goes_on_from_there(page, live_server, up
         line.close()
     assert patches[0] == 0 and any(offset > 0 for offset in patches[1:]), patches
     check_stored(page, live_server, uploads, big, digest, "Slow Train")
+
+
+def test_a_paused_file_lets_the_next_one_waiting_go(page, live_server, uploads, tmp_path):
+    names = ("Tram One", "Tram Two", "Tram Three")
+    files = [tmp_path / f"{name}.flac" for name in names]
+    for i, (song, name) in enumerate(zip(files, names, strict=True)):
+        noise(song, seconds=8, seed=100 + 10 * i, title=name)
+    line = SlowLine(int(live_server.rsplit(":", 1)[1]), rate=400_000)
+    row = ".upload-item:has-text('{}.flac')".format
+    try:
+        page.goto(f"http://127.0.0.1:{line.port}/library/upload")
+        page.set_input_files("#files", [str(f) for f in files])
+        # Two files go at once; the third waits for a turn.
+        page.wait_for_selector(f"{row('Tram Two')}.status-uploading")
+        assert "status-uploading" in page.get_attribute(row("Tram One"), "class")
+        assert "status-waiting" in page.get_attribute(row("Tram Three"), "class")
+        page.click(f"{row('Tram One')} .upload-pause-one")
+        page.wait_for_selector(f"{row('Tram Three')}.status-uploading", timeout=5_000)
+        page.wait_for_selector(f"{row('Tram One')} >> text=/Paused at/")
+        page.wait_for_selector(f"{row('Tram Two')}.status-added", timeout=30_000)
+        page.wait_for_selector(f"{row('Tram Three')}.status-added", timeout=30_000)
+        # Still paused while the others finished; it goes on when asked.
+        assert "status-uploading" in page.get_attribute(row("Tram One"), "class")
+        page.click(f"{row('Tram One')} .upload-pause-one")
+        page.wait_for_selector(f"{row('Tram One')}.status-added", timeout=30_000)
+    finally:
+        line.close()
+    assert "3 of 3 files" in page.text_content("[data-upload-totals]")
