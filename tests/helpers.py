@@ -139,6 +139,15 @@ def owner_with_track(app, name: str, *others: str) -> tuple[FlaskClient, User, T
 # --- ports, for the servers a test starts -----------------------------------------------
 
 
+def redis_test_url(variable: str, database: int) -> str:
+    """The Redis a test may empty: $variable when set, else a database of the local
+    server of its own for each test process (pytest-xdist's workers gw0, gw1...
+    count down from `database`), so two processes never clear each other's keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    return os.environ.get(variable) or f"redis://127.0.0.1:6379/{database - index}"
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, for a server a test starts."""
     with socket.socket() as s:

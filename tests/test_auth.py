@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.models import Role, User
 from app.services import accounts
-from tests.helpers import PASSWORD, csrf_from, login, post_form
+from tests.helpers import PASSWORD, csrf_from, login, post_form, redis_test_url
 
 
 def register(client, username: str, password: str = PASSWORD, confirm: str | None = None):
@@ -339,7 +339,7 @@ def test_limits_can_live_in_redis(make_app):
 
     import redis
 
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    url = redis_test_url("TEST_REDIS_URL", 15)
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:

@@ -5,12 +5,11 @@ SQLite file the processes share) and with Redis."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
-from tests.helpers import IN_CI, PASSWORD
+from tests.helpers import IN_CI, PASSWORD, redis_test_url
 from tests.servers import flask, server_env, try_login
 
 LIMIT = 5
@@ -24,7 +23,7 @@ def _attempt(port: int, password: str) -> int:
 def _redis_url() -> str:
     import redis
 
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    url = redis_test_url("TEST_REDIS_URL", 15)
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:

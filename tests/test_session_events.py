@@ -3,15 +3,14 @@ each remembers its stream grants (the fast path) for a long time."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 import redis
 
-from tests.helpers import IN_CI, owner_with_track, post_form
+from tests.helpers import IN_CI, owner_with_track, post_form, redis_test_url
 
-REDIS_URL = os.environ.get("TEST_SCALE_REDIS_URL", "redis://127.0.0.1:6379/8")
+REDIS_URL = redis_test_url("TEST_SCALE_REDIS_URL", 8)
 LONG = 60  # remembered grants (the most allowed) that outlive the test
 
 

@@ -4,7 +4,6 @@ upstream of both. What one server does, the other sees."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import DATA, IN_CI, drop_pg_schema, free_port, new_pg_schema, wait_for_port
+from tests.helpers import DATA, IN_CI, drop_pg_schema, free_port, new_pg_schema, redis_test_url, wait_for_port
 from tests.seaweed import TEST_BUCKET, Seaweed, new_prefix
 from tests.servers import Gunicorn, csrf_token, flask, log_in, request, server_env, try_login, upload
 
@@ -25,7 +24,7 @@ sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_local  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-REDIS_URL = os.environ.get("TEST_SCALE_REDIS_URL", "redis://127.0.0.1:6379/8")
+REDIS_URL = redis_test_url("TEST_SCALE_REDIS_URL", 8)
 PASSWORD = "several servers password"
 WRONG_TRIES = 3
 
