@@ -16,7 +16,7 @@ from app.models import Role, Visibility
 from app.services import accounts
 from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
-from app.services.library import adding, analysis
+from app.services.library import adding, analysis, catalogue
 from app.services.library.adding import AddOutcome
 from app.services.library.check import LibraryReport, check_library
 from app.services.library.moving import move_library
@@ -66,6 +66,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(worker)
     app.cli.add_command(verify_library)
     app.cli.add_command(reprocess)
+    app.cli.add_command(regroup_albums)
     app.cli.add_command(doctor)
     app.cli.add_command(storage_group)
 
@@ -131,6 +132,7 @@ def import_folder(path: Path, username: str, public: bool) -> None:
         sources,
         max_bytes=max_upload_bytes(),
         visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
+        root=None if path.is_file() else path,
     )
     with click.progressbar(length=len(sources), label=f"Importing {len(sources)} files") as bar:
         for batch in batches:
@@ -272,6 +274,16 @@ def reprocess(everyone: bool, username: str | None) -> None:
     count = analysis.reprocess(owner_id)
     commit()
     click.echo(f"Queued the analysis of {_count(count, 'track')}.")
+
+
+@click.command("regroup-albums")
+def regroup_albums() -> None:
+    """File every track's album and artist again by today's rules (featured artists under the
+    main artist, "Various Artists" compilations); albums and artists left empty go. Safe to
+    run again."""
+    moved = catalogue.regroup()
+    commit()
+    click.echo(f"Filed {_count(moved, 'track')} under another album or artist.")
 
 
 def _count(n: int, noun: str) -> str:

@@ -58,6 +58,8 @@ class BulkEditForm(FlaskForm):
     """What to set on every selected track; an empty field leaves that tag as it is."""
 
     ids = HiddenField()
+    # The list the tracks were ticked on (a path on this site), for the way back.
+    next = HiddenField()
     artist = StringField(_l("Artist"), validators=[Optional(), *TAG])
     album_artist = StringField(_l("Album artist"), validators=[Optional(), *TAG])
     album = StringField(_l("Album"), validators=[Optional(), *TAG])

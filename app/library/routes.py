@@ -98,6 +98,8 @@ def _bulk_ids() -> list[int]:
 
 def _bulk_form(ids: list[int]) -> BulkEditForm:
     form = BulkEditForm(ids=",".join(map(str, ids)))
+    # Only a path on this site, whatever was posted (it becomes a link).
+    form.next.data = back_to(url_for("library.index"))
     choices = [("", _("No playlist"))] + [(str(p.id), p.name) for p in playlists.own_playlists(current_user.id)]
     form.playlist.choices = choices
     return form
@@ -198,6 +200,7 @@ def album(album_id: int) -> str:
         "library/album.html",
         album=summary,
         tracks=tracks,
+        discs=browse.by_disc(tracks),
         favourites=favourites,
         likes=likes.state(current_user.id, [t.id for t in tracks]),
         starred=bool(stars.album_star_times(current_user.id, [album_id])),
@@ -222,6 +225,7 @@ def artist(artist_id: int) -> str:
         artist=found,
         albums=albums,
         track_count=count,
+        own_count=browse.own_artist_track_count(current_user.id, artist_id),
         starred=bool(stars.artist_star_times(current_user.id, [artist_id])),
     )
 

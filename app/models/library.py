@@ -14,6 +14,7 @@ from app.models.types import UTCDateTime, utcnow
 
 # Tag text is clamped to this many characters when read.
 TAG_MAX = 300
+FOLDER_MAX = 500
 
 
 class Visibility(enum.StrEnum):
@@ -92,6 +93,8 @@ class Track(db.Model):
         Index("ix_tracks_album_artist_visible", "album_artist_id", "owner_id", "visibility"),
         # The REST API's format filter, counted and paged from the index.
         Index("ix_tracks_format_visible", "format", "owner_id", "visibility"),
+        # A folder's tracks, to file a folder of several artists' songs as one compilation.
+        Index("ix_tracks_owner_folder", "owner_id", "source_folder"),
         # Ids are never reused (SQLite would otherwise hand out a deleted max id
         # again), so URLs such as a cover's may be cached for good.
         {"sqlite_autoincrement": True},
@@ -108,6 +111,9 @@ class Track(db.Model):
     # Relative to the uploads folder: "<user id>/<random>.<ext>".
     storage_path: Mapped[str] = mapped_column(String(255), unique=True)
     original_filename: Mapped[str] = mapped_column(String(TAG_MAX))
+    # The folder the file came from in an uploaded folder, a ZIP archive or `flask import`
+    # ("Artist/Album"); text only, never used as a path.
+    source_folder: Mapped[str | None] = mapped_column(String(FOLDER_MAX), nullable=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     mime_type: Mapped[str] = mapped_column(String(32))

@@ -85,6 +85,8 @@ class AudioInfo:
     # Whether the file carries embedded art; its thumbnail is made later by a
     # background job, with ParserPool.cover().
     has_cover: bool = False
+    # The file says it is part of a compilation (ID3 TCMP, Vorbis COMPILATION, MP4 cpil).
+    compilation: bool = False
 
 
 # --- format detection from the bytes -----------------------------------------------
@@ -148,6 +150,13 @@ def _number(value: Any) -> int | None:
     return number if 0 < number < 10000 else None
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no tag: "1", 1, True (MP4 stores a boolean), "yes"."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return str(value).strip().casefold() in {"1", "true", "yes"} if value is not None else False
+
+
 def _year(value: Any) -> int | None:
     match = _YEAR.search(_first(value))
     if not match:
@@ -168,6 +177,7 @@ def _id3_tags(tags: Any) -> tuple[dict[str, Any], bytes | None]:
         "album_artist": text("TPE2"),
         "track_number": _number(text("TRCK")),
         "disc_number": _number(text("TPOS")),
+        "compilation": _flag(text("TCMP")),
         "year": _year(text("TDRC") or text("TYER") or text("TDOR")),
         "genre": text("TCON"),
     }
@@ -187,6 +197,7 @@ def _vorbis_tags(tags: Any, pictures: list[Any]) -> tuple[dict[str, Any], bytes 
         "album_artist": text("albumartist") or text("album artist"),
         "track_number": _number(text("tracknumber")),
         "disc_number": _number(text("discnumber")),
+        "compilation": _flag(text("compilation")),
         "year": _year(text("date") or text("year")),
         "genre": text("genre"),
     }
@@ -215,6 +226,7 @@ def _mp4_tags(tags: Any) -> tuple[dict[str, Any], bytes | None]:
         "album_artist": text("aART"),
         "track_number": pair("trkn"),
         "disc_number": pair("disk"),
+        "compilation": _flag(tags.get("cpil") if tags is not None else None),
         "year": _year(text("\xa9day")),
         "genre": text("\xa9gen"),
     }
@@ -393,6 +405,7 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
         year=fields.get("year"),
         genre=tag("genre") or None,
         has_cover=bool(cover) and len(cover) <= COVER_MAX_BYTES,
+        compilation=bool(fields.get("compilation")),
     )
 
 

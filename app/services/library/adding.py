@@ -22,7 +22,7 @@ from app.models.library import TAG_MAX
 from app.services import jobs
 from app.services.errors import DomainError
 from app.services.library import analysis, hints
-from app.services.library.catalogue import apply_tags
+from app.services.library.catalogue import VARIOUS_ARTISTS, apply_tags, file_folder
 from app.services.library.quotas import FileTooLarge, QuotaExceeded, check_limits, hold_quota
 from app.services.storage import IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
@@ -143,11 +143,11 @@ def add_file(
             return batch.record(AddResult(name, AddOutcome.DUPLICATE, duplicate))
         if info is None:
             info = pool.parse(incoming.path, original_name)
-        if path_hints:
-            hints.apply(info, path_hints)
-        track = _new_track(owner, incoming, name, info, visibility)
+        hints.apply(info, path_hints or {})
+        track = _new_track(owner, incoming, name, info, visibility, folder=(path_hints or {}).get("folder"))
         db.session.add(track)
         db.session.flush()
+        file_folder(track)
         hold_quota(owner, incoming.size)
         kept.append(store.keep(incoming, owner.id, info.ext, sync=False))
         track.storage_path = kept[0]
@@ -181,9 +181,12 @@ def add_file(
         incoming.discard()
 
 
-def _new_track(owner: User, incoming: IncomingFile, name: str, info: AudioInfo, visibility: Visibility) -> Track:
+def _new_track(
+    owner: User, incoming: IncomingFile, name: str, info: AudioInfo, visibility: Visibility, *, folder: str | None
+) -> Track:
     track = Track(
         owner_id=owner.id,
+        source_folder=folder,
         visibility=visibility,
         # A unique placeholder until the file has its final name (set before commit).
         storage_path=f"pending/{incoming.path.name}",
@@ -203,7 +206,8 @@ def _new_track(owner: User, incoming: IncomingFile, name: str, info: AudioInfo, 
         title=info.title,
         artist=info.artist,
         album=info.album,
-        album_artist=info.album_artist,
+        # A compilation without an album artist tag is filed under "Various Artists".
+        album_artist=info.album_artist or (VARIOUS_ARTISTS if info.compilation else None),
         track_number=info.track_number,
         disc_number=info.disc_number,
         year=info.year,
@@ -225,6 +229,18 @@ def source_files(root: Path, extensions: frozenset[str]) -> list[Path]:
 
 # --- importing a folder on the server -------------------------------------------------------
 
+
+def _hints_under(root: Path | None, source: Path) -> dict[str, Any] | None:
+    if root is None:
+        return None
+    base = root.absolute().parent  # "." has no name, its absolute form does
+    try:
+        relative = source.absolute().relative_to(base)
+    except ValueError:
+        return None
+    return hints.from_path(relative.as_posix()) if len(relative.parts) > 1 else None
+
+
 AUDIO_EXTENSIONS = frozenset({"mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "wav"})
 
 
@@ -245,6 +261,7 @@ def import_files(
     *,
     max_bytes: int,
     visibility: Visibility = Visibility.PRIVATE,
+    root: Path | None = None,
 ) -> Iterator[AddBatch]:
     """Import files already on the server, yielding batches of results in order;
     the caller commits each batch (and abandons it if the commit fails).
@@ -252,6 +269,9 @@ def import_files(
     Copying, hashing and parsing run on `pool.size` threads at once; the
     database work stays on the calling thread. A file whose content the owner
     already has is skipped without parsing, so a re-run is quick and safe.
+
+    The folders between `root` and a file (the root's own name included) are its tag hints,
+    as an uploaded folder's: "Album/01 - Song.mp3" fills a missing album tag with "Album".
     """
     known = set(db.session.scalars(select(Track.sha256).where(Track.owner_id == owner.id)))
 
@@ -299,6 +319,7 @@ def import_files(
                     info=prepared.info,
                     visibility=visibility,
                     check_duplicate=False,  # checked against `known`, before parsing
+                    path_hints=_hints_under(root, prepared.source),
                 )
             if batch.full():
                 yield batch

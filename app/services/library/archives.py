@@ -519,6 +519,7 @@ class _Importer:
             max_bytes=self.limits.max_file,
             info=job.info,
             check_duplicate=False,  # against self.known, above
+            path_hints=entry.get("hints") or None,
         )
         if result.outcome is AddOutcome.ADDED:
             self.known.add(incoming.sha256)

@@ -235,6 +235,18 @@ def get_album(user_id: int, album_id: int) -> tuple[AlbumSummary, list[Track]]:
     return AlbumSummary(*row), list(tracks)
 
 
+def by_disc(tracks: list[Track]) -> list[tuple[int, list[Track]]]:
+    """An album's tracks (in get_album's order) cut into discs: [(disc number, tracks)];
+    a track without a disc number is on disc 1."""
+    discs: list[tuple[int, list[Track]]] = []
+    for track in tracks:
+        disc = track.disc_number or 1
+        if not discs or discs[-1][0] != disc:
+            discs.append((disc, []))
+        discs[-1][1].append(track)
+    return discs
+
+
 @dataclass
 class ArtistSummary:
     id: int
@@ -257,6 +269,12 @@ def list_artists(user_id: int, page: int, per_page: int = 100) -> tuple[list[Art
     )
     found = {row[0]: ArtistSummary(*row) for row in rows}
     return [found[i] for i in ids if i in found], total
+
+
+def own_artist_track_count(user_id: int, artist_id: int) -> int:
+    """How many of the user's own tracks are by or under the artist (what a bulk edit there may change)."""
+    by_artist = or_(Track.artist_id == artist_id, Track.album_artist_id == artist_id)
+    return db.session.scalar(select(func.count()).where(Track.owner_id == user_id, by_artist)) or 0
 
 
 def get_artist(user_id: int, artist_id: int) -> tuple[Artist, list[AlbumSummary], int]:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, event, func, select
+from sqlalchemy import Select, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,9 +16,37 @@ from app.models import Album, Artist, Track
 from app.models.library import TAG_MAX
 from app.services.text import clean_tag, fold
 
+# What compilations are filed under, and the album artist tags that mean it (folded).
+VARIOUS_ARTISTS = "Various Artists"
+_VARIOUS_KEYS = frozenset({"various artists", "various", "va", "v.a.", "v/a", "various artist"})
+# Only clear featuring markers ("feat." and "ft." with their dot, "featuring", or any of them
+# in brackets): "&", "and", "x" and "," join the names of one act too ("Simon & Garfunkel",
+# "Earth, Wind & Fire"), and a bare "Feat" is a word in names ("Little Feat").
+_FEATURING = re.compile(
+    r"\s*(?:[(\[]\s*(?:feat\.?|ft\.?|featuring)|\b(?:feat\.|ft\.|featuring))\s+(?=\S)", re.IGNORECASE
+)
+
+
+def main_artist(name: str) -> str:
+    """The artist a track is filed under: its artist without the guests it features
+    ("Main feat. Guest", "Main (ft. Guest)", "Main featuring Guest" are all "Main")."""
+    match = _FEATURING.search(name)
+    if match is None or match.start() == 0:
+        return name
+    return name[: match.start()].rstrip(" -,;(") or name
+
+
+def is_various(name: str | None) -> bool:
+    """Whether an album artist tag names a compilation ("Various Artists", "VA", "Various")."""
+    return fold(name) in _VARIOUS_KEYS
+
 
 def apply_tags(track: Track, **tags: Any) -> None:
-    """Set tag fields and everything derived from them (keys, search text, artist, album)."""
+    """Set tag fields and everything derived from them (keys, search text, artist, album).
+
+    A track is filed under its main artist (featured guests dropped), and its album under
+    the album artist tag, else that main artist; every spelling of "Various Artists" is one.
+    """
     for key in ("title", "artist", "album"):
         if key in tags:
             setattr(track, key, clean_tag(tags[key], TAG_MAX) or getattr(track, key) or "Unknown")
@@ -34,8 +63,13 @@ def apply_tags(track: Track, **tags: Any) -> None:
     track.genre_key = fold(track.genre)[:TAG_MAX] or None
     parts = [track.title_key, track.artist_key, track.album_key, fold(track.album_artist)[:TAG_MAX]]
     track.search_text = " ".join(parts)[: 4 * TAG_MAX]
-    artist = _artist(track.artist)
-    album_artist = _artist(track.album_artist) if track.album_artist else artist
+    artist = _artist(main_artist(track.artist))
+    if not track.album_artist:
+        album_artist = artist
+    elif is_various(track.album_artist):
+        album_artist = _artist(VARIOUS_ARTISTS)
+    else:
+        album_artist = _artist(track.album_artist)
     track.artist_id = artist.id
     track.album_id = _album(track.album, album_artist).id
     track.album_artist_id = album_artist.id
@@ -86,13 +120,25 @@ def _get_or_create(cache_key: tuple[str, ...], query: Select, make: Callable[[],
     return row
 
 
+def _forget(rows: list[Album | Artist]) -> None:
+    """Deleted rows must not be handed out again by the session's cache."""
+    if not rows:
+        return
+    gone = {id(row) for row in rows}
+    cache = _cache()
+    for key in [k for k, v in cache.items() if id(v) in gone]:
+        del cache[key]
+
+
 def prune(album_ids: list[int], artist_ids: list[int]) -> None:
     """Drop albums and artists no track refers to any more."""
+    deleted: list[Album | Artist] = []
     for album_id in album_ids:
         if not db.session.scalar(select(func.count()).where(Track.album_id == album_id)):
             album = db.session.get(Album, album_id)
             if album is not None:
                 artist_ids.append(album.artist_id)
+                deleted.append(album)
                 db.session.delete(album)
     db.session.flush()
     for artist_id in set(artist_ids):
@@ -102,4 +148,67 @@ def prune(album_ids: list[int], artist_ids: list[int]) -> None:
         if not used:
             artist = db.session.get(Artist, artist_id)
             if artist is not None:
+                deleted.append(artist)
                 db.session.delete(artist)
+    _forget(deleted)
+
+
+def file_folder(track: Track) -> None:
+    """File a track from an uploaded folder with the others of its folder and album name:
+    when they name several (main) artists and no album artist, the album is a compilation,
+    so all of them get the album artist "Various Artists". Flushed.
+
+    Called as each file is added, so it works across the requests of a folder upload and
+    the batches of an import; the earlier tracks of the folder move when the second artist
+    arrives (their old album is pruned).
+    """
+    if not track.source_folder or (track.album_artist and not is_various(track.album_artist)):
+        return
+    db.session.flush()
+    various = _artist(VARIOUS_ARTISTS)
+    siblings = list(
+        db.session.scalars(
+            select(Track).where(
+                Track.owner_id == track.owner_id,
+                Track.source_folder == track.source_folder,
+                Track.album_key == track.album_key,
+                or_(Track.album_artist.is_(None), Track.album_artist_id == various.id),
+            )
+        )
+    )
+    if len({t.artist_id for t in siblings}) < 2 and not any(t.album_artist_id == various.id for t in siblings):
+        return
+    old_albums = []
+    for sibling in siblings:
+        if sibling.album_artist is None:
+            old_albums.append(sibling.album_id)
+            apply_tags(sibling, album_artist=VARIOUS_ARTISTS)
+    db.session.flush()
+    prune(album_ids=sorted(set(old_albums)), artist_ids=[])
+
+
+def regroup(chunk: int = 500) -> int:
+    """File every track again by the rules above (featured artists, "Various Artists", a
+    folder of several artists), for a library added before them; return how many tracks
+    moved. Albums and artists left empty are pruned. Flushed after each chunk of tracks;
+    running it again moves nothing."""
+    moved = 0
+    last_id = 0
+    while True:
+        tracks = list(db.session.scalars(select(Track).where(Track.id > last_id).order_by(Track.id).limit(chunk)))
+        if not tracks:
+            return moved
+        last_id = tracks[-1].id
+        old_albums: set[int] = set()
+        old_artists: set[int] = set()
+        for track in tracks:
+            before = (track.artist_id, track.album_id, track.album_artist_id)
+            apply_tags(track)
+            file_folder(track)
+            if (track.artist_id, track.album_id, track.album_artist_id) != before:
+                moved += 1
+                old_albums.add(before[1])
+                old_artists.update((before[0], before[2]))
+        db.session.flush()
+        prune(album_ids=sorted(old_albums), artist_ids=sorted(old_artists))
+        db.session.flush()

@@ -8,7 +8,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from app.models.library import TAG_MAX
+from app.models.library import FOLDER_MAX, TAG_MAX
 from app.services.tags import UNKNOWN_ALBUM, UNKNOWN_ARTIST, AudioInfo
 from app.services.text import clean_tag
 
@@ -17,13 +17,15 @@ _TRACK_PREFIX = re.compile(r"^\s*(\d{1,3})\s*[-._)]*\s+")
 
 def from_path(path: str) -> dict[str, Any]:
     """Album (the file's folder), artist (the folder above, when there is one), track
-    number and title (from the file's name) suggested by a relative path."""
+    number and title (from the file's name) suggested by a relative path, and the folder
+    itself (what files filed together came from)."""
     parts = [p for p in path.replace("\\", "/").split("/") if p and p not in {".", ".."}]
     folders = parts[:-1]
     stem = PurePosixPath(parts[-1]).stem if parts else ""
     found: dict[str, Any] = {}
     if folders:
         found["album"] = clean_tag(folders[-1], TAG_MAX)
+        found["folder"] = clean_tag("/".join(folders), FOLDER_MAX)
     if len(folders) >= 2:
         found["artist"] = clean_tag(folders[-2], TAG_MAX)
     match = _TRACK_PREFIX.match(stem)
