@@ -193,6 +193,7 @@ def test_a_folder_of_several_artists_is_one_various_artists_album(alice, db, ton
     upload(alice, [(tagged(tones, tmp_path, "mp3", title="First", artist="Ann", album="Summer"), "Mixes/Summer/1.mp3")])
     _album_id, page = album_page(alice, "Summer")
     assert "<bdi>Ann</bdi>" in page
+    assert db.session.scalar(select(Artist).where(Artist.name == "Various Artists")) is None  # no orphan row
     upload(alice, [(tagged(tones, tmp_path, "flac", title="Second", artist="Bob"), "Mixes/Summer/2.flac")])
     upload(alice, [(tagged(tones, tmp_path, "m4a", title="Third", artist="Cy", album="Summer"), "Mixes/Summer/3.m4a")])
     # The same album name by one artist in another folder stays that artist's.
