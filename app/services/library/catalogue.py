@@ -164,26 +164,20 @@ def file_folder(track: Track) -> None:
     """
     if not track.source_folder or (track.album_artist and not is_various(track.album_artist)):
         return
-    # Looked up, not created: most folders are one artist's, and need no such row.
-    various_key = fold(VARIOUS_ARTISTS)
-    various = _cache().get(("artist", various_key)) or db.session.scalar(
-        select(Artist).where(Artist.name_key == various_key)
+    # "Various Artists" is looked up in the same query, not created: most folders are one
+    # artist's, and need no such row.
+    various = select(Artist.id).where(Artist.name_key == fold(VARIOUS_ARTISTS)).scalar_subquery()
+    in_folder = (
+        Track.owner_id == track.owner_id,
+        Track.source_folder == track.source_folder,
+        Track.album_key == track.album_key,
+        or_(Track.album_artist.is_(None), Track.album_artist_id == various),
     )
-    filed_as_various = Track.album_artist_id == various.id if various is not None else None
-    siblings = list(
-        db.session.scalars(
-            select(Track).where(
-                Track.owner_id == track.owner_id,
-                Track.source_folder == track.source_folder,
-                Track.album_key == track.album_key,
-                Track.album_artist.is_(None)
-                if filed_as_various is None
-                else or_(Track.album_artist.is_(None), filed_as_various),
-            )
-        )
-    )
-    if len({t.artist_id for t in siblings}) < 2 and not any(t.album_artist is not None for t in siblings):
+    # The common case, a folder of one artist's songs, is answered by one small query.
+    other = or_(Track.artist_id != track.artist_id, Track.album_artist_id == various)
+    if db.session.scalar(select(Track.id).where(*in_folder, other).limit(1)) is None:
         return
+    siblings = list(db.session.scalars(select(Track).where(*in_folder)))
     old_albums = []
     for sibling in siblings:
         if sibling.album_artist is None:
