@@ -184,6 +184,7 @@ def test_discs_are_ordered_and_headed(alice, db, tones, tmp_path):
     assert (
         page.index("Disc 1") < page.index("First disc opener") < page.index("Disc 2") < page.index("Second disc opener")
     )
+    assert page.count("<tbody>") == 1  # one list: playing a row goes on into the next disc
     _album_id, single = album_page(alice, "Single")
     assert "Disc 1" not in single
 

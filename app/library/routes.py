@@ -200,7 +200,7 @@ def album(album_id: int) -> str:
         "library/album.html",
         album=summary,
         tracks=tracks,
-        discs=browse.by_disc(tracks),
+        disc_count=browse.disc_count(tracks),
         favourites=favourites,
         likes=likes.state(current_user.id, [t.id for t in tracks]),
         starred=bool(stars.album_star_times(current_user.id, [album_id])),

@@ -235,16 +235,9 @@ def get_album(user_id: int, album_id: int) -> tuple[AlbumSummary, list[Track]]:
     return AlbumSummary(*row), list(tracks)
 
 
-def by_disc(tracks: list[Track]) -> list[tuple[int, list[Track]]]:
-    """An album's tracks (in get_album's order) cut into discs: [(disc number, tracks)];
-    a track without a disc number is on disc 1."""
-    discs: list[tuple[int, list[Track]]] = []
-    for track in tracks:
-        disc = track.disc_number or 1
-        if not discs or discs[-1][0] != disc:
-            discs.append((disc, []))
-        discs[-1][1].append(track)
-    return discs
+def disc_count(tracks: list[Track]) -> int:
+    """How many discs an album's tracks are on (a track without a disc number is on disc 1)."""
+    return len({track.disc_number or 1 for track in tracks})
 
 
 @dataclass
