@@ -331,3 +331,38 @@ def test_a_paused_file_lets_the_next_one_waiting_go(page, live_server, uploads, 
     finally:
         line.close()
     assert "3 of 3 files" in page.text_content("[data-upload-totals]")
+
+
+def test_an_album_page_of_a_folder_compilation_is_ticked_and_bulk_edited(page, live_server, tmp_path):
+    # A folder of three artists' songs on two discs, tagged by ffmpeg; no album artist.
+    folder = tmp_path / "Party Mix"
+    folder.mkdir()
+    for i, (artist, disc, track) in enumerate([("Ann", "1/2", "1"), ("Bob feat. Cy", "1/2", "2"), ("Dee", "2/2", "1")]):
+        synthesize(
+            f"sine=frequency={300 + 50 * i}:duration=1",
+            folder / f"{i}.mp3",
+            "-ac", "1", "-b:a", "32k",
+            "-metadata", f"title=Party {i}", "-metadata", f"artist={artist}", "-metadata", "album=Party Mix",
+            "-metadata", f"disc={disc}", "-metadata", f"track={track}",
+        )  # fmt: skip
+    page.goto(live_server + "/library/upload")
+    page.set_input_files("#folder", str(folder))
+    page.wait_for_selector(".upload-item.status-added >> nth=2", timeout=30_000)
+    page.goto(live_server + "/library/albums")
+    page.get_by_role("link", name="Party Mix").first.click()
+    page.wait_for_selector("tr.disc-head")
+    assert page.locator("p", has_text="Various Artists").count() == 1
+    assert page.locator("tr.disc-head").all_text_contents() == ["Disc 1", "Disc 2"]
+    assert page.locator("th.title-cell bdi").all_text_contents() == ["Party 0", "Party 1", "Party 2"]
+    boxes = page.locator("input[data-bulk-pick]")
+    boxes.nth(0).click()
+    boxes.nth(2).click(modifiers=["Shift"])  # the range, across the disc heading
+    assert [boxes.nth(i).is_checked() for i in range(3)] == [True, True, True]
+    assert page.locator("[data-bulk-count]").text_content() == "3 ✓"
+    page.get_by_role("button", name="Change the ticked tracks…").click()
+    page.get_by_role("heading", name="Change 3 tracks").wait_for()
+    page.fill("#genre", "Party")
+    page.get_by_role("button", name="Apply to 3 tracks").click()
+    page.get_by_text("3 tracks changed.").wait_for()
+    page.goto(live_server + "/library/genres")
+    assert page.get_by_text("Party", exact=True).count() >= 1
