@@ -164,6 +164,14 @@ def file_folder(track: Track) -> None:
     """
     if not track.source_folder or (track.album_artist and not is_various(track.album_artist)):
         return
+    # The artists this session knows filed in the folder under this album name: while that
+    # is only this track's artist, nothing can change and no query is needed (an import
+    # asks once per album folder, not once per file). A stale entry (a file rolled back)
+    # only sends a track to the query below, which reads what is really there.
+    memo_key = ("folder", str(track.owner_id), track.source_folder, track.album_key)
+    cache = _cache()
+    if not track.album_artist and cache.get(memo_key) == {track.artist_id}:
+        return
     # "Various Artists" is looked up in the same query, not created: most folders are one
     # artist's, and need no such row.
     various = select(Artist.id).where(Artist.name_key == fold(VARIOUS_ARTISTS)).scalar_subquery()
@@ -173,10 +181,12 @@ def file_folder(track: Track) -> None:
         Track.album_key == track.album_key,
         or_(Track.album_artist.is_(None), Track.album_artist_id == various),
     )
-    # The common case, a folder of one artist's songs, is answered by one small query.
     other = or_(Track.artist_id != track.artist_id, Track.album_artist_id == various)
     if db.session.scalar(select(Track.id).where(*in_folder, other).limit(1)) is None:
+        if not track.album_artist:
+            cache[memo_key] = {track.artist_id}
         return
+    cache.pop(memo_key, None)
     siblings = list(db.session.scalars(select(Track).where(*in_folder)))
     old_albums = []
     for sibling in siblings:
