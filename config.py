@@ -113,6 +113,8 @@ class Config:
     # most this many entries, and unpack to at most this much in all, as its
     # directory declares it and as the bytes are counted while extracting.
     ZIP_MAX_UPLOAD_MB = _int("ZIP_MAX_UPLOAD_MB", 2000)
+    # The largest listening history file an import reads (it is parsed in memory).
+    HISTORY_IMPORT_MAX_MB = _int("HISTORY_IMPORT_MAX_MB", 20)
     ZIP_MAX_ENTRIES = _int("ZIP_MAX_ENTRIES", 5000)
     ZIP_MAX_UNCOMPRESSED_MB = _int("ZIP_MAX_UNCOMPRESSED_MB", 4000)
     # An archive left unconfirmed, or an unfinished upload, is removed after this long.

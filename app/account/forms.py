@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+from flask_wtf.file import FileField
+from wtforms import BooleanField, DateField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
 from app.languages import LANGUAGES, time_zones
 from app.models.credential import CREDENTIAL_NAME_MAX
@@ -113,3 +114,28 @@ class AccessTokenForm(FlaskForm):
             SelectChoice("90", _l("In 90 days")),
             SelectChoice("365", _l("In a year")),
         ]
+
+
+class HistoryImportForm(FlaskForm):
+    """A listening history file: our own JSON export, or a ListenBrainz export."""
+
+    kind = SelectField(
+        _l("File from"),
+        choices=[
+            SelectChoice("own", _l("Music Cloud (the JSON export above)")),
+            SelectChoice("listenbrainz", _l("ListenBrainz (JSON or JSON lines)")),
+        ],
+    )
+    file = FileField(_l("History file"))
+
+
+class HistoryDeleteForm(FlaskForm):
+    """The local days whose listens to delete; `confirmed` is set by the confirmation step."""
+
+    first = DateField(_l("From"), validators=[InputRequired(_l("Choose the first day."))])
+    last = DateField(_l("To"), validators=[InputRequired(_l("Choose the last day."))])
+    confirmed = HiddenField()
+
+    def validate_last(self, field: DateField) -> None:
+        if self.first.data and field.data and field.data < self.first.data:
+            raise ValidationError(_l("The last day comes before the first."))

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import get_timezone
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -16,13 +26,15 @@ from app.account.forms import (
     ChangePasswordForm,
     CredentialForm,
     DeleteAccountForm,
+    HistoryDeleteForm,
+    HistoryImportForm,
     PreferencesForm,
     RevokeForm,
     SoundQualityForm,
 )
 from app.models import AccessScope
 from app.models.types import utcnow
-from app.services import accounts, credentials, stats
+from app.services import accounts, credentials, history, stats
 from app.services.errors import DomainError
 from app.services.storage import get_storage
 from app.unit_of_work import commit
@@ -98,6 +110,96 @@ def listening_stats() -> str:
         period = "month"
     figures = stats.listening_stats(current_user.id, get_timezone(), STATS_PERIODS[period])
     return render_template("account/stats.html", stats=figures, period=period, periods=list(STATS_PERIODS))
+
+
+# --- your listening history: export, import, delete --------------------------------------------
+
+
+def _render_history(
+    *,
+    import_form: HistoryImportForm | None = None,
+    delete_form: HistoryDeleteForm | None = None,
+    confirm: dict | None = None,
+    status: int = 200,
+):
+    return (
+        render_template(
+            "account/history.html",
+            import_form=import_form or HistoryImportForm(prefix="imp"),
+            delete_form=delete_form or HistoryDeleteForm(prefix="del"),
+            confirm=confirm,
+            limit_mb=current_app.config["HISTORY_IMPORT_MAX_MB"],
+            zone=str(get_timezone()),
+        ),
+        status,
+    )
+
+
+@bp.get("/history")
+def listening_history():
+    """Your listening history, yours to keep: export it, import one, delete a period."""
+    return _render_history()
+
+
+@bp.get("/history/export.<any(csv, json):kind>")
+def export_history(kind: str) -> Response:
+    """The whole history as a file, written as it is read (a long history never sits in memory)."""
+    today = utcnow().astimezone(get_timezone()).date().isoformat()
+    pieces = history.export_csv(current_user.id) if kind == "csv" else history.export_json(current_user.id)
+    mimetype = "text/csv" if kind == "csv" else "application/json"
+    response = Response(stream_with_context(pieces), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="listening-history-{today}.{kind}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/history/import")
+def import_history():
+    form = HistoryImportForm(prefix="imp")
+    if form.validate_on_submit():
+        limit = current_app.config["HISTORY_IMPORT_MAX_MB"] * 1_000_000
+        upload = request.files.get(form.file.name)
+        if upload is None or not upload.filename:
+            form.file.errors.append(_("Choose a file."))
+        else:
+            raw = upload.stream.read(limit + 1)
+            read = history.read_own if form.kind.data == "own" else history.read_listenbrainz
+            try:
+                result = history.import_listens(current_user.id, read(raw, limit))
+            except history.HistoryFileInvalid as exc:
+                form.file.errors.append(message(exc))
+            else:
+                commit()
+                flash(
+                    _(
+                        "Import done: %(added)d added, %(already)d already in your history, "
+                        "%(unmatched)d matched no track you can see and were left out.",
+                        added=result.added,
+                        already=result.already,
+                        unmatched=result.unmatched,
+                    ),
+                    "success",
+                )
+                return redirect(url_for("account.listening_history"))
+    return _render_history(import_form=form, status=400)
+
+
+@bp.post("/history/delete")
+def delete_history():
+    """Two steps: the first post says how many listens the period holds, the second deletes them."""
+    form = HistoryDeleteForm(prefix="del")
+    if form.validate_on_submit():
+        start, end = history.period(form.first.data, form.last.data, get_timezone())
+        if form.confirmed.data != "yes":
+            count = history.count_between(current_user.id, start, end)
+            return _render_history(
+                delete_form=form, confirm={"count": count, "first": form.first.data, "last": form.last.data}
+            )
+        deleted = history.delete_between(current_user.id, start, end)
+        commit()
+        flash(ngettext("%(num)d listen deleted.", "%(num)d listens deleted.", deleted), "success")
+        return redirect(url_for("account.listening_history"))
+    return _render_history(delete_form=form, status=400)
 
 
 @bp.get("/devices")

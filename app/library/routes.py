@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
 from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, TrackForm, UploadForm
 from app.models import AnalysisState, ImportState, Track, Visibility
-from app.services import likes, listening, playlists, recommend, stars
+from app.services import likes, listening, playlists, recommend, stars, track_stats
 from app.services.errors import DomainError
 from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
@@ -251,6 +251,7 @@ def track(track_id: int) -> str:
         delete_form=ActionForm(),
         play_count=listening.play_count(current_user.id, found.id),
         rating=stars.ratings(current_user.id, "track", [found.id]).get(found.id, 0),
+        figures=track_stats.track_stats(found.id, found.owner_id == current_user.id, get_timezone()),
     )
 
 

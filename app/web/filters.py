@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from app.services.errors import DomainError
 from app.web.assets import static_url
+from app.web.charts import sparkline_points
 from app.web.formatting import format_datetime, format_duration, format_khz, format_size
 from app.web.messages import message
 from app.web.serializers import add_result_message, track_data
@@ -25,6 +26,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["cover_url"] = cover_url
     app.jinja_env.globals["track_data"] = track_data
     app.jinja_env.globals["icon"] = icon
+    app.jinja_env.globals["sparkline_points"] = sparkline_points
 
 
 def code_message(code: str | None, params: dict[str, Any] | None = None) -> str:

@@ -55,6 +55,15 @@ MESSAGES: dict[str, LazyString] = {
     "AUDIO_TOO_BIG": _l("the file needs too much memory to read"),
     "READER_UNAVAILABLE": _l("the server could not start reading the file; please try again"),
     "STORAGE_FAILED": _l("the server could not store the file"),
+    # listening history files
+    "HISTORY_TOO_LARGE": _l("The file is larger than {limit_bytes}. Nothing was imported."),
+    "HISTORY_NOT_JSON": _l("The file is not valid JSON (line {line}). Nothing was imported."),
+    "HISTORY_WRONG_FORMAT": _l(
+        "The file is JSON, but not a listening history of the kind chosen. Nothing was imported."
+    ),
+    "HISTORY_BAD_LISTEN": _l(
+        "Listen number {number} in the file lacks a valid time, artist or title. Nothing was imported."
+    ),
     # ZIP archives
     "ARCHIVE_UNREADABLE": _l("not a ZIP archive, or a damaged or incomplete one"),
     "ARCHIVE_TOO_MANY_ENTRIES": _l("the archive holds {count} entries, the limit is {limit}"),
