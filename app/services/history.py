@@ -315,12 +315,20 @@ def _refresh_recommendations(track_ids: set[int]) -> None:
 # --- deleting a period ----------------------------------------------------------------------
 
 
+def start_of_day(day: date, zone: tzinfo) -> datetime:
+    """Midnight of a local day, as a UTC instant. Flask-Babel's zones are pytz's, whose
+    offset is only right through `localize` (as tzinfo= they give the zone's first,
+    local mean time: Paris +00:09)."""
+    localize = getattr(zone, "localize", None)
+    naive = datetime.combine(day, time())
+    local = localize(naive) if localize is not None else naive.replace(tzinfo=zone)
+    return local.astimezone(UTC)
+
+
 def period(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]:
     """From the start of `first` to the end of `last`, local days in `zone`, as UTC instants
     (the end excluded)."""
-    start = datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-    return start, end
+    return start_of_day(first, zone), start_of_day(last + timedelta(days=1), zone)
 
 
 def _in(user_id: int, start: datetime, end: datetime):

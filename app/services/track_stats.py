@@ -11,7 +11,7 @@ Downloads and shares of single tracks are not recorded anywhere, so they are not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
 
@@ -19,6 +19,7 @@ from app.extensions import db
 from app.models import Favourite, PlayEvent, PlaylistEntry, TrackLike
 from app.models.discovery import DISLIKE, LIKE
 from app.models.types import utcnow
+from app.services.history import start_of_day
 
 # Days in the owner's plot of plays per day (today included).
 SPARK_DAYS = 30
@@ -54,7 +55,7 @@ def track_stats(track_id: int, owner: bool, zone: tzinfo, now: datetime | None =
     likes = dict(
         db.session.execute(
             select(TrackLike.value, func.count()).where(TrackLike.track_id == track_id).group_by(TrackLike.value)
-        ).tuples()
+        ).all()
     )
     stats = TrackStats(
         plays=plays,
@@ -72,7 +73,7 @@ def track_stats(track_id: int, owner: bool, zone: tzinfo, now: datetime | None =
     first_day = today - timedelta(days=SPARK_DAYS - 1)
     month_start = today.replace(day=1)
     week_start = today - timedelta(days=today.weekday())
-    since = datetime.combine(min(first_day, month_start, week_start), time(), tzinfo=zone)
+    since = start_of_day(min(first_day, month_start, week_start), zone)
     per_day: dict[date, int] = {}
     for (played_at,) in db.session.execute(
         select(PlayEvent.played_at).where(PlayEvent.track_id == track_id, PlayEvent.played_at >= since)
