@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Favourite, Job, PlayEvent, Track, TrackLike, Visibility
+from app.models import CoListen, Favourite, Job, PlayEvent, Track, TrackLike, Visibility
 from app.models.discovery import DISLIKE, LIKE
 from app.models.types import utcnow
-from app.services import accounts, jobs, playlists
+from app.services import accounts, jobs, playlists, recommend
 from app.unit_of_work import commit
 from tests import hostile
 from tests.helpers import add_track, login, post_form
@@ -351,3 +351,27 @@ def test_track_statistics_for_the_owner_and_counts_only_for_others(alice, bob, u
     # A track nobody played: zeros, and a flat plot.
     page = alice.get(f"/library/tracks/{private.id}").get_data(as_text=True)
     assert '<dd data-stat="plays">0</dd>' in page and "<svg data-sparkline" in page
+
+
+def test_import_and_delete_keep_the_co_listening_table_consistent(alice, user, make_user, tmp_path):
+    """Co-listening needs three people: deleting one person's listens removes the pair,
+    importing them back brings it back (through the rebuild job the change queues)."""
+    a, b = _tracks(user, tmp_path, [("Alpha", "Ann", "A"), ("Beta", "Ben", "B")], visibility=Visibility.PUBLIC)
+    start = datetime(2024, 5, 1, 20, tzinfo=UTC)
+    for person in (user, make_user("carol"), make_user("dave")):
+        db.session.add(PlayEvent(user_id=person.id, track_id=a.id, played_at=start))
+        db.session.add(PlayEvent(user_id=person.id, track_id=b.id, played_at=start + timedelta(minutes=5)))
+    recommend.rebuild_all()
+    commit()
+
+    def pairs() -> set[tuple[int, int]]:
+        return set(db.session.execute(select(CoListen.track_id, CoListen.other_id)).tuples())
+
+    assert pairs() == {(a.id, b.id), (b.id, a.id)}
+    mine = alice.get(f"{HISTORY}/export.json").get_data()
+    _page, done = _delete(alice, "2024-05-01", "2024-05-01")
+    assert "2 listens deleted." in done.get_data(as_text=True)
+    assert pairs() == set()
+    done = _import(alice, "own", "mine.json", mine)
+    assert "Import done: 2 added" in done.get_data(as_text=True)
+    assert pairs() == {(a.id, b.id), (b.id, a.id)}
