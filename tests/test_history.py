@@ -375,3 +375,23 @@ def test_import_and_delete_keep_the_co_listening_table_consistent(alice, user, m
     done = _import(alice, "own", "mine.json", mine)
     assert "Import done: 2 added" in done.get_data(as_text=True)
     assert pairs() == {(a.id, b.id), (b.id, a.id)}
+
+
+def test_streaks_count_local_days(alice, user, tmp_path):
+    """Days in Los Angeles, not in UTC: 00:30 and 23:30 local fall on other UTC days."""
+    accounts.set_time_zone(user, "America/Los_Angeles")
+    (song,) = _tracks(user, tmp_path, [("Song", "Ann", "A")])
+    zone = ZoneInfo("America/Los_Angeles")
+    today = utcnow().astimezone(zone).date()
+    local = [
+        datetime.combine(today - timedelta(days=10), time(12)),  # an earlier run of one day
+        datetime.combine(today - timedelta(days=3), time(0, 30)),
+        datetime.combine(today - timedelta(days=2), time(23, 30)),
+        datetime.combine(today - timedelta(days=1), time(23, 30)),
+    ]
+    for at in [*(t.replace(tzinfo=zone) for t in local), utcnow()]:
+        db.session.add(PlayEvent(user_id=user.id, track_id=song.id, played_at=at))
+    commit()
+    page = alice.get("/account/stats?period=all").get_data(as_text=True)
+    assert re.search(r'data-stat="longest">4 days<', page)
+    assert re.search(r'data-stat="current">4 days<', page)
