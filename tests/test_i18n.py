@@ -355,6 +355,8 @@ USER_PAGES = [
     "/playlists",
     "/playlists/favourites",
     "/account/devices",
+    "/account/history",
+    "/account/stats",
     "/playlists/import",
     "/account",
     "/no-such-page",
