@@ -185,9 +185,10 @@ def test_listenbrainz_import_matches_by_artist_and_title(alice, user, history, m
         listen(t + 600, "bob", "shared song"),  # a public track of another account
         listen(t + 900, "Bob", "Hidden"),  # another account's private track: not seen, not matched
         listen(t + 1200, "Nobody", "Nothing"),
+        listen(t, "Ann", "One", "Alpha"),  # twice in the file: once in the history
     ]
     done = _import(alice, "listenbrainz", "listens.json", json.dumps(listens).encode())
-    assert "Import done: 3 added, 0 already in your history, 2 matched no track you can see" in done.get_data(
+    assert "Import done: 3 added, 1 already in your history, 2 matched no track you can see" in done.get_data(
         as_text=True
     )
     added = [p for p in _plays(user.id) if p[1].year == 2024]
@@ -203,7 +204,7 @@ def test_listenbrainz_import_matches_by_artist_and_title(alice, user, history, m
     # The same listens as JSON lines (ListenBrainz's newer export): all already there.
     lines = "\n".join(json.dumps(x) for x in listens) + "\n"
     done = _import(alice, "listenbrainz", "listens.jsonl", lines.encode())
-    assert "Import done: 0 added, 3 already in your history, 2 matched no track" in done.get_data(as_text=True)
+    assert "Import done: 0 added, 4 already in your history, 2 matched no track" in done.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

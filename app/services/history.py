@@ -274,23 +274,27 @@ def import_listens(user_id: int, listens: list[Listen]) -> ImportResult:
             result.unmatched += 1
         else:
             matched.append((track_id, li.played_at))
-    if not matched:
-        return result
-    earliest, latest = min(at for _, at in matched), max(at for _, at in matched)
-    seen = set(
-        db.session.execute(
-            select(PlayEvent.track_id, PlayEvent.played_at).where(
-                PlayEvent.user_id == user_id, PlayEvent.played_at >= earliest, PlayEvent.played_at <= latest
-            )
-        ).tuples()
-    )
+    # Checked a time slice at a time, so only the history around the file's listens is read.
+    matched.sort(key=lambda pair: pair[1])
+    in_file: set[tuple[int, datetime]] = set()
     rows = []
-    for track_id, at in matched:
-        if (track_id, at) in seen:
-            result.already += 1
-            continue
-        seen.add((track_id, at))
-        rows.append({"user_id": user_id, "track_id": track_id, "played_at": at})
+    for first in range(0, len(matched), BATCH):
+        chunk = matched[first : first + BATCH]
+        seen = set(
+            db.session.execute(
+                select(PlayEvent.track_id, PlayEvent.played_at).where(
+                    PlayEvent.user_id == user_id,
+                    PlayEvent.played_at >= chunk[0][1],
+                    PlayEvent.played_at <= chunk[-1][1],
+                )
+            ).tuples()
+        )
+        for track_id, at in chunk:
+            if (track_id, at) in seen or (track_id, at) in in_file:
+                result.already += 1
+                continue
+            in_file.add((track_id, at))
+            rows.append({"user_id": user_id, "track_id": track_id, "played_at": at})
     for start in range(0, len(rows), BATCH):
         db.session.execute(insert(PlayEvent), rows[start : start + BATCH])
     result.added = len(rows)
