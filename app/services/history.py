@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 
 from app.extensions import db
 from app.models import PlayEvent, Track, Visibility
@@ -94,8 +94,9 @@ def _rows(user_id: int) -> Iterator[tuple[str, int, str, str, str]]:
             .limit(BATCH)
         )
         if last is not None:
+            # The first condition is the index's range (user_id, played_at); the second breaks ties.
             stmt = stmt.where(
-                or_(PlayEvent.played_at > last[0], and_(PlayEvent.played_at == last[0], PlayEvent.id > last[1]))
+                PlayEvent.played_at >= last[0], or_(PlayEvent.played_at > last[0], PlayEvent.id > last[1])
             )
         batch = db.session.execute(stmt).all()
         for played_at, _event_id, track_id, title, artist, album in batch:
