@@ -22,6 +22,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -75,12 +76,11 @@ def main() -> None:
         for name, pieces in (("CSV export", history.export_csv), ("JSON export", history.export_json)):
             began = time.perf_counter()
             size = 0
-            tail: list[str] = []
+            tail: deque[str] = deque(maxlen=args.import_plays + 2)
             for piece in pieces(user_id):
                 size += len(piece.encode())
                 if name == "JSON export":
                     tail.append(piece)
-                    del tail[: -(args.import_plays + 2)]
             seconds = time.perf_counter() - began
             print(f"| {name} (streamed) | {seconds:.1f} | {size / 1e6:.0f} | {peak_mb():.0f} |")
             if name == "JSON export":
