@@ -271,6 +271,8 @@ def test_delete_a_period_in_local_days(alice, user, history):
     wrong = post_form(alice, HISTORY, f"{HISTORY}/delete", {"del-first": f"{y}-12-12", "del-last": f"{y}-12-11"})
     assert wrong.status_code == 400 and "The last day comes before the first." in wrong.get_data(as_text=True)
     assert post_form(alice, HISTORY, f"{HISTORY}/delete", {"del-first": "soon"}).status_code == 400
+    far = post_form(alice, HISTORY, f"{HISTORY}/delete", {"del-first": "0001-01-01", "del-last": "9999-12-31"})
+    assert far.status_code == 400 and "Choose a day between the years 1900 and 2999." in far.get_data(as_text=True)
     assert len(_plays(user.id)) == 3
 
 

@@ -136,6 +136,16 @@ class HistoryDeleteForm(FlaskForm):
     last = DateField(_l("To"), validators=[InputRequired(_l("Choose the last day."))])
     confirmed = HiddenField()
 
+    def validate_first(self, field: DateField) -> None:
+        _check_year(field)
+
     def validate_last(self, field: DateField) -> None:
+        _check_year(field)
         if self.first.data and field.data and field.data < self.first.data:
             raise ValidationError(_l("The last day comes before the first."))
+
+
+def _check_year(field: DateField) -> None:
+    # Year 1 or 9999 would run past what a date can hold once turned into an instant.
+    if field.data and not 1900 <= field.data.year <= 2999:
+        raise ValidationError(_l("Choose a day between the years 1900 and 2999."))
