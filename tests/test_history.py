@@ -232,6 +232,12 @@ def test_listenbrainz_import_matches_by_artist_and_title(alice, user, history, m
             b'{"played_at": "2024-01-01 10:00", "title": "One", "artist": "Ann"}]}',
             "Listen number 2",
         ),
+        (
+            "own",
+            b'{"format": "music-cloud-listens", "version": 1, "listens": ['
+            b'{"played_at": "2024-01-01T10:00:00Z", "track_id": 100000000000000000000, "title": "A", "artist": "B"}]}',
+            "Listen number 1",
+        ),
     ],
 )
 def test_a_bad_file_gives_a_clear_error_and_changes_nothing(alice, user, history, kind, content, error):

@@ -195,7 +195,10 @@ def read_own(data: bytes, limit: int) -> list[Listen]:
         )
         if artist is None or title is None or not isinstance(when, str):
             raise HistoryFileInvalid("HISTORY_BAD_LISTEN", number=number)
-        if track_id is not None and (not isinstance(track_id, int) or isinstance(track_id, bool)):
+        # A number no track can have (the id column holds 32 bits) is refused, not looked up.
+        if track_id is not None and (
+            not isinstance(track_id, int) or isinstance(track_id, bool) or not 0 < track_id < 2**31
+        ):
             raise HistoryFileInvalid("HISTORY_BAD_LISTEN", number=number)
         try:
             played_at = datetime.fromisoformat(when)
