@@ -217,6 +217,9 @@ def test_listenbrainz_import_matches_by_artist_and_title(alice, user, history, m
         ),
         ("listenbrainz", b"\xff\xfe not text", "The file is not valid JSON (line 1)."),
         ("own", b"[]", "The file is JSON, but not a listening history of the kind chosen."),
+        ("listenbrainz", b"[" * 100_000, "The file is not valid JSON (line 1)."),
+        ("listenbrainz", b'[{"listened_at": ' + b"9" * 5000 + b"}]", "The file is not valid JSON (line 1)."),
+        ("listenbrainz", b"", "The file is not valid JSON (line 1)."),
         ("listenbrainz", b'{"format": "music-cloud-listens", "version": 1, "listens": []}', "not a listening history"),
         # The first listen is good, the second has no time: nothing at all is imported.
         (

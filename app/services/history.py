@@ -150,19 +150,23 @@ def _load_json(data: bytes, limit: int) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as whole:
-        # ListenBrainz also exports JSON lines: one listen per line.
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) < 2 or not lines[0].lstrip().startswith("{"):
-            raise HistoryFileInvalid("HISTORY_NOT_JSON", line=whole.lineno) from None
-        items = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise HistoryFileInvalid("HISTORY_NOT_JSON", line=number) from None
-        return items
+        first_error = whole.lineno
+    except (ValueError, RecursionError):
+        # Nesting too deep for the parser, a number too long to read: not a history.
+        raise HistoryFileInvalid("HISTORY_NOT_JSON", line=1) from None
+    # ListenBrainz also exports JSON lines: one listen per line.
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or not lines[0].lstrip().startswith("{"):
+        raise HistoryFileInvalid("HISTORY_NOT_JSON", line=first_error)
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except (ValueError, RecursionError):
+            raise HistoryFileInvalid("HISTORY_NOT_JSON", line=number) from None
+    return items
 
 
 def _text(value: object) -> str | None:
