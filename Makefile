@@ -108,7 +108,7 @@ test: system-deps install-dev player-deps translations ## Run the whole test sui
 	$(BIN)/pytest $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
-bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 15 minutes)
+bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 20 minutes)
 	$(BIN)/python bench/library_bench.py
 	$(BIN)/python bench/subsonic_bench.py
 	$(BIN)/python bench/api_bench.py
@@ -119,6 +119,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/recs_eval.py
+	$(BIN)/python bench/history_bench.py
 	$(BIN)/python bench/memory_bench.py
 	$(BIN)/python bench/transcode_bench.py
 
