@@ -147,7 +147,12 @@ def _wait_complete(app, variant: Variant, seconds: float = 60) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("fmt", "preset_name"), [("mp3", "mp3-192"), ("opus", "opus-128")])
+# The variant's bytes do not depend on the database: each codec runs on one of the two.
+@pytest.mark.parametrize(
+    ("database_url", "fmt", "preset_name"),
+    [("sqlite", "mp3", "mp3-192"), ("postgresql", "opus", "opus-128")],
+    indirect=["database_url"],
+)
 def test_ranges_into_a_partial_and_a_complete_variant_are_the_finished_files_bytes(
     make_app, tmp_path, fmt, preset_name
 ):
@@ -232,6 +237,7 @@ def test_the_cache_evicts_the_least_recently_used_variants_under_its_cap(app):
     assert left == [Variant(f"{2:064x}", PRESETS["opus-128"]).name, Variant(f"{3:064x}", PRESETS["opus-64"]).name]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # ffmpeg and HTTP, not the database
 def test_subsonic_max_bitrate_format_time_offset_and_busy(make_app, tmp_path):
     app = make_app(TRANSCODE_MAX_PER_USER=1, FFMPEG=slow_ffmpeg(tmp_path, speed=2))
     with app.app_context():
@@ -370,6 +376,7 @@ def test_the_sound_endpoint_says_what_plays(app, user, client):
     assert sound["bitrate"] == round(mp3.bitrate / 1000)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # ffmpeg and HTTP, not the database
 def test_a_far_seek_without_a_free_slot_waits_for_the_encode(make_app, tmp_path):
     app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=8), TRANSCODE_MAX_PER_USER=1, TRANSCODE_ABANDON_SECONDS=30)
     with app.app_context():
