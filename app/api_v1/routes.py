@@ -22,6 +22,7 @@ from app.api_v1.errors import ApiError
 from app.api_v1.library import bp as library_bp
 from app.api_v1.playlists import bp as playlists_bp
 from app.api_v1.plays import bp as plays_bp
+from app.api_v1.search import bp as search_bp
 from app.extensions import csrf, db, limiter
 from app.models import AccessScope, Track, Visibility
 from app.models.types import utcnow
@@ -63,7 +64,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for blp in (auth_bp, tracks_bp, library_bp, playlists_bp, plays_bp, admin_bp):
+    for blp in (auth_bp, tracks_bp, library_bp, search_bp, playlists_bp, plays_bp, admin_bp):
         csrf.exempt(blp)  # no cookie is accepted here, so there is no cross-site request to forge
         api.register_blueprint(blp)
     app.add_url_rule("/api/docs", "api_docs", docs)

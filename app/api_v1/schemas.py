@@ -278,6 +278,80 @@ class AlbumQuerySchema(PageQuerySchema):
     search = fields.String(validate=validate.Length(max=200), metadata={"description": "words of the title or artist"})
 
 
+# --- search -----------------------------------------------------------------------------------
+
+
+class SearchQuerySchema(Schema):
+    q = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "words to find in title, artist, album, album artist or genre; any case or accents; "
+            "a word of five letters or more forgives one typo"
+        },
+    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    genre = fields.String(validate=TAG, metadata={"description": "a genre facet's value"})
+    artist_id = fields.Integer(
+        validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "an artist facet's value"}
+    )
+    album_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    format = fields.String(validate=validate.OneOf(FORMATS), metadata={"description": "a format facet's value"})
+    decade = fields.Integer(
+        validate=validate.Range(min=0, max=9990), metadata={"description": "a decade facet's value: 1990 for 1990-1999"}
+    )
+
+
+class HighlightSchema(Schema):
+    title = fields.String(required=True)
+    artist = fields.String(required=True)
+    album = fields.String(required=True)
+    album_artist = fields.String(required=True)
+    genre = fields.String(required=True)
+
+
+class SearchHitSchema(TrackSchema):
+    score = fields.Integer(required=True, metadata={"description": "higher ranks first"})
+    highlight = fields.Nested(
+        HighlightSchema,
+        required=True,
+        metadata={"description": "each tag as escaped HTML, the matched parts in <mark>"},
+    )
+
+
+class FacetValueSchema(Schema):
+    value = fields.Raw(
+        required=True, metadata={"description": "the filter's value (a genre, artist_id, format or decade)"}
+    )
+    label = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class FacetsSchema(Schema):
+    genre = fields.List(fields.Nested(FacetValueSchema), required=True)
+    artist = fields.List(fields.Nested(FacetValueSchema), required=True)
+    format = fields.List(fields.Nested(FacetValueSchema), required=True)
+    decade = fields.List(fields.Nested(FacetValueSchema), required=True)
+
+
+class SearchMetaSchema(PageMetaSchema):
+    q = fields.String(required=True)
+    terms = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        required=True,
+        metadata={"description": "each word of the query and the words it was taken to mean (typos forgiven)"},
+    )
+    filters = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
+
+
+class SearchResultSchema(Schema):
+    data = fields.List(fields.Nested(SearchHitSchema), required=True)
+    facets = fields.Nested(FacetsSchema, required=True)
+    meta = fields.Nested(SearchMetaSchema, required=True)
+
+
 # --- playlists ---------------------------------------------------------------------------------
 
 

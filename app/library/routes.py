@@ -21,7 +21,7 @@ from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing
 from app.web.discovery import explain
 from app.web.messages import message
-from app.web.params import id_arg, page_arg
+from app.web.params import id_arg, int_arg, page_arg
 from app.web.redirects import back_to
 from app.web.sending import send_waveform
 from app.web.serializers import add_result_data, track_data
@@ -44,6 +44,7 @@ SORT_LABELS = [
     ("duration", _l("Length")),
     ("added", _l("Added")),
 ]
+FACET_LABELS = [("genre", _l("Genre")), ("artist", _l("Artist")), ("format", _l("Format")), ("decade", _l("Decade"))]
 
 
 @bp.get("/")
@@ -58,14 +59,19 @@ def home() -> Response:
 def index() -> str:
     query = browse.TrackQuery(
         q=request.args.get("q", ""),
-        sort=request.args.get("sort", "added"),
+        sort=request.args.get("sort", ""),
         order=request.args.get("order", ""),
         artist=id_arg("artist"),
         album=id_arg("album"),
         genre=request.args.get("genre", ""),
+        format=request.args.get("format", ""),
+        decade=int_arg("decade", None, low=0, high=9990),
         page=page_arg(),
     ).normalised()
     pagination = browse.list_tracks(current_user.id, query)
+    sorts = [(key, str(label)) for key, label in SORT_LABELS]
+    if query.q:
+        sorts.insert(0, (browse.RELEVANCE, _("Relevance")))
     return render_template(
         "library/index.html",
         pagination=pagination,
@@ -75,7 +81,8 @@ def index() -> str:
         query=query,
         bulk_form=ActionForm(),
         last_bulk=bulk.last_edit(current_user.id),
-        sorts=[(key, str(label)) for key, label in SORT_LABELS],
+        sorts=sorts,
+        facet_labels=FACET_LABELS,
     )
 
 
@@ -90,6 +97,8 @@ def _bulk_ids() -> list[int]:
             artist=int(v) if (v := request.form.get("artist", "")).isdigit() else None,
             album=int(v) if (v := request.form.get("album", "")).isdigit() else None,
             genre=request.form.get("genre", ""),
+            format=request.form.get("format", ""),
+            decade=int(v) if (v := request.form.get("decade", "")).isdigit() and len(v) <= 4 else None,
         )
         return browse.own_matching_ids(current_user.id, query, bulk.MAX_TRACKS)
     raw = request.form.getlist("track") or request.form.get("ids", "").split(",")

@@ -15,6 +15,8 @@ from app.models.types import UTCDateTime, utcnow
 # Tag text is clamped to this many characters when read.
 TAG_MAX = 300
 FOLDER_MAX = 500
+# Longer words are left out of the search vocabulary (no typo tolerance for them).
+WORD_MAX = 40
 
 
 class Visibility(enum.StrEnum):
@@ -183,3 +185,18 @@ class Track(db.Model):
 
     def __repr__(self) -> str:
         return f"<Track {self.id} {self.title!r}>"
+
+
+class SearchWord(db.Model):
+    """The search's vocabulary (services/library/vocabulary.py): each folded word of
+    four letters or more in the tracks' tags, filed under itself and under every
+    form one deleted letter makes of it. A query word and a vocabulary word one
+    typo apart share such a key, so typo candidates are an indexed lookup.
+
+    Shared by every account, as artists are: it only widens a query's words;
+    which tracks match is decided on the tracks, under the access rule."""
+
+    __tablename__ = "search_words"
+
+    key: Mapped[str] = mapped_column(String(WORD_MAX), primary_key=True)
+    word: Mapped[str] = mapped_column(String(WORD_MAX), primary_key=True)

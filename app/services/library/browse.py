@@ -3,7 +3,7 @@ indexes and paginated, with the access rule applied in the query."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.extensions import db
 from app.models import Album, Artist, Track, Visibility
 from app.models.library import TAG_MAX
+from app.services import search
 from app.services.errors import NotFound
 from app.services.library.access import visible_to
 from app.services.text import fold
@@ -28,6 +29,9 @@ SORTS = {
     "added": lambda: [Track.uploaded_at, Track.id],
 }
 DEFAULT_ORDER = {"added": "desc"}
+# With words to find, the list is in the search's order unless another sort is asked for.
+RELEVANCE = "relevance"
+FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav")
 
 
 @dataclass
@@ -38,22 +42,34 @@ class TrackQuery:
     artist: int | None = None
     album: int | None = None
     genre: str = ""
+    format: str = ""
+    # The first year of a decade: 1990 for 1990-1999.
+    decade: int | None = None
     page: int = 1
     per_page: int = PER_PAGE
 
     def normalised(self) -> TrackQuery:
-        sort = self.sort if self.sort in SORTS else "added"
+        q = self.q.strip()[:200]
+        chosen = self.sort in SORTS or (self.sort == RELEVANCE and bool(q))
+        sort = self.sort if chosen else (RELEVANCE if q else "added")
         order = self.order if self.order in ("asc", "desc") else DEFAULT_ORDER.get(sort, "asc")
+        decade = self.decade if self.decade is not None and 0 <= self.decade <= 9990 else None
         return TrackQuery(
-            q=self.q.strip()[:200],
+            q=q,
             sort=sort,
-            order=order,
+            order="desc" if sort == RELEVANCE else order,
             artist=self.artist,
             album=self.album,
             genre=self.genre.strip()[:TAG_MAX],
+            format=self.format if self.format in FORMATS else "",
+            decade=decade - decade % 10 if decade is not None else None,
             page=max(1, min(self.page, 100_000)),
             per_page=self.per_page,
         )
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.q or self.artist or self.album or self.genre or self.format or self.decade is not None)
 
 
 def search_terms(q: str) -> list[str]:
@@ -64,27 +80,33 @@ def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(user_id: int, query: TrackQuery, stmt: Select) -> Select:
-    stmt = stmt.where(visible_to(user_id))
-    for term in search_terms(query.q):
-        stmt = stmt.where(Track.search_text.like(f"%{_like_escape(term)}%", escape="\\"))
-    if query.artist:
-        stmt = stmt.where(or_(Track.artist_id == query.artist, Track.album_artist_id == query.artist))
-    if query.album:
-        stmt = stmt.where(Track.album_id == query.album)
-    if query.genre:
-        stmt = stmt.where(Track.genre_key == fold(query.genre)[:TAG_MAX])
-    return stmt
+def _where(user_id: int, query: TrackQuery, words: search.Plan) -> list[ColumnElement[bool]]:
+    # The words match as the search's do: accents, case and one typo in a long word forgiven.
+    filters = search.Filters(
+        genre=query.genre or None,
+        artist_id=query.artist or None,
+        album_id=query.album or None,
+        format=query.format or None,
+        decade=query.decade,
+    )
+    return [visible_to(user_id), *search.conditions(words), *filters.where()]
 
 
-def _ordering(query: TrackQuery) -> list[Any]:
+def _filtered(user_id: int, query: TrackQuery, stmt: Select, words: search.Plan | None = None) -> Select:
+    return stmt.where(*_where(user_id, query, words if words is not None else search.plan(query.q)))
+
+
+def _ordering(query: TrackQuery, words: search.Plan) -> list[Any]:
+    if query.sort == RELEVANCE:
+        return [search.score(words).desc(), Track.title_key, Track.id]
     columns = SORTS[query.sort]()
     return [c.desc() for c in columns] if query.order == "desc" else columns
 
 
-def _page_ids(user_id: int, query: TrackQuery, limit: int, offset: int) -> Select:
+def _page_ids(user_id: int, query: TrackQuery, words: search.Plan, limit: int, offset: int) -> Select:
     # The page's ids first, from the sort index alone; whole rows only for those.
-    return _filtered(user_id, query, select(Track.id)).order_by(*_ordering(query)).limit(limit).offset(offset)
+    stmt = _filtered(user_id, query, select(Track.id), words)
+    return stmt.order_by(*_ordering(query, words)).limit(limit).offset(offset)
 
 
 COUNT_CAP = 1000
@@ -94,8 +116,9 @@ def own_matching_ids(user_id: int, query: TrackQuery, limit: int) -> list[int]:
     """The ids of the user's own tracks among a list's results (all its pages), in its order:
     what "select all N results" selects for a bulk edit."""
     query = query.normalised()
-    stmt = _filtered(user_id, query, select(Track.id)).where(Track.owner_id == user_id)
-    return list(db.session.scalars(stmt.order_by(*_ordering(query)).limit(limit)))
+    words = search.plan(query.q)
+    stmt = _filtered(user_id, query, select(Track.id), words).where(Track.owner_id == user_id)
+    return list(db.session.scalars(stmt.order_by(*_ordering(query, words)).limit(limit)))
 
 
 @dataclass
@@ -109,6 +132,10 @@ class Page:
     total: int
     capped: bool = False
     more: bool = False
+    # With words to find: each row's tags with the matches marked (escaped HTML),
+    # and the counts per genre, artist, format and decade of every result.
+    highlights: dict[int, dict[str, Any]] = field(default_factory=dict)
+    facets: dict[str, list[search.FacetValue]] = field(default_factory=dict)
 
     @property
     def pages(self) -> int | None:
@@ -133,15 +160,21 @@ class Page:
 
 def list_tracks(user_id: int, query: TrackQuery) -> Page:
     query = query.normalised()
+    words = search.plan(query.q)
     offset = (query.page - 1) * query.per_page
-    ids = list(db.session.scalars(_page_ids(user_id, query, query.per_page + 1, offset)))
+    ids = list(db.session.scalars(_page_ids(user_id, query, words, query.per_page + 1, offset)))
     more = len(ids) > query.per_page
     ids = ids[: query.per_page]
     by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
     rows = [by_id[i] for i in ids if i in by_id]
-    if query.q or query.artist or query.album or query.genre:
+    if words:
+        # The facets count every result, so they give the exact total as well.
+        facets, total = search.facet_counts(_where(user_id, query, words))
+        highlights = {t.id: search.highlights(t, words) for t in rows}
+        return Page(rows, query.page, query.per_page, total, False, more, highlights, facets)
+    if query.filtered:
         # A filtered view counts only as far as anyone reads.
-        capped_rows = _filtered(user_id, query, select(Track.id)).limit(COUNT_CAP + 1).subquery()
+        capped_rows = _filtered(user_id, query, select(Track.id), words).limit(COUNT_CAP + 1).subquery()
         total = db.session.scalar(select(func.count()).select_from(capped_rows)) or 0
         capped = total > COUNT_CAP
         total = min(total, COUNT_CAP)

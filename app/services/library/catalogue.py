@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import Album, Artist, Track
 from app.models.library import TAG_MAX
+from app.services.library import vocabulary
 from app.services.text import clean_tag, fold
 
 # What compilations are filed under, and the album artist tags that mean it (folded).
@@ -61,8 +62,10 @@ def apply_tags(track: Track, **tags: Any) -> None:
     track.artist_key = fold(track.artist)[:TAG_MAX]
     track.album_key = fold(track.album)[:TAG_MAX]
     track.genre_key = fold(track.genre)[:TAG_MAX] or None
-    parts = [track.title_key, track.artist_key, track.album_key, fold(track.album_artist)[:TAG_MAX]]
-    track.search_text = " ".join(parts)[: 4 * TAG_MAX]
+    # The genre last: the search ranks a match there below one in the other tags.
+    parts = [track.title_key, track.artist_key, track.album_key, fold(track.album_artist)[:TAG_MAX], track.genre_key]
+    track.search_text = " ".join(p for p in parts if p)[: 4 * TAG_MAX]
+    vocabulary.remember([track.search_text])
     artist = _artist(main_artist(track.artist))
     if not track.album_artist:
         album_artist = artist
