@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice, product
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select
 
 from app.extensions import db
-from app.models import Track
+from app.models import Artist, Track
 from app.models.library import TAG_MAX
 from app.services.library import vocabulary
 from app.services.library.access import visible_to
@@ -165,45 +166,71 @@ def search(user_id: int, q: str, filters: Filters | None = None, page: int = 1, 
     page, per_page = max(1, page), max(1, per_page)
     if not found:
         return Result([], 0, page, per_page, {name: [] for name in FACETS})
-    where = [visible_to(user_id), *conditions(found), *filters.where()]
-    rank = score(found).label("score")
-    stmt = select(Track.id, rank).where(*where).order_by(rank.desc(), Track.title_key, Track.id)
-    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    ids = [r[0] for r in rows]
+    every = matches([visible_to(user_id), *conditions(found), *filters.where()], found)
+    chosen = every.ranked[(page - 1) * per_page : page * per_page]
+    ids = [m.id for m in chosen]
     by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
-    hits = [Hit(by_id[i], s, highlights(by_id[i], found)) for i, s in rows if i in by_id]
-    facets, total = facet_counts(where)
-    return Result(hits, total, page, per_page, facets, {t.word: t.variants for t in found.terms})
+    hits = [Hit(by_id[m.id], m.score, highlights(by_id[m.id], found)) for m in chosen if m.id in by_id]
+    terms = {t.word: t.variants for t in found.terms}
+    return Result(hits, len(every.ranked), page, per_page, every.facets, terms)
 
 
-def facet_counts(where: list[ColumnElement[bool]]) -> tuple[dict[str, list[FacetValue]], int]:
-    """Counts per genre, artist, format and decade among the tracks meeting `where`,
-    biggest first (decades in order), and how many tracks that is. One statement:
-    the matching rows are found once (a common table expression used four times)."""
-    m = select(Track.id, Track.genre_key, Track.genre, Track.artist_id, Track.artist, Track.format, Track.year)
-    m = m.where(*where).cte("matched")
-    decade = m.c.year // 10 * 10
-    text_of = lambda column: cast(column, String)  # noqa: E731 (each branch's columns share one type)
-    stmt = union_all(
-        select(literal("genre"), m.c.genre_key, func.min(m.c.genre), func.count())
-        .where(m.c.genre_key.is_not(None))
-        .group_by(m.c.genre_key),
-        select(literal("artist"), text_of(m.c.artist_id), func.min(m.c.artist), func.count()).group_by(m.c.artist_id),
-        select(literal("format"), m.c.format, func.min(m.c.format), func.count()).group_by(m.c.format),
-        select(literal("decade"), text_of(decade), text_of(func.min(decade)), func.count())
-        .where(m.c.year.is_not(None))
-        .group_by(decade),
-    )
-    facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS}
-    for name, value, label, count in db.session.execute(stmt):
-        facets[name].append(FacetValue(int(value) if name in ("artist", "decade") else value, label, count))
-    total = sum(f.count for f in facets["format"])
-    for name in ("genre", "artist", "format"):
-        facets[name] = sorted(facets[name], key=lambda f: (-f.count, fold(f.label)))[:FACET_SIZE]
-    facets["decade"].sort(key=lambda f: f.value)
-    for f in facets["decade"]:
-        f.label = f"{f.value}s"
-    return facets, total
+@dataclass
+class Match:
+    id: int
+    score: int
+    title_key: str
+
+
+@dataclass
+class Matches:
+    """Every matching track, best first, and the facets they make."""
+
+    ranked: list[Match]
+    facets: dict[str, list[FacetValue]]
+
+
+def matches(where: list[ColumnElement[bool]], found: Plan) -> Matches:
+    """The tracks meeting `where`, ranked for `found`, with counts per genre, artist,
+    format and decade (biggest first, decades in order).
+
+    One pass over the table: the words are found by scanning the search text
+    (SQLite) or through its trigram index (PostgreSQL) once, and the few columns
+    the ranking and the facets need come back for every match; ordering and
+    counting those in Python costs less than a second scan for the facets."""
+    stmt = select(
+        Track.id, score(found), Track.title_key, Track.genre_key, Track.genre, Track.artist_id, Track.format, Track.year
+    ).where(*where)
+    rows = db.session.execute(stmt).all()
+    rows.sort(key=lambda r: (-r[1], r[2], r[0]))
+    genres: Counter[str] = Counter()
+    genre_names: dict[str, str] = {}
+    artists: Counter[int] = Counter()
+    formats: Counter[str] = Counter()
+    decades: Counter[int] = Counter()
+    for _id, _score, _title, genre_key, genre, artist_id, fmt, year in rows:
+        if genre_key:
+            genres[genre_key] += 1
+            genre_names.setdefault(genre_key, genre)
+        artists[artist_id] += 1
+        formats[fmt] += 1
+        if year is not None:
+            decades[year // 10 * 10] += 1
+    # Names for the biggest artists only (ties at the cut are then ordered by name among those).
+    candidates = Counter(dict(artists.most_common(FACET_SIZE * 5)))
+    names = dict(db.session.execute(select(Artist.id, Artist.name).where(Artist.id.in_(list(candidates)))).all())
+    facets = {
+        "genre": [FacetValue(k, genre_names[k], n) for k, n in _top(genres, lambda k: fold(genre_names[k]))],
+        "artist": [FacetValue(k, names.get(k, ""), n) for k, n in _top(candidates, lambda k: fold(names.get(k)))],
+        "format": [FacetValue(k, k, n) for k, n in _top(formats, str)],
+        "decade": [FacetValue(k, f"{k}s", n) for k, n in sorted(decades.items())],
+    }
+    return Matches([Match(r[0], r[1], r[2]) for r in rows], facets)
+
+
+def _top(counts: Counter[Any], label: Any) -> list[tuple[Any, int]]:
+    """The FACET_SIZE biggest counts, biggest first, ties by label."""
+    return sorted(counts.items(), key=lambda item: (-item[1], label(item[0])))[:FACET_SIZE]
 
 
 # --- highlighting -----------------------------------------------------------------------------

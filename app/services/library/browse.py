@@ -162,16 +162,20 @@ def list_tracks(user_id: int, query: TrackQuery) -> Page:
     query = query.normalised()
     words = search.plan(query.q)
     offset = (query.page - 1) * query.per_page
-    ids = list(db.session.scalars(_page_ids(user_id, query, words, query.per_page + 1, offset)))
+    every = search.matches(_where(user_id, query, words), words) if words else None
+    if every is not None and query.sort == RELEVANCE:
+        # The search's own pass ranks every match: the page is a slice of it.
+        ids = [m.id for m in every.ranked[offset : offset + query.per_page + 1]]
+    else:
+        ids = list(db.session.scalars(_page_ids(user_id, query, words, query.per_page + 1, offset)))
     more = len(ids) > query.per_page
     ids = ids[: query.per_page]
     by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
     rows = [by_id[i] for i in ids if i in by_id]
-    if words:
-        # The facets count every result, so they give the exact total as well.
-        facets, total = search.facet_counts(_where(user_id, query, words))
+    if every is not None:
+        # Every match was counted for the facets: the total is exact.
         highlights = {t.id: search.highlights(t, words) for t in rows}
-        return Page(rows, query.page, query.per_page, total, False, more, highlights, facets)
+        return Page(rows, query.page, query.per_page, len(every.ranked), False, more, highlights, every.facets)
     if query.filtered:
         # A filtered view counts only as far as anyone reads.
         capped_rows = _filtered(user_id, query, select(Track.id), words).limit(COUNT_CAP + 1).subquery()
