@@ -169,3 +169,17 @@ def test_the_vocabulary_follows_edits_and_can_be_rebuilt(client, token, user, ma
     vocabulary.rebuild()
     commit()
     assert db.session.get(SearchWord, ("wonderwall", "wonderwall")) is None
+
+
+def test_subsonic_search3_uses_the_same_order_and_forgives_typos(client, user, crafted, make_track):
+    _row, password = credentials.create_app_password(user.id, "Phone")
+    commit()
+    make_track(user, "Let It Be", "The Beatles")
+
+    def songs(query):
+        params = {"v": "1.16.1", "c": "tests", "f": "json", "u": "alice", "p": password, "query": query}
+        body = client.get("/rest/search3", query_string={**params, "artistCount": 0, "albumCount": 0}).get_json()
+        return [s["title"] for s in body["subsonic-response"]["searchResult3"].get("song", [])]
+
+    assert songs("river") == ["River", "Morning", "Quiet", "Songs of the River Valley", "Evening", "Night"]
+    assert songs("beatels") == ["Let It Be"]

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.extensions import db
 from app.models import Album, Artist, PlayEvent, Track
 from app.models.library import TAG_MAX
+from app.services import search
 from app.services.library.access import visible_to
 from app.services.library.browse import AlbumSummary, ArtistSummary, _album_rows, _like_escape, search_terms
 from app.services.text import fold
@@ -193,12 +194,15 @@ def _matching(columns: list, q: str) -> list[ColumnElement[bool]]:
 
 
 def search_songs(user_id: int, q: str, size: int, offset: int) -> list[Track]:
-    """Tracks matching every word of `q` (every track for an empty `q`), in a stable order for paging."""
+    """Tracks matching every word of `q` in the search's order (services/search.py: typos
+    in long words forgiven), or every track by id for an empty `q`; stable for paging."""
     size, offset = _bounded(size, offset)
     if size == 0:
         return []
-    ids_stmt = select(Track.id).where(visible_to(user_id), *_matching([Track.search_text], q))
-    ids = list(db.session.scalars(ids_stmt.order_by(Track.id).limit(size).offset(offset)))
+    words = search.plan(q)
+    ids_stmt = select(Track.id).where(visible_to(user_id), *search.conditions(words))
+    ordered = search.ranked(ids_stmt, words) if words else ids_stmt.order_by(Track.id)
+    ids = list(db.session.scalars(ordered.limit(size).offset(offset)))
     if not ids:
         return []
     by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))}
