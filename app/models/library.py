@@ -92,6 +92,11 @@ class Track(db.Model):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # SQLite scans this narrow copy of the search text (with the visibility test's
+        # columns) for a search's matches instead of the wide table rows: four times
+        # less to read. PostgreSQL has the trigram index (and a B-tree would refuse
+        # the longest texts).
+        Index("ix_tracks_search_scan", "search_text", "owner_id", "visibility").ddl_if(dialect="sqlite"),
         Index("ix_tracks_album_artist_visible", "album_artist_id", "owner_id", "visibility"),
         # The REST API's format filter, counted and paged from the index.
         Index("ix_tracks_format_visible", "format", "owner_id", "visibility"),

@@ -167,26 +167,21 @@ def search(user_id: int, q: str, filters: Filters | None = None, page: int = 1, 
     if not found:
         return Result([], 0, page, per_page, {name: [] for name in FACETS})
     every = matches([visible_to(user_id), *conditions(found), *filters.where()], found)
-    chosen = every.ranked[(page - 1) * per_page : page * per_page]
-    ids = [m.id for m in chosen]
+    first = (page - 1) * per_page
+    chosen = list(zip(every.ids[first : first + per_page], every.scores[first : first + per_page], strict=True))
+    ids = [track_id for track_id, _score in chosen]
     by_id = {t.id: t for t in db.session.scalars(select(Track).where(Track.id.in_(ids)))} if ids else {}
-    hits = [Hit(by_id[m.id], m.score, highlights(by_id[m.id], found)) for m in chosen if m.id in by_id]
+    hits = [Hit(by_id[i], s, highlights(by_id[i], found)) for i, s in chosen if i in by_id]
     terms = {t.word: t.variants for t in found.terms}
-    return Result(hits, len(every.ranked), page, per_page, every.facets, terms)
-
-
-@dataclass
-class Match:
-    id: int
-    score: int
-    title_key: str
+    return Result(hits, len(every.ids), page, per_page, every.facets, terms)
 
 
 @dataclass
 class Matches:
-    """Every matching track, best first, and the facets they make."""
+    """Every matching track's id and score, best first, and the facets they make."""
 
-    ranked: list[Match]
+    ids: list[int]
+    scores: list[int]
     facets: dict[str, list[FacetValue]]
 
 
@@ -196,41 +191,41 @@ def matches(where: list[ColumnElement[bool]], found: Plan) -> Matches:
 
     One pass over the table: the words are found by scanning the search text
     (SQLite) or through its trigram index (PostgreSQL) once, and the few columns
-    the ranking and the facets need come back for every match; ordering and
-    counting those in Python costs less than a second scan for the facets."""
-    stmt = select(
-        Track.id, score(found), Track.title_key, Track.genre_key, Track.genre, Track.artist_id, Track.format, Track.year
-    ).where(*where)
-    rows = db.session.execute(stmt).all()
-    rows.sort(key=lambda r: (-r[1], r[2], r[0]))
-    genres: Counter[str] = Counter()
-    genre_names: dict[str, str] = {}
-    artists: Counter[int] = Counter()
-    formats: Counter[str] = Counter()
-    decades: Counter[int] = Counter()
-    for _id, _score, _title, genre_key, genre, artist_id, fmt, year in rows:
-        if genre_key:
-            genres[genre_key] += 1
-            genre_names.setdefault(genre_key, genre)
-        artists[artist_id] += 1
-        formats[fmt] += 1
-        if year is not None:
-            decades[year // 10 * 10] += 1
+    the ranking and the facets need come back for every match, in rank order;
+    counting those in Python costs less than a second scan for the facets. The
+    rows are read as plain tuples (no ORM), and counted column by column."""
+    rank = score(found)
+    # The matches first (SQLite: from the narrow ix_tracks_search_scan alone), then
+    # the wide rows of those only.
+    matching = select(Track.id).where(*where)
+    stmt = (
+        select(Track.id, rank, Track.genre_key, Track.genre, Track.artist_id, Track.format, Track.year)
+        .where(Track.id.in_(matching))
+        .order_by(rank.desc(), Track.title_key, Track.id)
+    )
+    rows = db.session.connection().execute(stmt).all()
+    facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS}
+    if not rows:
+        return Matches([], [], facets)
+    ids, scores, genre_keys, genre_names, artist_ids, formats, years = (list(c) for c in zip(*rows, strict=True))
+    genres = Counter(genre_keys)
+    genres.pop(None, None)
+    names_of_genres = dict(zip(genre_keys, genre_names, strict=True))
+    artists = Counter(artist_ids)
+    decades = Counter(year // 10 * 10 for year in years if year is not None)
     # Names for the biggest artists only (ties at the cut are then ordered by name among those).
     candidates = Counter(dict(artists.most_common(FACET_SIZE * 5)))
     names = dict(db.session.execute(select(Artist.id, Artist.name).where(Artist.id.in_(list(candidates)))).all())
-    facets = {
-        "genre": [FacetValue(k, genre_names[k], n) for k, n in _top(genres, lambda k: fold(genre_names[k]))],
-        "artist": [FacetValue(k, names.get(k, ""), n) for k, n in _top(candidates, lambda k: fold(names.get(k)))],
-        "format": [FacetValue(k, k, n) for k, n in _top(formats, str)],
-        "decade": [FacetValue(k, f"{k}s", n) for k, n in sorted(decades.items())],
-    }
-    return Matches([Match(r[0], r[1], r[2]) for r in rows], facets)
+    facets["genre"] = [FacetValue(k, names_of_genres[k], n) for k, n in _top(genres, lambda k: names_of_genres[k])]
+    facets["artist"] = [FacetValue(k, names.get(k, ""), n) for k, n in _top(candidates, lambda k: names.get(k, ""))]
+    facets["format"] = [FacetValue(k, k, n) for k, n in _top(Counter(formats), str)]
+    facets["decade"] = [FacetValue(k, f"{k}s", n) for k, n in sorted(decades.items())]
+    return Matches(ids, scores, facets)
 
 
 def _top(counts: Counter[Any], label: Any) -> list[tuple[Any, int]]:
-    """The FACET_SIZE biggest counts, biggest first, ties by label."""
-    return sorted(counts.items(), key=lambda item: (-item[1], label(item[0])))[:FACET_SIZE]
+    """The FACET_SIZE biggest counts, biggest first, ties by label (any case or accents)."""
+    return sorted(counts.items(), key=lambda item: (-item[1], fold(label(item[0]))))[:FACET_SIZE]
 
 
 # --- highlighting -----------------------------------------------------------------------------

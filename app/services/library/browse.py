@@ -165,7 +165,7 @@ def list_tracks(user_id: int, query: TrackQuery) -> Page:
     every = search.matches(_where(user_id, query, words), words) if words else None
     if every is not None and query.sort == RELEVANCE:
         # The search's own pass ranks every match: the page is a slice of it.
-        ids = [m.id for m in every.ranked[offset : offset + query.per_page + 1]]
+        ids = every.ids[offset : offset + query.per_page + 1]
     else:
         ids = list(db.session.scalars(_page_ids(user_id, query, words, query.per_page + 1, offset)))
     more = len(ids) > query.per_page
@@ -175,7 +175,7 @@ def list_tracks(user_id: int, query: TrackQuery) -> Page:
     if every is not None:
         # Every match was counted for the facets: the total is exact.
         highlights = {t.id: search.highlights(t, words) for t in rows}
-        return Page(rows, query.page, query.per_page, len(every.ranked), False, more, highlights, every.facets)
+        return Page(rows, query.page, query.per_page, len(every.ids), False, more, highlights, every.facets)
     if query.filtered:
         # A filtered view counts only as far as anyone reads.
         capped_rows = _filtered(user_id, query, select(Track.id), words).limit(COUNT_CAP + 1).subquery()
