@@ -245,6 +245,7 @@ JOB_LABELS = {
     jobs.TRIM_VARIANTS: _l("Transcoding cache trim"),
     jobs.UPDATE_RECOMMENDATIONS: _l("Recommendations update"),
     jobs.REBUILD_RECOMMENDATIONS: _l("Recommendations rebuild"),
+    jobs.REBUILD_SEARCH_WORDS: _l("Search vocabulary rebuild"),
 }
 
 

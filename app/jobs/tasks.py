@@ -22,11 +22,12 @@ from app.services.jobs import (
     IMPORT_ARCHIVE,
     MAKE_COVER,
     REBUILD_RECOMMENDATIONS,
+    REBUILD_SEARCH_WORDS,
     TRIM_VARIANTS,
     UPDATE_RECOMMENDATIONS,
     VERIFY_LIBRARY,
 )
-from app.services.library import analysis, archives, check, covers, resumable
+from app.services.library import analysis, archives, check, covers, resumable, vocabulary
 from app.services.storage import get_storage
 from app.services.tags import pool_for
 from app.services.transcode import cache
@@ -96,6 +97,12 @@ def rebuild_recommendations() -> dict[str, int]:
     return {"tracks": recommend.rebuild_all()}
 
 
+def rebuild_search_words() -> dict[str, int]:
+    """Rebuild the search's vocabulary (nightly: drops the words of deleted or retagged
+    tracks, which uploads and edits, adding words as they go, leave behind)."""
+    return {"words": vocabulary.rebuild()}
+
+
 TASKS: dict[str, Callable[..., Any]] = {
     MAKE_COVER: make_cover,
     ANALYSE_TRACK: analyse_track,
@@ -105,6 +112,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     IMPORT_ARCHIVE: import_archive,
     UPDATE_RECOMMENDATIONS: update_recommendations,
     REBUILD_RECOMMENDATIONS: rebuild_recommendations,
+    REBUILD_SEARCH_WORDS: rebuild_search_words,
 }
 
 
@@ -125,4 +133,5 @@ PERIODIC = [
     # Transcodes fill the cache quickly (a 4-minute track is 4 to 10 MB per preset).
     Periodic("trim_variants_schedule", TRIM_VARIANTS, (), crontab(minute="*/10")),
     Periodic("nightly_recommendations", REBUILD_RECOMMENDATIONS, (), crontab(hour="3", minute="41")),
+    Periodic("nightly_search_words", REBUILD_SEARCH_WORDS, (), crontab(hour="3", minute="23")),
 ]

@@ -32,6 +32,7 @@ TRIM_VARIANTS = "trim_variants"
 IMPORT_ARCHIVE = "import_archive"
 UPDATE_RECOMMENDATIONS = "update_recommendations"
 REBUILD_RECOMMENDATIONS = "rebuild_recommendations"
+REBUILD_SEARCH_WORDS = "rebuild_search_words"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"

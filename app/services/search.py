@@ -122,7 +122,8 @@ class Filters:
         if self.genre:
             out.append(Track.genre_key == fold(clean_tag(self.genre, TAG_MAX))[:TAG_MAX])
         if self.artist_id is not None:
-            out.append(or_(Track.artist_id == self.artist_id, Track.album_artist_id == self.artist_id))
+            # The artist credited on the track, as the artist facet counts them.
+            out.append(Track.artist_id == self.artist_id)
         if self.album_id is not None:
             out.append(Track.album_id == self.album_id)
         if self.format:

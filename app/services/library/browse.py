@@ -83,13 +83,13 @@ def _like_escape(term: str) -> str:
 def _where(user_id: int, query: TrackQuery, words: search.Plan) -> list[ColumnElement[bool]]:
     # The words match as the search's do: accents, case and one typo in a long word forgiven.
     filters = search.Filters(
-        genre=query.genre or None,
-        artist_id=query.artist or None,
-        album_id=query.album or None,
-        format=query.format or None,
-        decade=query.decade,
+        genre=query.genre or None, album_id=query.album or None, format=query.format or None, decade=query.decade
     )
-    return [visible_to(user_id), *search.conditions(words), *filters.where()]
+    where = [visible_to(user_id), *search.conditions(words), *filters.where()]
+    if query.artist:
+        # The page's artist filter: tracks by or under the artist (as the artist's page).
+        where.append(or_(Track.artist_id == query.artist, Track.album_artist_id == query.artist))
+    return where
 
 
 def _filtered(user_id: int, query: TrackQuery, stmt: Select, words: search.Plan | None = None) -> Select:

@@ -5,8 +5,9 @@ query word are found by an indexed lookup on SQLite and PostgreSQL alike
 a key), then checked exactly in Python.
 
 Words are added as tags are set (catalogue.apply_tags: upload, edit, bulk edit
-and its undo). A word whose last track went away stays until `rebuild()`: it
-can only widen a query to a word no track has, which matches nothing."""
+and its undo). A word whose last track went away stays until `rebuild()` (a
+nightly job): it can only widen a query to a word no track has, which matches
+nothing."""
 
 from __future__ import annotations
 
