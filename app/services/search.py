@@ -196,12 +196,14 @@ def matches(where: list[ColumnElement[bool]], found: Plan) -> Matches:
     counting those in Python costs less than a second scan for the facets. The
     rows are read as plain tuples (no ORM), and counted column by column."""
     rank = score(found)
-    # The matches first (SQLite: from the narrow ix_tracks_search_scan alone), then
-    # the wide rows of those only.
-    matching = select(Track.id).where(*where)
+    if db.session.get_bind().dialect.name == "sqlite":
+        # The matches first, from the narrow ix_tracks_search_scan alone, then the
+        # wide rows of those only. (PostgreSQL finds them through its trigram index,
+        # and would answer this form with a hash join over the whole table.)
+        where = [Track.id.in_(select(Track.id).where(*where))]
     stmt = (
         select(Track.id, rank, Track.genre_key, Track.genre, Track.artist_id, Track.format, Track.year)
-        .where(Track.id.in_(matching))
+        .where(*where)
         .order_by(rank.desc(), Track.title_key, Track.id)
     )
     rows = db.session.connection().execute(stmt).all()
