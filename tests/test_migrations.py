@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
 from app import create_app
 from app.extensions import db
+from app.models import Role, SearchWord, Track
 from app.models.types import for_this_dialect
+from app.services import accounts
+from app.unit_of_work import commit
 from config import TestConfig
-from tests.helpers import drop_pg_schema, new_pg_schema
+from tests import hostile
+from tests.helpers import add_track, drop_pg_schema, new_pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -57,4 +61,29 @@ def test_upgrade_matches_models_and_downgrade_empties(empty_database: str, tmp_p
 
         flask_db("upgrade")  # and back up again, as a re-deploy would
         assert set(db.metadata.tables) <= set(inspect(db.engine).get_table_names())
+        db.engine.dispose()
+
+
+def test_the_search_vocabulary_migration_fills_itself_from_the_tracks(empty_database: str, tmp_path: Path) -> None:
+    """0020 on a library that has tracks: their words (genre included) are in the vocabulary."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
+    cli = app.test_cli_runner()
+    with app.app_context():
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        owner = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
+        commit()
+        song = hostile.mp3_with_tags(
+            tmp_path / "a.mp3", title="Let It Be", artist="The Beatles", album="Past", genre="Rock"
+        )
+        add_track(owner, "a.mp3", content=song)
+        assert cli.invoke(args=["db", "downgrade", "0019"]).exit_code == 0
+        # As the tracks were before: no genre in the search text.
+        db.session.execute(text("UPDATE tracks SET search_text = 'let it be the beatles past'"))
+        db.session.commit()
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        assert db.session.scalar(select(Track.search_text)) == "let it be the beatles past rock"
+        words = set(db.session.scalars(select(SearchWord.word).where(SearchWord.key == SearchWord.word)))
+        assert words == {"beatles", "past", "rock"}
+        assert db.session.get(SearchWord, ("beatls", "beatles")) is not None
+        db.session.remove()
         db.engine.dispose()
