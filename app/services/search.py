@@ -190,17 +190,15 @@ def matches(where: list[ColumnElement[bool]], found: Plan) -> Matches:
     """The tracks meeting `where`, ranked for `found`, with counts per genre, artist,
     format and decade (biggest first, decades in order).
 
-    One pass over the table: the words are found by scanning the search text
-    (SQLite) or through its trigram index (PostgreSQL) once, and the few columns
+    One pass: the words are found by scanning the search text (SQLite, in an
+    index that holds every column read here) or through its trigram index
+    (PostgreSQL) once, and the few columns
     the ranking and the facets need come back for every match, in rank order;
     counting those in Python costs less than a second scan for the facets. The
     rows are read as plain tuples (no ORM), and counted column by column."""
     rank = score(found)
-    if db.session.get_bind().dialect.name == "sqlite":
-        # The matches first, from the narrow ix_tracks_search_scan alone, then the
-        # wide rows of those only. (PostgreSQL finds them through its trigram index,
-        # and would answer this form with a hash join over the whole table.)
-        where = [Track.id.in_(select(Track.id).where(*where))]
+    # SQLite reads all of it from one index (ix_tracks_search_scan); PostgreSQL finds
+    # the matches through its trigram index.
     stmt = (
         select(Track.id, rank, Track.genre_key, Track.genre, Track.artist_id, Track.format, Track.year)
         .where(*where)
