@@ -65,7 +65,7 @@ def test_upgrade_matches_models_and_downgrade_empties(empty_database: str, tmp_p
 
 
 def test_the_search_vocabulary_migration_fills_itself_from_the_tracks(empty_database: str, tmp_path: Path) -> None:
-    """0020 on a library that has tracks: their words (genre included) are in the vocabulary."""
+    """0021 on a library that has tracks: their words (genre included) are in the vocabulary."""
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
     cli = app.test_cli_runner()
     with app.app_context():
@@ -76,7 +76,7 @@ def test_the_search_vocabulary_migration_fills_itself_from_the_tracks(empty_data
             tmp_path / "a.mp3", title="Let It Be", artist="The Beatles", album="Past", genre="Rock"
         )
         add_track(owner, "a.mp3", content=song)
-        assert cli.invoke(args=["db", "downgrade", "0019"]).exit_code == 0
+        assert cli.invoke(args=["db", "downgrade", "0020"]).exit_code == 0
         # As the tracks were before: no genre in the search text.
         db.session.execute(text("UPDATE tracks SET search_text = 'let it be the beatles past'"))
         db.session.commit()
