@@ -80,6 +80,16 @@ def submit(name: str, *args: Any) -> Job:
     return job
 
 
+def submit_many(name: str, args: list[tuple[Any, ...]]) -> list[Job]:
+    """Record one job per argument tuple, flushed at once, sent when the caller commits
+    (in one write to the queue: app/jobs/queue.py)."""
+    recorded = [Job(name=name, args=list(one), state=JobState.QUEUED, attempts=0) for one in args]
+    db.session.add_all(recorded)
+    db.session.flush()
+    db.session.info.setdefault(_TO_SEND, []).extend(recorded)
+    return recorded
+
+
 def retry(job_id: int) -> Job:
     """Queue a failed job again, with a fresh set of attempts, when the caller commits.
 

@@ -22,8 +22,15 @@ from app.models.library import TAG_MAX
 from app.services import jobs
 from app.services.errors import DomainError
 from app.services.library import analysis, hints
-from app.services.library.catalogue import VARIOUS_ARTISTS, apply_tags, file_folder
-from app.services.library.quotas import FileTooLarge, QuotaExceeded, check_limits, hold_quota
+from app.services.library.catalogue import (
+    VARIOUS_ARTISTS,
+    apply_tags,
+    file_folder,
+    file_folders,
+    forget_catalogue,
+    prune,
+)
+from app.services.library.quotas import FileTooLarge, QuotaExceeded, bytes_used, check_limits, hold_quota
 from app.services.storage import IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -181,6 +188,191 @@ def add_file(
         incoming.discard()
 
 
+@dataclass
+class Received:
+    """A file ready to be added: received (hashed and counted), its tags read, or why not."""
+
+    name: str  # as the user named it (only shown, and a hint)
+    incoming: IncomingFile | None
+    info: AudioInfo | None = None
+    error: DomainError | None = None
+    path_hints: dict[str, Any] | None = None
+
+
+def add_received(
+    store: Storage,
+    pool: ParserPool,
+    owner: User,
+    files: list[Received],
+    *,
+    batch: AddBatch,
+    max_bytes: int,
+    visibility: Visibility = Visibility.PRIVATE,
+) -> list[AddResult]:
+    """Add many received files to `batch` with a few statements (flushed, not committed),
+    the way add_file() adds one; return their results in order (also in batch.results).
+
+    Each file is checked as add_file() checks it (size, quota, the same bytes
+    twice), and its tracks, kept files and jobs are written together. When the
+    database refuses the group (the same file added at the same moment
+    elsewhere, a quota another upload just filled), it is undone and every file
+    goes through add_file() on its own, so one file's failure never costs the
+    others. Files the owner already had are the caller's to skip (it knows them
+    by hash before reading them). Every incoming file is gone afterwards.
+    """
+    results: list[AddResult | None] = [None] * len(files)
+    todo: list[tuple[int, Received]] = []
+    first_of: dict[str, int] = {}  # sha256 -> the file of this group that adds those bytes
+    same_as: dict[int, int] = {}
+    used = bytes_used(owner.id) if owner.quota_bytes is not None else 0
+    for i, received in enumerate(files):
+        name = clean_tag(received.name, TAG_MAX) or "unnamed file"
+        incoming = received.incoming
+        error = received.error
+        if incoming is not None and error is None:
+            incoming.finish()
+            if incoming.error is not None:
+                error = incoming.error
+            elif incoming.too_large:
+                error = FileTooLarge(size_bytes=incoming.size, limit_bytes=max_bytes)
+            elif received.info is None:
+                error = UnsupportedAudio()
+        if incoming is None or error is not None:
+            if incoming is not None:
+                incoming.discard()
+            results[i] = AddResult(name, AddOutcome.REJECTED, error=error or StorageError("READ_FAILED", reason="?"))
+            continue
+        if incoming.sha256 in first_of:
+            # The same bytes twice in the group: the first is added, this one is its duplicate.
+            incoming.discard()
+            same_as[i] = first_of[incoming.sha256]
+            continue
+        if owner.quota_bytes is not None:
+            if used + incoming.size > owner.quota_bytes:
+                incoming.discard()
+                results[i] = AddResult(
+                    name, AddOutcome.REJECTED, error=QuotaExceeded(used_bytes=used, quota_bytes=owner.quota_bytes)
+                )
+                continue
+            used += incoming.size
+        first_of[incoming.sha256] = i
+        todo.append((i, received))
+    if todo:
+        added = _insert_group(store, owner, todo, batch, visibility)
+        if added is None:
+            mark = len(batch.results)
+            for i, received in todo:
+                assert received.incoming is not None
+                results[i] = add_file(
+                    store,
+                    pool,
+                    owner,
+                    received.incoming,
+                    received.name,
+                    batch=batch,
+                    max_bytes=max_bytes,
+                    info=received.info,
+                    visibility=visibility,
+                    path_hints=received.path_hints,
+                )
+            del batch.results[mark:]  # recorded below, in the files' order
+        else:
+            for i, result in added.items():
+                results[i] = result
+    for i, first in same_as.items():
+        name = clean_tag(files[i].name, TAG_MAX) or "unnamed file"
+        track = results[first].track if results[first] is not None else None  # type: ignore[union-attr]
+        results[i] = AddResult(name, AddOutcome.DUPLICATE, track)
+    done = [result for result in results if result is not None]
+    batch.results.extend(done)
+    return done
+
+
+def _insert_group(
+    store: Storage, owner: User, todo: list[tuple[int, Received]], batch: AddBatch, visibility: Visibility
+) -> dict[int, AddResult] | None:
+    """Write the tracks of `todo`, keep their files and queue their jobs; None when the
+    database refused the group (nothing of it stays, the incoming files are untouched)."""
+    # As in add_file(): a group that opens the transaction needs no savepoint (and on
+    # SQLite must not open one); a later one does, so undoing it keeps what came before.
+    savepoint = db.session.begin_nested() if batch.user_ids else None
+    tracks: list[Track] = []
+    try:
+        for _, received in todo:
+            assert received.incoming is not None and received.info is not None
+            path_hints = received.path_hints or {}
+            hints.apply(received.info, path_hints)
+            name = clean_tag(received.name, TAG_MAX) or "unnamed file"
+            folder = path_hints.get("folder")
+            tracks.append(_new_track(owner, received.incoming, name, received.info, visibility, folder=folder))
+        db.session.add_all(tracks)
+        db.session.flush()
+        # A folder of several artists' songs becomes one Various Artists album: checked once
+        # per album folder of the batch, not once per track.
+        file_folders(tracks)
+        hold_quota(owner, sum(track.size_bytes for track in tracks))
+    except (IntegrityError, QuotaExceeded):
+        if savepoint is None:
+            db.session.rollback()
+        else:
+            savepoint.rollback()
+            forget_catalogue()
+        return None
+    except BaseException:
+        if savepoint is None:
+            db.session.rollback()
+        elif savepoint.is_active:
+            savepoint.rollback()
+        for _, received in todo:
+            assert received.incoming is not None
+            received.incoming.discard()
+        raise
+    added: dict[int, AddResult] = {}
+    failed: list[Track] = []
+    for (i, received), track in zip(todo, tracks, strict=True):
+        incoming, info = received.incoming, received.info
+        assert incoming is not None and info is not None
+        name = track.original_filename
+        try:
+            rel = store.keep(incoming, owner.id, info.ext, sync=False)
+        except (StorageError, OSError) as exc:
+            incoming.discard()
+            failed.append(track)
+            error = (
+                exc if isinstance(exc, StorageError) else StorageError("STORE_FAILED", reason=exc.strerror or str(exc))
+            )
+            added[i] = AddResult(name, AddOutcome.REJECTED, error=error)
+            continue
+        batch.kept.append(rel)
+        track.storage_path = rel
+        added[i] = AddResult(name, AddOutcome.ADDED, track)
+    if failed:
+        # Their rows go again (with any artist or album only they named).
+        albums = [track.album_id for track in failed]
+        artists = [a for track in failed for a in (track.artist_id, track.album_artist_id) if a is not None]
+        for track in failed:
+            db.session.delete(track)
+        db.session.flush()
+        prune(albums, artists)
+    kept = [track for track in tracks if track not in failed]
+    if kept:
+        # Loudness, waveform and the decoded length are measured by jobs after the commit.
+        analysis.queue_analyses(kept)
+        with_cover = [
+            track
+            for (_, received), track in zip(todo, tracks, strict=True)
+            if track in kept and received.info and received.info.has_cover
+        ]
+        for track in with_cover:
+            track.cover_pending = True
+        if with_cover:
+            jobs.submit_many(jobs.MAKE_COVER, [(track.id,) for track in with_cover])
+        batch.user_ids.add(owner.id)
+    if savepoint is not None:
+        savepoint.commit()
+    return added
+
+
 def _new_track(
     owner: User, incoming: IncomingFile, name: str, info: AudioInfo, visibility: Visibility, *, folder: str | None
 ) -> Track:
@@ -244,15 +436,6 @@ def _hints_under(root: Path | None, source: Path) -> dict[str, Any] | None:
 AUDIO_EXTENSIONS = frozenset({"mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "wav"})
 
 
-@dataclass
-class _Prepared:
-    source: Path
-    incoming: IncomingFile | None = None
-    info: AudioInfo | None = None
-    error: DomainError | None = None
-    known: bool = False
-
-
 def import_files(
     store: Storage,
     pool: ParserPool,
@@ -262,66 +445,55 @@ def import_files(
     max_bytes: int,
     visibility: Visibility = Visibility.PRIVATE,
     root: Path | None = None,
+    batch_size: int = 100,
 ) -> Iterator[AddBatch]:
     """Import files already on the server, yielding batches of results in order;
     the caller commits each batch (and abandons it if the commit fails).
 
     Copying, hashing and parsing run on `pool.size` threads at once; the
-    database work stays on the calling thread. A file whose content the owner
-    already has is skipped without parsing, so a re-run is quick and safe.
+    database work stays on the calling thread, a batch at a time (add_received).
+    A file whose content the owner already has is skipped without parsing, so a
+    re-run is quick and safe.
 
     The folders between `root` and a file (the root's own name included) are its tag hints,
     as an uploaded folder's: "Album/01 - Song.mp3" fills a missing album tag with "Album".
     """
-    known = set(db.session.scalars(select(Track.sha256).where(Track.owner_id == owner.id)))
+    known = dict(db.session.execute(select(Track.sha256, Track.id).where(Track.owner_id == owner.id)).tuples().all())
 
-    def prepare(source: Path) -> _Prepared:
+    def prepare(source: Path) -> Received:
         try:
             incoming = store.copy_in(source, max_bytes)
         except OSError as exc:
-            return _Prepared(source, error=StorageError("READ_FAILED", reason=exc.strerror or str(exc)))
-        prepared = _Prepared(source, incoming)
-        if incoming.error is not None or incoming.too_large:
-            return prepared
-        if incoming.sha256 in known:
-            prepared.known = True
-            return prepared
+            return Received(source.name, None, error=StorageError("READ_FAILED", reason=exc.strerror or str(exc)))
+        received = Received(source.name, incoming, path_hints=_hints_under(root, source))
+        if incoming.error is not None or incoming.too_large or incoming.sha256 in known:
+            return received
         try:
-            prepared.info = pool.parse(incoming.path, source.name)
+            received.info = pool.parse(incoming.path, source.name)
         except UnsupportedAudio as exc:
-            prepared.error = exc
-        return prepared
+            received.error = exc
+        return received
 
     # Threads mostly wait on fsync and on the parser processes, so more than cores.
-    batch = AddBatch(store)
+    batch = AddBatch(store, size=batch_size)
+    waiting: list[Received] = []
     with ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
-        for prepared in executor.map(prepare, sources):
-            name = clean_tag(prepared.source.name, TAG_MAX)
-            incoming = prepared.incoming
-            if incoming is None or prepared.error is not None:
-                if incoming is not None:
-                    incoming.discard()
-                error = prepared.error or StorageError("READ_FAILED", reason="?")
-                batch.record(AddResult(name, AddOutcome.REJECTED, error=error))
-            elif prepared.known:
+        for received in executor.map(prepare, sources):
+            incoming = received.incoming
+            if incoming is not None and received.error is None and incoming.sha256 in known:
                 incoming.discard()
-                existing = find_duplicate(owner.id, incoming.sha256)
-                batch.record(AddResult(name, AddOutcome.DUPLICATE, existing))
+                name = clean_tag(received.name, TAG_MAX) or "unnamed file"
+                batch.record(AddResult(name, AddOutcome.DUPLICATE, db.session.get(Track, known[incoming.sha256])))
             else:
-                add_file(
-                    store,
-                    pool,
-                    owner,
-                    incoming,
-                    prepared.source.name,
-                    batch=batch,
-                    max_bytes=max_bytes,
-                    info=prepared.info,
-                    visibility=visibility,
-                    check_duplicate=False,  # checked against `known`, before parsing
-                    path_hints=_hints_under(root, prepared.source),
-                )
-            if batch.full():
+                waiting.append(received)
+            if len(batch.results) + len(waiting) >= batch.size:
+                for result in add_received(
+                    store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility
+                ):
+                    if result.outcome is AddOutcome.ADDED and result.track is not None:
+                        known[result.track.sha256] = result.track.id
+                waiting = []
                 yield batch
-                batch = AddBatch(store)
+                batch = AddBatch(store, size=batch_size)
+    add_received(store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility)
     yield batch

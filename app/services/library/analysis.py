@@ -276,6 +276,14 @@ def queue_analysis(track: Track) -> None:
     jobs.submit(jobs.ANALYSE_TRACK, track.id)
 
 
+def queue_analyses(tracks: list[Track]) -> None:
+    """queue_analysis() for several tracks, their jobs recorded in one flush."""
+    for track in tracks:
+        track.analysis_state = AnalysisState.PENDING
+        track.analysis_error = track.analysis_detail = None
+    jobs.submit_many(jobs.ANALYSE_TRACK, [(track.id,) for track in tracks])
+
+
 def reprocess(owner_id: int | None = None) -> int:
     """Queue the analysis of every track (or one account's); return how many (flushed)."""
     query = select(Track).order_by(Track.id)

@@ -37,7 +37,7 @@ from app.models.types import utcnow
 from app.services import jobs
 from app.services.errors import DomainError, NotFound
 from app.services.library import hints
-from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, add_file, find_duplicate
+from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received
 from app.services.library.quotas import MB, FileTooLarge, bytes_used
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
@@ -445,7 +445,9 @@ class _Importer:
         self.counted = 0
         self.current: str | None = found.current
         self.counts = {"done": 0, "added": 0, "duplicates": 0, "rejected": 0}
-        self.known = set(db.session.scalars(select(Track.sha256).where(Track.owner_id == found.owner_id)))
+        self.waiting: list[tuple[dict[str, Any], Received]] = []
+        known = select(Track.sha256, Track.id).where(Track.owner_id == found.owner_id)
+        self.known: dict[str, int] = dict(db.session.execute(known).tuples().all())
 
     def run(self, todo: list[dict[str, Any]]) -> None:
         # Threads mostly wait on fsync and on the parser processes, so more than cores
@@ -453,7 +455,7 @@ class _Importer:
         with ThreadPoolExecutor(max_workers=self.pool.size * 4) as executor:
             for job in _bounded_map(executor, self.extract, todo, ahead=self.pool.size * 8):
                 self.record(job)
-                if self.batch.full() or time.monotonic() - self.last_commit > COMMIT_EVERY:
+                if len(self.waiting) >= self.batch.size or time.monotonic() - self.last_commit > COMMIT_EVERY:
                     self.flush()
         self.flush()
 
@@ -490,8 +492,8 @@ class _Importer:
         return job
 
     def record(self, job: _Extracted) -> None:
-        """Add one extracted entry (or note why not), in the current batch. The import's
-        own row changes only in flush(): a rejected file's rollback must not undo it."""
+        """Note one extracted entry: a duplicate or a failure at once, a file to add with
+        the next batch (flush()). The import's own row changes only in flush()."""
         entry = job.entry
         self.current = entry["path"][:1000]
         self.counts["done"] += 1
@@ -504,27 +506,29 @@ class _Importer:
         if incoming.error is None and not incoming.too_large and incoming.sha256 in self.known:
             # The same bytes as a track already there (checked without a query per file).
             incoming.discard()
-            duplicate = find_duplicate(self.owner.id, incoming.sha256)
-            self.settle(entry, AddOutcome.DUPLICATE, track_id=duplicate.id if duplicate else None)
+            self.settle(entry, AddOutcome.DUPLICATE, track_id=self.known[incoming.sha256])
             return
-        if job.info is not None:
-            hints.apply(job.info, entry.get("hints") or {})
-        result = add_file(
+        name = PurePosixPath(entry["path"]).name
+        self.waiting.append((entry, Received(name, incoming, job.info, path_hints=entry.get("hints") or None)))
+
+    def add_waiting(self) -> None:
+        """Add the files extracted since the last batch, with a few statements (add_received)."""
+        waiting, self.waiting = self.waiting, []
+        if not waiting:
+            return
+        results = add_received(
             self.store,
             self.pool,
             self.owner,
-            incoming,
-            PurePosixPath(entry["path"]).name,
+            [received for _, received in waiting],
             batch=self.batch,
             max_bytes=self.limits.max_file,
-            info=job.info,
-            check_duplicate=False,  # against self.known, above
-            path_hints=entry.get("hints") or None,
         )
-        if result.outcome is AddOutcome.ADDED:
-            self.known.add(incoming.sha256)
-        track_id = result.track.id if result.track else None
-        self.settle(entry, result.outcome, track_id=track_id, error=result.error)
+        for (entry, _), result in zip(waiting, results, strict=True):
+            track_id = result.track.id if result.track else None
+            if result.outcome is AddOutcome.ADDED and result.track is not None:
+                self.known[result.track.sha256] = result.track.id
+            self.settle(entry, result.outcome, track_id=track_id, error=result.error)
 
     def settle(
         self,
@@ -539,7 +543,9 @@ class _Importer:
         self.counts[key] += 1
 
     def flush(self) -> None:
-        """Commit the batch with the outcomes it settles: a restart resumes after them."""
+        """Add the waiting files and commit them with the outcomes they settle: a restart
+        resumes after them."""
+        self.add_waiting()
         found = self.found
         found.current = self.current
         found.done += self.counts["done"]

@@ -89,10 +89,15 @@ def _forget_cache(session: Session) -> None:
     session.info.pop("library_cache", None)
 
 
+def forget_catalogue() -> None:
+    """Drop the artists and albums met so far: a savepoint that may have created some was rolled back."""
+    _forget_cache(db.session)
+
+
 def _artist(name: str) -> Artist:
     key = fold(name)[:TAG_MAX]
     return _get_or_create(
-        ("artist", key), select(Artist).where(Artist.name_key == key), lambda: Artist(name=name, name_key=key)
+        ("artist", key), lambda: select(Artist).where(Artist.name_key == key), lambda: Artist(name=name, name_key=key)
     )
 
 
@@ -100,17 +105,19 @@ def _album(title: str, artist: Artist) -> Album:
     key = fold(title)[:TAG_MAX]
     return _get_or_create(
         ("album", key, str(artist.id)),
-        select(Album).where(Album.title_key == key, Album.artist_id == artist.id),
+        lambda: select(Album).where(Album.title_key == key, Album.artist_id == artist.id),
         lambda: Album(title=title, title_key=key, artist_id=artist.id),
     )
 
 
-def _get_or_create(cache_key: tuple[str, ...], query: Select, make: Callable[[], Any]) -> Any:
-    """The row `query` finds, else a new one from `make()`; a row another request
-    created at the same moment wins (unique index), and the result is cached."""
+def _get_or_create(cache_key: tuple[str, ...], find: Callable[[], Select], make: Callable[[], Any]) -> Any:
+    """The row the query `find()` builds finds, else a new one from `make()`; a row another
+    request created at the same moment wins (unique index), and the result is cached.
+    (The query is built only on a cache miss: building it costs more than the lookup.)"""
     cache = _cache()
     if cache_key in cache:
         return cache[cache_key]
+    query = find()
     row = db.session.scalar(query)
     if row is None:
         try:
@@ -198,6 +205,25 @@ def file_folder(track: Track) -> None:
             apply_tags(sibling, album_artist=VARIOUS_ARTISTS)
     db.session.flush()
     prune(album_ids=sorted(set(old_albums)), artist_ids=[])
+
+
+def file_folders(tracks: list[Track]) -> None:
+    """file_folder() for a batch of new tracks, flushed together: one check per album folder
+    of the batch (its first track that could change anything), not one per track; a folder
+    the session already knows as one artist's, and still is, is not asked about at all."""
+    groups: dict[tuple[int, str, str], list[Track]] = {}
+    for track in tracks:
+        if not track.source_folder or (track.album_artist and not is_various(track.album_artist)):
+            continue
+        groups.setdefault((track.owner_id, track.source_folder, track.album_key), []).append(track)
+    cache = _cache()
+    for (owner_id, folder, album_key), group in groups.items():
+        known = cache.get(("folder", str(owner_id), folder, album_key))
+        # A compilation's track, or one by another artist than the folder's known one.
+        odd = next((track for track in group if track.album_artist or {track.artist_id} != known), None)
+        if odd is not None:
+            # Its check reads the whole folder, this batch's tracks included (flushed).
+            file_folder(odd)
 
 
 def regroup(chunk: int = 500) -> int:
