@@ -104,9 +104,33 @@ class IncomingFile:
         self.path = Path(name)
         self._fh: BinaryIO | None = os.fdopen(fd, "w+b")
         self._hash = hashlib.sha256()
+        self._digest: str | None = None
         self.max_bytes = max_bytes
         self.size = 0
         self.error: StorageError | None = None
+
+    def hand_over(self) -> str:
+        """Close the (empty) temporary file for another process to fill; return its path.
+        That process reports what it wrote with filled()."""
+        self.close()
+        return str(self.path)
+
+    def filled(self, size: int, sha256: str, error: StorageError | None = None) -> None:
+        """What another process wrote into the file and hashed (services/receiving.py);
+        made durable here (fsync). The writers are a few processes that stay busy with
+        the bytes, the callers many threads that may as well wait for the disk."""
+        self.size = size
+        self._digest = sha256
+        self.error = self.error or error
+        if self.error is None:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                self.error = StorageError("STORE_FAILED", reason=exc.strerror or "write error")
 
     @classmethod
     def adopt(cls, path: Path, max_bytes: int) -> IncomingFile:
@@ -115,6 +139,7 @@ class IncomingFile:
         self.path = path
         self._fh = None
         self._hash = hashlib.sha256()
+        self._digest = None
         self.max_bytes = max_bytes
         self.size = 0
         self.error = None
@@ -160,7 +185,7 @@ class IncomingFile:
 
     @property
     def sha256(self) -> str:
-        return self._hash.hexdigest()
+        return self._digest if self._digest is not None else self._hash.hexdigest()
 
     def finish(self) -> None:
         """Flush to disk (fsync) and close; the bytes are durable before any rename."""
@@ -235,6 +260,11 @@ class Storage(ABC):
     @abstractmethod
     def stage(self, incoming: IncomingFile, ext: str) -> str:
         """Keep a received archive in the staging area until its import ends; return its name."""
+
+    @abstractmethod
+    def staged_path(self, rel: str) -> Path:
+        """The file of a staged archive on this machine (staging is always local), for a
+        reader in another process. Raises NotFound for a name stage() would not give."""
 
     @abstractmethod
     def list_staged(self) -> Iterator[StoredFile]:
@@ -415,6 +445,12 @@ class LocalStorage(Storage):
         incoming.path.replace(folder / name)
         _fsync_dir(folder)
         return f"{STAGING}/{name}"
+
+    def staged_path(self, rel: str) -> Path:
+        name = rel.removeprefix(STAGING + "/")
+        if name == rel or not name or "/" in name or "\0" in name or name.startswith("."):
+            raise NotFound("FILE_NOT_FOUND")
+        return self.root / STAGING / name
 
     def list_staged(self) -> Iterator[StoredFile]:
         folder = self.root / STAGING
@@ -631,6 +667,9 @@ class LocalAreas:
 
     def stage(self, incoming: IncomingFile, ext: str) -> str:
         return self.local_areas.stage(incoming, ext)
+
+    def staged_path(self, rel: str) -> Path:
+        return self.local_areas.staged_path(rel)
 
     def list_staged(self) -> Iterator[StoredFile]:
         return self.local_areas.list_staged()

@@ -21,7 +21,7 @@ from app.models import Track, User, Visibility
 from app.models.library import TAG_MAX
 from app.services import jobs
 from app.services.errors import DomainError
-from app.services.library import analysis, hints
+from app.services.library import analysis, catalogue, hints
 from app.services.library.catalogue import (
     VARIOUS_ARTISTS,
     apply_tags,
@@ -31,6 +31,7 @@ from app.services.library.catalogue import (
     prune,
 )
 from app.services.library.quotas import FileTooLarge, QuotaExceeded, bytes_used, check_limits, hold_quota
+from app.services.receiving import copy_file, receivers
 from app.services.storage import IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -299,11 +300,13 @@ def _insert_group(
     tracks: list[Track] = []
     try:
         for _, received in todo:
+            assert received.info is not None
+            hints.apply(received.info, received.path_hints or {})
+        catalogue.prepare([_catalogue_tags(received.info) for _, received in todo if received.info])
+        for _, received in todo:
             assert received.incoming is not None and received.info is not None
-            path_hints = received.path_hints or {}
-            hints.apply(received.info, path_hints)
             name = clean_tag(received.name, TAG_MAX) or "unnamed file"
-            folder = path_hints.get("folder")
+            folder = (received.path_hints or {}).get("folder")
             tracks.append(_new_track(owner, received.incoming, name, received.info, visibility, folder=folder))
         db.session.add_all(tracks)
         db.session.flush()
@@ -371,6 +374,26 @@ def _insert_group(
     if savepoint is not None:
         savepoint.commit()
     return added
+
+
+def _catalogue_tags(info: AudioInfo) -> tuple[str, str | None, str]:
+    """The artist, album artist and album a new track's tags name, as apply_tags() cleans them."""
+    return (
+        clean_tag(info.artist, TAG_MAX) or "Unknown",
+        clean_tag(info.album_artist, TAG_MAX) or None,
+        clean_tag(info.album, TAG_MAX) or "Unknown",
+    )
+
+
+def _catalogue_tags(info: AudioInfo) -> tuple[str, str | None, str]:
+    """The artist, album artist and album a new track's tags name, as _new_track() gives them
+    to apply_tags() (a compilation without an album artist is "Various Artists")."""
+    album_artist = info.album_artist or (VARIOUS_ARTISTS if info.compilation else None)
+    return (
+        clean_tag(info.artist, TAG_MAX) or "Unknown",
+        clean_tag(album_artist, TAG_MAX) or None,
+        clean_tag(info.album, TAG_MAX) or "Unknown",
+    )
 
 
 def _new_track(
@@ -450,8 +473,9 @@ def import_files(
     """Import files already on the server, yielding batches of results in order;
     the caller commits each batch (and abandons it if the commit fails).
 
-    Copying, hashing and parsing run on `pool.size` threads at once; the
-    database work stays on the calling thread, a batch at a time (add_received).
+    Copying and hashing run in `pool.size` worker processes and tag reading in
+    the parser's, several files at once; the database work stays on the calling
+    thread, a batch at a time (add_received).
     A file whose content the owner already has is skipped without parsing, so a
     re-run is quick and safe.
 
@@ -461,10 +485,17 @@ def import_files(
     known = dict(db.session.execute(select(Track.sha256, Track.id).where(Track.owner_id == owner.id)).tuples().all())
 
     def prepare(source: Path) -> Received:
+        incoming = store.incoming(max_bytes)
         try:
-            incoming = store.copy_in(source, max_bytes)
-        except OSError as exc:
-            return Received(source.name, None, error=StorageError("READ_FAILED", reason=exc.strerror or str(exc)))
+            filled = copiers.submit(copy_file, str(source), incoming.hand_over(), max_bytes).result()
+        except BaseException:
+            incoming.discard()
+            raise
+        if filled.problem == "READ_FAILED":
+            incoming.discard()
+            return Received(source.name, None, error=StorageError("READ_FAILED", reason=filled.reason or "?"))
+        stored = StorageError("STORE_FAILED", reason=filled.reason or "?") if filled.problem else None
+        incoming.filled(filled.size, filled.sha256, stored)
         received = Received(source.name, incoming, path_hints=_hints_under(root, source))
         if incoming.error is not None or incoming.too_large or incoming.sha256 in known:
             return received
@@ -474,10 +505,11 @@ def import_files(
             received.error = exc
         return received
 
-    # Threads mostly wait on fsync and on the parser processes, so more than cores.
+    # Copying and hashing run in `pool.size` processes, tag reading in the parser's;
+    # the threads only hand files to them, and wait.
     batch = AddBatch(store, size=batch_size)
     waiting: list[Received] = []
-    with ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
+    with receivers(pool.size) as copiers, ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
         for received in executor.map(prepare, sources):
             incoming = received.incoming
             if incoming is not None and received.error is None and incoming.sha256 in known:

@@ -23,7 +23,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -39,6 +39,7 @@ from app.services.errors import DomainError, NotFound
 from app.services.library import hints
 from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received
 from app.services.library.quotas import MB, FileTooLarge, bytes_used
+from app.services.receiving import receivers, unpack_entry
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -409,7 +410,8 @@ def run_import(
     if stop_after is not None:
         todo = todo[:stop_after]
     try:
-        fh = store.open(found.archive_path or "")
+        path = store.staged_path(found.archive_path or "")
+        fh = path.open("rb")
     except (OSError, NotFound):
         return _finish(store, found, "ARCHIVE_UNREADABLE")
     with fh:
@@ -417,21 +419,31 @@ def run_import(
             archive = zipfile.ZipFile(fh)
         except (zipfile.BadZipFile, EOFError, ValueError, OSError):
             return _finish(store, found, "ARCHIVE_UNREADABLE")
-        with archive:
-            _Importer(store, pool, found, archive, limits).run(todo)
+        with archive, receivers(pool.size) as unpackers:
+            _Importer(store, pool, found, archive, limits, unpackers, str(path)).run(todo)
     if stop_after is not None and any(e.get("selected") and "outcome" not in e for e in found.entries):
         return {"state": found.state.value}
     return _finish(store, found, None)
 
 
 class _Importer:
-    """One run of an import: extracting and tag reading on threads (zlib and the parser
-    processes release the GIL), the database work on the calling thread, in order."""
+    """One run of an import: unpacking and hashing in worker processes (services/receiving.py),
+    tag reading in the parser's, both fed by threads that only wait on them; the database
+    work on the calling thread, a batch at a time, in order."""
 
-    def __init__(
-        self, store: Storage, pool: ParserPool, found: ArchiveImport, archive: zipfile.ZipFile, limits: Limits
+    def __init__(  # noqa: PLR0917 - one run's parts, passed once
+        self,
+        store: Storage,
+        pool: ParserPool,
+        found: ArchiveImport,
+        archive: zipfile.ZipFile,
+        limits: Limits,
+        unpackers: ProcessPoolExecutor,
+        archive_path: str,
     ) -> None:
         self.store = store
+        self.unpackers = unpackers
+        self.archive_path = archive_path
         self.pool = pool
         self.found = found
         self.owner = db.session.get(User, found.owner_id)
@@ -472,17 +484,21 @@ class _Importer:
             return job
         incoming = self.store.incoming(self.limits.max_file)
         try:
-            for chunk in _inflate(self.archive, self.infos[index], min(entry["size"], self.limits.max_file)):
-                incoming.write(chunk)
-        except EntryProblem as exc:
+            target = incoming.hand_over()
+            filled = self.unpackers.submit(
+                unpack_entry, self.archive_path, index, entry["size"], target, self.limits.max_file
+            ).result()
+        except BaseException:
             incoming.discard()
-            job.error = exc
-            return job
-        except OSError as exc:
+            raise
+        if filled.problem is not None:
             incoming.discard()
-            job.error = StorageError("STORE_FAILED", reason=exc.strerror or str(exc))
+            if filled.problem == "STORE_FAILED":
+                job.error = StorageError("STORE_FAILED", reason=filled.reason or "?")
+            else:
+                job.error = EntryProblem(filled.problem)
             return job
-        incoming.finish()
+        incoming.filled(filled.size, filled.sha256)
         job.incoming = incoming
         if incoming.error is None and not incoming.too_large:
             try:
