@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import multiprocessing
-import os
 import zipfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor

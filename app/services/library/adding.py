@@ -227,66 +227,72 @@ def add_received(
     same_as: dict[int, int] = {}
     used = bytes_used(owner.id) if owner.quota_bytes is not None else 0
     for i, received in enumerate(files):
-        name = clean_tag(received.name, TAG_MAX) or "unnamed file"
         incoming = received.incoming
-        error = received.error
-        if incoming is not None and error is None:
-            incoming.finish()
-            if incoming.error is not None:
-                error = incoming.error
-            elif incoming.too_large:
-                error = FileTooLarge(size_bytes=incoming.size, limit_bytes=max_bytes)
-            elif received.info is None:
-                error = UnsupportedAudio()
+        error = _early_error(received, max_bytes)
+        quota = owner.quota_bytes
+        fresh = error is None and incoming is not None and incoming.sha256 not in first_of
+        if fresh and quota is not None and incoming is not None and used + incoming.size > quota:
+            error = QuotaExceeded(used_bytes=used, quota_bytes=quota)
         if incoming is None or error is not None:
             if incoming is not None:
                 incoming.discard()
-            results[i] = AddResult(name, AddOutcome.REJECTED, error=error or StorageError("READ_FAILED", reason="?"))
-            continue
-        if incoming.sha256 in first_of:
+            results[i] = AddResult(_shown(received.name), AddOutcome.REJECTED, error=error)
+        elif incoming.sha256 in first_of:
             # The same bytes twice in the group: the first is added, this one is its duplicate.
             incoming.discard()
             same_as[i] = first_of[incoming.sha256]
-            continue
-        if owner.quota_bytes is not None:
-            if used + incoming.size > owner.quota_bytes:
-                incoming.discard()
-                results[i] = AddResult(
-                    name, AddOutcome.REJECTED, error=QuotaExceeded(used_bytes=used, quota_bytes=owner.quota_bytes)
-                )
-                continue
-            used += incoming.size
-        first_of[incoming.sha256] = i
-        todo.append((i, received))
-    if todo:
-        added = _insert_group(store, owner, todo, batch, visibility)
-        if added is None:
-            mark = len(batch.results)
-            for i, received in todo:
-                assert received.incoming is not None
-                results[i] = add_file(
-                    store,
-                    pool,
-                    owner,
-                    received.incoming,
-                    received.name,
-                    batch=batch,
-                    max_bytes=max_bytes,
-                    info=received.info,
-                    visibility=visibility,
-                    path_hints=received.path_hints,
-                )
-            del batch.results[mark:]  # recorded below, in the files' order
         else:
-            for i, result in added.items():
-                results[i] = result
+            used += incoming.size
+            first_of[incoming.sha256] = i
+            todo.append((i, received))
+    added = _insert_group(store, owner, todo, batch, visibility) if todo else {}
+    if added is None:
+        mark = len(batch.results)
+        for i, received in todo:
+            assert received.incoming is not None
+            results[i] = add_file(
+                store,
+                pool,
+                owner,
+                received.incoming,
+                received.name,
+                batch=batch,
+                max_bytes=max_bytes,
+                info=received.info,
+                visibility=visibility,
+                path_hints=received.path_hints,
+            )
+        del batch.results[mark:]  # recorded below, in the files' order
+    else:
+        for i, result in added.items():
+            results[i] = result
     for i, first in same_as.items():
-        name = clean_tag(files[i].name, TAG_MAX) or "unnamed file"
-        track = results[first].track if results[first] is not None else None  # type: ignore[union-attr]
-        results[i] = AddResult(name, AddOutcome.DUPLICATE, track)
+        original = results[first]
+        results[i] = AddResult(_shown(files[i].name), AddOutcome.DUPLICATE, original.track if original else None)
     done = [result for result in results if result is not None]
     batch.results.extend(done)
     return done
+
+
+def _shown(name: str) -> str:
+    return clean_tag(name, TAG_MAX) or "unnamed file"
+
+
+def _early_error(received: Received, max_bytes: int) -> DomainError | None:
+    """Why a received file cannot be added, known before the database is asked."""
+    incoming = received.incoming
+    if incoming is None:
+        return received.error or StorageError("READ_FAILED", reason="?")
+    if received.error is not None:
+        return received.error
+    incoming.finish()
+    if incoming.error is not None:
+        return incoming.error
+    if incoming.too_large:
+        return FileTooLarge(size_bytes=incoming.size, limit_bytes=max_bytes)
+    if received.info is None:
+        return UnsupportedAudio()
+    return None
 
 
 def _insert_group(
@@ -297,83 +303,108 @@ def _insert_group(
     # As in add_file(): a group that opens the transaction needs no savepoint (and on
     # SQLite must not open one); a later one does, so undoing it keeps what came before.
     savepoint = db.session.begin_nested() if batch.user_ids else None
-    tracks: list[Track] = []
-    try:
-        for _, received in todo:
-            assert received.info is not None
-            hints.apply(received.info, received.path_hints or {})
-        catalogue.prepare([_catalogue_tags(received.info) for _, received in todo if received.info])
-        for _, received in todo:
-            assert received.incoming is not None and received.info is not None
-            name = clean_tag(received.name, TAG_MAX) or "unnamed file"
-            folder = (received.path_hints or {}).get("folder")
-            tracks.append(_new_track(owner, received.incoming, name, received.info, visibility, folder=folder))
-        db.session.add_all(tracks)
-        db.session.flush()
-        # A folder of several artists' songs becomes one Various Artists album: checked once
-        # per album folder of the batch, not once per track.
-        file_folders(tracks)
-        hold_quota(owner, sum(track.size_bytes for track in tracks))
-    except (IntegrityError, QuotaExceeded):
-        if savepoint is None:
-            db.session.rollback()
-        else:
-            savepoint.rollback()
-            forget_catalogue()
-        return None
-    except BaseException:
+
+    def undo() -> None:
         if savepoint is None:
             db.session.rollback()
         elif savepoint.is_active:
             savepoint.rollback()
+        forget_catalogue()
+
+    kept: list[str] = []
+    try:
+        try:
+            tracks = _write_tracks(owner, [received for _, received in todo], visibility)
+        except (IntegrityError, QuotaExceeded):
+            undo()
+            return None
+        added = _keep_files(store, owner, todo, tracks, kept)
+        ready = [
+            (track, bool(received.info and received.info.has_cover))
+            for (_, received), track in zip(todo, tracks, strict=True)
+            if track.storage_path in kept
+        ]
+        if ready:
+            _queue_jobs(ready)
+    except BaseException:
+        undo()
+        store.delete_many(kept)
         for _, received in todo:
-            assert received.incoming is not None
-            received.incoming.discard()
+            if received.incoming is not None:
+                received.incoming.discard()
         raise
-    added: dict[int, AddResult] = {}
+    if savepoint is not None:
+        savepoint.commit()
+    batch.kept.extend(kept)
+    if kept:
+        batch.user_ids.add(owner.id)
+    return added
+
+
+def _write_tracks(owner: User, files: list[Received], visibility: Visibility) -> list[Track]:
+    """The rows of new tracks (with placeholder storage paths), flushed, their quota held.
+    Raises IntegrityError or QuotaExceeded when the database refuses them."""
+    for received in files:
+        if received.info is not None:
+            hints.apply(received.info, received.path_hints or {})
+    catalogue.prepare([_catalogue_tags(received.info) for received in files if received.info])
+    tracks = []
+    for received in files:
+        assert received.incoming is not None and received.info is not None
+        folder = (received.path_hints or {}).get("folder")
+        tracks.append(
+            _new_track(owner, received.incoming, _shown(received.name), received.info, visibility, folder=folder)
+        )
+    db.session.add_all(tracks)
+    db.session.flush()
+    # A folder of several artists' songs becomes one Various Artists album: checked once per
+    # album folder of the batch, not once per track.
+    file_folders(tracks)
+    hold_quota(owner, sum(track.size_bytes for track in tracks))
+    return tracks
+
+
+def _keep_files(
+    store: Storage, owner: User, todo: list[tuple[int, Received]], tracks: list[Track], kept: list[str]
+) -> dict[int, AddResult]:
+    """Move each file into the owner's folder (noted in `kept`) and name it in its track;
+    a file that cannot be moved is rejected and its row (and any artist or album only it
+    named) removed again."""
+    results: dict[int, AddResult] = {}
     failed: list[Track] = []
     for (i, received), track in zip(todo, tracks, strict=True):
-        incoming, info = received.incoming, received.info
-        assert incoming is not None and info is not None
-        name = track.original_filename
+        assert received.incoming is not None and received.info is not None
         try:
-            rel = store.keep(incoming, owner.id, info.ext, sync=False)
+            rel = store.keep(received.incoming, owner.id, received.info.ext, sync=False)
         except (StorageError, OSError) as exc:
-            incoming.discard()
+            received.incoming.discard()
             failed.append(track)
-            error = (
+            reason = (
                 exc if isinstance(exc, StorageError) else StorageError("STORE_FAILED", reason=exc.strerror or str(exc))
             )
-            added[i] = AddResult(name, AddOutcome.REJECTED, error=error)
+            results[i] = AddResult(track.original_filename, AddOutcome.REJECTED, error=reason)
             continue
-        batch.kept.append(rel)
+        kept.append(rel)
         track.storage_path = rel
-        added[i] = AddResult(name, AddOutcome.ADDED, track)
+        results[i] = AddResult(track.original_filename, AddOutcome.ADDED, track)
     if failed:
-        # Their rows go again (with any artist or album only they named).
         albums = [track.album_id for track in failed]
         artists = [a for track in failed for a in (track.artist_id, track.album_artist_id) if a is not None]
         for track in failed:
             db.session.delete(track)
         db.session.flush()
         prune(albums, artists)
-    kept = [track for track in tracks if track not in failed]
-    if kept:
-        # Loudness, waveform and the decoded length are measured by jobs after the commit.
-        analysis.queue_analyses(kept)
-        with_cover = [
-            track
-            for (_, received), track in zip(todo, tracks, strict=True)
-            if track in kept and received.info and received.info.has_cover
-        ]
-        for track in with_cover:
-            track.cover_pending = True
-        if with_cover:
-            jobs.submit_many(jobs.MAKE_COVER, [(track.id,) for track in with_cover])
-        batch.user_ids.add(owner.id)
-    if savepoint is not None:
-        savepoint.commit()
-    return added
+    return results
+
+
+def _queue_jobs(tracks: list[tuple[Track, bool]]) -> None:
+    """The analysis of every new track, and the thumbnail of those with art (True), sent on commit."""
+    analysis.queue_analyses([track for track, _ in tracks])
+    with_cover = [track for track, cover in tracks if cover]
+    for track in with_cover:
+        track.cover_pending = True
+    if with_cover:
+        jobs.submit_many(jobs.MAKE_COVER, [(track.id,) for track in with_cover])
 
 
 def _catalogue_tags(info: AudioInfo) -> tuple[str, str | None, str]:
