@@ -541,7 +541,7 @@ def import_files(
     batch = AddBatch(store, size=batch_size)
     waiting: list[Received] = []
     with receivers(pool.size) as copiers, ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
-        for received in executor.map(prepare, sources):
+        for received in bounded_map(executor, prepare, sources, ahead=pool.size * 8):
             incoming = received.incoming
             if incoming is not None and received.error is None and incoming.sha256 in known:
                 incoming.discard()
@@ -560,3 +560,21 @@ def import_files(
                 batch = AddBatch(store, size=batch_size)
     add_received(store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility)
     yield batch
+
+
+def bounded_map(executor: ThreadPoolExecutor, fn: Any, items: list[Any], ahead: int) -> Iterator[Any]:
+    """executor.map, in order, with at most `ahead` items handed out and not yet taken
+    (received files wait on disk; this keeps their number small whatever the folder's size)."""
+    pending: list[Any] = []
+    queue = iter(items)
+    for item in queue:
+        pending.append(executor.submit(fn, item))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        future = pending.pop(0)
+        result = future.result()
+        nxt = next(queue, None)
+        if nxt is not None:
+            pending.append(executor.submit(fn, nxt))
+        yield result

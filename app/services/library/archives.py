@@ -37,7 +37,7 @@ from app.models.types import utcnow
 from app.services import jobs
 from app.services.errors import DomainError, NotFound
 from app.services.library import hints
-from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received
+from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received, bounded_map
 from app.services.library.quotas import MB, FileTooLarge, bytes_used
 from app.services.receiving import receivers, unpack_entry
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
@@ -465,7 +465,7 @@ class _Importer:
         # Threads mostly wait on fsync and on the parser processes, so more than cores
         # (as the folder import); `ahead` bounds the files extracted and not yet added.
         with ThreadPoolExecutor(max_workers=self.pool.size * 4) as executor:
-            for job in _bounded_map(executor, self.extract, todo, ahead=self.pool.size * 8):
+            for job in bounded_map(executor, self.extract, todo, ahead=self.pool.size * 8):
                 self.record(job)
                 if len(self.waiting) >= self.batch.size or time.monotonic() - self.last_commit > COMMIT_EVERY:
                     self.flush()
@@ -578,24 +578,6 @@ class _Importer:
         commit(self.batch)
         self.batch = AddBatch(self.store)
         self.last_commit = time.monotonic()
-
-
-def _bounded_map(executor: ThreadPoolExecutor, fn: Any, items: list[Any], ahead: int) -> Iterator[Any]:
-    """executor.map, in order, with at most `ahead` items extracted and not yet taken
-    (extracted files wait on disk; this keeps their number small)."""
-    pending: list[Any] = []
-    queue = iter(items)
-    for item in queue:
-        pending.append(executor.submit(fn, item))
-        if len(pending) >= ahead:
-            break
-    while pending:
-        future = pending.pop(0)
-        result = future.result()
-        nxt = next(queue, None)
-        if nxt is not None:
-            pending.append(executor.submit(fn, nxt))
-        yield result
 
 
 def _outcome(outcome: AddOutcome, *, track_id: int | None = None, error: DomainError | None = None) -> dict[str, Any]:
