@@ -116,21 +116,27 @@ class IncomingFile:
         return str(self.path)
 
     def filled(self, size: int, sha256: str, error: StorageError | None = None) -> None:
-        """What another process wrote into the file and hashed (services/receiving.py);
-        made durable here (fsync). The writers are a few processes that stay busy with
-        the bytes, the callers many threads that may as well wait for the disk."""
+        """What another process wrote into the file and hashed (services/receiving.py).
+        Not durable yet: sync() it before keeping it."""
         self.size = size
         self._digest = sha256
         self.error = self.error or error
-        if self.error is None:
+
+    def sync(self) -> None:
+        """Make the bytes another process wrote durable (fsync); a failure is kept in `error`.
+        (Done here, on the caller's thread: the writers are a few processes that stay busy
+        with the bytes, the callers many threads that may as well wait for the disk; and a
+        file about to be dropped, one the library already has, need not be synced.)"""
+        if self.error is not None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
             try:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                self.error = StorageError("STORE_FAILED", reason=exc.strerror or "write error")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.error = StorageError("STORE_FAILED", reason=exc.strerror or "write error")
 
     @classmethod
     def adopt(cls, path: Path, max_bytes: int) -> IncomingFile:

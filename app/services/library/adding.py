@@ -530,6 +530,9 @@ def import_files(
         received = Received(source.name, incoming, path_hints=_hints_under(root, source))
         if incoming.error is not None or incoming.too_large or incoming.sha256 in known:
             return received
+        incoming.sync()
+        if incoming.error is not None:
+            return received
         try:
             received.info = pool.parse(incoming.path, source.name)
         except UnsupportedAudio as exc:
@@ -541,7 +544,8 @@ def import_files(
     batch = AddBatch(store, size=batch_size)
     waiting: list[Received] = []
     with receivers(pool.size) as copiers, ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
-        for received in bounded_map(executor, prepare, sources, ahead=pool.size * 8):
+        # A batch ahead: the files keep coming while the database writes the last batch.
+        for received in bounded_map(executor, prepare, sources, ahead=batch_size + pool.size * 8):
             incoming = received.incoming
             if incoming is not None and received.error is None and incoming.sha256 in known:
                 incoming.discard()

@@ -465,7 +465,8 @@ class _Importer:
         # Threads mostly wait on fsync and on the parser processes, so more than cores
         # (as the folder import); `ahead` bounds the files extracted and not yet added.
         with ThreadPoolExecutor(max_workers=self.pool.size * 4) as executor:
-            for job in bounded_map(executor, self.extract, todo, ahead=self.pool.size * 8):
+            ahead = self.batch.size + self.pool.size * 8  # the entries keep coming while a batch is written
+            for job in bounded_map(executor, self.extract, todo, ahead=ahead):
                 self.record(job)
                 if len(self.waiting) >= self.batch.size or time.monotonic() - self.last_commit > COMMIT_EVERY:
                     self.flush()
@@ -500,6 +501,9 @@ class _Importer:
             return job
         incoming.filled(filled.size, filled.sha256)
         job.incoming = incoming
+        if filled.sha256 in self.known:
+            return job  # a duplicate, dropped unsynced and unread (record())
+        incoming.sync()
         if incoming.error is None and not incoming.too_large:
             try:
                 job.info = self.pool.parse(incoming.path, PurePosixPath(entry["path"]).name)
