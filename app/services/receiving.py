@@ -1,25 +1,23 @@
-"""Copying and unpacking files for an import, in worker processes.
+"""Copying and unpacking files for an import, run in the parser's worker processes.
 
-An import copies (or unpacks from a ZIP), hashes and syncs every file before
-its tags are read. On threads of the importing process that work competed with
-the database work for one interpreter lock, and an import used one core. Here
-it runs in a small pool of processes started fresh (spawn: none of the
-parent's threads, locks or database connections come along), which import
-nothing but the standard library, so they start quickly and stay small.
+An import copies (or unpacks from a ZIP) and hashes every file before its tags
+are read. On threads of the importing process that work competed with the
+database work for one interpreter lock, and an import used one core. Here it
+runs in the tag parser's processes (services/tags.py, ParserPool.copy and
+.unpack): they are running already, hold no database connection, and read
+hostile archives inside the same limits as hostile tags. Standard library only.
 
 The storage names the temporary file (Storage.incoming(), IncomingFile.hand_over())
-and a worker only fills it: no path is built here. Tag reading stays in the
-sandboxed parser processes (services/tags.py).
+and a worker only fills it: no path is built here. The caller syncs it
+(IncomingFile.sync()) when it keeps it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
 import zipfile
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -35,11 +33,6 @@ class Filled:
     sha256: str
     problem: str | None = None
     reason: str | None = None
-
-
-def receivers(workers: int) -> ProcessPoolExecutor:
-    """A pool of `workers` processes for copy_file() and unpack_entry(); the caller shuts it down."""
-    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"))
 
 
 class _WriteFailed(Exception):
@@ -93,12 +86,17 @@ _open: dict[str, zipfile.ZipFile] = {}
 
 def _archive(path: str) -> zipfile.ZipFile:
     if path not in _open:
-        for old in _open.values():
-            with contextlib.suppress(Exception):
-                old.close()
-        _open.clear()
+        close_archives()
         _open[path] = zipfile.ZipFile(path)
     return _open[path]
+
+
+def close_archives() -> None:
+    """Close the archive kept open (the worker does when asked anything else)."""
+    for archive in _open.values():
+        with contextlib.suppress(Exception):
+            archive.close()
+    _open.clear()
 
 
 def unpack_entry(archive_path: str, index: int, size: int, target: str, max_bytes: int) -> Filled:  # noqa: PLR0911 - one return per outcome

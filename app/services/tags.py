@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.services import receiving
 from app.services.errors import DomainError
 from app.services.text import clean_tag
 
@@ -39,6 +40,8 @@ TAG_MAX = 300  # models.library.TAG_MAX; not imported, so parser processes stay 
 COVER_SIZE = 320
 STARTUP_TIMEOUT = 120.0
 COVER_MAX_BYTES = 16 * 1024 * 1024
+# The slowest disk a copy into the incoming area is given time for (on top of INGEST_TIMEOUT).
+COPY_BYTES_PER_SECOND = 10 * 1024 * 1024
 
 FORMATS = {
     # kind: (extension, mime type)
@@ -620,6 +623,7 @@ def worker_main(memory_bytes: int) -> None:
     protocol_out.flush()
     for line in sys.stdin:
         status, payload = "error", UnsupportedAudio.code
+        request = None
         try:
             request = json.loads(line)
             if request.get("op") == "cover":
@@ -630,6 +634,13 @@ def worker_main(memory_bytes: int) -> None:
 
             elif request.get("op") == "replaygain":
                 payload = asdict(replaygain_here(request["path"]))
+            elif request.get("op") == "copy":
+                payload = asdict(receiving.copy_file(request["source"], request["target"], request["max_bytes"]))
+            elif request.get("op") == "unpack":
+                filled = receiving.unpack_entry(
+                    request["archive"], request["index"], request["size"], request["target"], request["max_bytes"]
+                )
+                payload = asdict(filled)
             else:
                 payload = asdict(parse_here(request["path"], request["name"]))
             status = "ok"
@@ -639,6 +650,8 @@ def worker_main(memory_bytes: int) -> None:
             status, payload = "fatal", "AUDIO_TOO_BIG"
         except BaseException:  # noqa: BLE001, S110 - hostile input may raise anything at all
             pass
+        if not isinstance(request, dict) or request.get("op") != "unpack":
+            receiving.close_archives()  # an import's archive is not held open past its entries
         protocol_out.write(json.dumps({"status": status, "payload": payload}) + "\n")
         protocol_out.flush()
         if status == "fatal":
@@ -683,7 +696,7 @@ class _Worker:
         answer = json.loads(line)
         return answer["status"], answer.get("payload")
 
-    def ask(self, request: dict[str, str], timeout: float) -> tuple[str, Any]:
+    def ask(self, request: dict[str, Any], timeout: float) -> tuple[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
@@ -738,14 +751,39 @@ class ParserPool:
         """The file's ReplayGain tags, read in a worker. Raises UnsupportedAudio as parse() does."""
         return ReplayGain(**self._ask({"op": "replaygain", "path": str(path)}))
 
-    def _ask(self, request: dict[str, str]) -> Any:
+    def copy(self, source: Path, target: str, max_bytes: int) -> receiving.Filled:
+        """Copy a file on the server into the (empty) temporary file `target` and hash it,
+        in a worker (services/receiving.py). Raises UnsupportedAudio as parse() does."""
+        size = min(source.stat().st_size, max_bytes) if source.exists() else 0
+        request = {"op": "copy", "source": str(source), "target": target, "max_bytes": max_bytes}
+        return receiving.Filled(**self._ask(request, self._copy_timeout(size)))
+
+    def unpack(self, archive: Path, index: int, size: int, target: str, max_bytes: int) -> receiving.Filled:
+        """Unpack entry `index` (of `size` bytes) of a ZIP archive into the temporary file
+        `target` and hash it, in a worker: a hostile archive is read in the sandbox, as
+        a hostile tag is. Raises UnsupportedAudio as parse() does."""
+        request = {
+            "op": "unpack",
+            "archive": str(archive),
+            "index": index,
+            "size": size,
+            "target": target,
+            "max_bytes": max_bytes,
+        }
+        return receiving.Filled(**self._ask(request, self._copy_timeout(min(size, max_bytes))))
+
+    def _copy_timeout(self, size: int) -> float:
+        # The parsing deadline, and time to move the bytes at a slow disk's pace.
+        return self.timeout + size / COPY_BYTES_PER_SECOND
+
+    def _ask(self, request: dict[str, Any], timeout: float | None = None) -> Any:
         try:
             worker = self._checkout()
         except (TimeoutError, EOFError, OSError, ValueError):
             raise UnsupportedAudio("READER_UNAVAILABLE") from None
         healthy = False
         try:
-            status, payload = worker.ask(request, self.timeout)
+            status, payload = worker.ask(request, timeout or self.timeout)
             healthy = status != "fatal"
         except TimeoutError:
             raise UnsupportedAudio("AUDIO_TOO_SLOW") from None

@@ -31,7 +31,6 @@ from app.services.library.catalogue import (
     prune,
 )
 from app.services.library.quotas import FileTooLarge, QuotaExceeded, bytes_used, check_limits, hold_quota
-from app.services.receiving import copy_file, receivers
 from app.services.storage import IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -504,8 +503,8 @@ def import_files(
     """Import files already on the server, yielding batches of results in order;
     the caller commits each batch (and abandons it if the commit fails).
 
-    Copying and hashing run in `pool.size` worker processes and tag reading in
-    the parser's, several files at once; the database work stays on the calling
+    Copying, hashing and tag reading run in the parser's `pool.size` worker
+    processes, several files at once; the database work stays on the calling
     thread, a batch at a time (add_received).
     A file whose content the owner already has is skipped without parsing, so a
     re-run is quick and safe.
@@ -518,7 +517,10 @@ def import_files(
     def prepare(source: Path) -> Received:
         incoming = store.incoming(max_bytes)
         try:
-            filled = copiers.submit(copy_file, str(source), incoming.hand_over(), max_bytes).result()
+            filled = pool.copy(source, incoming.hand_over(), max_bytes)
+        except UnsupportedAudio as exc:
+            incoming.discard()
+            return Received(source.name, None, error=exc)
         except BaseException:
             incoming.discard()
             raise
@@ -539,11 +541,11 @@ def import_files(
             received.error = exc
         return received
 
-    # Copying and hashing run in `pool.size` processes, tag reading in the parser's;
-    # the threads only hand files to them, and wait.
+    # Copying, hashing and tag reading run in the parser's processes (one per core); the
+    # threads hand them files, wait, and sync what is kept.
     batch = AddBatch(store, size=batch_size)
     waiting: list[Received] = []
-    with receivers(pool.size) as copiers, ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
+    with ThreadPoolExecutor(max_workers=pool.size * 4) as executor:
         # A batch ahead: the files keep coming while the database writes the last batch.
         for received in bounded_map(executor, prepare, sources, ahead=batch_size + pool.size * 8):
             incoming = received.incoming

@@ -23,10 +23,10 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
@@ -39,7 +39,6 @@ from app.services.errors import DomainError, NotFound
 from app.services.library import hints
 from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received, bounded_map
 from app.services.library.quotas import MB, FileTooLarge, bytes_used
-from app.services.receiving import receivers, unpack_entry
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -419,17 +418,17 @@ def run_import(
             archive = zipfile.ZipFile(fh)
         except (zipfile.BadZipFile, EOFError, ValueError, OSError):
             return _finish(store, found, "ARCHIVE_UNREADABLE")
-        with archive, receivers(pool.size) as unpackers:
-            _Importer(store, pool, found, archive, limits, unpackers, str(path)).run(todo)
+        with archive:
+            _Importer(store, pool, found, archive, limits, path).run(todo)
     if stop_after is not None and any(e.get("selected") and "outcome" not in e for e in found.entries):
         return {"state": found.state.value}
     return _finish(store, found, None)
 
 
 class _Importer:
-    """One run of an import: unpacking and hashing in worker processes (services/receiving.py),
-    tag reading in the parser's, both fed by threads that only wait on them; the database
-    work on the calling thread, a batch at a time, in order."""
+    """One run of an import: unpacking, hashing and tag reading in the parser's worker
+    processes (ParserPool.unpack, .parse), fed by threads that wait on them and sync
+    what is kept; the database work on the calling thread, a batch at a time, in order."""
 
     def __init__(  # noqa: PLR0917 - one run's parts, passed once
         self,
@@ -438,11 +437,9 @@ class _Importer:
         found: ArchiveImport,
         archive: zipfile.ZipFile,
         limits: Limits,
-        unpackers: ProcessPoolExecutor,
-        archive_path: str,
+        archive_path: Path,
     ) -> None:
         self.store = store
-        self.unpackers = unpackers
         self.archive_path = archive_path
         self.pool = pool
         self.found = found
@@ -486,9 +483,11 @@ class _Importer:
         incoming = self.store.incoming(self.limits.max_file)
         try:
             target = incoming.hand_over()
-            filled = self.unpackers.submit(
-                unpack_entry, self.archive_path, index, entry["size"], target, self.limits.max_file
-            ).result()
+            filled = self.pool.unpack(self.archive_path, index, entry["size"], target, self.limits.max_file)
+        except UnsupportedAudio as exc:
+            incoming.discard()
+            job.error = exc
+            return job
         except BaseException:
             incoming.discard()
             raise
