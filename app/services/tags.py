@@ -651,7 +651,9 @@ def worker_main(memory_bytes: int) -> None:
         except BaseException:  # noqa: BLE001, S110 - hostile input may raise anything at all
             pass
         if not isinstance(request, dict) or request.get("op") != "unpack":
-            receiving.close_archives()  # an import's archive is not held open past its entries
+            # An import's archive stays open for its entries only (its space is freed at the
+            # worker's next other request, or when the idle worker stops).
+            receiving.close_archives()
         protocol_out.write(json.dumps({"status": status, "payload": payload}) + "\n")
         protocol_out.flush()
         if status == "fatal":
