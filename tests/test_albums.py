@@ -13,10 +13,14 @@ import pytest
 from mutagen.flac import FLAC
 from mutagen.id3 import ID3, TALB, TCMP, TIT2, TPE1, TPE2, TPOS, TRCK
 from mutagen.mp4 import MP4
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from app.models import Album, Artist, Playlist, PlaylistEntry, Track
+from app.services.library import adding
 from app.services.library.catalogue import is_various, main_artist
+from app.services.storage import get_storage
+from app.services.tags import get_pool
 from app.unit_of_work import commit
 from tests import archives as zips
 from tests.audio import synthesize
@@ -251,6 +255,59 @@ def test_flask_import_names_untagged_albums_by_folder_and_files_compilations(app
     assert "<bdi>Various Artists</bdi>" in sampler
     _album_id, loose = album_page(alice, "music")  # a file at the top: the folder given
     assert titles_in_order(loose) == ["Loose"]
+
+
+def test_a_batched_import_files_albums_by_the_same_rules(app, user, db, tones, tmp_path):
+    """`flask import` writes a batch of tracks with one insert: the album rules hold there
+    too, and a folder's second artist arriving in a later batch moves the first one's tracks."""
+    root = tmp_path / "music"
+    (root / "Hits").mkdir(parents=True)
+    (root / "Mix").mkdir()
+    files = {
+        "Hits/h1.mp3": {"title": "H1", "artist": "Dee", "album": "Hits", "compilation": "1"},
+        "Hits/h2.m4a": {"title": "H2", "artist": "Eve", "album": "Hits", "compilation": "1"},
+        "Mix/1.mp3": {"title": "M1", "artist": "Ann feat. Guest", "album": "Mix"},
+        "Mix/2.mp3": {"title": "M2", "artist": "Ann", "album": "Mix"},
+        "Mix/3.m4a": {"title": "M3", "artist": "Bob", "album": "Mix"},
+        "Mix/4.mp3": {"title": "M4", "artist": "Cy"},  # no album tag: its folder's name
+    }
+    for name, tags in files.items():
+        (root / name).write_bytes(tagged(tones, tmp_path, name.rsplit(".", 1)[1], **tags))
+    sources = adding.source_files(root, adding.AUDIO_EXTENSIONS)
+    savepoints, track_flushes = [], []
+
+    def statement(_conn, _cursor, text, *_args):
+        if text.lstrip().upper().startswith("SAVEPOINT"):
+            savepoints.append(text)
+
+    def flushed(session, _context):
+        if any(isinstance(row, Track) for row in session.new):
+            track_flushes.append(len(session.new))
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    event.listen(Session, "after_flush", flushed)
+    try:
+        batches = adding.import_files(
+            get_storage(), get_pool(2, 30, 1024), user, sources, max_bytes=10**9, root=root, batch_size=2
+        )
+        for batch in batches:
+            assert all(result.outcome is adding.AddOutcome.ADDED for result in batch.results)
+            commit(batch)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+        event.remove(Session, "after_flush", flushed)
+    # None per track or batch: only the one that creates the folder's Various Artists album when it moves.
+    assert len(savepoints) == 1
+    assert len(track_flushes) == 3  # the tracks of each batch of two flushed together
+    tracks = {t.title: t for t in db.session.scalars(select(Track).where(Track.owner_id == user.id))}
+    assert {t.source_folder for t in tracks.values()} == {"music/Hits", "music/Mix"}
+    various = db.session.scalar(select(Artist).where(Artist.name == "Various Artists"))
+    for title in ("H1", "H2", "M1", "M2", "M3", "M4"):
+        assert tracks[title].album_artist_id == various.id, title
+    assert tracks["M1"].artist_id == tracks["M2"].artist_id  # "feat. Guest" dropped
+    names = set(db.session.scalars(select(Artist.name)))
+    assert names == {"Various Artists", "Dee", "Eve", "Ann", "Bob", "Cy"}
+    assert sorted(db.session.scalars(select(Album.title))) == ["Hits", "Mix"]  # Ann's "Mix" pruned
 
 
 def test_regroup_albums_files_an_old_library_again(app, alice, user, db, tones, tmp_path):
