@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The suite runs in this many processes (pytest-xdist), a test file to each; the tests
+# marked serial (a real player keeping time) run alone afterwards.
+TEST_PROCESSES ?= 2
 export FLASK_APP := wsgi.py
 
 # Debian packages the test suite drives: a real browser, real audio tools, real nginx,
@@ -105,7 +108,8 @@ bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wr
 # The file list, not the folder: Node 21 and later read a folder argument as a
 # file name and fail.
 test: system-deps install-dev player-deps translations ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 	node --test tests/js/*.test.mjs
 
 bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 20 minutes)

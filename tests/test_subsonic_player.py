@@ -28,6 +28,9 @@ from tests.helpers import IN_CI, free_port, wait_for_port
 from tests.servers import Gunicorn, flask, log_in, request, server_env
 from tests.test_subsonic_clients import _new_credential
 
+# Mopidy plays in real time and gives up on a server that answers late: alone on the machine.
+pytestmark = pytest.mark.serial
+
 OWNER, PASSWORD = "owner", "serving password"
 ARTIST, ALBUM = "Night Drive", "Loopback Lights"
 TITLES = ("Slow Signal", "Second Wind", "Last Exit")
