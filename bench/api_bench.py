@@ -12,8 +12,6 @@ a sort under 50 ms at p95.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import budget_tables  # noqa: E402
 from library_bench import migrated_app, seed  # noqa: E402
 
 from app.extensions import db  # noqa: E402
@@ -38,11 +37,6 @@ QUERIES = [
     ("search + genre, by artist", "?search={word}&genre=Jazz&sort=artist", 50),
     ("genre + max_duration, page 20", "?genre=Pop&max_duration=200&sort=title&page=20", 50),
 ]
-
-
-def p95(times: list[float]) -> float:
-    times = sorted(times)
-    return times[max(0, int(len(times) * 0.95) - 1)]
 
 
 def run(backend: str, tracks: int, runs: int) -> list[tuple]:
@@ -71,20 +65,7 @@ def run(backend: str, tracks: int, runs: int) -> list[tuple]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracks", type=int, default=50_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--db", default="sqlite,postgresql")
-    args = parser.parse_args()
-    rows = []
-    for backend in args.db.split(","):
-        rows += run(backend.strip(), args.tracks, args.runs)
-    print(f"\nGET /api/v1/tracks at {args.tracks} tracks, server time in ms\n")
-    print("| database | request | matches | median | p95 | budget (p95) |")
-    print("|---|---|---|---|---|---|")
-    for backend, label, times, budget, total in rows:
-        verdict = "-" if budget is None else f"{budget} {'ok' if p95(times) < budget else '**over**'}"
-        print(f"| {backend} | {label} | {total} | {statistics.median(times):.1f} | {p95(times):.1f} | {verdict} |")
+    budget_tables(__doc__, run, "GET /api/v1/tracks")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,36 @@ from tests.audio import synthesize  # noqa: E402, F401 - re-exported: the benchm
 PASSWORD = "bench password"  # noqa: S105 - a throwaway account in a temporary instance
 
 
+def p95(times: list[float]) -> float:
+    times = sorted(times)
+    return times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def budget_tables(description: str, run, title: str) -> None:
+    """The main() of a request-latency benchmark at --tracks tracks on each --db:
+    run(backend, tracks, runs) gives rows (backend, label, times in ms, budget or
+    None[, matches]); they are printed as one Markdown table, a verdict per budget."""
+    import argparse  # noqa: PLC0415 - only the benchmarks with a table need it
+    import statistics  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    args = parser.parse_args()
+    rows = []
+    for backend in args.db.split(","):
+        rows += run(backend.strip(), args.tracks, args.runs)
+    matches = any(len(row) > 4 for row in rows)
+    print(f"\n{title} at {args.tracks} tracks, server time in ms\n")
+    print(f"| database | request |{' matches |' if matches else ''} median | p95 | budget (p95) |")
+    print(f"|---|---|{'---|' if matches else ''}---|---|---|")
+    for backend, label, times, budget, *found in rows:
+        verdict = "-" if budget is None else f"{budget} {'ok' if p95(times) < budget else '**over**'}"
+        counted = f" {found[0]} |" if matches else ""
+        print(f"| {backend} | {label} |{counted} {statistics.median(times):.1f} | {p95(times):.1f} | {verdict} |")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

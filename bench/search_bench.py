@@ -15,9 +15,7 @@ The issue's budget: ranked search with a typo under 100 ms at p95.
 
 from __future__ import annotations
 
-import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import budget_tables  # noqa: E402
 from library_bench import login, migrated_app, seed  # noqa: E402
 from sqlalchemy import bindparam, select, text, update  # noqa: E402
 
@@ -48,11 +47,6 @@ QUERIES = [
     ("search velvte, page 10", "/api/v1/search?q=velvte&page=10", 100),
     ("library page ?q=velvte (ranked, facets)", "/library?q=velvte", None),
 ]
-
-
-def p95(times: list[float]) -> float:
-    times = sorted(times)
-    return times[max(0, int(len(times) * 0.95) - 1)]
 
 
 def made_up(rng: random.Random) -> str:
@@ -122,20 +116,7 @@ def run(backend: str, tracks: int, runs: int) -> list[tuple]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracks", type=int, default=50_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--db", default="sqlite,postgresql")
-    args = parser.parse_args()
-    rows = []
-    for backend in args.db.split(","):
-        rows += run(backend.strip(), args.tracks, args.runs)
-    print(f"\nRanked search at {args.tracks} tracks, server time in ms\n")
-    print("| database | request | matches | median | p95 | budget (p95) |")
-    print("|---|---|---|---|---|---|")
-    for backend, label, times, budget, total in rows:
-        verdict = "-" if budget is None else f"{budget} {'ok' if p95(times) < budget else '**over**'}"
-        print(f"| {backend} | {label} | {total} | {statistics.median(times):.1f} | {p95(times):.1f} | {verdict} |")
+    budget_tables(__doc__, run, "Ranked search")
 
 
 if __name__ == "__main__":

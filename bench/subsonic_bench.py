@@ -13,9 +13,7 @@ and getArtists under 50 ms at p95.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import budget_tables  # noqa: E402
 from library_bench import migrated_app, seed  # noqa: E402
 
 from app.extensions import db  # noqa: E402
@@ -48,11 +47,6 @@ def timed(client, method: str, params: dict[str, str]) -> tuple[float, dict]:
     body = response.get_json()["subsonic-response"]
     assert body["status"] == "ok", (method, body)
     return elapsed, body
-
-
-def p95(times: list[float]) -> float:
-    times = sorted(times)
-    return times[max(0, int(len(times) * 0.95) - 1)]
 
 
 def run(backend: str, tracks: int, runs: int) -> list[tuple]:
@@ -90,20 +84,7 @@ def run(backend: str, tracks: int, runs: int) -> list[tuple]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracks", type=int, default=50_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--db", default="sqlite,postgresql")
-    args = parser.parse_args()
-    rows = []
-    for backend in args.db.split(","):
-        rows += run(backend.strip(), args.tracks, args.runs)
-    print(f"\nSubsonic API at {args.tracks} tracks, server time in ms\n")
-    print("| database | request | median | p95 | budget (p95) |")
-    print("|---|---|---|---|---|")
-    for backend, label, times, budget in rows:
-        ok = "ok" if p95(times) < budget else "**over**"
-        print(f"| {backend} | {label} | {statistics.median(times):.1f} | {p95(times):.1f} | {budget} {ok} |")
+    budget_tables(__doc__, run, "Subsonic API")
 
 
 if __name__ == "__main__":
