@@ -6,7 +6,7 @@ remains, and the incoming temporary file is always gone afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,6 +97,25 @@ def split_relative_path(filename: str) -> tuple[str, dict[str, Any] | None]:
     return PurePosixPath(cleaned).name or filename, hints.from_path(cleaned)
 
 
+def _savepoint(batch: AddBatch) -> tuple[Any, Callable[[], None]]:
+    """(savepoint or None, the undo of what follows) for the next file or group of a batch.
+
+    Later files or groups of a batch get a savepoint, so undoing one keeps the others.
+    The first needs none (the transaction holds nothing else of the batch's), and must
+    not open one: on SQLite a savepoint starts the transaction at its first read, and a
+    concurrent upload's commit would then make this one's write fail at once instead
+    of waiting its turn."""
+    savepoint = db.session.begin_nested() if batch.user_ids else None
+
+    def rollback() -> None:
+        if savepoint is None:
+            db.session.rollback()
+        elif savepoint.is_active:
+            savepoint.rollback()
+
+    return savepoint, rollback
+
+
 def add_file(
     store: Storage,
     pool: ParserPool,
@@ -122,18 +141,10 @@ def add_file(
     """
     name = clean_tag(original_name, TAG_MAX) or "unnamed file"
     kept: list[str] = []
-    # Later files of a batch get a savepoint, so undoing one keeps the others.
-    # The first needs none (the transaction holds nothing else of the batch's),
-    # and must not open one: on SQLite a savepoint starts the transaction at its
-    # first read, and a concurrent upload's commit would then make this one's
-    # write fail at once instead of waiting its turn.
-    savepoint = db.session.begin_nested() if batch.user_ids else None
+    savepoint, rollback = _savepoint(batch)
 
     def undo() -> None:
-        if savepoint is None:
-            db.session.rollback()
-        elif savepoint.is_active:
-            savepoint.rollback()
+        rollback()
         store.delete_many(kept)
 
     try:
@@ -299,15 +310,10 @@ def _insert_group(
 ) -> dict[int, AddResult] | None:
     """Write the tracks of `todo`, keep their files and queue their jobs; None when the
     database refused the group (nothing of it stays, the incoming files are untouched)."""
-    # As in add_file(): a group that opens the transaction needs no savepoint (and on
-    # SQLite must not open one); a later one does, so undoing it keeps what came before.
-    savepoint = db.session.begin_nested() if batch.user_ids else None
+    savepoint, rollback = _savepoint(batch)
 
     def undo() -> None:
-        if savepoint is None:
-            db.session.rollback()
-        elif savepoint.is_active:
-            savepoint.rollback()
+        rollback()
         forget_catalogue()
 
     kept: list[str] = []
