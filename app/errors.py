@@ -17,7 +17,8 @@ from flask import Flask, Response, current_app, make_response, render_template, 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, SecurityError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException, NotFound, SecurityError
 
 from app.api_v1 import errors as api_v1_errors
 from app.extensions import db, limiter
@@ -50,6 +51,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(DomainError, _domain_error)
     for outage in DATABASE_OUTAGES:
         app.register_error_handler(outage, _database_unavailable)
+    app.register_error_handler(StaleDataError, _deleted_meanwhile)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -92,6 +94,16 @@ def _domain_error(error: DomainError):
     if "retry_after" in error.params:  # e.g. every transcoding slot is taken
         response.headers["Retry-After"] = str(error.params["retry_after"])
     return response
+
+
+def _deleted_meanwhile(error: StaleDataError):
+    """A row this request changes was deleted by another request at the same moment
+    (an edit racing a delete): nothing of this one is kept, and the item is gone."""
+    db.session.rollback()
+    current_app.logger.info("changed a row deleted meanwhile: %s", error)
+    gone = NotFound()
+    gone.detail = _("It was deleted by another request while this one was being made; nothing was changed.")
+    return _http_error(gone)
 
 
 def _csrf_error(error: CSRFError):

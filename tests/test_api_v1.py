@@ -210,7 +210,7 @@ def test_another_users_private_track_is_404_and_public_is_readonly(client, user,
         kwargs = {"json": {"title": "x"}} if method == "patch" else {}
         response = getattr(client, method)(url, headers=bearer(alice_token), **kwargs)
         assert response.status_code == 404, (method, url)
-        assert error_of(response)["code"] == "TRACK_NOT_FOUND"
+        assert error_of(response)["code"] == "NOT_FOUND"
     assert client.get(f"/api/v1/tracks/{public.id}", headers=bearer(alice_token)).get_json()["mine"] is False
     refused = client.patch(f"/api/v1/tracks/{public.id}", json={"title": "x"}, headers=bearer(alice_token))
     assert refused.status_code == 403 and error_of(refused)["code"] == "TRACK_NOT_OWNED"
@@ -515,3 +515,34 @@ def test_a_stream_url_at_a_quality_plays_the_transcoded_copy_without_a_cookie(ma
     assert played.headers["Content-Type"] == "audio/mpeg"
     assert played.data[:3] == b"ID3" or played.data[0] == 0xFF  # an MP3, not the FLAC
     assert "X-Content-Duration" in played.headers
+
+
+def test_a_track_deleted_during_its_update_is_not_found_and_nothing_changes(client, user, alice_token):
+    """A PATCH racing a DELETE of the same track (two requests at once): the delete wins,
+    and the update answers 404 in the API's shape instead of a server error."""
+    from sqlalchemy import event, text
+
+    track = add_track(user, "tagged.mp3")
+    track_id = track.id
+    deleted = []
+
+    def delete_first(session, _context, _instances):
+        # At the flush that writes the track's new title, not before it was read.
+        if deleted or not any(isinstance(row, Track) for row in session.dirty):
+            return
+        deleted.append(True)
+        with db.engine.connect() as other:  # another request's connection
+            other.execute(text("DELETE FROM tracks WHERE id = :id"), {"id": track_id})
+            other.commit()
+
+    event.listen(db.session, "before_flush", delete_first)
+    try:
+        response = client.patch(f"/api/v1/tracks/{track_id}", json={"title": "Renamed"}, headers=bearer(alice_token))
+    finally:
+        event.remove(db.session, "before_flush", delete_first)
+    assert deleted
+    assert response.status_code == 404, response.get_data(as_text=True)
+    assert error_of(response)["code"] == "NOT_FOUND"
+    assert "deleted by another request" in error_of(response)["message"]
+    db.session.expire_all()
+    assert db.session.get(Track, track_id) is None
