@@ -332,3 +332,14 @@ def _account(client) -> None:
     accounts.create_user("zoe", "correct horse battery", rounds=4)
     commit()
     login(client, "zoe")
+
+
+def test_an_entry_named_like_audio_that_is_none_is_rejected_with_the_readers_reason(alice, db, uploads):
+    # The entry is unpacked and read in one request to a tag reader: its reason must still reach the user.
+    data = zips.build([("ok.mp3", zips.mp3_variant("Fine")), ("fake.mp3", b"just some words, no audio " * 400)])
+    import_id, page = preview_of(alice, data)
+    progress = alice.get(confirm(alice, import_id, list(offered(page).values())).headers["Location"])
+    text = progress.get_data(as_text=True)
+    assert "1 added" in text and "fake.mp3" in text and "not an audio file" in text
+    assert db.session.scalar(select(Track.title)) == "Fine"
+    assert [f for f in files_under(uploads) if f.startswith((".incoming", ".staging"))] == []
