@@ -335,7 +335,7 @@ def _account(client) -> None:
 
 
 def test_an_entry_named_like_audio_that_is_none_is_rejected_with_the_readers_reason(alice, db, uploads):
-    # The entry is unpacked and read in one request to a tag reader: its reason must still reach the user.
+    # The entry is unpacked in one request to a tag reader and read in another: the reason reaches the user.
     data = zips.build([("ok.mp3", zips.mp3_variant("Fine")), ("fake.mp3", b"just some words, no audio " * 400)])
     import_id, page = preview_of(alice, data)
     progress = alice.get(confirm(alice, import_id, list(offered(page).values())).headers["Location"])

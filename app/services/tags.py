@@ -598,39 +598,16 @@ def replaygain_here(path: str) -> ReplayGain:
     return _replaygain_of(texts)
 
 
-def _unpack(request: dict[str, Any]) -> dict[str, Any]:
-    """Unpack an archive's entry ({"filled"}) and, when the request names it, read its tags."""
-    filled = receiving.unpack_entry(
-        request["archive"], request["index"], request["size"], request["target"], request["max_bytes"]
-    )
-    payload: dict[str, Any] = {"filled": asdict(filled)}
-    if request.get("name") is not None and filled.problem is None and filled.size <= request["max_bytes"]:
-        payload.update(_parsed(request["target"], request["name"]))
-    return payload
-
-
-def _parsed(path: str, name: str) -> dict[str, Any]:
-    """The tags of a file just unpacked ({"info"}), or why not ({"problem"}): the file
-    stays unpacked either way (its caller may yet find it a duplicate)."""
-    try:
-        return {"info": asdict(parse_here(path, name))}
-    except UnsupportedAudio as exc:
-        return {"problem": exc.code}
-    except MemoryError:
-        raise
-    except Exception:  # noqa: BLE001 - hostile input may raise anything at all
-        return {"problem": UnsupportedAudio.code}
-
-
 def worker_main(memory_bytes: int) -> None:
     """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
     Request {"path", "name"} (parse), {"op": "cover", "path"} (thumbnail the embedded
-    art), {"op": "lyrics", "path"}, {"op": "replaygain", "path"}, {"op": "copy", ...} or
-    {"op": "unpack", ...} (services/receiving.py); answer {"status": "ok"|"error"|"fatal",
-    "payload"}: the parsed AudioInfo, or [digest, base64 JPEG] or null, or a list of
-    Lyrics, the ReplayGain tags, what was copied, what was unpacked with its tags
-    ({"filled", "info" or "problem"}), or an UnsupportedAudio error code.
+    art) or {"op": "lyrics", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}:
+    the parsed AudioInfo, or [digest, base64 JPEG] or null, or a list of Lyrics, or an
+    UnsupportedAudio error code.
+
+    art) or {"op": "replaygain", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}: the parsed AudioInfo, or
+    [digest, base64 JPEG] or null, or an UnsupportedAudio error code.
     """
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # nothing but answers may reach the protocol stream
@@ -660,7 +637,10 @@ def worker_main(memory_bytes: int) -> None:
             elif request.get("op") == "copy":
                 payload = asdict(receiving.copy_file(request["source"], request["target"], request["max_bytes"]))
             elif request.get("op") == "unpack":
-                payload = _unpack(request)
+                filled = receiving.unpack_entry(
+                    request["archive"], request["index"], request["size"], request["target"], request["max_bytes"]
+                )
+                payload = asdict(filled)
             else:
                 payload = asdict(parse_here(request["path"], request["name"]))
             status = "ok"
@@ -733,16 +713,6 @@ class _Worker:
                 stream.close()
 
 
-@dataclass(frozen=True)
-class Unpacked:
-    """An archive entry unpacked by a worker (ParserPool.unpack): what it wrote, and the
-    file's tags or why they could not be read (both None when it was not asked to)."""
-
-    filled: receiving.Filled
-    info: AudioInfo | None = None
-    problem: UnsupportedAudio | None = None
-
-
 class ParserPool:
     """Up to `size` parser processes, started on demand, replaced when they fail,
     and stopped after `idle_seconds` without a file (0: kept until the process ends).
@@ -790,14 +760,10 @@ class ParserPool:
         request = {"op": "copy", "source": str(source), "target": target, "max_bytes": max_bytes}
         return receiving.Filled(**self._ask(request, self._copy_timeout(size)))
 
-    def unpack(  # noqa: PLR0917 - one request's fields
-        self, archive: Path, index: int, size: int, target: str, max_bytes: int, name: str | None = None
-    ) -> Unpacked:
+    def unpack(self, archive: Path, index: int, size: int, target: str, max_bytes: int) -> receiving.Filled:
         """Unpack entry `index` (of `size` bytes) of a ZIP archive into the temporary file
         `target` and hash it, in a worker: a hostile archive is read in the sandbox, as
-        a hostile tag is. With `name` (the entry's file name) the same request reads the
-        unpacked file's tags too, while its bytes are fresh in memory: one round trip and
-        one wait for a worker per entry. Raises UnsupportedAudio as parse() does."""
+        a hostile tag is. Raises UnsupportedAudio as parse() does."""
         request = {
             "op": "unpack",
             "archive": str(archive),
@@ -805,16 +771,8 @@ class ParserPool:
             "size": size,
             "target": target,
             "max_bytes": max_bytes,
-            "name": name,
         }
-        timeout = self._copy_timeout(min(size, max_bytes)) + (self.timeout if name is not None else 0)
-        payload = self._ask(request, timeout)
-        info, problem = payload.get("info"), payload.get("problem")
-        return Unpacked(
-            receiving.Filled(**payload["filled"]),
-            AudioInfo(**info) if info is not None else None,
-            UnsupportedAudio(problem) if problem is not None else None,
-        )
+        return receiving.Filled(**self._ask(request, self._copy_timeout(min(size, max_bytes))))
 
     def _copy_timeout(self, size: int) -> float:
         # The parsing deadline, and time to move the bytes at a slow disk's pace.

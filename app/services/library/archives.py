@@ -470,8 +470,7 @@ class _Importer:
         self.flush()
 
     def extract(self, entry: dict[str, Any]) -> _Extracted:
-        """Unpack one entry into an incoming file (counted) and read its tags, in one
-        request to a worker; sync it unless the library has those bytes already."""
+        """Unpack one entry into an incoming file (counted) and read its tags."""
         job = _Extracted(entry)
         index = entry["i"]
         if not 0 <= index < len(self.infos) or self.infos[index].file_size != entry["size"]:
@@ -482,10 +481,9 @@ class _Importer:
             job.error = ArchiveError("ARCHIVE_TOO_LARGE", size_bytes=self.budget.used, limit_bytes=limit)
             return job
         incoming = self.store.incoming(self.limits.max_file)
-        name = PurePosixPath(entry["path"]).name
         try:
             target = incoming.hand_over()
-            unpacked = self.pool.unpack(self.archive_path, index, entry["size"], target, self.limits.max_file, name)
+            filled = self.pool.unpack(self.archive_path, index, entry["size"], target, self.limits.max_file)
         except UnsupportedAudio as exc:
             incoming.discard()
             job.error = exc
@@ -493,7 +491,6 @@ class _Importer:
         except BaseException:
             incoming.discard()
             raise
-        filled = unpacked.filled
         if filled.problem is not None:
             incoming.discard()
             if filled.problem == "STORE_FAILED":
@@ -507,9 +504,10 @@ class _Importer:
             return job  # a duplicate, dropped unsynced and unread (record())
         incoming.sync()
         if incoming.error is None and not incoming.too_large:
-            job.info = unpacked.info
-            if unpacked.info is None:
-                job.error = unpacked.problem or UnsupportedAudio()
+            try:
+                job.info = self.pool.parse(incoming.path, PurePosixPath(entry["path"]).name)
+            except UnsupportedAudio as exc:
+                job.error = exc
         return job
 
     def record(self, job: _Extracted) -> None:
