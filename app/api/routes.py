@@ -136,15 +136,20 @@ def _id(value: object) -> bool:
 
 @bp.post("/radio")
 def radio() -> Response | tuple[Response, int]:
-    """The next tracks of a radio: {"seed": {"kind": "track" | "artist" | "genre", "value": id or name},
+    """The next tracks of a radio: {"seed": {"kind": "track" | "artist" | "genre", "value": id or name}
+    (or {"kind": "recommended"}, the shuffle by recommendation),
     "played": [ids], "skipped": [ids skipped in their first 30 seconds], "count": n}."""
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("seed"), dict):
         return jsonify({"error": "a JSON object with a seed is expected"}), 400
     kind, value = payload["seed"].get("kind"), payload["seed"].get("value")
     played, skipped, count = payload.get("played", []), payload.get("skipped", []), payload.get("count", 10)
-    if kind not in recommend.RADIO_KINDS or not (_id(value) if kind != "genre" else isinstance(value, str)):
-        return jsonify({"error": "seed.kind must be track, artist or genre, with an id or a genre name"}), 400
+    if kind not in recommend.RADIO_KINDS or not (
+        value is None if kind == "recommended" else (isinstance(value, str) if kind == "genre" else _id(value))
+    ):
+        return jsonify(
+            {"error": "seed.kind must be track, artist or genre with an id or a genre name, or recommended alone"}
+        ), 400
     for ids in (played, skipped):
         if not isinstance(ids, list) or len(ids) > RADIO_HISTORY_MAX or not all(_id(i) for i in ids):
             return jsonify({"error": "played and skipped must be lists of numbers"}), 400

@@ -48,15 +48,26 @@ FACET_LABELS = [("genre", _l("Genre")), ("artist", _l("Artist")), ("format", _l(
 
 
 @bp.get("/")
-def home() -> Response:
-    if current_user.is_authenticated:
-        return redirect(url_for("library.index"))
-    return redirect(url_for("auth.login"))
+def home() -> Response | str:
+    """The library's first page with the "For you" mixes above it; visitors go to the login page."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return _library_page(home=True)
 
 
 @bp.get("/library")
 @login_required
 def index() -> str:
+    return _library_page(home=False)
+
+
+def _mixes_data(mixes: list[recommend.Mix]) -> list[dict[str, Any]]:
+    return [
+        {"kind": m.kind, "label": m.label, "tracks": m.tracks, "data": [track_data(t) for t in m.tracks]} for m in mixes
+    ]
+
+
+def _library_page(*, home: bool) -> str:
     query = browse.TrackQuery(
         q=request.args.get("q", ""),
         sort=request.args.get("sort", ""),
@@ -83,6 +94,10 @@ def index() -> str:
         last_bulk=bulk.last_edit(current_user.id),
         sorts=sorts,
         facet_labels=FACET_LABELS,
+        # The home page's mixes: on its plain first page only, not on a search or a filter.
+        mixes=_mixes_data(recommend.for_you(current_user.id))
+        if home and not query.filtered and query.page == 1
+        else None,
     )
 
 
@@ -178,11 +193,7 @@ def bulk_undo() -> Response:
 @login_required
 def for_you() -> str:
     """Mixes from the user's listening: a daily mix per taste, rediscover, new for you."""
-    mixes = [
-        {"kind": m.kind, "label": m.label, "tracks": m.tracks, "data": [track_data(t) for t in m.tracks]}
-        for m in recommend.for_you(current_user.id)
-    ]
-    return render_template("library/for_you.html", mixes=mixes)
+    return render_template("library/for_you.html", mixes=_mixes_data(recommend.for_you(current_user.id)))
 
 
 @bp.get("/library/genres")

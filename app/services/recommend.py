@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, delete, func, insert, or_, select
+from sqlalchemy import Select, case, delete, func, insert, or_, select
 
 from app.extensions import db
 from app.models import CoListen, Favourite, PlayEvent, Playlist, PlaylistEntry, Track, TrackLike, Visibility
@@ -93,11 +93,13 @@ def queue_update(track_ids: Iterable[int]) -> None:
         jobs.submit(jobs.UPDATE_RECOMMENDATIONS, sorted(public))
 
 
+def _disliked(user_id: int) -> Select:
+    return select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
+
+
 def disliked_ids(user_id: int) -> set[int]:
     """Every track the user disliked (left out of whatever is suggested to them)."""
-    return set(
-        db.session.scalars(select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE))
-    )
+    return set(db.session.scalars(_disliked(user_id)))
 
 
 def _public(track_ids: Iterable[int]) -> set[int]:
@@ -393,7 +395,7 @@ def similar_tracks(user_id: int, track_id: int, limit: int = 20) -> list[Suggest
 
 # --- radio --------------------------------------------------------------------------------
 
-RADIO_KINDS = ("track", "artist", "genre")
+RADIO_KINDS = ("track", "artist", "genre", "recommended")
 # Tracks of the seed (an artist's, a genre's) considered, and recent tracks that steer.
 RADIO_SEED_TRACKS = 50
 RADIO_RECENT = 3
@@ -408,14 +410,33 @@ class InvalidSeed(DomainError):
     code = "INVALID_RADIO_SEED"
 
 
-def _seed_tracks(user_id: int, kind: str, value: str | int) -> list[Track]:
-    """The tracks a radio starts from. Raises NotFound (nothing the user can see) or InvalidSeed."""
+def _seed_tracks(user_id: int, kind: str, value: str | int | None) -> list[Track]:
+    """The tracks a radio starts from. Raises NotFound (nothing the user can see) or InvalidSeed.
+
+    "recommended" (the shuffle by recommendation) starts from the user's favourites of
+    the moment (`_taste`); a user with no history yet gets tracks they can see, at random.
+    """
     if kind == "track":
-        return [access.get_visible_track(user_id, int(value))]
+        return [access.get_visible_track(user_id, int(value or 0))]
+    if kind == "recommended":
+        favourites = [track for track, _ in _taste(user_id)[:RADIO_SEED_TRACKS]]
+        if favourites:
+            return favourites
+        found = list(
+            db.session.scalars(
+                select(Track)
+                .where(access.visible_to(user_id), Track.id.not_in(select(_disliked(user_id))))
+                .order_by(func.random())
+                .limit(RADIO_SEED_TRACKS)
+            )
+        )
+        if not found:
+            raise NotFound("RADIO_SEED_NOT_FOUND")
+        return found
     if kind == "artist":
-        where = or_(Track.artist_id == int(value), Track.album_artist_id == int(value))
+        where = or_(Track.artist_id == int(value or 0), Track.album_artist_id == int(value or 0))
     elif kind == "genre":
-        where = Track.genre_key == fold(str(value))[:TAG_MAX]
+        where = Track.genre_key == fold(str(value or ""))[:TAG_MAX]
     else:
         raise InvalidSeed(kind=str(kind)[:20])
     found = list(
@@ -431,13 +452,15 @@ def _seed_tracks(user_id: int, kind: str, value: str | int) -> list[Track]:
 def radio(
     user_id: int,
     kind: str,
-    value: str | int,
+    value: str | int | None,
     *,
     played: Iterable[int] = (),
     skipped: Iterable[int] = (),
     count: int = 10,
 ) -> list[Track]:
-    """The next `count` tracks of a radio started from a track, an artist or a genre.
+    """The next `count` tracks of a radio started from a track, an artist, a genre, or
+    "recommended" (the shuffle by recommendation: the user's favourites and tracks like
+    them, in a random order).
 
     Never a track of `played` or `skipped` (this session's), never one the user disliked,
     never one they cannot see. `played` steers: the last RADIO_RECENT of it (newest last)
@@ -483,6 +506,9 @@ def radio(
             .order_by(func.random())
             .limit(count - len(picked))
         )
+    if kind == "recommended":
+        # A shuffle: the best `count`, in no particular order.
+        random.shuffle(picked)
     return picked
 
 

@@ -1,4 +1,5 @@
-// A radio: an endless queue from a seed (a track, an artist or a genre). This
+// A radio: an endless queue from a seed (a track, an artist, a genre, or
+// "recommended": the shuffle by recommendation). This
 // module is the pure state (what was played and skipped this session, when to
 // ask for more, what is new); player.js does the asking and the queueing.
 
@@ -10,7 +11,7 @@ export const BATCH = 10;
 
 export class Radio {
   constructor(seed) {
-    this.seed = seed; // {kind: "track" | "artist" | "genre", value}
+    this.seed = seed; // {kind: "track" | "artist" | "genre", value} or {kind: "recommended"}
     this.played = [];
     this.skipped = new Set();
   }
