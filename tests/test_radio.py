@@ -98,3 +98,61 @@ def test_bad_radio_requests(alice, library):
         alice.post("/api/radio", json={"seed": {"kind": "genre", "value": "Polka"}}, headers=headers).status_code == 404
     )
     assert alice.post("/api/radio", json={"seed": {"kind": "track", "value": library["A1"].id}}).status_code == 400
+
+
+def test_artist_and_genre_radios_start_with_the_seeds_visible_liked_tracks(alice, user, library):
+    token = csrf_from(alice, "/library")
+    likes.dislike(user.id, library["C1"].id)
+    likes.dislike(user.id, library["A3"].id)
+    commit()
+    # The pages' buttons carry the seeds.
+    artist_page = alice.get(f"/library/artists/{library['A1'].artist_id}").get_data(as_text=True)
+    assert f"""data-radio='{{"kind": "artist", "value": {library["A1"].artist_id}}}'""" in artist_page
+    genre_page = alice.get("/library?genre=Metal").get_data(as_text=True)
+    assert """data-radio='{"kind": "genre", "value": "Metal"}'""" in genre_page
+
+    titles = ask(alice, token, {"kind": "genre", "value": "Metal"})
+    assert titles[0] == "C2" and "C1" not in titles
+    titles = ask(alice, token, {"kind": "artist", "value": library["A1"].artist_id})
+    assert titles[:2] == ["A1", "A2"] and "A3" not in titles and "Bob secret" not in titles
+    # The whole radio, to its end: never a disliked or a private track, never twice.
+    played: list[int] = []
+    ids = {t.title: t.id for t in library.values() if hasattr(t, "title")}
+    while batch := ask(alice, token, {"kind": "genre", "value": "folk"}, played=played, count=2):
+        played += [ids[t] for t in batch]
+    assert len(played) == len(set(played)) == 5 and ids["A3"] not in played and ids["C1"] not in played
+
+
+def test_shuffle_by_recommendation_never_plays_a_disliked_track(app, alice, user, library):
+    token = csrf_from(alice, "/library/for-you")
+    assert "Shuffle (recommended)" in alice.get("/library/for-you").get_data(as_text=True)
+    ids = {t.title: t.id for t in library.values() if hasattr(t, "title")}
+    # No history yet: it still plays (tracks she can see, at random), never Bob's private one.
+    first = ask(alice, token, {"kind": "recommended"}, count=25)
+    assert sorted(first) == ["A1", "A2", "A3", "B1", "B2", "C1", "C2"]
+
+    likes.like(user.id, ids["C1"])
+    likes.dislike(user.id, ids["A2"])
+    likes.dislike(user.id, ids["C2"])
+    commit()
+    for _ in range(3):  # shuffled: three runs, each to its end
+        played: list[int] = []
+        while batch := ask(alice, token, {"kind": "recommended"}, played=played, count=2):
+            played += [ids[t] for t in batch]
+        titles = [t for t, i in ids.items() for p in played if p == i]
+        assert len(played) == len(set(played)) == 5, titles
+        assert "A2" not in titles and "C2" not in titles
+    # Her favourite (the liked C1) and its like come first.
+    first = ask(alice, token, {"kind": "recommended"}, count=1)
+    assert first == ["C1"]
+
+    bob = app.test_client()
+    login(bob, "bob")
+    bob_titles = ask(bob, csrf_from(bob, "/library"), {"kind": "recommended"}, count=25)
+    assert "Bob secret" in bob_titles
+    assert (
+        alice.post(
+            "/api/radio", json={"seed": {"kind": "recommended", "value": 1}}, headers={"X-CSRFToken": token}
+        ).status_code
+        == 400
+    )

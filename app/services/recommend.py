@@ -425,7 +425,7 @@ def _seed_tracks(user_id: int, kind: str, value: str | int | None) -> list[Track
         found = list(
             db.session.scalars(
                 select(Track)
-                .where(access.visible_to(user_id), Track.id.not_in(select(_disliked(user_id))))
+                .where(access.visible_to(user_id), Track.id.not_in(_disliked(user_id)))
                 .order_by(func.random())
                 .limit(RADIO_SEED_TRACKS)
             )
