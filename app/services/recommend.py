@@ -325,8 +325,11 @@ def _sessions(plays: list[tuple[int, datetime]]) -> list[list[int]]:
 # --- similar tracks ---------------------------------------------------------------------
 
 
-def _content(user_id: int, seed: Track, exclude: set[int]) -> dict[int, tuple[float, list[str], Track]]:
-    """Tracks the user can see that share the seed's artist, album artist or genre, scored."""
+def _content(
+    user_id: int, seed: Track, exclude: set[int], candidates: int = CONTENT_CANDIDATES
+) -> dict[int, tuple[float, list[str], Track]]:
+    """Tracks the user can see that share the seed's artist, album artist or genre, scored
+    (the `candidates` closest: same artist first, then by year)."""
     links = [Track.artist_id == seed.artist_id]
     if seed.album_artist_id is not None:
         links.append(Track.album_artist_id == seed.album_artist_id)
@@ -339,7 +342,7 @@ def _content(user_id: int, seed: Track, exclude: set[int]) -> dict[int, tuple[fl
         select(Track)
         .where(or_(*links), access.visible_to(user_id), Track.id != seed.id)
         .order_by(*closeness, Track.id)
-        .limit(CONTENT_CANDIDATES)
+        .limit(candidates)
     )
     found: dict[int, tuple[float, list[str], Track]] = {}
     for track in rows:
@@ -369,15 +372,26 @@ def _co_listened(user_id: int, seed_id: int, exclude: set[int]) -> list[tuple[Tr
     return [(track, n, score) for track, n, score in rows if track.id not in exclude]
 
 
-def similar_to(user_id: int, seed: Track, limit: int = 20, exclude: Iterable[int] = ()) -> list[Suggestion]:
-    """Tracks like `seed` (which the caller has checked the user can see), best first."""
-    skip = set(exclude) | disliked_ids(user_id) | {seed.id}
+def similar_to(
+    user_id: int,
+    seed: Track,
+    limit: int = 20,
+    exclude: Iterable[int] = (),
+    *,
+    candidates: int = CONTENT_CANDIDATES,
+    disliked: set[int] | None = None,
+) -> list[Suggestion]:
+    """Tracks like `seed` (which the caller has checked the user can see), best first.
+
+    `candidates` bounds the content matches read (fewer: faster, a little less choice);
+    `disliked` is the user's dislikes when the caller has them already."""
+    skip = set(exclude) | (disliked_ids(user_id) if disliked is None else disliked) | {seed.id}
     suggestions: dict[int, Suggestion] = {}
     co = _co_listened(user_id, seed.id, skip)
     top = max((score for _, _, score in co), default=0.0)
     for track, listeners, score in co:
         suggestions[track.id] = Suggestion(track, W_CO_LISTEN * score / top, [LISTENED_TOGETHER], listeners=listeners)
-    for track_id, (score, reasons, track) in _content(user_id, seed, skip).items():
+    for track_id, (score, reasons, track) in _content(user_id, seed, skip, candidates).items():
         found = suggestions.get(track_id)
         if found is None:
             suggestions[track_id] = Suggestion(track, score, reasons)
@@ -557,24 +571,26 @@ def _taste(user_id: int) -> list[tuple[Track, float]]:
     return sorted(((t, weight[t.id]) for t in tracks), key=lambda pair: (-pair[1], pair[0].id))
 
 
-def daily_mixes(user_id: int, today: date | None = None) -> list[Mix]:
+def daily_mixes(user_id: int, today: date | None = None, taste: list[tuple[Track, float]] | None = None) -> list[Mix]:
     """Up to DAILY_MIXES mixes, one per taste cluster (the genres, else artists, the user
     plays and loves most): the cluster's favourites and tracks like them, in an order
-    that changes each day."""
+    that changes each day. `taste` is `_taste(user_id)` when the caller has it."""
     clusters: dict[str, list[tuple[Track, float]]] = defaultdict(list)
     names: dict[str, str] = {}
-    for track, weight in _taste(user_id):
+    for track, weight in _taste(user_id) if taste is None else taste:
         key = f"g:{track.genre_key}" if track.genre_key else f"a:{track.artist_key}"
         clusters[key].append((track, weight))
         names.setdefault(key, track.genre or track.artist)
     ranked = sorted(clusters, key=lambda key: -sum(w for _, w in clusters[key]))[:DAILY_MIXES]
     day = (today or utcnow().date()).toordinal()
     mixes = []
+    disliked = disliked_ids(user_id)
     for key in ranked:
         seeds = [track for track, _ in clusters[key][:TASTE_SEEDS]]
         picked: dict[int, Track] = {t.id: t for t in seeds}
         for seed in seeds:
-            for s in similar_to(user_id, seed, MIX_SIZE):
+            # A mix keeps MIX_SIZE tracks: the closest few content matches are enough.
+            for s in similar_to(user_id, seed, MIX_SIZE, candidates=MIX_SIZE * 2, disliked=disliked):
                 picked.setdefault(s.track.id, s.track)
         tracks = list(picked.values())[:MIX_SIZE]
         # A day's order, the same all day (not a secret: any generator does).
@@ -610,9 +626,10 @@ def rediscover(user_id: int, limit: int = MIX_SIZE) -> Mix:
     return Mix("rediscover", None, list(tracks))
 
 
-def new_for_you(user_id: int, limit: int = MIX_SIZE) -> Mix:
-    """Public tracks of other accounts the user has never played, their favourite genres first."""
-    genres = [t.genre_key for t, _ in _taste(user_id) if t.genre_key][: TASTE_SEEDS * 2]
+def new_for_you(user_id: int, limit: int = MIX_SIZE, taste: list[tuple[Track, float]] | None = None) -> Mix:
+    """Public tracks of other accounts the user has never played, their favourite genres first.
+    `taste` is `_taste(user_id)` when the caller has it."""
+    genres = [t.genre_key for t, _ in (_taste(user_id) if taste is None else taste) if t.genre_key][: TASTE_SEEDS * 2]
     played = select(PlayEvent.track_id).where(PlayEvent.user_id == user_id)
     disliked = select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
     tracks = db.session.scalars(
@@ -631,7 +648,9 @@ def new_for_you(user_id: int, limit: int = MIX_SIZE) -> Mix:
 
 def for_you(user_id: int) -> list[Mix]:
     """The home page's mixes, those with tracks: the daily mixes, rediscover, new for you."""
-    return [mix for mix in [*daily_mixes(user_id), rediscover(user_id), new_for_you(user_id)] if mix.tracks]
+    taste = _taste(user_id)
+    mixes = [*daily_mixes(user_id, taste=taste), rediscover(user_id), new_for_you(user_id, taste=taste)]
+    return [mix for mix in mixes if mix.tracks]
 
 
 def for_user(user_id: int, limit: int = 10, exclude: Iterable[int] = ()) -> list[Track]:
