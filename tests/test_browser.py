@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio import synthesize
-from tests.browser import ARTIFACTS, AUTOPLAY, PASSWORD, ROOT, launch, register
+from tests.browser import ARTIFACTS, AUTOPLAY, PASSWORD, ROOT, launch, register, screenshot
 from tests.servers import BIN, flask, server_env
 
 pytestmark = pytest.mark.browser
@@ -463,3 +463,23 @@ def test_like_dislike_and_a_radio(signed_in, live_server):
     page.wait_for_function(
         "() => document.querySelector('#player [data-action=\"like\"]').getAttribute('aria-pressed') === 'true'"
     )
+
+
+def test_the_home_page_mixes_and_the_recommended_shuffle(signed_in, live_server):
+    # After the tests above: Morning Song played and liked, Evening Song disliked.
+    page = signed_in
+    page.goto(live_server + "/")
+    mix = page.locator("section.mix", has_text="Daily mix: Browser Band")
+    assert "Morning Song" in mix.inner_text() and "Evening Song" not in mix.inner_text()
+    # The library is still there, under the mixes.
+    assert page.locator("table.tracks tr[data-track]").count() == 2
+    screenshot(page, "home-mixes")
+    mix.locator("button[data-play-list]").click()
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    assert page.inner_text(".player-title") == "Morning Song"
+
+    page.click("button[data-radio]:has-text('Shuffle (recommended)')")
+    page.wait_for_function(PLAYING % "0.2", timeout=15_000)
+    assert page.inner_text(".player-title") == "Morning Song"
+    queued = page.locator("#player .queue-list li").all_inner_texts()
+    assert queued and not any("Evening Song" in item for item in queued)
