@@ -9,10 +9,10 @@ likes, hearts and dislikes); the rest of the listens are the other listeners'. T
 co-listening table is then rebuilt by the nightly job's code (its time is printed).
 Timed in process (server time: routing, queries, templates; no network):
 
-- `/` as a listener sees it: the library's first page with the mixes above it;
-- `/library`, the same page without the mixes: the reference in the same run, so the
-  mixes' own cost is the difference;
-- `/library/for-you`, the mixes alone, and `recommend.for_you` without a page;
+- `/` as a listener sees it first: the library's first page with the mixes' section
+  above it (the page then loads the mixes from the For you page);
+- `/library`, the same page without that section: the reference in the same run;
+- `/library/for-you`, the mixes the home page loads, and `recommend.for_you` without a page;
 - the first batch of the shuffle by recommendation (`POST /api/radio`).
 """
 
@@ -139,9 +139,9 @@ def run(backend: str, tracks: int, plays: int, runs: int) -> list[tuple]:
         login(client)
         results = []
         for label, url in [
-            ("/ (library + mixes)", "/"),
-            ("/library (reference: no mixes)", "/library"),
-            ("/library/for-you", "/library/for-you"),
+            ("/ (library, mixes' section)", "/"),
+            ("/library (reference)", "/library"),
+            ("/library/for-you (the mixes / loads)", "/library/for-you"),
         ]:
             median, p95, _rows = measure(client, url, runs)
             page = client.get(url).get_data(as_text=True)

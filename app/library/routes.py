@@ -49,7 +49,8 @@ FACET_LABELS = [("genre", _l("Genre")), ("artist", _l("Artist")), ("format", _l(
 
 @bp.get("/")
 def home() -> Response | str:
-    """The library's first page with the "For you" mixes above it; visitors go to the login page."""
+    """The library's first page with the "For you" mixes above it (the page loads them from
+    the For you page, so the library does not wait for them); visitors go to the login page."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     return _library_page(home=True)
@@ -94,10 +95,9 @@ def _library_page(*, home: bool) -> str:
         last_bulk=bulk.last_edit(current_user.id),
         sorts=sorts,
         facet_labels=FACET_LABELS,
-        # The home page's mixes: on its plain first page only, not on a search or a filter.
-        mixes=_mixes_data(recommend.for_you(current_user.id))
-        if home and not query.filtered and query.page == 1
-        else None,
+        # The home page's mixes (loaded by the page from For you): on its plain first page
+        # only, not on a search or a filter.
+        home=home and not query.filtered and query.page == 1,
     )
 
 
