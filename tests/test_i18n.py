@@ -25,6 +25,8 @@ SAME_IN_BOTH = {
     "Genres",
     "Admin",
     "Description",
+    "Licence",
+    "BPM",
     "Pause",
     "Pages",
     "Page %(page)s",

@@ -30,6 +30,7 @@ from app.security import CONTENT_SECURITY_POLICY
 from app.services import accounts, credentials, recommend, stream_links
 from app.services.library import access, adding, editing, filtering
 from app.services.storage import IncomingFile, get_storage
+from app.services.track_meta import MetadataInvalid
 from app.unit_of_work import commit, committing
 from app.web import login_limits
 from app.web.discovery import explain
@@ -173,6 +174,10 @@ def list_tracks(args: dict[str, Any]) -> Response:
         artist=args.get("artist"),
         album=args.get("album"),
         genre=args.get("genre"),
+        tags=args.get("tags") or [],
+        bpm_min=args.get("bpm_min"),
+        bpm_max=args.get("bpm_max"),
+        key=args.get("key"),
         min_duration=args.get("min_duration"),
         max_duration=args.get("max_duration"),
         format=args.get("format"),
@@ -215,15 +220,39 @@ RELATED_LIMIT = 10
 UPDATABLE = ("title", "artist", "album", "album_artist", "genre", "track_number", "disc_number", "year")
 
 
+# The API's names of the richer metadata, and the columns that hold them.
+METADATA = {
+    "description": "description",
+    "tags": "tags",
+    "bpm": "bpm",
+    "key": "musical_key",
+    "licence": "licence",
+    "allow_download": "allow_download",
+}
+
+
+def _state(found: Track) -> dict[str, Any]:
+    state = {key: getattr(found, key) for key in UPDATABLE}
+    state.update({name: getattr(found, column) for name, column in METADATA.items()})
+    state["tags"] = list(found.tags or [])
+    state["visibility"] = found.visibility.value
+    return state
+
+
 def _apply_update(found: Track, changes_wanted: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Apply a validated partial update; return what changed, old and new."""
-    before = {key: getattr(found, key) for key in UPDATABLE}
-    before["visibility"] = found.visibility.value
+    before = _state(found)
     tags = {key: changes_wanted[key] for key in UPDATABLE if key in changes_wanted}
+    metadata = {column: changes_wanted[name] for name, column in METADATA.items() if name in changes_wanted}
+    try:
+        editing.set_metadata(found, **metadata)
+    except MetadataInvalid as exc:
+        raise ApiError(422, "VALIDATION_FAILED", _("Some fields are invalid.")).with_details(
+            {"json": {exc.field if exc.field != "musical_key" else "key": [exc.code]}}
+        ) from None
     visibility = Visibility(changes_wanted.get("visibility", found.visibility.value))
     editing.update_track(found, visibility=visibility, **tags)
-    after = {key: getattr(found, key) for key in UPDATABLE}
-    after["visibility"] = found.visibility.value
+    after = _state(found)
     return {key: {"old": before[key], "new": after[key]} for key in before if before[key] != after[key]}
 
 

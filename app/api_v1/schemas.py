@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.models.library import TAG_MAX
+from app.services import track_meta
 from app.services.library.filtering import FORMATS, MAX_PER_PAGE, SORTS
 from app.services.transcode.presets import Quality
 
@@ -13,6 +14,18 @@ ORDER = validate.OneOf(["asc", "desc"])
 VISIBILITY = validate.OneOf(["private", "public"])
 PLAYLIST_VISIBILITY = validate.OneOf(["private", "instance", "link"])
 TAG = validate.Length(max=TAG_MAX)
+LICENCE = validate.OneOf(track_meta.LICENCES)
+BPM = validate.Range(
+    min=track_meta.BPM_MIN,
+    max=track_meta.BPM_MAX,
+    error=f"BPM must be from {track_meta.BPM_MIN} to {track_meta.BPM_MAX}.",
+)
+MUSICAL_KEY = validate.Regexp(
+    track_meta.KEY_PATTERN, error="A key is a note A-G, then # or b, then m for minor: C, F#m, Bb."
+)
+FREE_TAG = validate.Length(
+    min=1, max=track_meta.TAG_LENGTH_MAX, error=f"A tag has from 1 to {track_meta.TAG_LENGTH_MAX} characters."
+)
 
 
 class ErrorBodySchema(Schema):
@@ -67,6 +80,14 @@ class TrackSchema(Schema):
     disc_number = fields.Integer(allow_none=True)
     year = fields.Integer(allow_none=True)
     genre = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    tags = fields.List(fields.String(), required=True, metadata={"description": "free tags, as the owner spelled them"})
+    bpm = fields.Integer(allow_none=True)
+    key = fields.String(allow_none=True, metadata={"description": "musical key: C, F#m, Bb ..."})
+    licence = fields.String(required=True, metadata={"enum": list(track_meta.LICENCES)})
+    allow_download = fields.Boolean(
+        required=True, metadata={"description": "others may download the original (public tracks only)"}
+    )
     duration = fields.Float(required=True, metadata={"description": "seconds"})
     format = fields.String(required=True)
     codec = fields.String(required=True)
@@ -112,6 +133,14 @@ class TrackQuerySchema(Schema):
     artist = fields.String(validate=TAG, metadata={"description": "exact artist name, any case or accents"})
     album = fields.String(validate=TAG)
     genre = fields.String(validate=TAG)
+    tags = fields.List(
+        fields.String(validate=validate.Length(max=TAG_MAX)),
+        validate=validate.Length(max=track_meta.TAGS_MAX),
+        metadata={"description": "free tags the tracks all have (repeat the parameter), any case or accents"},
+    )
+    bpm_min = fields.Integer(validate=validate.Range(min=0, max=1000))
+    bpm_max = fields.Integer(validate=validate.Range(min=0, max=1000))
+    key = fields.String(validate=MUSICAL_KEY, metadata={"description": "musical key: C, F#m, Bb ..."})
     min_duration = fields.Float(validate=validate.Range(min=0, max=1e7), metadata={"description": "seconds"})
     max_duration = fields.Float(validate=validate.Range(min=0, max=1e7))
     format = fields.String(validate=validate.OneOf(FORMATS))
@@ -157,6 +186,22 @@ class TrackUpdateSchema(Schema):
     disc_number = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=999))
     year = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=9999))
     visibility = fields.String(validate=VISIBILITY)
+    description = fields.String(
+        allow_none=True,
+        validate=validate.Length(
+            max=track_meta.DESCRIPTION_MAX,
+            error=f"A description has at most {track_meta.DESCRIPTION_MAX:,} characters.",
+        ),
+    )
+    tags = fields.List(
+        fields.String(validate=FREE_TAG),
+        allow_none=True,
+        validate=validate.Length(max=track_meta.TAGS_MAX, error=f"At most {track_meta.TAGS_MAX} tags."),
+    )
+    bpm = fields.Integer(allow_none=True, validate=BPM)
+    key = fields.String(allow_none=True, validate=MUSICAL_KEY)
+    licence = fields.String(validate=LICENCE)
+    allow_download = fields.Boolean()
 
 
 class ChangeSchema(Schema):

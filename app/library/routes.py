@@ -12,9 +12,9 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
-from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, TrackForm, UploadForm
+from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, TrackForm, UploadForm, licence_name
 from app.models import AnalysisState, ImportState, Track, Visibility
-from app.services import likes, listening, playlists, recommend, stars, track_stats
+from app.services import likes, listening, playlists, recommend, stars, track_meta, track_stats
 from app.services.errors import DomainError
 from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
@@ -76,6 +76,7 @@ def _library_page(*, home: bool) -> str:
         artist=id_arg("artist"),
         album=id_arg("album"),
         genre=request.args.get("genre", ""),
+        tag=request.args.get("tag", ""),
         format=request.args.get("format", ""),
         decade=int_arg("decade", None, low=0, high=9990),
         page=page_arg(),
@@ -112,6 +113,7 @@ def _bulk_ids() -> list[int]:
             artist=int(v) if (v := request.form.get("artist", "")).isdigit() else None,
             album=int(v) if (v := request.form.get("album", "")).isdigit() else None,
             genre=request.form.get("genre", ""),
+            tag=request.form.get("tag", ""),
             format=request.form.get("format", ""),
             decade=int(v) if (v := request.form.get("decade", "")).isdigit() and len(v) <= 4 else None,
         )
@@ -269,6 +271,7 @@ def track(track_id: int) -> str:
             {"track": s.track, "why": explain(s)} for s in recommend.similar_to(current_user.id, found, SIMILAR_ON_PAGE)
         ],
         delete_form=ActionForm(),
+        licence_name=licence_name,
         play_count=listening.play_count(current_user.id, found.id),
         rating=stars.ratings(current_user.id, "track", [found.id]).get(found.id, 0),
         figures=track_stats.track_stats(found.id, found.owner_id == current_user.id, get_timezone()),
@@ -366,7 +369,17 @@ def edit(track_id: int) -> Response | tuple[str, int]:
     form = TrackForm(obj=found if request.method == "GET" else None)
     if request.method == "GET":
         form.visibility.data = found.visibility.value
+        form.tags.data = ", ".join(found.tags or [])
     if form.validate_on_submit():
+        editing.set_metadata(
+            found,
+            description=form.description.data,
+            tags=track_meta.split_tags(form.tags.data or ""),
+            bpm=form.bpm.data,
+            musical_key=form.musical_key.data,
+            licence=form.licence.data if form.licence.data in track_meta.LICENCES else found.licence,
+            allow_download=form.allow_download.data,
+        )
         editing.update_track(
             found,
             visibility=Visibility(form.visibility.data),

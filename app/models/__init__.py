@@ -6,7 +6,7 @@ from app.models.discovery import CoListen, TrackLike
 from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
 from app.models.job import Job, JobState
-from app.models.library import Album, AnalysisState, Artist, SearchWord, Track, Visibility
+from app.models.library import Album, AnalysisState, Artist, SearchWord, Track, TrackTag, Visibility
 from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
 from app.models.playlist import (
     AlbumRating,
@@ -57,6 +57,7 @@ __all__ = [
     "Track",
     "TrackLike",
     "TrackRating",
+    "TrackTag",
     "User",
     "Visibility",
 ]

@@ -5,7 +5,19 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import false
 
@@ -15,6 +27,8 @@ from app.models.types import UTCDateTime, utcnow
 # Tag text is clamped to this many characters when read.
 TAG_MAX = 300
 FOLDER_MAX = 500
+# A free tag's folded key (services/track_meta.py: 30 characters, which folding may lengthen).
+TAG_KEY_MAX = 120
 # Longer words are left out of the search vocabulary (no typo tolerance for them).
 WORD_MAX = 40
 
@@ -187,6 +201,19 @@ class Track(db.Model):
     year: Mapped[int | None] = mapped_column(Integer, nullable=True)
     genre: Mapped[str | None] = mapped_column(String(TAG_MAX), nullable=True)
 
+    # --- what the owner tells about it (services/track_meta.py has the rules) -------
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The free tags as the owner spelled them, in order, for showing; TrackTag rows
+    # hold their folded keys for the filters.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    bpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    musical_key: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    licence: Mapped[str] = mapped_column(
+        String(32), default="all-rights-reserved", server_default="all-rights-reserved"
+    )
+    # Others may download the original file (public tracks only; listening never depends on it).
+    allow_download: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
     # --- folded copies for sorting, filtering and accent-insensitive search ---------
     title_key: Mapped[str] = mapped_column(String(TAG_MAX))
     artist_key: Mapped[str] = mapped_column(String(TAG_MAX))
@@ -209,6 +236,17 @@ class Track(db.Model):
 
     def __repr__(self) -> str:
         return f"<Track {self.id} {self.title!r}>"
+
+
+class TrackTag(db.Model):
+    """One free tag of a track, folded ("Chill-out" and "chill-out" are one), for the
+    tag filters: "tracks with all these tags" is one indexed lookup per tag."""
+
+    __tablename__ = "track_tags"
+    __table_args__ = (Index("ix_track_tags_tag_key", "tag_key", "track_id"),)
+
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    tag_key: Mapped[str] = mapped_column(String(TAG_KEY_MAX), primary_key=True)
 
 
 class SearchWord(db.Model):

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.services import receiving
+from app.services import receiving, track_meta
 from app.services.errors import DomainError
 from app.services.text import clean_tag
 
@@ -90,6 +90,11 @@ class AudioInfo:
     has_cover: bool = False
     # The file says it is part of a compilation (ID3 TCMP, Vorbis COMPILATION, MP4 cpil).
     compilation: bool = False
+    # Read when the tags hold them (services/track_meta.py has the rules): ID3 TBPM, TKEY,
+    # TCOP/WCOP; Vorbis BPM, INITIALKEY, LICENSE; MP4 tmpo.
+    bpm: int | None = None
+    musical_key: str | None = None
+    licence: str | None = None
 
 
 # --- format detection from the bytes -----------------------------------------------
@@ -183,6 +188,11 @@ def _id3_tags(tags: Any) -> tuple[dict[str, Any], bytes | None]:
         "compilation": _flag(text("TCMP")),
         "year": _year(text("TDRC") or text("TYER") or text("TDOR")),
         "genre": text("TCON"),
+        "bpm": track_meta.bpm_from_tag(text("TBPM")),
+        "musical_key": track_meta.key_from_tag(text("TKEY")),
+        "licence": track_meta.licence_from_tag(
+            *(frame.url for frame in tags.getall("WCOP")[:2] if hasattr(frame, "url")), text("TCOP")
+        ),
     }
     pictures = tags.getall("APIC")
     pictures.sort(key=lambda p: p.type != 3)  # the front cover first
@@ -203,6 +213,9 @@ def _vorbis_tags(tags: Any, pictures: list[Any]) -> tuple[dict[str, Any], bytes 
         "compilation": _flag(text("compilation")),
         "year": _year(text("date") or text("year")),
         "genre": text("genre"),
+        "bpm": track_meta.bpm_from_tag(text("bpm")),
+        "musical_key": track_meta.key_from_tag(text("initialkey") or text("key")),
+        "licence": track_meta.licence_from_tag(text("license"), text("copyright")),
     }
     if not pictures and tags is not None:
         from mutagen.flac import Picture  # noqa: PLC0415 - worker-only import
@@ -232,6 +245,7 @@ def _mp4_tags(tags: Any) -> tuple[dict[str, Any], bytes | None]:
         "compilation": _flag(tags.get("cpil") if tags is not None else None),
         "year": _year(text("\xa9day")),
         "genre": text("\xa9gen"),
+        "bpm": track_meta.bpm_from_tag(tags.get("tmpo") if tags is not None else None),
     }
     covers = tags.get("covr") if tags is not None else None
     return fields, (bytes(covers[0]) if covers else None)
@@ -409,6 +423,9 @@ def parse_here(path: str, original_name: str) -> AudioInfo:
         genre=tag("genre") or None,
         has_cover=bool(cover) and len(cover) <= COVER_MAX_BYTES,
         compilation=bool(fields.get("compilation")),
+        bpm=fields.get("bpm"),
+        musical_key=fields.get("musical_key"),
+        licence=fields.get("licence"),
     )
 
 

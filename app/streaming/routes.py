@@ -126,6 +126,8 @@ def stream(track_id: int) -> Response:
 @bp.route("/stream/<int:track_id>/download", methods=["GET", "HEAD"])
 def download(track_id: int) -> Response:
     row, preset, track, user_id = _preset(track_id)
+    if not access.may_download(user_id, track):  # type: ignore[arg-type]
+        abort(403)
     name = row.original_filename
     if preset is not None:
         stem = name.rsplit(".", 1)[0] if "." in name else name

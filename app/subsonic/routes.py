@@ -687,7 +687,7 @@ def stream(user: User) -> Response:
 
 @method("download")
 def download(user: User) -> Response:
-    track = access.get_visible_track(user.id, track_id(required("id")))
+    track = access.get_downloadable_track(user.id, track_id(required("id")))
     _as_get()
     name = track.original_filename
     if not name.lower().endswith("." + track.format):

@@ -42,6 +42,7 @@ MESSAGES: dict[str, LazyString] = {
     "TRANSCODE_FAILED": _l("This track could not be converted: {reason}"),
     "FFMPEG_MISSING": _l("The server cannot convert tracks: ffmpeg ({path}) is missing."),
     "TRACK_NOT_OWNED": _l("Only the owner can change this track."),
+    "DOWNLOAD_NOT_ALLOWED": _l("The owner of this track does not let others download it."),
     "PLAYLIST_NOT_OWNED": _l("Only the owner can change this playlist."),
     # adding files
     "FILE_TOO_LARGE": _l("file too large: {size_bytes}, the limit is {limit_bytes}"),

@@ -27,6 +27,20 @@ STREAM_LOOKUP = (
 )
 
 
+def may_download(user_id: int, track: Track) -> bool:
+    """The owner always; anyone else only a public track whose owner allows downloads.
+    (Listening never depends on it.)"""
+    return track.owner_id == user_id or (track.visibility == Visibility.PUBLIC and bool(track.allow_download))
+
+
+def get_downloadable_track(user_id: int, track_id: int) -> Track:
+    """Raises NotFound (invisible) or Forbidden (another account's track without downloads)."""
+    track = get_visible_track(user_id, track_id)
+    if not may_download(user_id, track):
+        raise Forbidden("DOWNLOAD_NOT_ALLOWED")
+    return track
+
+
 def get_visible_track(user_id: int, track_id: int) -> Track:
     """Raises NotFound when the track does not exist or is someone else's private track."""
     track = db.session.scalar(select(Track).where(Track.id == track_id, visible_to(user_id)))

@@ -34,6 +34,7 @@ from app.services.library.quotas import FileTooLarge, QuotaExceeded, bytes_used,
 from app.services.storage import IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
+from app.services.track_meta import DEFAULT_LICENCE
 
 
 class AddOutcome(StrEnum):
@@ -451,6 +452,10 @@ def _new_track(
         bitrate=info.bitrate,
         sample_rate=info.sample_rate,
         channels=info.channels,
+        # What the file's tags say about tempo, key and licence (AudioInfo reads and checks them).
+        bpm=info.bpm,
+        musical_key=info.musical_key,
+        licence=info.licence or DEFAULT_LICENCE,
     )
     apply_tags(
         track,

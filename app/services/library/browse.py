@@ -11,12 +11,13 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
-from app.models import Album, Artist, Track, Visibility
-from app.models.library import TAG_MAX
+from app.models import Album, Artist, Track, TrackTag, Visibility
+from app.models.library import TAG_KEY_MAX, TAG_MAX
 from app.services import search
 from app.services.errors import NotFound
 from app.services.library.access import visible_to
 from app.services.text import fold
+from app.services.track_meta import tag_key
 
 PER_PAGE = 50
 
@@ -42,6 +43,8 @@ class TrackQuery:
     artist: int | None = None
     album: int | None = None
     genre: str = ""
+    # A free tag the tracks have (any case or accents): a track page's tag links here.
+    tag: str = ""
     format: str = ""
     # The first year of a decade: 1990 for 1990-1999.
     decade: int | None = None
@@ -61,6 +64,7 @@ class TrackQuery:
             artist=self.artist,
             album=self.album,
             genre=self.genre.strip()[:TAG_MAX],
+            tag=self.tag.strip()[:TAG_MAX],
             format=self.format if self.format in FORMATS else "",
             decade=decade - decade % 10 if decade is not None else None,
             page=max(1, min(self.page, 100_000)),
@@ -69,7 +73,9 @@ class TrackQuery:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.q or self.artist or self.album or self.genre or self.format or self.decade is not None)
+        return bool(
+            self.q or self.artist or self.album or self.genre or self.tag or self.format or self.decade is not None
+        )
 
 
 def search_terms(q: str) -> list[str]:
@@ -86,6 +92,8 @@ def _where(user_id: int, query: TrackQuery, words: search.Plan) -> list[ColumnEl
         genre=query.genre or None, album_id=query.album or None, format=query.format or None, decade=query.decade
     )
     where = [visible_to(user_id), *search.conditions(words), *filters.where()]
+    if query.tag and (key := tag_key(query.tag)[:TAG_KEY_MAX]):
+        where.append(Track.id.in_(select(TrackTag.track_id).where(TrackTag.tag_key == key)))
     if query.artist:
         # The page's artist filter: tracks by or under the artist (as the artist's page).
         where.append(or_(Track.artist_id == query.artist, Track.album_artist_id == query.artist))

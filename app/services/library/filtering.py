@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from app.extensions import db
-from app.models import PlayEvent, Track, TrackLike, User
+from app.models import PlayEvent, Track, TrackLike, TrackTag, User
 from app.models.discovery import LIKE
-from app.models.library import TAG_MAX
+from app.models.library import TAG_KEY_MAX, TAG_MAX
 from app.services import accounts
 from app.services.library.access import visible_to
 from app.services.library.browse import _like_escape, search_terms
 from app.services.text import clean_tag, fold
+from app.services.track_meta import tag_key
 
 SORTS = ("created_at", "updated_at", "title", "artist", "duration", "plays", "likes", "popularity")
 FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav")
@@ -37,6 +38,11 @@ class TrackFilter:
     artist: str | None = None
     album: str | None = None
     genre: str | None = None
+    # Free tags the tracks all have (any case or accents).
+    tags: list[str] = field(default_factory=list)
+    bpm_min: int | None = None
+    bpm_max: int | None = None
+    key: str | None = None
     min_duration: float | None = None
     max_duration: float | None = None
     format: str | None = None
@@ -46,8 +52,22 @@ class TrackFilter:
 
     def applied(self) -> dict[str, Any]:
         """The filters in force, for the answer's metadata."""
-        names = ("artist", "album", "genre", "min_duration", "max_duration", "format", "uploader", "search")
+        names = (
+            "artist",
+            "album",
+            "genre",
+            "bpm_min",
+            "bpm_max",
+            "key",
+            "min_duration",
+            "max_duration",
+            "format",
+            "uploader",
+            "search",
+        )
         out: dict[str, Any] = {n: getattr(self, n) for n in names if getattr(self, n) not in (None, "")}
+        if self.tags:
+            out["tags"] = list(self.tags)
         if self.mine:
             out["mine"] = True
         return out
@@ -90,6 +110,14 @@ def _where(user_id: int, f: TrackFilter, stmt: Select) -> Select:
         stmt = stmt.where(Track.album_key == _key(f.album))
     if f.genre:
         stmt = stmt.where(Track.genre_key == _key(f.genre))
+    for key in {tag_key(tag) for tag in f.tags} - {""}:
+        stmt = stmt.where(Track.id.in_(select(TrackTag.track_id).where(TrackTag.tag_key == key[:TAG_KEY_MAX])))
+    if f.bpm_min is not None:
+        stmt = stmt.where(Track.bpm >= f.bpm_min)
+    if f.bpm_max is not None:
+        stmt = stmt.where(Track.bpm <= f.bpm_max)
+    if f.key:
+        stmt = stmt.where(Track.musical_key == f.key)
     if f.min_duration is not None:
         stmt = stmt.where(Track.duration >= f.min_duration)
     if f.max_duration is not None:
