@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.extensions import db
 from app.models import Album, Artist, Track
@@ -184,6 +185,10 @@ def _get_or_create(cache_key: tuple[str, ...], find: Callable[[], Select], make:
                 db.session.add(row)
         except IntegrityError:
             row = db.session.scalar(query)
+            if row is None:
+                # Neither made nor found: what it refers to (an album's artist) was
+                # deleted by another request at this moment; this one changes nothing.
+                raise StaleDataError(f"{cache_key[0]} refers to a row deleted meanwhile") from None
     cache[cache_key] = row
     return row
 
