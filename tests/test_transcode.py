@@ -273,6 +273,9 @@ def test_subsonic_max_bitrate_format_time_offset_and_busy(make_app, tmp_path):
         out = tmp_path / "late.opus"
         out.write_bytes(late.data)
         assert probe(out)["streams"][0]["codec_name"] == "opus"
+        # Apps learn that timeOffset works on transcoded streams from the extensions list.
+        listed = client.get("/rest/getOpenSubsonicExtensions", query_string={"f": "json"}).get_json()
+        assert {"name": "transcodeOffset", "versions": [1]} in listed["subsonic-response"]["openSubsonicExtensions"]
 
 
 def test_doctor_and_the_admin_page_name_the_ffmpeg_and_its_encoders(app, admin, client):

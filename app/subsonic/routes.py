@@ -207,6 +207,8 @@ EXTENSIONS = [
     {"name": "formPost", "versions": [1]},
     {"name": "indexBasedQueue", "versions": [1]},
     {"name": "songLyrics", "versions": [1]},
+    # stream's timeOffset starts a transcoded copy where the app asks (see transcoding).
+    {"name": "transcodeOffset", "versions": [1]},
 ]
 
 
