@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 
 from app.extensions import db
 from app.models import Favourite, PlayEvent, Role, Track, TrackLike, Visibility
 from app.models.discovery import DISLIKE, LIKE
 from app.services import accounts, recommend
-from bench.library_bench import GENRES, login, measure, migrated_app, seed
+from bench.library_bench import GENRES, analyse, login, measure, migrated_app, seed
 
 LISTENERS = 150
 BENCH_PLAYS = 20_000
@@ -98,12 +98,7 @@ def listens(bench_id: int, plays: int) -> None:
         insert(TrackLike), [{"user_id": bench_id, "track_id": t, "value": DISLIKE} for t in picked[450:]]
     )
     db.session.commit()
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-    else:
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
+    analyse()
 
 
 def timed(runs: int, call) -> tuple[float, float]:

@@ -163,15 +163,19 @@ def seed(tracks: int, password_rounds: int = 4) -> tuple[int, int, str]:
     if batch:
         db.session.execute(insert(Track), batch)
     db.session.commit()
+    analyse()
+    return bench.id, artists[3][0], "velvet"
+
+
+def analyse() -> None:
+    """What autovacuum does soon after a bulk load: statistics and (PostgreSQL) the
+    visibility map that index-only scans rely on."""
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
-            # What autovacuum does soon after a bulk load: statistics and the
-            # visibility map that index-only scans rely on.
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
     else:
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-    return bench.id, artists[3][0], "velvet"
 
 
 def login(client) -> None:

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import budget_tables  # noqa: E402
-from library_bench import login, migrated_app, seed  # noqa: E402
-from sqlalchemy import bindparam, select, text, update  # noqa: E402
+from library_bench import analyse, login, migrated_app, seed  # noqa: E402
+from sqlalchemy import bindparam, select, update  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import AccessScope, Track, User  # noqa: E402
@@ -86,12 +86,7 @@ def run(backend: str, tracks: int, runs: int) -> list[tuple]:
         with app.app_context():
             user_id, _artist_id, _word = seed(tracks)
             rare = enrich(random.Random(11))
-            if backend == "postgresql":
-                with db.engine.connect() as conn:
-                    conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-            else:
-                db.session.execute(text("ANALYZE"))
-                db.session.commit()
+            analyse()
             user = db.session.get(User, user_id)
             _row, token = credentials.create_access_token(user, "bench", AccessScope.READ)
             db.session.commit()
