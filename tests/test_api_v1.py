@@ -210,7 +210,7 @@ def test_another_users_private_track_is_404_and_public_is_readonly(client, user,
         kwargs = {"json": {"title": "x"}} if method == "patch" else {}
         response = getattr(client, method)(url, headers=bearer(alice_token), **kwargs)
         assert response.status_code == 404, (method, url)
-        assert error_of(response)["code"] == "NOT_FOUND"
+        assert error_of(response)["code"] == "TRACK_NOT_FOUND"
     assert client.get(f"/api/v1/tracks/{public.id}", headers=bearer(alice_token)).get_json()["mine"] is False
     refused = client.patch(f"/api/v1/tracks/{public.id}", json={"title": "x"}, headers=bearer(alice_token))
     assert refused.status_code == 403 and error_of(refused)["code"] == "TRACK_NOT_OWNED"
