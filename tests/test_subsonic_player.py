@@ -142,8 +142,10 @@ enabled = false
 
 
 def mpc(port: int, *args: str) -> str:
+    # Mopidy answers `next` only once GStreamer has let go of the playing stream, which
+    # its HTTP source may hold until its own read timeout; 30 s was sometimes too short.
     done = subprocess.run(
-        ["mpc", "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True, timeout=30, check=False
+        ["mpc", "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True, timeout=90, check=False
     )
     assert done.returncode == 0, f"mpc {' '.join(args)}: {done.stdout}{done.stderr}"
     return done.stdout
