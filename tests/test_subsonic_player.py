@@ -11,6 +11,7 @@ is missing; in CI (CI=true) that is a failure."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -145,7 +146,12 @@ def mpc(port: int, *args: str) -> str:
     # Mopidy answers `next` only once GStreamer has let go of the playing stream, which
     # its HTTP source may hold until its own read timeout; 30 s was sometimes too short.
     done = subprocess.run(
-        ["mpc", "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True, timeout=90, check=False
+        ["mpc", "-h", "127.0.0.1", "-p", str(port), *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={**os.environ, "MPD_TIMEOUT": "85"},  # mpc's own wait for an answer (30 s by default)
     )
     assert done.returncode == 0, f"mpc {' '.join(args)}: {done.stdout}{done.stderr}"
     return done.stdout
