@@ -4,9 +4,12 @@ the dimmed rows, and the access rules (another account's private track does not 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
-from app.models import Visibility
-from app.services import likes
+from app.models import AccessScope, Visibility
+from app.services import credentials, likes, playlists, stars
+from app.subsonic import objects
+from app.unit_of_work import commit
 from tests.helpers import add_track, csrf_from, post_form
 
 
@@ -114,3 +117,46 @@ def test_bad_form_values_are_refused(alice, user):
     assert post_form(alice, page_url, f"{page_url}/like", {"value": "meh"}).status_code == 400
     assert post_form(alice, page_url, "/library/tracks/999999/like", {"value": "like"}).status_code == 404
     assert likes.state(user.id, [track.id]) == {}
+
+
+def test_many_devices_liking_and_starring_the_same_track_at_once_never_fail(make_app, make_user):
+    """Two phones and a browser sending the same like, heart or star at the same moment:
+    every answer is a success (no 500, no "deleted by another request") and the last
+    state is what the requests asked for."""
+    app = make_app(API_LIMIT_UPDATE="100000 per minute")
+    with app.app_context():
+        alice = make_user("alice")
+        track = add_track(alice, "tagged.mp3")
+        _row, token = credentials.create_access_token(alice, "phone", AccessScope.WRITE)
+        _row, password = credentials.create_app_password(alice.id, "Phone")
+        commit()
+        user_id, track_id, album_id = alice.id, track.id, track.album_id
+    bearer = {"Authorization": f"Bearer {token}"}
+    subsonic = {"u": "alice", "p": password, "v": "1.16.1", "c": "tests", "f": "json"}
+
+    def device(number: int) -> list[str]:
+        client = app.test_client()
+        answers = []
+        for round_ in range(6):
+            on = (number + round_) % 2 == 0
+            response = (client.put if on else client.delete)(f"/api/v1/tracks/{track_id}/like", headers=bearer)
+            answers.append(f"like {response.status_code}")
+            method = "star" if on else "unstar"
+            for ids in ({"id": str(track_id)}, {"albumId": objects.album_id(album_id)}):
+                body = client.get(f"/rest/{method}", query_string={**subsonic, **ids}).get_json()
+                answer = body["subsonic-response"]
+                answers.append(f"{method} {answer['status']} {answer.get('error', '')}")
+        return answers
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = [a for one in pool.map(device, range(6)) for a in one]
+    assert {a.split()[1] for a in answers} <= {"200", "ok"}, sorted(set(answers))
+
+    # Everyone ends in agreement: one more request from a quiet moment decides.
+    client = app.test_client()
+    assert client.put(f"/api/v1/tracks/{track_id}/like", headers=bearer).get_json()["state"] == "like"
+    client.get("/rest/unstar", query_string={**subsonic, "id": str(track_id), "albumId": objects.album_id(album_id)})
+    with app.app_context():
+        assert likes.state(user_id, [track_id]) == {track_id: "like"}
+        assert playlists.favourite_ids(user_id, [track_id]) == set()
+        assert stars.album_star_times(user_id, [album_id]) == {}

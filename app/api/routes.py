@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from app.services import likes, listening, play_queue, playlists, recommend
 from app.services.library import access, browse
 from app.services.transcode.presets import choose, parse_quality
-from app.unit_of_work import commit
+from app.unit_of_work import commit, retrying
 from app.web.serializers import album_data, playlist_data, track_data
 
 bp = Blueprint("api", __name__)
@@ -40,8 +40,8 @@ def like(track_id: int) -> Response | tuple[Response, int]:
     value = payload.get("value") if isinstance(payload, dict) else None
     if not isinstance(value, str):
         return jsonify({"error": "value must be like, dislike or none"}), 400
-    now = likes.set_state(current_user.id, track_id, value)
-    commit()
+    user_id = current_user.id
+    now = retrying(lambda: likes.set_state(user_id, track_id, value))
     return jsonify({"track_id": track_id, "like": now})
 
 

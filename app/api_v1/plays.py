@@ -14,7 +14,7 @@ from app.api_v1.auth import api_user
 from app.api_v1.common import BEARER, limited, protected, track_data, tracks_data
 from app.services import likes, listening
 from app.services.library import filtering
-from app.unit_of_work import commit
+from app.unit_of_work import commit, retrying
 
 bp = protected("v1_plays", "Plays, stats and likes", "")
 TRACK_NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such track (or another account's private one)"}
@@ -74,8 +74,8 @@ def _set_like(state: str, name: str, summary: str) -> Callable[[int], dict[str, 
     three differ only by state and by what the documentation says."""
 
     def handler(track_id: int) -> dict[str, Any]:
-        value = likes.set_state(api_user().id, track_id, state)
-        commit()
+        user_id = api_user().id
+        value = retrying(lambda: likes.set_state(user_id, track_id, state))
         return _like_answer(track_id, value)
 
     handler.__name__ = handler.__qualname__ = name

@@ -18,7 +18,7 @@ from app.services import likes, listening, playlists, recommend, stars, track_me
 from app.services.errors import DomainError
 from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
 from app.services.storage import IncomingFile, get_storage
-from app.unit_of_work import commit, committing
+from app.unit_of_work import commit, committing, retrying
 from app.web.discovery import explain
 from app.web.messages import message
 from app.web.params import id_arg, int_arg, page_arg
@@ -312,8 +312,8 @@ def star_album(album_id: int) -> Response:
     """Star (star=1) or unstar an album; the same stars the Subsonic API reads."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    stars.set_album_star(current_user.id, album_id, request.form.get("star") == "1")
-    commit()
+    user_id, on = current_user.id, request.form.get("star") == "1"
+    retrying(lambda: stars.set_album_star(user_id, album_id, on))
     return redirect(back_to(url_for("library.album", album_id=album_id)))
 
 
@@ -322,8 +322,8 @@ def star_album(album_id: int) -> Response:
 def star_artist(artist_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    stars.set_artist_star(current_user.id, artist_id, request.form.get("star") == "1")
-    commit()
+    user_id, on = current_user.id, request.form.get("star") == "1"
+    retrying(lambda: stars.set_artist_star(user_id, artist_id, on))
     return redirect(back_to(url_for("library.artist", artist_id=artist_id)))
 
 
@@ -334,8 +334,8 @@ def like(track_id: int) -> Response:
     form = LikeForm()
     if not form.validate_on_submit():
         abort(400)
-    now = likes.set_state(current_user.id, track_id, form.value.data)
-    commit()
+    user_id, value = current_user.id, form.value.data
+    now = retrying(lambda: likes.set_state(user_id, track_id, value))
     if wants_json():
         return jsonify({"track_id": track_id, "like": now})
     return redirect(back_to(url_for("library.track", track_id=track_id)))
@@ -348,8 +348,8 @@ def rate(kind: str, ident: int) -> Response:
     form = RatingForm()
     if not form.validate_on_submit() or form.rating.data is None:
         abort(400)
-    stars.set_rating(current_user.id, kind, ident, form.rating.data)
-    commit()
+    user_id, rating = current_user.id, form.rating.data
+    retrying(lambda: stars.set_rating(user_id, kind, ident, rating))
     return redirect(back_to(url_for(f"library.{kind}", **{f"{kind}_id": ident})))
 
 

@@ -296,8 +296,8 @@ def favourites() -> str:
 def toggle_favourite(track_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    now = playlists.toggle_favourite(current_user.id, track_id)
-    commit()
+    user_id = current_user.id
+    now = retrying(lambda: playlists.toggle_favourite(user_id, track_id))
     if wants_json():
         return jsonify({"favourite": now})
     return redirect(back_to(url_for("library.track", track_id=track_id)))

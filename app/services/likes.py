@@ -23,6 +23,7 @@ from app.models.discovery import DISLIKE, LIKE
 from app.services import recommend
 from app.services.errors import DomainError
 from app.services.library import access
+from app.services.rows import delete_row
 
 LIKED = "like"
 DISLIKED = "dislike"
@@ -48,8 +49,7 @@ def set_state(user_id: int, track_id: int, value: str) -> str:
     access.get_visible_track(user_id, track_id)
     row = db.session.get(TrackLike, (user_id, track_id))
     if value == NEITHER:
-        if row is not None:
-            db.session.delete(row)
+        delete_row(TrackLike, (user_id, track_id))
     elif row is None:
         db.session.add(TrackLike(user_id=user_id, track_id=track_id, value=_VALUES[value]))
     elif row.value != _VALUES[value]:

@@ -30,6 +30,7 @@ from app.models.types import utcnow
 from app.services import recommend
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access
+from app.services.rows import delete_row
 from app.services.text import clean_tag, fold
 
 MAX_ENTRIES = 10_000
@@ -350,10 +351,8 @@ def shared_track(playlist: Playlist, track_id: int) -> Track:
 def toggle_favourite(user_id: int, track_id: int) -> bool:
     """Flip the heart; return whether the track is now a favourite. Raises NotFound."""
     access.get_visible_track(user_id, track_id)
-    existing = db.session.get(Favourite, (user_id, track_id))
-    if existing is not None:
-        db.session.delete(existing)
-        db.session.flush()
+    if db.session.get(Favourite, (user_id, track_id)) is not None:
+        delete_row(Favourite, (user_id, track_id))
         return False
     db.session.add(Favourite(user_id=user_id, track_id=track_id))
     db.session.flush()
@@ -364,12 +363,11 @@ def toggle_favourite(user_id: int, track_id: int) -> bool:
 def set_favourite(user_id: int, track_id: int, on: bool) -> None:
     """Heart (on) or un-heart a track; doing it twice changes nothing. Raises NotFound."""
     access.get_visible_track(user_id, track_id)
-    existing = db.session.get(Favourite, (user_id, track_id))
-    if on and existing is None:
+    if not on:
+        delete_row(Favourite, (user_id, track_id))
+    elif db.session.get(Favourite, (user_id, track_id)) is None:
         db.session.add(Favourite(user_id=user_id, track_id=track_id))
         recommend.queue_update([track_id])
-    elif not on and existing is not None:
-        db.session.delete(existing)
     db.session.flush()
 
 

@@ -20,6 +20,7 @@ from app.services.library import access
 from app.services.library.access import visible_to
 from app.services.library.browse import AlbumSummary, ArtistSummary, _album_rows
 from app.services.library.lists import artist_summaries
+from app.services.rows import delete_row
 
 MAX_LISTED = 5000
 
@@ -39,11 +40,10 @@ def set_album_star(user_id: int, album_id: int, on: bool) -> None:
     """Star (on) or unstar an album; twice changes nothing. Raises NotFound for an album the user cannot see."""
     if not _album_visible(user_id, album_id):
         raise NotFound("ALBUM_NOT_FOUND")
-    existing = db.session.get(AlbumStar, (user_id, album_id))
-    if on and existing is None:
+    if not on:
+        delete_row(AlbumStar, (user_id, album_id))
+    elif db.session.get(AlbumStar, (user_id, album_id)) is None:
         db.session.add(AlbumStar(user_id=user_id, album_id=album_id))
-    elif not on and existing is not None:
-        db.session.delete(existing)
     db.session.flush()
 
 
@@ -51,11 +51,10 @@ def set_artist_star(user_id: int, artist_id: int, on: bool) -> None:
     """Raises NotFound for an artist the user sees no track by or under."""
     if not _artist_visible(user_id, artist_id):
         raise NotFound("ARTIST_NOT_FOUND")
-    existing = db.session.get(ArtistStar, (user_id, artist_id))
-    if on and existing is None:
+    if not on:
+        delete_row(ArtistStar, (user_id, artist_id))
+    elif db.session.get(ArtistStar, (user_id, artist_id)) is None:
         db.session.add(ArtistStar(user_id=user_id, artist_id=artist_id))
-    elif not on and existing is not None:
-        db.session.delete(existing)
     db.session.flush()
 
 
@@ -137,8 +136,7 @@ def set_rating(user_id: int, kind: str, ident: int, rating: int) -> None:
     model, column = RATING_MODELS[kind]
     row = db.session.get(model, (user_id, ident))
     if rating == 0:
-        if row is not None:
-            db.session.delete(row)
+        delete_row(model, (user_id, ident))
     elif row is None:
         db.session.add(model(user_id=user_id, rating=rating, **{column: ident}))
     else:

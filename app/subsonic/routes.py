@@ -43,7 +43,7 @@ from app.subsonic.responses import (
     render,
     render_error,
 )
-from app.unit_of_work import commit
+from app.unit_of_work import retrying
 from app.web.messages import message
 from app.web.params import parse_id
 from app.web.sending import send_cover, send_track
@@ -86,8 +86,9 @@ def dispatch(name: str) -> Response:
             raise SubsonicError(NOT_FOUND, f"Unknown API method: {name[:64]}.")
         view, needs_auth = entry
         user = authenticate(request.values) if needs_auth else None
-        result = view(user)
-        commit()
+        # The whole method runs again when the database asks (two devices starring
+        # the same album at once); nothing outside the database has happened yet.
+        result = retrying(lambda: view(user))
     except HTTPException as exc:
         if not isinstance(exc, MissingFile):
             raise
