@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Album, Artist, Role, Track  # noqa: E402
+from app.models.library import SEARCH_DESCRIPTION_MARK, SEARCH_TAGS_MARK  # noqa: E402
 from app.services import accounts  # noqa: E402
 from app.services.text import fold  # noqa: E402
 from config import Config  # noqa: E402
@@ -86,6 +87,9 @@ WORDS = [
     "brûlée",
 ]
 GENRES = ["Rock", "Pop", "Jazz", "Electronic", "Folk", "Classical", "Hip-Hop", "Ambient", "Metal", "Soul"]
+
+# The marks every search text holds (no free tags, no description after them here).
+SEARCH_MARKS = f"{SEARCH_TAGS_MARK} {SEARCH_DESCRIPTION_MARK}"
 
 
 def phrase(rng: random.Random, lo: int, hi: int) -> str:
@@ -149,7 +153,8 @@ def seed(tracks: int, password_rounds: int = 4) -> tuple[int, int, str]:
                 "artist_key": fold(artist),
                 "album_key": fold(album_title),
                 "genre_key": fold(genre),
-                "search_text": " ".join([fold(title), fold(artist), fold(album_title)]),
+                # As catalogue.search_text_of writes it (no free tags, no description).
+                "search_text": " ".join([fold(title), fold(artist), fold(album_title), fold(genre), SEARCH_MARKS]),
                 "artist_id": artist_id,
                 "album_id": album_id,
                 "album_artist_id": artist_id,

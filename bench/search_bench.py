@@ -55,11 +55,11 @@ def made_up(rng: random.Random) -> str:
 
 
 def enrich(rng: random.Random) -> str:
-    """A made-up word in each title, the genre in the search text (as apply_tags puts it),
-    the vocabulary rebuilt; returns one made-up word, misspelt."""
-    rows = db.session.execute(select(Track.id, Track.title, Track.title_key, Track.search_text, Track.genre_key)).all()
+    """A made-up word in each title (and in the search text), the vocabulary rebuilt;
+    returns one made-up word, misspelt."""
+    rows = db.session.execute(select(Track.id, Track.title, Track.title_key, Track.search_text)).all()
     changes, picked = [], ""
-    for n, (track_id, title, title_key, search_text, genre_key) in enumerate(rows):
+    for n, (track_id, title, title_key, search_text) in enumerate(rows):
         word = made_up(rng)
         if n == 1:  # the bench account's (as nine tracks in ten)
             picked = word
@@ -68,7 +68,7 @@ def enrich(rng: random.Random) -> str:
                 "b_id": track_id,
                 "title": f"{title} {word.title()}",
                 "title_key": f"{title_key} {word}",
-                "search_text": f"{title_key} {word} {search_text[len(title_key) + 1 :]} {genre_key}",
+                "search_text": f"{title_key} {word} {search_text[len(title_key) + 1 :]}",
             }
         )
     stmt = update(Track).where(Track.id == bindparam("b_id"))

@@ -84,9 +84,51 @@ def test_the_search_vocabulary_migration_fills_itself_from_the_tracks(empty_data
         db.session.execute(text("UPDATE tracks SET search_text = 'let it be the beatles past'"))
         db.session.commit()
         assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
-        assert db.session.scalar(select(Track.search_text)) == "let it be the beatles past rock"
+        # (0023 then adds the marks before the free tags and the description.)
+        assert db.session.scalar(select(Track.search_text)) == "let it be the beatles past rock \x1f \x1e"
         words = set(db.session.scalars(select(SearchWord.word).where(SearchWord.key == SearchWord.word)))
         assert words == {"beatles", "past", "rock"}
         assert db.session.get(SearchWord, ("beatls", "beatles")) is not None
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_search_text_migration_adds_free_tags_and_descriptions(empty_database: str, tmp_path: Path) -> None:
+    """0023 on a library with free tags and a description: both join the search text
+    after their marks, their words join the vocabulary; the way down takes them out."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
+    cli = app.test_cli_runner()
+    with app.app_context():
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        owner = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
+        commit()
+        song = hostile.mp3_with_tags(tmp_path / "a.mp3", title="Let It Be", artist="The Beatles", album="Past")
+        plain = hostile.mp3_with_tags(tmp_path / "b.mp3", title="Yesterday", artist="The Beatles", album="Help")
+        described, other = add_track(owner, "a.mp3", content=song), add_track(owner, "b.mp3", content=plain)
+        ids = described.id, other.id
+        db.session.remove()
+        assert cli.invoke(args=["db", "downgrade", "0022"]).exit_code == 0
+        # As 0022 left them: the tags alone in the search text, free tags and a description set.
+        db.session.execute(
+            text("UPDATE tracks SET search_text = 'let it be the beatles past' WHERE id = :i"), {"i": ids[0]}
+        )
+        db.session.execute(
+            text("UPDATE tracks SET search_text = 'yesterday the beatles help' WHERE id = :i"), {"i": ids[1]}
+        )
+        db.session.execute(
+            text("UPDATE tracks SET tags = :t, description = :d WHERE id = :i"),
+            {"t": '["Café Sessions", "Mono"]', "d": "Taped\nin Abbey Road, ÉTÉ 1969", "i": ids[0]},
+        )
+        db.session.commit()
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        texts = dict(db.session.execute(select(Track.id, Track.search_text)).tuples().all())
+        assert texts[ids[0]] == "let it be the beatles past \x1f cafe sessions mono \x1e taped in abbey road, ete 1969"
+        assert texts[ids[1]] == "yesterday the beatles help \x1f \x1e"
+        for word in ("cafe", "sessions", "mono", "taped", "abbey", "road", "1969"):
+            assert db.session.get(SearchWord, (word, word)) is not None, word
+        db.session.remove()
+        assert cli.invoke(args=["db", "downgrade", "0022"]).exit_code == 0
+        texts = dict(db.session.execute(select(Track.id, Track.search_text)).tuples().all())
+        assert texts == {ids[0]: "let it be the beatles past", ids[1]: "yesterday the beatles help"}
         db.session.remove()
         db.engine.dispose()

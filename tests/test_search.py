@@ -71,6 +71,49 @@ def test_ranking_order_on_the_api(client, token, crafted):
     assert body["meta"]["total"] == 6
 
 
+def test_free_tags_rank_below_the_tags_and_above_the_description(client, token, user, crafted, make_track):
+    """The issue's order: an exact title, an exact artist, a partial title, ..., a free
+    tag, the description. Free tags and descriptions are set as the edit page sets them."""
+    tagged = make_track(user, "Afternoon", "Eli", genre="Folk")
+    editing.set_metadata(tagged, tags=["River songs", "calm"])
+    described = make_track(user, "Dusk", "Fay", genre="Folk")
+    editing.set_metadata(described, description="Recorded by a river at dusk, near Lisbon.")
+    commit()
+    body = api_search(client, token, "river")
+    assert titles(body) == [
+        "River",
+        "Morning",
+        "Quiet",
+        "Songs of the River Valley",
+        "Evening",
+        "Night",
+        "Afternoon",
+        "Dusk",
+    ]
+    by_title = {t["title"]: t for t in body["data"]}
+    assert by_title["Afternoon"]["highlight"]["tags"] == "<mark>River</mark> songs, calm"
+    assert by_title["Dusk"]["highlight"]["description"] == "Recorded by a <mark>river</mark> at dusk, near Lisbon."
+    # A typo in a tag's word is forgiven like one in a title; removing the tag forgets it.
+    assert titles(api_search(client, token, "lisbon")) == ["Dusk"]
+    assert titles(api_search(client, token, "lisbno")) == ["Dusk"]
+    assert titles(api_search(client, token, "lsibno")) == []
+    editing.set_metadata(tagged, tags=["calm"])
+    editing.set_metadata(described, description="")
+    commit()
+    assert "Afternoon" not in titles(api_search(client, token, "river"))
+    assert titles(api_search(client, token, "lisbon")) == []
+
+
+def test_a_free_tag_with_markup_is_highlighted_as_text(client, token, user, make_track):
+    track = make_track(user, "Plain", "Gus")
+    editing.set_metadata(track, tags=["<script>x</script>"], description="<img src=x onerror=alert(1)> loud")
+    commit()
+    hit = api_search(client, token, "script")["data"][0]
+    assert hit["highlight"]["tags"] == "&lt;<mark>script</mark>&gt;x&lt;/<mark>script</mark>&gt;"
+    hit = api_search(client, token, "loud")["data"][0]
+    assert hit["highlight"]["description"] == "&lt;img src=x onerror=alert(1)&gt; <mark>loud</mark>"
+
+
 def test_the_library_page_shows_the_same_order_with_highlights(client, user, crafted):
     login(client, "alice")
     page = client.get("/library?q=RIVER").get_data(as_text=True)

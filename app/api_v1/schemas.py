@@ -354,6 +354,8 @@ class HighlightSchema(Schema):
     album = fields.String(required=True)
     album_artist = fields.String(required=True)
     genre = fields.String(required=True)
+    tags = fields.String(required=True, metadata={"description": "the free tags, joined by commas"})
+    description = fields.String(required=True)
 
 
 class SearchHitSchema(TrackSchema):

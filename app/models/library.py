@@ -31,6 +31,11 @@ FOLDER_MAX = 500
 TAG_KEY_MAX = 120
 # Longer words are left out of the search vocabulary (no typo tolerance for them).
 WORD_MAX = 40
+# A track's search text: its tags (up to 4 x TAG_MAX), then a mark and its free tags, then
+# a mark and its description (services/library/catalogue.py search_text_of).
+SEARCH_TEXT_MAX = 6000
+SEARCH_TAGS_MARK = "\x1f"
+SEARCH_DESCRIPTION_MARK = "\x1e"
 
 
 class Visibility(enum.StrEnum):
@@ -219,7 +224,9 @@ class Track(db.Model):
     artist_key: Mapped[str] = mapped_column(String(TAG_MAX))
     album_key: Mapped[str] = mapped_column(String(TAG_MAX))
     genre_key: Mapped[str | None] = mapped_column(String(TAG_MAX), nullable=True)
-    search_text: Mapped[str] = mapped_column(String(4 * TAG_MAX))
+    # SQLite enforces no length, and widening its declared one would rebuild the table
+    # (migration 0023), so it keeps the length it was created with.
+    search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_MAX).with_variant(String(4 * TAG_MAX), "sqlite"))
 
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
     album_id: Mapped[int] = mapped_column(ForeignKey("albums.id"))

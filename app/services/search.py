@@ -5,12 +5,13 @@ A query is folded (case and accents ignored) and cut into words. Each word of
 five letters or more also stands for the vocabulary's words one typo away
 from it (services/library/vocabulary.py). A track matches when each word, or
 one of its stand-ins, is found in its search text (title, artist, album,
-album artist, genre). Ranking, in SQL so a page is one query on either
-database: the whole query as the exact title, then the exact artist, then the
-exact album, then every word in the title, then every word in the artist or
-album, then the rest (a word found only in the album artist or the genre);
-within a rank, tracks matched as spelled come before those matched through a
-typo, then by title.
+album artist, genre, then its free tags, then its description). Ranking, in SQL
+so a page is one query on either database: the whole query as the exact
+title, then the exact artist, then the exact album, then every word in the
+title, then every word in the artist or album, then in any of the tags (the
+album artist and the genre too), then in the free tags, then the rest (a word
+found only in the description); within a rank, tracks matched as spelled come
+before those matched through a typo, then by title.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, or_, select
 
 from app.extensions import db
 from app.models import Artist, Track
-from app.models.library import TAG_MAX
+from app.models.library import SEARCH_DESCRIPTION_MARK, SEARCH_TAGS_MARK, TAG_MAX
 from app.services.library import vocabulary
 from app.services.library.access import visible_to
 from app.services.text import clean_tag, fold
@@ -74,13 +75,14 @@ def plan(q: str) -> Plan:
     return Plan(terms, phrases)
 
 
-def _like(column: Any, word: str) -> ColumnElement[bool]:
+def _like(column: Any, word: str, before: str = "") -> ColumnElement[bool]:
+    """`word` is in `column`, and when `before` is given, somewhere before that mark."""
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"%{escaped}%", escape="\\")
+    return column.like(f"%{escaped}%{before}%" if before else f"%{escaped}%", escape="\\")
 
 
-def _found_in(columns: list[Any], term: Term) -> ColumnElement[bool]:
-    return or_(*[_like(c, v) for c in columns for v in term.variants])
+def _found_in(columns: list[Any], term: Term, before: str = "") -> ColumnElement[bool]:
+    return or_(*[_like(c, v, before) for c in columns for v in term.variants])
 
 
 def conditions(found: Plan) -> list[ColumnElement[bool]]:
@@ -96,6 +98,8 @@ def score(found: Plan) -> ColumnElement[int]:
         (Track.album_key.in_(found.phrases), 400),
         (and_(*[_found_in([Track.title_key], t) for t in found.terms]), 300),
         (and_(*[_found_in([Track.title_key, Track.artist_key, Track.album_key], t) for t in found.terms]), 200),
+        (and_(*[_found_in([Track.search_text], t, before=SEARCH_TAGS_MARK) for t in found.terms]), 150),
+        (and_(*[_found_in([Track.search_text], t, before=SEARCH_DESCRIPTION_MARK) for t in found.terms]), 120),
         else_=100,
     )
     as_spelled = and_(*[_like(Track.search_text, t.word) for t in found.terms])
@@ -277,5 +281,10 @@ HIGHLIGHTED = ("title", "artist", "album", "album_artist", "genre")
 
 
 def highlights(track: Track, found: Plan) -> dict[str, Markup]:
+    """Each tag, the free tags (joined by commas) and the description, as escaped HTML
+    with the matched parts marked."""
     words = [v for t in found.terms for v in t.variants]
-    return {name: marked(getattr(track, name) or "", words) for name in HIGHLIGHTED}
+    out = {name: marked(getattr(track, name) or "", words) for name in HIGHLIGHTED}
+    out["tags"] = marked(", ".join(track.tags or []), words)
+    out["description"] = marked(track.description or "", words)
+    return out

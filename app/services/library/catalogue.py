@@ -14,9 +14,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.extensions import db
 from app.models import Album, Artist, Track
-from app.models.library import TAG_MAX
+from app.models.library import SEARCH_DESCRIPTION_MARK, SEARCH_TAGS_MARK, TAG_MAX
 from app.services.library import vocabulary
 from app.services.text import clean_tag, fold
+from app.services.track_meta import DESCRIPTION_MAX
 
 # What compilations are filed under, and the album artist tags that mean it (folded).
 VARIOUS_ARTISTS = "Various Artists"
@@ -43,6 +44,25 @@ def is_various(name: str | None) -> bool:
     return fold(name) in _VARIOUS_KEYS
 
 
+def search_text_of(track: Track) -> str:
+    """What the search looks through, folded: the tags (the genre last: the search ranks
+    a match there below one in the others), a mark, the free tags, a mark, the
+    description. The marks are always there, so the search can tell where a word was
+    found (services/search.py), and no folded text holds them (they are control characters)."""
+    parts = [track.title_key, track.artist_key, track.album_key, fold(track.album_artist)[:TAG_MAX], track.genre_key]
+    tagged = " ".join(p for p in parts if p)[: 4 * TAG_MAX]
+    free_tags = fold(" ".join(track.tags or []))[: 2 * TAG_MAX]
+    description = fold(clean_tag(track.description, 2 * DESCRIPTION_MAX))[: 2 * DESCRIPTION_MAX]
+    return " ".join(p for p in (tagged, SEARCH_TAGS_MARK, free_tags, SEARCH_DESCRIPTION_MARK, description) if p)
+
+
+def refresh_search_text(track: Track) -> None:
+    """Set the track's search text from its tags, free tags and description, and add its
+    words to the search's vocabulary."""
+    track.search_text = search_text_of(track)
+    vocabulary.remember([track.search_text])
+
+
 def apply_tags(track: Track, **tags: Any) -> None:
     """Set tag fields and everything derived from them (keys, search text, artist, album).
 
@@ -63,10 +83,7 @@ def apply_tags(track: Track, **tags: Any) -> None:
     track.artist_key = fold(track.artist)[:TAG_MAX]
     track.album_key = fold(track.album)[:TAG_MAX]
     track.genre_key = fold(track.genre)[:TAG_MAX] or None
-    # The genre last: the search ranks a match there below one in the other tags.
-    parts = [track.title_key, track.artist_key, track.album_key, fold(track.album_artist)[:TAG_MAX], track.genre_key]
-    track.search_text = " ".join(p for p in parts if p)[: 4 * TAG_MAX]
-    vocabulary.remember([track.search_text])
+    refresh_search_text(track)
     artist = _artist(main_artist(track.artist))
     if not track.album_artist:
         album_artist = artist

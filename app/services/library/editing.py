@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from app.extensions import db
 from app.models import Track, TrackTag, Visibility
 from app.services import track_meta
-from app.services.library.catalogue import apply_tags, prune
+from app.services.library.catalogue import apply_tags, prune, refresh_search_text
 from app.services.track_meta import MetadataInvalid
 
 # The fields set_metadata() takes (a missing one is left as it is).
@@ -48,12 +48,22 @@ def set_metadata(track: Track, **fields: Any) -> None:
         track.licence = fields["licence"]
     if "allow_download" in fields:
         track.allow_download = bool(fields["allow_download"])
-    if tags is not None and [tag for _, tag in tags] != list(track.tags or []):
-        track.tags = [tag for _, tag in tags]
-        if track.id is not None:
-            db.session.execute(delete(TrackTag).where(TrackTag.track_id == track.id))
-        db.session.flush()
-        db.session.add_all(TrackTag(track_id=track.id, tag_key=key) for key, _ in tags)
+    if tags is not None:
+        _set_tags(track, tags)
+    if "description" in fields or tags is not None:
+        # The search finds a track by its free tags and its description too.
+        refresh_search_text(track)
+
+
+def _set_tags(track: Track, tags: list[tuple[str, str]]) -> None:
+    """The track's free tags as shown, and their keys for the filters."""
+    if [tag for _, tag in tags] == list(track.tags or []):
+        return
+    track.tags = [tag for _, tag in tags]
+    if track.id is not None:
+        db.session.execute(delete(TrackTag).where(TrackTag.track_id == track.id))
+    db.session.flush()
+    db.session.add_all(TrackTag(track_id=track.id, tag_key=key) for key, _ in tags)
 
 
 def delete_track(track: Track) -> list[str]:
