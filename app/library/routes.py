@@ -160,20 +160,30 @@ def bulk_apply() -> Response | str | tuple[str, int]:
         get_storage().delete_many(files)
         flash(ngettext("%(num)s track deleted.", "%(num)s tracks deleted.", len(ids)), "success")
         return redirect(url_for("library.index"))
-    done = []
     changes = {k: getattr(form, k).data for k in bulk.TAG_FIELDS if getattr(form, k).data not in (None, "")}
     if form.visibility.data in {v.value for v in Visibility}:
         changes["visibility"] = form.visibility.data
-    if changes:
-        changed = bulk.edit(current_user.id, ids, changes)
-        done.append(ngettext("%(num)s track changed.", "%(num)s tracks changed.", changed))
-    if form.playlist.data and form.playlist.data.isdigit():
-        added = bulk.add_to_playlist(current_user.id, ids, int(form.playlist.data))
-        done.append(ngettext("%(num)s track added to the playlist.", "%(num)s tracks added to the playlist.", added))
-    if not done:
+    playlist_id = int(form.playlist.data) if form.playlist.data and form.playlist.data.isdigit() else None
+    if not changes and playlist_id is None:
         form.artist.errors = [_("Fill in at least one field, or choose a playlist.")]
         return render_template("library/bulk.html", form=form, count=len(ids)), 400
-    commit()
+    user_id = current_user.id
+
+    def apply() -> list[str]:
+        done = []
+        if changes:
+            changed = bulk.edit(user_id, ids, changes)
+            done.append(ngettext("%(num)s track changed.", "%(num)s tracks changed.", changed))
+        if playlist_id is not None:
+            added = bulk.add_to_playlist(user_id, ids, playlist_id)
+            done.append(
+                ngettext("%(num)s track added to the playlist.", "%(num)s tracks added to the playlist.", added)
+            )
+        return done
+
+    # Run again from the start when the database asks (an album another request created
+    # at the same moment as this edit's).
+    done = retrying(apply)
     flash(" ".join(done), "success")
     return redirect(url_for("library.index"))
 
@@ -183,8 +193,8 @@ def bulk_apply() -> Response | str | tuple[str, int]:
 def bulk_undo() -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    restored = bulk.undo(current_user.id)
-    commit()
+    user_id = current_user.id
+    restored = retrying(lambda: bulk.undo(user_id))
     flash(
         ngettext("Undone: %(num)s track is as it was.", "Undone: %(num)s tracks are as they were.", restored), "success"
     )

@@ -13,7 +13,7 @@ from app.models import BulkEdit, Track, Visibility
 from app.services import playlists
 from app.services.errors import DomainError
 from app.services.library import editing
-from app.services.library.catalogue import apply_tags, prune
+from app.services.library.catalogue import apply_tags_to_many, prune
 
 # Tracks one bulk action may change.
 MAX_TRACKS = 10_000
@@ -64,14 +64,15 @@ def edit(owner_id: int, ids: list[int], changes: dict[str, Any]) -> int:
     before: dict[str, dict[str, Any]] = {}
     old_albums: set[int] = set()
     old_artists: set[int] = set()
-    for track in _tracks(owner_id, ids):
+    tracks = list(_tracks(owner_id, ids))
+    for track in tracks:
         before[str(track.id)] = {field: _value(track, field) for field in changes}
         old_albums.add(track.album_id)
         old_artists.update((track.artist_id, track.album_artist_id))
-        if tags:
-            apply_tags(track, **tags)
         if "visibility" in changes:
             track.visibility = Visibility(changes["visibility"])
+    if tags:
+        apply_tags_to_many((track, tags) for track in tracks)
     db.session.flush()
     prune(album_ids=sorted(old_albums), artist_ids=sorted(old_artists))
     db.session.execute(delete(BulkEdit).where(BulkEdit.owner_id == owner_id))
@@ -94,16 +95,18 @@ def undo(owner_id: int) -> int:
     old_albums: set[int] = set()
     old_artists: set[int] = set()
     restored = 0
+    retagged: list[tuple[Track, dict[str, Any]]] = []
     for track in _tracks(owner_id, ids):
         values = dict(found.before[str(track.id)])
         old_albums.add(track.album_id)
         old_artists.update((track.artist_id, track.album_artist_id))
         visibility = values.pop("visibility", None)
         if values:
-            apply_tags(track, **values)
+            retagged.append((track, values))
         if visibility is not None:
             track.visibility = Visibility(visibility)
         restored += 1
+    apply_tags_to_many(retagged)
     db.session.flush()
     prune(album_ids=sorted(old_albums), artist_ids=sorted(old_artists))
     db.session.delete(found)

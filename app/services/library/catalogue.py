@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Select, event, func, or_, select
+from sqlalchemy import Select, event, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -69,6 +69,35 @@ def apply_tags(track: Track, **tags: Any) -> None:
     A track is filed under its main artist (featured guests dropped), and its album under
     the album artist tag, else that main artist; every spelling of "Various Artists" is one.
     """
+    _set_tag_fields(track, tags)
+    _file(track)
+
+
+# The tags the search text holds.
+_SEARCHED_TAGS = frozenset({"title", "artist", "album", "album_artist", "genre"})
+# The tags whose change can move a track to another artist or album.
+FILING_TAGS = frozenset({"artist", "album_artist", "album"})
+
+
+def apply_tags_to_many(changes: Iterable[tuple[Track, dict[str, Any]]]) -> None:
+    """apply_tags() for many tracks (a bulk edit, its undo) with a few statements: the tag
+    fields of all first, then the artists and albums they name found or created together
+    (prepare), then each track filed from those; with no change of artist, album artist or
+    album, nobody moves. Nothing is flushed until then (one flush, not one per lookup)."""
+    with db.session.no_autoflush:
+        moved = []
+        for track, tags in changes:
+            _set_tag_fields(track, tags)
+            if FILING_TAGS & tags.keys():
+                moved.append(track)
+        if moved:
+            prepare([(t.artist, t.album_artist, t.album) for t in moved])
+            for track in moved:
+                _file(track)
+    db.session.flush()
+
+
+def _set_tag_fields(track: Track, tags: dict[str, Any]) -> None:
     for key in ("title", "artist", "album"):
         if key in tags:
             setattr(track, key, clean_tag(tags[key], TAG_MAX) or getattr(track, key) or "Unknown")
@@ -78,12 +107,23 @@ def apply_tags(track: Track, **tags: Any) -> None:
     for key in ("track_number", "disc_number", "year"):
         if key in tags:
             setattr(track, key, tags[key])
-    # Folding can lengthen text ("…" becomes "...", ligatures split), so keys are clamped again.
-    track.title_key = fold(track.title)[:TAG_MAX]
-    track.artist_key = fold(track.artist)[:TAG_MAX]
-    track.album_key = fold(track.album)[:TAG_MAX]
-    track.genre_key = fold(track.genre)[:TAG_MAX] or None
-    refresh_search_text(track)
+    # The folded keys of what changed (of everything when nothing is named: a track filed
+    # again). Folding can lengthen text ("…" becomes "...", ligatures split), so keys are
+    # clamped again.
+    every = not tags
+    if every or "title" in tags:
+        track.title_key = fold(track.title)[:TAG_MAX]
+    if every or "artist" in tags:
+        track.artist_key = fold(track.artist)[:TAG_MAX]
+    if every or "album" in tags:
+        track.album_key = fold(track.album)[:TAG_MAX]
+    if every or "genre" in tags:
+        track.genre_key = fold(track.genre)[:TAG_MAX] or None
+    if every or _SEARCHED_TAGS & tags.keys():
+        refresh_search_text(track)
+
+
+def _file(track: Track) -> None:
     artist = _artist(main_artist(track.artist))
     if not track.album_artist:
         album_artist = artist
@@ -221,26 +261,28 @@ def _forget(rows: list[Album | Artist]) -> None:
 
 
 def prune(album_ids: list[int], artist_ids: list[int]) -> None:
-    """Drop albums and artists no track refers to any more."""
+    """Drop albums and artists no track refers to any more (a few hundred ids per query)."""
     deleted: list[Album | Artist] = []
-    for album_id in album_ids:
-        if not db.session.scalar(select(func.count()).where(Track.album_id == album_id)):
-            album = db.session.get(Album, album_id)
-            if album is not None:
-                artist_ids.append(album.artist_id)
-                deleted.append(album)
-                db.session.delete(album)
+    artist_ids = list(artist_ids)
+    for chunk in _chunks(sorted(set(album_ids))):
+        unused = select(Album).where(Album.id.in_(chunk), ~exists().where(Track.album_id == Album.id))
+        for album in db.session.scalars(unused):
+            artist_ids.append(album.artist_id)
+            deleted.append(album)
+            db.session.delete(album)
     db.session.flush()
-    for artist_id in set(artist_ids):
-        used = db.session.scalar(select(func.count()).where(Track.artist_id == artist_id)) or db.session.scalar(
-            select(func.count()).select_from(Album).where(Album.artist_id == artist_id)
-        )
-        if not used:
-            artist = db.session.get(Artist, artist_id)
-            if artist is not None:
-                deleted.append(artist)
-                db.session.delete(artist)
+    for chunk in _chunks(sorted(set(artist_ids))):
+        by_track = exists().where(Track.artist_id == Artist.id)
+        by_album = exists().where(Album.artist_id == Artist.id)
+        for artist in db.session.scalars(select(Artist).where(Artist.id.in_(chunk), ~by_track, ~by_album)):
+            deleted.append(artist)
+            db.session.delete(artist)
     _forget(deleted)
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def file_folder(track: Track) -> None:
