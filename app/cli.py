@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from flask import Flask, current_app
 from app.extensions import db
 from app.jobs import consumer
 from app.models import Role, Visibility
-from app.services import accounts
+from app.services import accounts, backup
 from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
 from app.services.library import adding, analysis, catalogue
@@ -37,12 +39,9 @@ class MigrationCommands(click.Group):
 
     def _commands(self, ctx: click.Context) -> click.Group:
         from flask.cli import ScriptInfo  # noqa: PLC0415 - see the class docstring
-        from flask_migrate import Migrate  # noqa: PLC0415
         from flask_migrate.cli import db as commands  # noqa: PLC0415
 
-        app = ctx.ensure_object(ScriptInfo).load_app()
-        if "migrate" not in app.extensions:
-            Migrate(render_as_batch=True).init_app(app, db, directory=str(BASE_DIR / "migrations"))
+        _init_migrations(ctx.ensure_object(ScriptInfo).load_app())
         return commands
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -58,6 +57,14 @@ class MigrationCommands(click.Group):
         return self._commands(ctx).get_command(ctx, cmd_name)
 
 
+def _init_migrations(app: Flask) -> None:
+    """Flask-Migrate on `app` (imported here only: see MigrationCommands)."""
+    from flask_migrate import Migrate  # noqa: PLC0415
+
+    if "migrate" not in app.extensions:
+        Migrate(render_as_batch=True).init_app(app, db, directory=str(BASE_DIR / "migrations"))
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(MigrationCommands("db", help="Database migrations (Flask-Migrate, Alembic)."))
     app.cli.add_command(create_admin)
@@ -69,6 +76,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(regroup_albums)
     app.cli.add_command(doctor)
     app.cli.add_command(storage_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("create-admin")
@@ -310,3 +319,90 @@ def doctor() -> None:
     )
     if not (info.has("libmp3lame") and info.has("libopus")):
         raise SystemExit(1)
+
+
+@click.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--files/--no-files",
+    default=True,
+    help="Copy the stored files into the backup (default), or only list them with their "
+    "sha256 (for a bucket that keeps its own versions).",
+)
+def backup_command(dest: Path, files: bool) -> None:
+    """Back the instance up into DEST, a new or empty folder, while it serves: a
+    consistent copy of the database (SQLite's online backup, or pg_dump), every stored
+    file the copy names (verified), and manifest.json listing them with their sha256.
+    Exits with status 1 when a file could not be backed up."""
+    started = time.monotonic()
+    try:
+        report = backup.backup(dest, get_storage(), with_files=files, version=_app_version())
+    except backup.BackupError as exc:
+        raise click.ClickException(f"Backup failed: {exc}") from None
+    for rel in report.missing:
+        click.echo(f"missing: {rel}: not in the storage (its track deleted since the database was copied?)")
+    for rel in report.damaged:
+        click.echo(f"damaged: {rel}: the stored file does not match its sha256; not backed up")
+    what = "copied and verified" if files else "listed"
+    click.echo(
+        f"Backed up the database ({report.database}) and {_count(report.files, 'file')} {what} "
+        f"({report.bytes} bytes) into {dest} in {time.monotonic() - started:.1f} s."
+    )
+    if not report.complete:
+        click.echo(
+            f"The backup is incomplete: {len(report.missing) + len(report.damaged)} of the files "
+            "the database names are not in it (listed above and in manifest.json)."
+        )
+        raise SystemExit(1)
+
+
+@click.command("restore")
+@click.argument("src", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the database of an instance that is not empty.")
+def restore_command(src: Path, force: bool) -> None:
+    """Rebuild this instance from the backup in SRC: its database, then every file,
+    copied into the configured storage and verified against the manifest; the
+    migrations then run forward. The instance must be empty (no accounts, tracks or
+    stored files) unless --force. Exits with status 1 when a file failed its check."""
+    store = get_storage()
+    try:
+        manifest = backup.read_manifest(src)
+        if not force:
+            backup.check_empty(store, manifest)
+        backup.restore_database(src, manifest)
+    except backup.BackupError as exc:
+        raise click.ClickException(f"Restore failed: {exc}") from None
+    click.echo(f"Restored the database of {manifest['created_at']} ({manifest['database']['file']}).")
+    if manifest["migration"]:
+        import flask_migrate  # noqa: PLC0415 - see MigrationCommands
+
+        _init_migrations(current_app._get_current_object())
+        flask_migrate.upgrade()
+        now = backup.current_revision()
+        if now != manifest["migration"]:
+            click.echo(f"Migrated the database from revision {manifest['migration']} to {now}.")
+    try:
+        report = backup.restore_files(src, manifest, store)
+    except backup.BackupError as exc:
+        raise click.ClickException(f"Restore failed: {exc}") from None
+    for name, reason in report.failed:
+        click.echo(f"not restored: {name}: {reason}")
+    counts = backup.instance_counts()
+    if counts is not None:
+        click.echo(
+            f"The instance holds {_count(counts.users, 'account')}, {_count(counts.tracks, 'track')}, "
+            f"{_count(counts.playlists, 'playlist')} and {_count(counts.listens, 'listen')}."
+        )
+    what = "restored and verified" if manifest["files_included"] else "found in the storage and verified"
+    click.echo(f"{_count(report.files, 'file')} {what} ({report.bytes} bytes), {len(report.failed)} failed.")
+    if manifest.get("missing") or manifest.get("damaged"):
+        click.echo(f"The backup itself was incomplete: {len(manifest['missing']) + len(manifest['damaged'])} files.")
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _app_version() -> str:
+    """The version pyproject.toml gives (the checkout the instance runs from)."""
+    with contextlib.suppress(OSError, KeyError, tomllib.TOMLDecodeError):
+        return tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
+    return ""

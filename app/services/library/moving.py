@@ -18,7 +18,8 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import Track
@@ -40,31 +41,99 @@ class MoveReport:
         return not self.failed
 
 
+@dataclass(frozen=True)
+class NamedFile:
+    """A stored file a row names: its name and, for audio, the sha256 its row records."""
+
+    rel: str
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A file copy_verified() copied (or found already there): its size and sha256."""
+
+    size: int
+    sha256: str
+    already: bool
+
+
+class CopyFailed(Exception):
+    """A file could not be copied: `kind` is "missing" (not in the source), "source"
+    (the source's bytes are not the expected ones), "target" (the copy read back is
+    not), or "error" (`reason` says what the system said)."""
+
+    def __init__(self, kind: str, reason: str = "") -> None:
+        super().__init__(reason or kind)
+        self.kind = kind
+        self.reason = reason
+
+
+_MOVE_REASONS = {
+    "missing": "missing from the old storage",
+    "source": "the old copy does not match its sha256",
+    "target": "the new copy does not match its sha256",
+}
+
+
+def library_files(connection: Connection | Session, *, waveforms: bool = True) -> list[NamedFile]:
+    """Every file the rows name, in track order, each once: a track's audio (with its
+    sha256), its cover (one per distinct picture) and, with `waveforms`, its waveform.
+    `connection` may be another database than the app's (a backup's copy)."""
+    rows = connection.execute(
+        select(Track.storage_path, Track.sha256, Track.cover_path, Track.waveform_path).order_by(Track.id)
+    ).all()
+    seen: set[str] = set()
+    named: list[NamedFile] = []
+    for path, sha256, cover, waveform in rows:
+        named.append(NamedFile(path, sha256))
+        for extra in (cover, waveform if waveforms else None):
+            if extra and extra not in seen:
+                seen.add(extra)
+                named.append(NamedFile(extra, None))
+    return named
+
+
 def move_library(source: Storage, target: Storage, *, progress: Callable[[str, str], None] | None = None) -> MoveReport:
     """Copy every file the rows name from `source` to `target`, verified; return what happened."""
     report = MoveReport()
-    rows = db.session.execute(select(Track.storage_path, Track.sha256, Track.cover_path).order_by(Track.id)).all()
+    wanted = library_files(db.session, waveforms=False)
     db.session.rollback()  # hold no transaction while copying
-    covers: set[str] = set()
-    wanted: list[tuple[str, str | None]] = []
-    for path, sha256, cover in rows:
-        wanted.append((path, sha256))
-        if cover and cover not in covers:
-            covers.add(cover)
-            wanted.append((cover, None))
-    for rel, sha256 in wanted:
-        outcome = _move_one(source, target, rel, sha256, report)
+    for named in wanted:
+        try:
+            copied = copy_verified(source, target, named.rel, named.sha256 or file_sha256(source, named.rel))
+        except (FileNotFoundError, NotFound):
+            outcome = _failed(report, named.rel, "missing")
+        except CopyFailed as exc:
+            outcome = _failed(report, named.rel, exc.kind, exc.reason)
+        except OSError as exc:
+            outcome = _failed(report, named.rel, "error", str(exc) or type(exc).__name__)
+        else:
+            if copied.already:
+                report.already += 1
+                outcome = "already"
+            else:
+                report.copied += 1
+                report.bytes += copied.size
+                outcome = "copied"
         if progress is not None:
-            progress(rel, outcome)
+            progress(named.rel, outcome)
     return report
 
 
-def _move_one(source: Storage, target: Storage, rel: str, sha256: str | None, report: MoveReport) -> str:
+def _failed(report: MoveReport, rel: str, kind: str, reason: str = "") -> str:
+    report.failed.append((rel, _MOVE_REASONS.get(kind, reason)))
+    return "failed"
+
+
+def copy_verified(source: Storage, target: Storage, rel: str, expected: str | None) -> Copied:
+    """Copy `rel` from `source` to `target` under the same name, hashing the bytes as they
+    are read: they must match `expected` (when given) before they are stored, and the copy
+    is read back and hashed again. A target already holding the expected bytes is left alone.
+    Raises CopyFailed."""
     try:
-        expected = sha256 or _hash(source, rel)
-        if _holds(target, rel, expected):
-            report.already += 1
-            return "already"
+        if expected is not None and _holds(target, rel, expected):
+            return Copied(target.size(rel), expected, already=True)
         incoming = target.incoming(MAX_BYTES)
         try:
             with source.open(rel) as fh:
@@ -72,36 +141,33 @@ def _move_one(source: Storage, target: Storage, rel: str, sha256: str | None, re
                     incoming.write(chunk)
             incoming.finish()
             if incoming.error is not None:
-                raise incoming.error
-            if incoming.sha256 != expected:
-                report.failed.append((rel, "the old copy does not match its sha256"))
-                return "failed"
-            size = incoming.size
+                raise CopyFailed("error", incoming.error.params.get("reason") or str(incoming.error))
+            if expected is not None and incoming.sha256 != expected:
+                raise CopyFailed("source")
+            copied = Copied(incoming.size, incoming.sha256, already=False)
             target.store_as(rel, incoming)
         finally:
             incoming.discard()
-        if _hash(target, rel) != expected:
+        if file_sha256(target, rel) != copied.sha256:
             target.delete(rel)
-            report.failed.append((rel, "the new copy does not match its sha256"))
-            return "failed"
+            raise CopyFailed("target")
     except (FileNotFoundError, NotFound):
-        report.failed.append((rel, "missing from the old storage"))
-        return "failed"
-    except (StorageError, OSError) as exc:
-        report.failed.append((rel, str(exc) or type(exc).__name__))
-        return "failed"
-    report.copied += 1
-    report.bytes += size
-    return "copied"
+        raise CopyFailed("missing") from None
+    except StorageError as exc:
+        raise CopyFailed("error", exc.params.get("reason") or str(exc) or type(exc).__name__) from None
+    except OSError as exc:
+        raise CopyFailed("error", exc.strerror or str(exc) or type(exc).__name__) from None
+    return copied
 
 
 def _holds(store: Storage, rel: str, sha256: str) -> bool:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError, NotFound):
-        return _hash(store, rel) == sha256
+        return file_sha256(store, rel) == sha256
     return False
 
 
-def _hash(store: Storage, rel: str) -> str:
+def file_sha256(store: Storage, rel: str) -> str:
+    """The sha256 of a stored file, read through. Raises NotFound or FileNotFoundError."""
     digest = hashlib.sha256()
     with store.open(rel) as fh:
         while chunk := fh.read(CHUNK):
