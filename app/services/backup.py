@@ -329,7 +329,7 @@ def check_empty(store: Storage, manifest: dict[str, Any]) -> None:
     counts = instance_counts()
     stored = next(iter(store.list_files()), None) if manifest["files_included"] else None
     if (counts and (counts.users or counts.tracks)) or stored is not None:
-        held = f"{counts.users} accounts, {counts.tracks} tracks" if counts else "no tables"
+        held = f"{_plural(counts.users, 'account')}, {_plural(counts.tracks, 'track')}" if counts else "no tables"
         raise BackupError(
             f"this instance is not empty ({held}{', stored files' if stored else ''}): "
             "restore into an empty one, or give --force to replace its database."
@@ -488,6 +488,10 @@ def _run(program: str, *args: str, env: dict[str, str]) -> str:
     if done.returncode != 0:
         raise BackupError(f"{program} failed: {done.stderr.strip() or done.returncode}")
     return done.stdout
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _sha256_of(path: Path) -> str:
