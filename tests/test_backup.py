@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
+import subprocess
 import threading
 import time
 import uuid
@@ -28,9 +30,10 @@ from app.models import PlayEvent, Playlist, PlaylistEntry, Track, User
 from app.services import listening, playlists
 from app.services.storage import get_storage
 from app.unit_of_work import commit
+from tests.audio import synthesize
 from tests.helpers import PASSWORD, add_track, drop_pg_schema, new_pg_schema
 from tests.hostile import mp3_with_tags
-from tests.servers import flask, log_in, request, server_env, upload
+from tests.servers import BIN, flask, log_in, request, server_env, upload
 
 # --- instances ----------------------------------------------------------------------------
 
@@ -212,6 +215,30 @@ def test_clear_errors_for_a_bad_destination_or_backup(app, library, tmp_path):
     (dest / "manifest.json").unlink()
     done = cli(app, "restore", str(dest), "--force")
     assert done.exit_code == 1 and "has no manifest.json: not a backup" in done.output
+
+
+def test_a_failed_write_is_one_clear_line_and_leaves_no_manifest(app, library, database_url, tmp_path):
+    """A disk that refuses a write (here a file-size limit of 1 MB on the backup's process,
+    which fails writes as a full disk does) stops the backup with the file named."""
+    big = tmp_path / "long.wav"
+    synthesize("sine=frequency=440:duration=20", big)  # about 1.7 MB
+    track = add_track(db.session.get(User, library[0].owner_id), "long.wav", content=big.read_bytes())
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    env = server_env(database_url, tmp_path / "uploads")
+    done = subprocess.run(
+        [str(BIN / "flask"), "backup", str(tmp_path / "backup")],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == f"Error: Backup failed: could not copy {track.storage_path}: File too large.\n"
+    assert not (tmp_path / "backup" / "manifest.json").exists()
 
 
 def test_a_backup_without_files_lists_them_and_restore_checks_the_storage_has_them(
