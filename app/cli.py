@@ -367,6 +367,7 @@ def restore_command(src: Path, force: bool) -> None:
     store = get_storage()
     try:
         manifest = backup.read_manifest(src)
+        _check_revision(manifest)
         if not force:
             backup.check_empty(store, manifest)
         backup.restore_database(src, manifest)
@@ -395,10 +396,30 @@ def restore_command(src: Path, force: bool) -> None:
         )
     what = "restored and verified" if manifest["files_included"] else "found in the storage and verified"
     click.echo(f"{_count(report.files, 'file')} {what} ({report.bytes} bytes), {len(report.failed)} failed.")
-    if manifest.get("missing") or manifest.get("damaged"):
-        click.echo(f"The backup itself was incomplete: {len(manifest['missing']) + len(manifest['damaged'])} files.")
+    left_out = len(manifest.get("missing", [])) + len(manifest.get("damaged", []))
+    if left_out:
+        click.echo(f"The backup itself was incomplete: {_count(left_out, 'file')} the database names are not in it.")
     if report.failed:
         raise SystemExit(1)
+
+
+def _check_revision(manifest: dict) -> None:
+    """Raises BackupError when the backup's database comes from a version of the app
+    newer than this one (a migration revision this checkout does not have)."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - see MigrationCommands
+    from alembic.util import CommandError  # noqa: PLC0415
+
+    revision = manifest["migration"]
+    if revision is None:
+        return
+    try:
+        ScriptDirectory(str(BASE_DIR / "migrations")).get_revision(revision)
+    except CommandError:
+        raise backup.BackupError(
+            f"the backup's database is at migration {revision}, which this version of Music Cloud "
+            f"does not have: restore it with the version that made it ({manifest.get('app_version') or 'unknown'}) "
+            "or a newer one."
+        ) from None
 
 
 def _app_version() -> str:

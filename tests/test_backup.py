@@ -209,6 +209,19 @@ def test_clear_errors_for_a_bad_destination_or_backup(app, library, tmp_path):
 
     dest = tmp_path / "backup"
     assert cli(app, "backup", str(dest)).exit_code == 0
+    manifest = json.loads((dest / "manifest.json").read_text())
+    newer = {**manifest, "migration": "0999", "app_version": "9.0"}
+    (dest / "manifest.json").write_text(json.dumps(newer))
+    done = cli(app, "restore", str(dest), "--force")
+    assert done.exit_code == 1
+    assert (
+        "Restore failed: the backup's database is at migration 0999, which this version of Music Cloud "
+        "does not have: restore it with the version that made it (9.0) or a newer one."
+    ) in done.output.replace("\n", " ")
+    tampered = {**manifest, "files": [{**manifest["files"][0], "sha256": "not a digest"}]}
+    (dest / "manifest.json").write_text(json.dumps(tampered))
+    done = cli(app, "restore", str(dest), "--force")
+    assert done.exit_code == 1 and "manifest.json is corrupt: bad file entry" in done.output
     (dest / "manifest.json").write_text('{"format": 1, "files": [')
     done = cli(app, "restore", str(dest), "--force")
     assert done.exit_code == 1 and "manifest.json is unreadable or corrupt" in done.output

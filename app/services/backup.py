@@ -288,6 +288,12 @@ def _manifest_problem(manifest: Any) -> str | None:
         return "not a JSON object"
     if manifest.get("format") != FORMAT:
         return f"unknown format {manifest.get('format')!r}"
+    if not (
+        isinstance(manifest.get("created_at"), str)
+        and isinstance(manifest.get("migration"), str | None)
+        and all(isinstance(manifest.get(key, []), list) for key in ("missing", "damaged"))
+    ):
+        return "bad time, revision or list of missing files"
     database = manifest.get("database")
     if not (
         isinstance(database, dict)
@@ -296,6 +302,10 @@ def _manifest_problem(manifest: Any) -> str | None:
         and _SHA256.match(str(database.get("sha256")))
     ):
         return "bad database entry"
+    return _files_problem(manifest)
+
+
+def _files_problem(manifest: dict[str, Any]) -> str | None:
     files = manifest.get("files")
     if not isinstance(files, list) or not isinstance(manifest.get("files_included"), bool):
         return "no list of files"
