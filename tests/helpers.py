@@ -12,6 +12,7 @@ import re
 import socket
 import time
 import uuid
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,40 @@ def drop_pg_schema(schema: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     engine.dispose()
+
+
+class _TableReader(HTMLParser):
+    """The body rows of the <table data-table=NAME> of a page, as the texts of their cells."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name, self.depth, self.rows, self.cell = name, 0, [], None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table" and ("data-table", self.name) in attrs:
+            self.depth = 1
+        elif self.depth and tag == "tbody":
+            self.depth = 2
+        elif self.depth == 2 and tag == "tr":
+            self.rows.append([])
+        elif self.depth == 2 and tag in {"td", "th"}:
+            self.cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth and tag == "table":
+            self.depth = 0
+        elif self.cell is not None and tag in {"td", "th"}:
+            self.rows[-1].append(" ".join(self.cell.split()))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell += data
+
+
+def table_rows(page: str, name: str) -> list[list[str]]:
+    """The rows of a chart's or a page's table `data-table=name` (fails when it is missing)."""
+    assert f'data-table="{name}"' in page, f"no table {name}"
+    reader = _TableReader(name)
+    reader.feed(page)
+    return reader.rows

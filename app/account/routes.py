@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -98,18 +99,45 @@ def index():
     return _render()
 
 
-# The periods the stats page offers, in days (None: everything).
+# The periods the stats page offers, in days (None: everything), and the chart's usual scale.
 STATS_PERIODS = {"week": 7, "month": 30, "year": 365, "all": None}
+DEFAULT_SCALE = {"week": "day", "month": "day", "year": "week", "all": "month"}
 
 
 @bp.get("/stats")
 def listening_stats() -> str:
-    """Your listening: plays and time per day, top tracks, artists and genres, streaks."""
+    """Your listening: time per day, week or month, top tracks, artists, albums and genres, streaks."""
     period = request.args.get("period", "month")
     if period not in STATS_PERIODS:
         period = "month"
-    figures = stats.listening_stats(current_user.id, get_timezone(), STATS_PERIODS[period])
-    return render_template("account/stats.html", stats=figures, period=period, periods=list(STATS_PERIODS))
+    scale = request.args.get("by", DEFAULT_SCALE[period])
+    if scale not in stats.SCALES:
+        scale = DEFAULT_SCALE[period]
+    zone = get_timezone()
+    figures = stats.listening_stats(current_user.id, zone, STATS_PERIODS[period])
+    today = utcnow().astimezone(zone).date()
+    days = STATS_PERIODS[period]
+    first = today - timedelta(days=days - 1) if days else (figures.days[-1][0] if figures.days else today)
+    return render_template(
+        "account/stats.html",
+        stats=figures,
+        chart=stats.series(figures.days, scale, first, today),
+        period=period,
+        periods=list(STATS_PERIODS),
+        scale=scale,
+        scales=stats.SCALES,
+        years=stats.listening_years(current_user.id, zone),
+    )
+
+
+@bp.get("/stats/year/<int:year>")
+def year_in_review(year: int) -> str:
+    """One year of your listening (local): totals, tops, busiest month and day, new artists."""
+    zone = get_timezone()
+    years = stats.listening_years(current_user.id, zone)
+    if year not in years:
+        abort(404)
+    return render_template("account/year.html", review=stats.year_review(current_user.id, zone, year), years=years)
 
 
 # --- your listening history: export, import, delete --------------------------------------------

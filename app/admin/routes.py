@@ -82,8 +82,18 @@ def _form_error(form) -> str:
 
 @bp.get("/")
 def dashboard() -> str:
-    """The admin area's landing page: plays, listeners, public top lists, genres, formats, storage."""
-    return render_template("admin/dashboard.html", board=dashboard_service.dashboard())
+    """The admin area's landing page: plays and uploads over time, listeners, public top
+    lists, genres, formats and bitrates, storage against the disk, failed jobs, the cache."""
+    storage = get_storage()
+    return render_template(
+        "admin/dashboard.html",
+        board=dashboard_service.dashboard(request.args.get("by", "day")),
+        scales=list(dashboard_service.SCALES),
+        disk=storage.disk_space(),
+        cache_bytes=cache.cache_bytes(storage),
+        cache_cap_bytes=current_app.config["TRANSCODE_CACHE_MB"] * 1024 * 1024,
+        job_labels=JOB_LABELS,
+    )
 
 
 @bp.get("/users")

@@ -368,6 +368,11 @@ class Storage(ABC):
     def delete_user(self, user_id: int) -> None:
         """Remove every file of an account."""
 
+    def disk_space(self) -> tuple[int, int] | None:
+        """(size, free bytes) of the disk that holds the library; None when the library
+        is not on this machine's disk (object storage)."""
+        return None
+
     @abstractmethod
     def list_files(self) -> Iterator[StoredFile]:
         """Every kept file (audio and covers), for the library check."""
@@ -397,6 +402,13 @@ class LocalStorage(Storage):
         self.root = Path(root).resolve()
         self._root_str = str(self.root)
         self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
+
+    def disk_space(self) -> tuple[int, int] | None:
+        try:
+            usage = shutil.disk_usage(self.root)
+        except OSError:  # the folder is gone: nothing to measure, the health check says why
+            return None
+        return usage.total, usage.free
 
     # --- receiving ------------------------------------------------------------------
     def incoming(self, max_bytes: int) -> IncomingFile:

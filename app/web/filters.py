@@ -10,8 +10,8 @@ from markupsafe import Markup
 
 from app.services.errors import DomainError
 from app.web.assets import static_url
-from app.web.charts import sparkline_points
-from app.web.formatting import format_datetime, format_duration, format_khz, format_size
+from app.web.charts import bars, sparkline_points
+from app.web.formatting import format_bucket, format_datetime, format_duration, format_khz, format_size
 from app.web.messages import message
 from app.web.serializers import add_result_message, track_data
 
@@ -21,12 +21,14 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["khz"] = format_khz
+    app.jinja_env.filters["bucket"] = format_bucket
     app.jinja_env.filters["add_message"] = add_result_message
     app.jinja_env.filters["code_message"] = code_message
     app.jinja_env.globals["cover_url"] = cover_url
     app.jinja_env.globals["track_data"] = track_data
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.globals["sparkline_points"] = sparkline_points
+    app.jinja_env.globals["chart_bars"] = bars
 
 
 def code_message(code: str | None, params: dict[str, Any] | None = None) -> str:

@@ -3,7 +3,7 @@ message: in the visitor's language (Babel) and, for times, their time zone."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import has_request_context
 from flask_babel import format_date, format_decimal, format_time, gettext, ngettext
@@ -55,3 +55,12 @@ def format_duration(seconds: float | None) -> str:
 def format_khz(rate: int | None) -> str:
     """44100 -> '44.1 kHz' ('44,1 kHz' in French)."""
     return gettext("%(n)s kHz", n=format_decimal(rate / 1000, format="#,##0.###")) if rate else "—"
+
+
+def format_bucket(day: date, scale: str = "day") -> str:
+    """The first day of a chart's bar as its label: the day, 'Week of' its Monday, or the month."""
+    if scale == "month":
+        return format_date(day, "LLLL y")
+    if scale == "week":
+        return gettext("Week of %(day)s", day=format_date(day, "medium"))
+    return format_date(day, "medium")
