@@ -192,6 +192,9 @@ class Config:
     TRANSCODE_MAX_JOBS = _int("TRANSCODE_MAX_JOBS", os.cpu_count() or 2)
     TRANSCODE_MAX_PER_USER = _int("TRANSCODE_MAX_PER_USER", 2)
     TRANSCODE_CACHE_MB = _int("TRANSCODE_CACHE_MB", 2048)
+    # The admin's dashboard adds up every listen and track of the instance: each web
+    # process keeps its figures this many seconds (0: counted on every view).
+    DASHBOARD_CACHE_SECONDS = _int("DASHBOARD_CACHE_SECONDS", 60)
     TRANSCODE_ABANDON_SECONDS = float(os.environ.get("TRANSCODE_ABANDON_SECONDS", "3"))
 
     # Rate limits (Flask-Limiter), counted where every process sees them:
@@ -260,4 +263,5 @@ class TestConfig(Config):
     # about the queue itself run a real consumer instead).
     JOBS_IMMEDIATE = True
     HUEY_URL = None  # never a developer's REDIS_URL
+    DASHBOARD_CACHE_SECONDS = 0  # a test sees what it just added (one test turns it on)
     SESSION_EVENTS_URL = None

@@ -216,7 +216,8 @@ def drop_pg_schema(schema: str) -> None:
 
 
 class _TableReader(HTMLParser):
-    """The body rows of the <table data-table=NAME> of a page, as the texts of their cells."""
+    """The body rows of the <table data-table=NAME> of a page, as the texts of their cells,
+    those hidden from screen readers (aria-hidden, a bar's drawing) left out."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -230,7 +231,7 @@ class _TableReader(HTMLParser):
         elif self.depth == 2 and tag == "tr":
             self.rows.append([])
         elif self.depth == 2 and tag in {"td", "th"}:
-            self.cell = ""
+            self.cell = None if ("aria-hidden", "true") in attrs else ""
 
     def handle_endtag(self, tag: str) -> None:
         if self.depth and tag == "table":

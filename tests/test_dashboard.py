@@ -44,6 +44,21 @@ def test_dashboard_on_an_empty_instance(client, admin):
     _charts_have_tables(page)
 
 
+def test_the_figures_are_kept_for_a_while(app, client, admin, user):
+    """Each web process keeps the figures DASHBOARD_CACHE_SECONDS, and says since when."""
+    login(client, "admin")
+    app.config["DASHBOARD_CACHE_SECONDS"] = 60
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'data-figure="tracks">0<' in page and "counted again after 60 seconds." in page
+    add_track(user, "tagged.mp3")
+    assert 'data-figure="tracks">0<' in client.get("/admin/").get_data(as_text=True)
+    # Another scale is counted on its own, with the track.
+    assert 'data-figure="tracks">1<' in client.get("/admin/?by=week").get_data(as_text=True)
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'data-figure="tracks">1<' in page and "data-counted" not in page
+
+
 def test_dashboard_counts_and_only_counts_private_music(app, client, admin, user, tmp_path):
     login(client, "admin")
     specs = [("Open song", "Pub", "Folk", Visibility.PUBLIC), ("Hidden song", "Secret", "Noise", Visibility.PRIVATE)]

@@ -87,12 +87,15 @@ def dashboard() -> str:
     storage = get_storage()
     return render_template(
         "admin/dashboard.html",
-        board=dashboard_service.dashboard(request.args.get("by", "day")),
+        board=dashboard_service.cached_dashboard(
+            request.args.get("by", "day"), current_app.config["DASHBOARD_CACHE_SECONDS"]
+        ),
         scales=list(dashboard_service.SCALES),
         disk=storage.disk_space(),
         cache_bytes=cache.cache_bytes(storage),
         cache_cap_bytes=current_app.config["TRANSCODE_CACHE_MB"] * 1024 * 1024,
         job_labels=JOB_LABELS,
+        kept_seconds=current_app.config["DASHBOARD_CACHE_SECONDS"],
     )
 
 

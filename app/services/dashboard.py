@@ -8,6 +8,7 @@ UTC days: the instance's listeners live in many time zones.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -30,6 +31,7 @@ BITRATE_BANDS = (0, 128, 192, 256, 320, 500, 1000)
 @dataclass
 class Dashboard:
     scale: str = "day"
+    counted_at: datetime | None = None  # when these figures were counted
     plays: list[Bucket] = field(default_factory=list)  # per day/week/month, oldest first
     uploads: list[Bucket] = field(default_factory=list)  # tracks added, same buckets
     active_listeners: int = 0  # accounts with a listen in the last ACTIVE_DAYS days
@@ -57,10 +59,16 @@ def _utc_day(column):
     return func.substr(column, 1, 10)  # SQLite keeps UTC timestamps as ISO text
 
 
-def _per_day(column, since: datetime) -> list[Bucket]:
+def _per_day(column, since: datetime, *where) -> list[Bucket]:
     day = _utc_day(column)
-    rows = db.session.execute(select(day, func.count()).where(column >= since).group_by(day))
+    rows = db.session.execute(select(day, func.count()).where(column >= since, *where).group_by(day))
     return [(date.fromisoformat(d), int(n), 0.0) for d, n in rows]
+
+
+def _listens_since(since: datetime):
+    """The condition for the listens since `since`, written so the (user, time) index finds
+    them (one range per account) instead of a pass over every listen ever recorded."""
+    return (PlayEvent.user_id.in_(select(User.id)), PlayEvent.played_at >= since)
 
 
 def window_start(scale: str, today: date) -> date:
@@ -74,6 +82,24 @@ def window_start(scale: str, today: date) -> date:
     return today - timedelta(days=SCALES["day"] - 1)
 
 
+# Figures already counted, per database and scale: (monotonic time, figures).
+_counted: dict[tuple[str, str], tuple[float, Dashboard]] = {}
+
+
+def cached_dashboard(scale: str, max_age: float) -> Dashboard:
+    """The figures of `dashboard`, counted again only when those this process keeps are
+    older than `max_age` seconds: at a million listens a count takes a few hundred
+    milliseconds, and figures a minute old serve the admin as well."""
+    key = (str(db.engine.url), scale if scale in SCALES else "day")
+    kept = _counted.get(key)
+    if kept is not None and time.monotonic() - kept[0] < max_age:
+        return kept[1]
+    board = dashboard(scale)
+    if max_age > 0:
+        _counted[key] = (time.monotonic(), board)
+    return board
+
+
 def dashboard(scale: str = "day", now: datetime | None = None) -> Dashboard:
     """The instance's figures; the charts over time grouped by `scale` (day, week, month)."""
     now = now or utcnow()
@@ -82,71 +108,22 @@ def dashboard(scale: str = "day", now: datetime | None = None) -> Dashboard:
     today = now.date()
     first = window_start(scale, today)
     since = datetime(first.year, first.month, first.day, tzinfo=now.tzinfo)
-    board = Dashboard(scale=scale)
-    board.plays = series(_per_day(PlayEvent.played_at, since), scale, first, today)
+    board = Dashboard(scale=scale, counted_at=now)
+    board.plays = series(
+        _per_day(PlayEvent.played_at, since, PlayEvent.user_id.in_(select(User.id))), scale, first, today
+    )
     board.uploads = series(_per_day(Track.uploaded_at, since), scale, first, today)
+    recent = now - timedelta(days=ACTIVE_DAYS)
     board.active_listeners = (
         db.session.scalar(
-            select(func.count(PlayEvent.user_id.distinct())).where(
-                PlayEvent.played_at >= now - timedelta(days=ACTIVE_DAYS)
-            )
+            select(func.count())
+            .select_from(User)
+            .where(select(PlayEvent.id).where(PlayEvent.user_id == User.id, PlayEvent.played_at >= recent).exists())
         )
         or 0
     )
-    public = Track.visibility == Visibility.PUBLIC
-    # Counted per track id first (an index-only pass over the listens), then named.
-    per_track = select(PlayEvent.track_id, func.count().label("n")).group_by(PlayEvent.track_id).subquery("per_track")
-    board.top_tracks = [
-        (title, artist, int(n))
-        for title, artist, n in db.session.execute(
-            select(Track.title, Track.artist, per_track.c.n)
-            .join(per_track, per_track.c.track_id == Track.id)
-            .where(public)
-            .order_by(per_track.c.n.desc(), Track.title, Track.id)
-            .limit(TOP)
-        )
-    ]
-    artist_plays = func.sum(per_track.c.n)
-    board.top_artists = [
-        (artist, int(n))
-        for artist, n in db.session.execute(
-            select(Track.artist, artist_plays)
-            .join(per_track, per_track.c.track_id == Track.id)
-            .where(public)
-            .group_by(Track.artist)
-            .order_by(artist_plays.desc(), Track.artist)
-            .limit(TOP)
-        )
-    ]
-    count = func.count(Track.id)
-    board.genres = list(
-        db.session.execute(
-            select(Track.genre, count)
-            .where(public, Track.genre.is_not(None))
-            .group_by(Track.genre)
-            .order_by(count.desc(), Track.genre)
-            .limit(TOP * 2)
-        ).tuples()
-    )
-    size = func.coalesce(func.sum(Track.size_bytes), 0)
-    board.formats = [
-        (fmt, int(n), int(b))
-        for fmt, n, b in db.session.execute(
-            select(Track.format, count, size).group_by(Track.format).order_by(count.desc(), Track.format)
-        )
-    ]
-    board.bitrates = _bitrates()
-    per_account = db.session.execute(
-        select(User.username, count, size)
-        .join(Track, Track.owner_id == User.id)
-        .group_by(User.id, User.username)
-        .order_by(size.desc(), User.username)
-    ).all()
-    board.storage = [(name, int(n), int(b)) for name, n, b in per_account[:ACCOUNTS]]
-    rest = per_account[ACCOUNTS:]
-    board.other_accounts = (len(rest), sum(int(n) for _, n, _ in rest), sum(int(b) for _, _, b in rest))
-    board.tracks = sum(int(n) for _, n, _ in per_account)
-    board.total_bytes = sum(int(b) for _, _, b in per_account)
+    _tops(board, recent)
+    _library(board)
     failed = func.count(Job.id)
     board.failed_jobs = [
         (name, int(n))
@@ -160,18 +137,73 @@ def dashboard(scale: str = "day", now: datetime | None = None) -> Dashboard:
     return board
 
 
-def _bitrates() -> list[tuple[int | None, int | None, int]]:
+def _tops(board: Dashboard, since: datetime) -> None:
+    """The most played public tracks and artists since `since`, from one query: listens
+    counted per track, then named."""
+    per_track = (
+        select(PlayEvent.track_id, func.count().label("n"))
+        .where(*_listens_since(since))
+        .group_by(PlayEvent.track_id)
+        .subquery("per_track")
+    )
+    rows = db.session.execute(
+        select(Track.id, Track.title, Track.artist, per_track.c.n)
+        .join(per_track, per_track.c.track_id == Track.id)
+        .where(Track.visibility == Visibility.PUBLIC)
+    ).all()
+    rows.sort(key=lambda r: (-r.n, r.title, r.id))
+    board.top_tracks = [(r.title, r.artist, int(r.n)) for r in rows[:TOP]]
+    artists: dict[str, int] = {}
+    for r in rows:
+        artists[r.artist] = artists.get(r.artist, 0) + int(r.n)
+    board.top_artists = sorted(artists.items(), key=lambda item: (-item[1], item[0]))[:TOP]
+    count = func.count(Track.id)
+    board.genres = list(
+        db.session.execute(
+            select(Track.genre, count)
+            .where(Track.visibility == Visibility.PUBLIC, Track.genre.is_not(None))
+            .group_by(Track.genre)
+            .order_by(count.desc(), Track.genre)
+            .limit(TOP * 2)
+        ).tuples()
+    )
+
+
+def _library(board: Dashboard) -> None:
+    """Storage per account, formats and bitrate bands: one pass over the tracks, grouped by
+    account, format and band, added up here."""
     kbps = Track.bitrate / 1000
     band = case(
         (Track.bitrate.is_(None), -1),
         *[(kbps < high, low) for low, high in itertools.pairwise(BITRATE_BANDS)],
         else_=BITRATE_BANDS[-1],
     )
-    counted = dict(db.session.execute(select(band, func.count()).group_by(band)).all())
-    out: list[tuple[int | None, int | None, int]] = []
-    for low, high in zip(BITRATE_BANDS, (*BITRATE_BANDS[1:], None), strict=True):
-        if counted.get(low):
-            out.append((low, high, int(counted[low])))
-    if counted.get(-1):
-        out.append((None, None, int(counted[-1])))
-    return out
+    rows = db.session.execute(
+        select(Track.owner_id, Track.format, band, func.count(), func.coalesce(func.sum(Track.size_bytes), 0)).group_by(
+            Track.owner_id, Track.format, band
+        )
+    ).all()
+    owners: dict[int, list[int]] = {}
+    formats: dict[str, list[int]] = {}
+    bands: dict[int, int] = {}
+    for owner_id, fmt, low, n, size in rows:
+        for key, table in ((owner_id, owners), (fmt, formats)):
+            entry = table.setdefault(key, [0, 0])
+            entry[0] += int(n)
+            entry[1] += int(size)
+        bands[low] = bands.get(low, 0) + int(n)
+    names = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(list(owners)))).tuples().all())
+    accounts = sorted(((names[i], n, b) for i, (n, b) in owners.items()), key=lambda a: (-a[2], a[0]))
+    board.storage = accounts[:ACCOUNTS]
+    rest = accounts[ACCOUNTS:]
+    board.other_accounts = (len(rest), sum(n for _, n, _ in rest), sum(b for _, _, b in rest))
+    board.tracks = sum(n for _, n, _ in accounts)
+    board.total_bytes = sum(b for _, _, b in accounts)
+    board.formats = sorted(((f, n, b) for f, (n, b) in formats.items()), key=lambda f: (-f[1], f[0]))
+    board.bitrates = [
+        (low, high, bands[low])
+        for low, high in zip(BITRATE_BANDS, (*BITRATE_BANDS[1:], None), strict=True)
+        if bands.get(low)
+    ]
+    if bands.get(-1):
+        board.bitrates.append((None, None, bands[-1]))
