@@ -18,7 +18,7 @@ from app.models import Role, Visibility
 from app.services import accounts, backup
 from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
-from app.services.library import adding, analysis, catalogue
+from app.services.library import adding, analysis, catalogue, quotas
 from app.services.library.adding import AddOutcome
 from app.services.library.check import LibraryReport, check_library
 from app.services.library.moving import move_library
@@ -116,7 +116,8 @@ def set_role(username: str, role: str) -> None:
 def import_folder(path: Path, username: str, public: bool) -> None:
     """Import the audio files under PATH (a folder or one file) into a user's library.
 
-    Files are checked exactly like uploads. Running it again is safe: files
+    Files are checked like uploads, against the account's storage quota; the
+    upload limits of its role do not apply here. Running it again is safe: files
     already in the library are skipped.
     """
     try:
@@ -142,6 +143,9 @@ def import_folder(path: Path, username: str, public: bool) -> None:
         max_bytes=max_upload_bytes(),
         visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
         root=None if path.is_file() else path,
+        # The operator's own tool, often bringing a whole collection at once: the role's
+        # upload limits are for what accounts upload themselves; the account's quota holds.
+        limits=quotas.limits_for(user, role_limits_apply=False),
     )
     with click.progressbar(length=len(sources), label=f"Importing {len(sources)} files") as bar:
         for batch in batches:

@@ -31,6 +31,7 @@ SAME_IN_BOTH = {
     "Pages",
     "Page %(page)s",
     "Volume",
+    "%(n)s minute",
     "Public",
     "Format",
     "Formats",

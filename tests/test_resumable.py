@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import socket
@@ -140,7 +141,7 @@ def test_termination_removes_the_bytes(alice, db, uploads):
 
 
 def test_partial_uploads_count_against_no_quota_and_expire(alice, db, uploads, user):
-    user.quota_bytes = 10_000
+    user.quota_bytes = 30_000  # room for the declared length (checked at creation), not more
     db.session.commit()
     tus = Tus(alice)
     url = tus.create("song.flac", len(SONG)).headers["Location"]
@@ -155,12 +156,33 @@ def test_partial_uploads_count_against_no_quota_and_expire(alice, db, uploads, u
     assert partials(uploads) == [] and db.session.scalar(select(func.count(ResumableUpload.id))) == 0
 
 
-def test_over_quota_when_it_completes_leaves_nothing(alice, db, uploads, user):
+def test_over_quota_at_creation_is_refused_before_a_byte(alice, db, uploads, user):
     user.quota_bytes = 10_000
     db.session.commit()
-    result = Tus(alice).send("song.flac", SONG)
-    assert result["status"] == "rejected" and result["code"] == "QUOTA_EXCEEDED"
+    created = Tus(alice).create("song.flac", len(SONG))
+    assert created.status_code == 413
+    assert created.get_json()["message"] == "storage quota exceeded: 0 bytes of 10 kB used"
     assert [p for p in uploads.rglob("*") if p.is_file()] == []
+    assert db.session.scalar(select(func.count(ResumableUpload.id))) == 0
+
+
+def test_over_quota_when_it_completes_leaves_nothing(alice, db, uploads, user):
+    """Room for it when it began, filled by another upload while it was sent."""
+    user.quota_bytes = 35_000
+    db.session.commit()
+    tus = Tus(alice)
+    url = tus.create("song.flac", len(SONG)).headers["Location"]
+    other = (DATA / "tagged.mp3").read_bytes()
+    alice.post(
+        "/library/upload",
+        data={"csrf_token": tus.token, "files": [(io.BytesIO(other), "other.mp3")]},
+        content_type="multipart/form-data",
+    )
+    assert tus.patch(url, 0, SONG).status_code == 204
+    result = alice.get(url, headers=TUS).get_json()["result"]
+    assert result["status"] == "rejected" and result["code"] == "QUOTA_EXCEEDED"
+    kept = [p for p in uploads.rglob("*") if p.is_file() and p.suffix in {".flac", ".mp3"}]
+    assert [p.suffix for p in kept] == [".mp3"] and partials(uploads) == []
 
 
 def test_a_zip_sent_resumably_gets_its_preview(alice, db):

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    Field,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from app.models import Role
 from app.web.validators import check_password_rules, check_username
@@ -54,3 +65,31 @@ class RegistrationForm(FlaskForm):
 class LibraryCheckForm(FlaskForm):
     deep = BooleanField(_l("Also read every file and compare its sha256 (slow)"))
     fix = BooleanField(_l("Remove orphan files and stale temporary files (never tracks)"))
+
+
+def _above_zero(form: FlaskForm, field: Field) -> None:
+    value = field.data
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValidationError(_l("Give a number above zero, or leave it empty for no limit."))
+    if value is not None and value <= 0:
+        raise ValidationError(_l("Give a number above zero, or leave it empty for no limit."))
+
+
+def _limit(label: str, top: int, too_big: str) -> DecimalField:
+    return DecimalField(label, places=None, validators=[Optional(), _above_zero, NumberRange(max=top, message=too_big)])
+
+
+class RoleLimitsForm(FlaskForm):
+    """One role's upload limits; an empty field is no limit."""
+
+    max_file_mb = _limit(_l("Largest file (MB)"), 1_000_000_000, _l("Give at most 1,000,000,000 MB."))
+    max_duration_minutes = _limit(_l("Longest track (minutes)"), 1_000_000, _l("Give at most 1,000,000 minutes."))
+    monthly_uploads = IntegerField(
+        _l("Uploads per month (tracks)"),
+        validators=[
+            Optional(),
+            _above_zero,
+            NumberRange(max=1_000_000_000, message=_l("Give at most 1,000,000,000 tracks.")),
+        ],
+    )
+    storage_gb = _limit(_l("Storage (GB)"), 1_000_000_000, _l("Give at most 1,000,000,000 GB."))

@@ -1,4 +1,5 @@
-"""The admin pages: accounts, roles, quotas, instance settings, background jobs and the library check."""
+"""The admin pages: accounts, roles, quotas, upload limits per role, instance settings,
+background jobs and the library check."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.admin.forms import (
     RegistrationForm,
     ResetPasswordForm,
     RoleForm,
+    RoleLimitsForm,
 )
 from app.extensions import db
 from app.models import Job, JobState, Role, User
@@ -28,7 +30,8 @@ from app.services import accounts, credentials, jobs
 from app.services import dashboard as dashboard_service
 from app.services.audio_tools import ffmpeg_info
 from app.services.errors import DomainError
-from app.services.library.quotas import GB
+from app.services.library import quotas
+from app.services.library.quotas import GB, MB
 from app.services.storage import get_storage
 from app.services.transcode import cache
 from app.unit_of_work import commit
@@ -240,6 +243,67 @@ def delete_user(user_id: int) -> Response | str:
         flash(_("Account %(name)s and everything it owned are deleted.", name=name), "success")
         return redirect(url_for("admin.users"))
     return render_template("admin/user_delete.html", user=user, form=form)
+
+
+# --- upload limits per role ---------------------------------------------------------------
+
+
+def _limits_form(role: Role) -> RoleLimitsForm:
+    row = quotas.role_limits(role)
+
+    def scaled(value: int | None, unit: int) -> Decimal | None:
+        if value is None:
+            return None
+        shown = Decimal(value) / unit
+        return shown.to_integral() if shown == shown.to_integral() else shown.normalize()
+
+    return RoleLimitsForm(
+        prefix=role.value,
+        max_file_mb=scaled(row.max_file_bytes, MB),
+        max_duration_minutes=scaled(row.max_duration_seconds, 60),
+        monthly_uploads=row.monthly_uploads,
+        storage_gb=scaled(row.storage_bytes, GB),
+    )
+
+
+def _limits_page(forms: dict[Role, RoleLimitsForm], status: int = 200) -> tuple[str, int]:
+    return render_template("admin/limits.html", forms=forms), status
+
+
+@bp.get("/limits")
+def limits() -> tuple[str, int]:
+    """The upload limits of each role that uploads (empty: no limit)."""
+    return _limits_page({role: _limits_form(role) for role in quotas.LIMITED_ROLES})
+
+
+@bp.post("/limits/<role>")
+def set_limits(role: str) -> Response | tuple[str, int]:
+    chosen = next((r for r in quotas.LIMITED_ROLES if r.value == role), None)
+    if chosen is None:
+        abort(404)
+    form = RoleLimitsForm(prefix=chosen.value)
+    forms = {r: form if r is chosen else _limits_form(r) for r in quotas.LIMITED_ROLES}
+    if not form.validate_on_submit():
+        return _limits_page(forms, 400)
+
+    def scaled(value: Decimal | int | None, unit: int) -> int | None:
+        return None if value is None else int(Decimal(value) * unit)
+
+    try:
+        quotas.set_role_limits(
+            chosen,
+            max_file_bytes=scaled(form.max_file_mb.data, MB),
+            max_duration_seconds=scaled(form.max_duration_minutes.data, 60),
+            monthly_uploads=form.monthly_uploads.data,
+            storage_bytes=scaled(form.storage_gb.data, GB),
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(message(exc), "error")
+        return _limits_page(forms, 400)
+    commit()
+    flash(_("The upload limits of the role %(role)s are saved.", role=chosen.label), "success")
+    return redirect(url_for("admin.limits"))
 
 
 def _require_action_form() -> None:

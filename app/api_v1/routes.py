@@ -294,7 +294,25 @@ def delete_track(track_id: int) -> None:
 @tracks_bp.arguments(schemas.UploadFormSchema, location="form")
 @tracks_bp.response(201, schemas.UploadResultSchema)
 @tracks_bp.alt_response(409, schema=schemas.ErrorSchema, description="The same file is already in your library")
-@tracks_bp.alt_response(413, schema=schemas.ErrorSchema, description="File too large or quota exceeded")
+@tracks_bp.alt_response(
+    403,
+    schema=schemas.UploadLimitErrorSchema,
+    description="UPLOAD_NOT_ALLOWED (a listener's account); UPLOAD_LIMIT_MONTHLY: the role's uploads per month"
+    " are used up (details: limit, count, restarts_on); UPLOAD_LIMIT_STORAGE: the file would go past the"
+    " role's storage (details: limit_bytes, used_bytes, size_bytes)",
+)
+@tracks_bp.alt_response(
+    413,
+    schema=schemas.UploadLimitErrorSchema,
+    description="FILE_TOO_LARGE (the server's limit), UPLOAD_LIMIT_FILE_SIZE (the role's largest file; details:"
+    " limit_bytes, size_bytes) or QUOTA_EXCEEDED (the account's own quota; details: used_bytes, quota_bytes)",
+)
+@tracks_bp.alt_response(
+    422,
+    schema=schemas.UploadLimitErrorSchema,
+    description="UPLOAD_LIMIT_DURATION: the track is longer than the role allows (details: limit_minutes,"
+    " duration_minutes); VALIDATION_FAILED: bad metadata",
+)
 @tracks_bp.alt_response(415, schema=schemas.ErrorSchema, description="Not a supported audio file")
 @tracks_bp.doc(security=BEARER)
 @limited("upload")

@@ -3,7 +3,7 @@ shape what it gets, and (through flask-smorest) make the OpenAPI document."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from app.models.library import TAG_MAX
 from app.services import track_meta
@@ -36,6 +36,45 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class UploadLimitDetailsSchema(Schema):
+    """The figures of a refused upload; which are there depends on the code."""
+
+    limit = fields.Float(metadata={"description": "The limit hit, in its unit (bytes, seconds or tracks)"})
+    value = fields.Float(metadata={"description": "The figure that went past it, in the same unit"})
+    limit_bytes = fields.Integer()
+    size_bytes = fields.Integer()
+    used_bytes = fields.Integer()
+    quota_bytes = fields.Integer()
+    limit_minutes = fields.Float()
+    duration_minutes = fields.Float()
+    count = fields.Integer(metadata={"description": "Tracks uploaded this month"})
+    restarts_on = fields.Date(metadata={"description": "When the month's count starts again (UTC)"})
+
+    class Meta:
+        # Other errors of the same status carry their own details (VALIDATION_FAILED: each field's problem).
+        unknown = INCLUDE
+
+
+class UploadLimitErrorBodySchema(ErrorBodySchema):
+    code = fields.String(
+        required=True,
+        metadata={
+            "example": "UPLOAD_LIMIT_MONTHLY",
+            "description": "UPLOAD_LIMIT_FILE_SIZE (413), UPLOAD_LIMIT_DURATION (422), UPLOAD_LIMIT_MONTHLY (403),"
+            " UPLOAD_LIMIT_STORAGE (403), QUOTA_EXCEEDED (413), FILE_TOO_LARGE (413), or another code",
+        },
+    )
+    details = fields.Nested(
+        UploadLimitDetailsSchema,
+        allow_none=True,
+        metadata={"description": "For the limits, the limit and the current value"},
+    )
+
+
+class UploadLimitErrorSchema(Schema):
+    error = fields.Nested(UploadLimitErrorBodySchema, required=True)
 
 
 # --- accounts and tokens --------------------------------------------------------------

@@ -16,7 +16,7 @@ from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, Tr
 from app.models import AnalysisState, ImportState, Track, Visibility
 from app.services import likes, listening, playlists, recommend, stars, track_meta, track_stats
 from app.services.errors import DomainError
-from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing
+from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing, quotas
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing, retrying
 from app.web.discovery import explain
@@ -435,6 +435,8 @@ def upload() -> Response | str | tuple[Any, int]:
             max_archive=max_archive_bytes(),
             audio_extensions=sorted(adding.AUDIO_EXTENSIONS),
             imports=archives.recent_imports(current_user.id),
+            limits=quotas.limits_for(current_user),
+            usage=quotas.usage_of(current_user),
         )
     results = []
     archives_sent: list[ArchiveResult] = []

@@ -21,7 +21,7 @@ from app.models.playlist import (
 )
 from app.models.resumable import ResumableUpload
 from app.models.settings import Setting
-from app.models.user import Role, User
+from app.models.user import Role, RoleLimits, User
 
 __all__ = [
     "AccessScope",
@@ -52,6 +52,7 @@ __all__ = [
     "PlaylistVisibility",
     "ResumableUpload",
     "Role",
+    "RoleLimits",
     "SearchWord",
     "Setting",
     "Track",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Boolean, Enum, String, true
+from sqlalchemy import BigInteger, Boolean, Date, Enum, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -28,6 +28,12 @@ class Role(enum.StrEnum):
 _ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.USER: _l("User"), Role.LISTENER: _l("Listener")}
 
 
+def _role_column(**kwargs: object) -> Mapped[Role]:
+    return mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]), **kwargs
+    )
+
+
 def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -41,11 +47,7 @@ class User(db.Model):
     # The casefolded username; uniqueness is case-insensitive through it.
     username_key: Mapped[str] = mapped_column(String(32), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
-        default=Role.USER,
-        index=True,
-    )
+    role: Mapped[Role] = _role_column(default=Role.USER, index=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Storage quota in bytes; None means unlimited.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -63,6 +65,10 @@ class User(db.Model):
     quality_metered: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
     # Show the tracks the user disliked dimmed in lists (they can still play them).
     dim_disliked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Tracks uploaded in the month that began on month_started (UTC), for the role's monthly
+    # limit: counted as they are added, so deleting a track does not give its upload back.
+    month_uploads: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    month_started: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     # --- Flask-Login protocol -------------------------------------------
     @property
@@ -96,3 +102,16 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r} {self.role.value}>"
+
+
+class RoleLimits(db.Model):
+    """The upload limits the admin sets for one role; None (or no row) is unlimited.
+    An account's own quota_bytes still applies: the smaller storage limit wins."""
+
+    __tablename__ = "role_limits"
+
+    role: Mapped[Role] = _role_column(primary_key=True)
+    max_file_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    monthly_uploads: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    storage_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

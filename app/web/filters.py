@@ -11,7 +11,16 @@ from markupsafe import Markup
 from app.services.errors import DomainError
 from app.web.assets import static_url
 from app.web.charts import bars, sparkline_points
-from app.web.formatting import format_bucket, format_datetime, format_duration, format_khz, format_size
+from app.web.formatting import (
+    format_bucket,
+    format_datetime,
+    format_duration,
+    format_khz,
+    format_long_date,
+    format_minutes,
+    format_number,
+    format_size,
+)
 from app.web.messages import message
 from app.web.serializers import add_result_message, track_data
 
@@ -22,6 +31,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["khz"] = format_khz
     app.jinja_env.filters["bucket"] = format_bucket
+    app.jinja_env.filters["minutes"] = format_minutes
+    app.jinja_env.filters["longdate"] = format_long_date
+    app.jinja_env.filters["number"] = format_number
     app.jinja_env.filters["add_message"] = add_result_message
     app.jinja_env.filters["code_message"] = code_message
     app.jinja_env.globals["cover_url"] = cover_url

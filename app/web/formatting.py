@@ -64,3 +64,25 @@ def format_bucket(day: date, scale: str = "day") -> str:
     if scale == "week":
         return gettext("Week of %(day)s", day=format_date(day, "medium"))
     return format_date(day, "medium")
+def format_minutes(seconds: float | None) -> str:
+    """A length limit in minutes: 1200 -> '20 minutes', 450 -> '7.5 minutes'; None -> 'no limit'."""
+    if seconds is None:
+        return gettext("no limit")
+    minutes = round(seconds / 60, 1)
+    whole = minutes == int(minutes)
+    return ngettext(
+        "%(n)s minute",
+        "%(n)s minutes",
+        int(minutes) if whole else 2,
+        n=format_decimal(minutes, format="#,##0.#"),
+    )
+
+
+def format_long_date(value: date) -> str:
+    """A day as words: 'January 1, 2027' ('1 janvier 2027')."""
+    return format_date(value, "long")
+
+
+def format_number(value: int) -> str:
+    """A count with the language's grouping: 12,345 ('12 345')."""
+    return format_decimal(value, format="#,##0")

@@ -3,7 +3,8 @@ language (lazy_gettext: the table is built at import, translated when shown).
 
 Services raise DomainError(code, **params) and never write sentences; pages,
 the player's API and the CLI call message() to show one. Parameters whose
-name ends in `_bytes` are shown as sizes ("39 kB"). A code missing here
+name ends in `_bytes` are shown as sizes ("39 kB"), in `_minutes` as decimals
+("7.5"), in `_on` (an ISO date) as a date ("January 1, 2027"). A code missing here
 falls back to its error class's generic message, so a new code is never
 shown raw. `{name}` marks a parameter: message() translates the text, then
 fills it in with str.format.
@@ -11,11 +12,13 @@ fills it in with str.format.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import numbers
+from datetime import date
 from typing import Any
 
-from flask_babel import LazyString
+from flask_babel import LazyString, format_date, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from app.services.errors import DomainError
@@ -48,6 +51,20 @@ MESSAGES: dict[str, LazyString] = {
     "FILE_TOO_LARGE": _l("file too large: {size_bytes}, the limit is {limit_bytes}"),
     "QUOTA_EXCEEDED": _l("storage quota exceeded: {used_bytes} of {quota_bytes} used"),
     "STORE_FAILED": _l("the server could not store the file ({reason})"),
+    # the upload limits of a role
+    "UPLOAD_LIMIT_FILE_SIZE": _l(
+        "Files larger than {limit_bytes} are not accepted for your role (this one is {size_bytes})."
+    ),
+    "UPLOAD_LIMIT_DURATION": _l(
+        "Tracks longer than {limit_minutes} min are not accepted for your role (this one lasts {duration_minutes} min)."
+    ),
+    "UPLOAD_LIMIT_MONTHLY": _l(
+        "You have uploaded {count} tracks this month, the most your role allows; the count restarts on {restarts_on}."
+    ),
+    "UPLOAD_LIMIT_STORAGE": _l(
+        "Your role allows {limit_bytes} of storage: you use {used_bytes}, and this needs {size_bytes} more."
+    ),
+    "INVALID_LIMIT": _l("A limit is a number above zero (leave it empty for no limit)."),
     "READ_FAILED": _l("cannot read the file ({reason})"),
     "NOT_AUDIO": _l("not an audio file"),
     "NO_AUDIO": _l("no playable audio found in the file"),
@@ -152,4 +169,9 @@ def message(error: DomainError) -> str:
 def _shown(key: str, value: Any) -> Any:
     if key.endswith("_bytes") and isinstance(value, numbers.Real | decimal.Decimal):
         return format_size(value)
+    if key.endswith("_minutes") and isinstance(value, numbers.Real | decimal.Decimal):
+        return format_decimal(value, format="#,##0.#")
+    if key.endswith("_on") and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return format_date(date.fromisoformat(value), "long")
     return value

@@ -30,7 +30,18 @@ from app.services.library.catalogue import (
     forget_catalogue,
     prune,
 )
-from app.services.library.quotas import FileTooLarge, QuotaExceeded, bytes_used, check_limits, hold_quota
+from app.services.library.quotas import (
+    FileTooLarge,
+    QuotaExceeded,
+    UploadLimitExceeded,
+    UploadLimits,
+    Usage,
+    check,
+    check_limits,
+    hold,
+    limits_for,
+    usage_of,
+)
 from app.services.storage import IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -130,11 +141,12 @@ def add_file(
     visibility: Visibility = Visibility.PRIVATE,
     check_duplicate: bool = True,
     path_hints: dict[str, Any] | None = None,
+    limits: UploadLimits | None = None,
 ) -> AddResult:
     """Check, parse, store and record one received file in `batch` (flushed, not committed).
 
     `path_hints` (hints.from_path of the file's folder in an uploaded folder) fill the tags
-    the file lacks.
+    the file lacks. `limits` are the owner's (quotas.limits_for) unless given.
 
     On any failure neither the file nor a row remains, and the incoming
     temporary file is always gone afterwards. The result is also kept in
@@ -148,9 +160,10 @@ def add_file(
         rollback()
         store.delete_many(kept)
 
+    limits = limits if limits is not None else limits_for(owner)
     try:
         if incoming.error is None:
-            check_limits(owner, incoming, max_bytes)
+            check_limits(owner, incoming, max_bytes, limits)
             incoming.finish()
         if incoming.error is not None:
             undo()
@@ -162,12 +175,13 @@ def add_file(
             return batch.record(AddResult(name, AddOutcome.DUPLICATE, duplicate))
         if info is None:
             info = pool.parse(incoming.path, original_name)
+        check(limits, duration=info.duration)
         hints.apply(info, path_hints or {})
         track = _new_track(owner, incoming, name, info, visibility, folder=(path_hints or {}).get("folder"))
         db.session.add(track)
         db.session.flush()
         file_folder(track)
-        hold_quota(owner, incoming.size)
+        hold(owner, limits, incoming.size)
         kept.append(store.keep(incoming, owner.id, info.ext, sync=False))
         track.storage_path = kept[0]
         # Loudness, waveform and the decoded length are measured by a job after the commit.
@@ -181,7 +195,7 @@ def add_file(
         batch.kept.extend(kept)
         batch.user_ids.add(owner.id)
         return batch.record(AddResult(name, AddOutcome.ADDED, track))
-    except (UnsupportedAudio, FileTooLarge, QuotaExceeded, StorageError) as exc:
+    except (UnsupportedAudio, FileTooLarge, QuotaExceeded, UploadLimitExceeded, StorageError) as exc:
         undo()
         return batch.record(AddResult(name, AddOutcome.REJECTED, error=exc))
     except IntegrityError:
@@ -220,12 +234,13 @@ def add_received(
     batch: AddBatch,
     max_bytes: int,
     visibility: Visibility = Visibility.PRIVATE,
+    limits: UploadLimits | None = None,
 ) -> list[AddResult]:
     """Add many received files to `batch` with a few statements (flushed, not committed),
     the way add_file() adds one; return their results in order (also in batch.results).
 
-    Each file is checked as add_file() checks it (size, quota, the same bytes
-    twice), and its tracks, kept files and jobs are written together. When the
+    Each file is checked as add_file() checks it (size, length, the owner's limits,
+    the same bytes twice), and its tracks, kept files and jobs are written together. When the
     database refuses the group (the same file added at the same moment
     elsewhere, a quota another upload just filled), it is undone and every file
     goes through add_file() on its own, so one file's failure never costs the
@@ -236,14 +251,14 @@ def add_received(
     todo: list[tuple[int, Received]] = []
     first_of: dict[str, int] = {}  # sha256 -> the file of this group that adds those bytes
     same_as: dict[int, int] = {}
-    used = bytes_used(owner.id) if owner.quota_bytes is not None else 0
+    limits = limits if limits is not None else limits_for(owner)
+    usage = usage_of(owner) if limits.counts_usage else None
     for i, received in enumerate(files):
         incoming = received.incoming
-        error = _early_error(received, max_bytes)
-        quota = owner.quota_bytes
+        error = _early_error(received, max_bytes, limits)
         fresh = error is None and incoming is not None and incoming.sha256 not in first_of
-        if fresh and quota is not None and incoming is not None and used + incoming.size > quota:
-            error = QuotaExceeded(used_bytes=used, quota_bytes=quota)
+        if fresh and usage is not None and incoming is not None:
+            error = _room_error(limits, usage, incoming.size)
         if incoming is None or error is not None:
             if incoming is not None:
                 incoming.discard()
@@ -253,10 +268,11 @@ def add_received(
             incoming.discard()
             same_as[i] = first_of[incoming.sha256]
         else:
-            used += incoming.size
+            if usage is not None:
+                usage = Usage(usage.used_bytes + incoming.size, usage.month_uploads + 1, usage.month_start)
             first_of[incoming.sha256] = i
             todo.append((i, received))
-    added = _insert_group(store, owner, todo, batch, visibility) if todo else {}
+    added = _insert_group(store, owner, todo, batch, visibility, limits) if todo else {}
     if added is None:
         mark = len(batch.results)
         for i, received in todo:
@@ -272,6 +288,7 @@ def add_received(
                 info=received.info,
                 visibility=visibility,
                 path_hints=received.path_hints,
+                limits=limits,
             )
         del batch.results[mark:]  # recorded below, in the files' order
     else:
@@ -285,12 +302,21 @@ def add_received(
     return done
 
 
+def _room_error(limits: UploadLimits, usage: Usage, size: int) -> DomainError | None:
+    try:
+        check(limits, usage, size=size)
+    except (QuotaExceeded, UploadLimitExceeded) as exc:
+        return exc
+    return None
+
+
 def _shown(name: str) -> str:
     return clean_tag(name, TAG_MAX) or "unnamed file"
 
 
-def _early_error(received: Received, max_bytes: int) -> DomainError | None:
-    """Why a received file cannot be added, known before the database is asked."""
+def _early_error(received: Received, max_bytes: int, limits: UploadLimits) -> DomainError | None:
+    """Why a received file cannot be added, known before the database is asked
+    (the owner's storage and monthly limits are the caller's to check)."""
     incoming = received.incoming
     if incoming is None:
         return received.error or StorageError("READ_FAILED", reason="?")
@@ -299,15 +325,25 @@ def _early_error(received: Received, max_bytes: int) -> DomainError | None:
     incoming.finish()
     if incoming.error is not None:
         return incoming.error
-    if incoming.too_large:
-        return FileTooLarge(size_bytes=incoming.size, limit_bytes=max_bytes)
-    if received.info is None:
-        return UnsupportedAudio()
+    try:
+        check(limits, size=incoming.size)  # the role's largest file, named before the server's limit
+        if incoming.too_large:
+            raise FileTooLarge(size_bytes=incoming.size, limit_bytes=max_bytes)
+        if received.info is None:
+            raise UnsupportedAudio()
+        check(limits, duration=received.info.duration)
+    except (UploadLimitExceeded, FileTooLarge, UnsupportedAudio) as exc:
+        return exc
     return None
 
 
-def _insert_group(
-    store: Storage, owner: User, todo: list[tuple[int, Received]], batch: AddBatch, visibility: Visibility
+def _insert_group(  # noqa: PLR0917 - one group's parts, passed once
+    store: Storage,
+    owner: User,
+    todo: list[tuple[int, Received]],
+    batch: AddBatch,
+    visibility: Visibility,
+    limits: UploadLimits,
 ) -> dict[int, AddResult] | None:
     """Write the tracks of `todo`, keep their files and queue their jobs; None when the
     database refused the group (nothing of it stays, the incoming files are untouched)."""
@@ -320,8 +356,8 @@ def _insert_group(
     kept: list[str] = []
     try:
         try:
-            tracks = _write_tracks(owner, [received for _, received in todo], visibility)
-        except (IntegrityError, QuotaExceeded):
+            tracks = _write_tracks(owner, [received for _, received in todo], visibility, limits)
+        except (IntegrityError, QuotaExceeded, UploadLimitExceeded):
             undo()
             return None
         added = _keep_files(store, owner, todo, tracks, kept)
@@ -347,9 +383,9 @@ def _insert_group(
     return added
 
 
-def _write_tracks(owner: User, files: list[Received], visibility: Visibility) -> list[Track]:
-    """The rows of new tracks (with placeholder storage paths), flushed, their quota held.
-    Raises IntegrityError or QuotaExceeded when the database refuses them."""
+def _write_tracks(owner: User, files: list[Received], visibility: Visibility, limits: UploadLimits) -> list[Track]:
+    """The rows of new tracks (with placeholder storage paths), flushed, their room held.
+    Raises IntegrityError, QuotaExceeded or UploadLimitExceeded when the database refuses them."""
     for received in files:
         if received.info is not None:
             hints.apply(received.info, received.path_hints or {})
@@ -366,7 +402,7 @@ def _write_tracks(owner: User, files: list[Received], visibility: Visibility) ->
     # A folder of several artists' songs becomes one Various Artists album: checked once per
     # album folder of the batch, not once per track.
     file_folders(tracks)
-    hold_quota(owner, sum(track.size_bytes for track in tracks))
+    hold(owner, limits, sum(track.size_bytes for track in tracks), len(tracks))
     return tracks
 
 
@@ -510,6 +546,7 @@ def import_files(
     visibility: Visibility = Visibility.PRIVATE,
     root: Path | None = None,
     batch_size: int = 100,
+    limits: UploadLimits | None = None,
 ) -> Iterator[AddBatch]:
     """Import files already on the server, yielding batches of results in order;
     the caller commits each batch (and abandons it if the commit fails).
@@ -522,7 +559,9 @@ def import_files(
 
     The folders between `root` and a file (the root's own name included) are its tag hints,
     as an uploaded folder's: "Album/01 - Song.mp3" fills a missing album tag with "Album".
+    `limits` are the owner's (quotas.limits_for) unless given.
     """
+    limits = limits if limits is not None else limits_for(owner)
     known = dict(db.session.execute(select(Track.sha256, Track.id).where(Track.owner_id == owner.id)).tuples().all())
 
     def prepare(source: Path) -> Received:
@@ -568,14 +607,14 @@ def import_files(
                 waiting.append(received)
             if len(batch.results) + len(waiting) >= batch.size:
                 for result in add_received(
-                    store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility
+                    store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility, limits=limits
                 ):
                     if result.outcome is AddOutcome.ADDED and result.track is not None:
                         known[result.track.sha256] = result.track.id
                 waiting = []
                 yield batch
                 batch = AddBatch(store, size=batch_size)
-    add_received(store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility)
+    add_received(store, pool, owner, waiting, batch=batch, max_bytes=max_bytes, visibility=visibility, limits=limits)
     yield batch
 
 

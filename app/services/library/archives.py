@@ -36,9 +36,9 @@ from app.models import ArchiveImport, ImportState, Job, JobState, Track, User
 from app.models.types import utcnow
 from app.services import jobs
 from app.services.errors import DomainError, NotFound
-from app.services.library import hints
+from app.services.library import hints, quotas
 from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received, bounded_map
-from app.services.library.quotas import MB, FileTooLarge, bytes_used
+from app.services.library.quotas import MB, FileTooLarge, QuotaExceeded, UploadLimitExceeded, UploadLimits, Usage
 from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
@@ -180,6 +180,18 @@ def read_directory(fh: BinaryIO, limits: Limits) -> list[dict[str, Any]]:
     return entries
 
 
+def _mark_too_large(entries: list[dict[str, Any]], limits: UploadLimits) -> None:
+    """Skip the entries larger than the owner's role accepts, saying so."""
+    for entry in entries:
+        if entry["action"] != "add":
+            continue
+        try:
+            quotas.check(limits, size=entry["size"])
+        except UploadLimitExceeded as exc:
+            entry.update(action="skip", reason=exc.code, params=exc.params)
+            entry.pop("selected", None)
+
+
 def _mark_duplicates(fh: BinaryIO, owner_id: int, entries: list[dict[str, Any]]) -> None:
     """Entries with the same bytes as a track the owner has: a size match in the
     database, confirmed by hashing that entry (only those are read)."""
@@ -266,6 +278,7 @@ def preview(store: Storage, owner: User, incoming: IncomingFile, filename: str, 
         rel = store.stage(incoming, "zip")
         with store.open(rel) as fh:
             entries = read_directory(fh, limits)
+            _mark_too_large(entries, quotas.limits_for(owner))
             _mark_duplicates(fh, owner.id, entries)
         job = ArchiveImport(
             owner_id=owner.id,
@@ -311,22 +324,35 @@ class PreviewSummary:
     duplicates: int
     skipped: int
     used_bytes: int
-    quota_bytes: int | None
-
-    @property
-    def over_quota(self) -> bool:
-        return self.quota_bytes is not None and self.used_bytes + self.to_add_bytes > self.quota_bytes
+    storage_bytes: int | None  # the smaller of the role's storage and the account's quota
+    # The files to add that would go past a limit (the month's uploads, the storage) if all
+    # were imported in order, by entry index, with the limit each would hit.
+    over: dict[int, DomainError]
 
 
 def summary(found: ArchiveImport, owner: User) -> PreviewSummary:
+    """What the preview would add, and which of those files the owner's limits would refuse
+    now (their length, unknown until a file is read, is checked as it is added)."""
     adds = [e for e in found.entries if e["action"] == "add"]
+    limits = quotas.limits_for(owner)
+    usage = quotas.usage_of(owner)
+    over: dict[int, DomainError] = {}
+    running = usage
+    for entry in adds:
+        try:
+            quotas.check(limits, running, size=entry["size"])
+        except (UploadLimitExceeded, QuotaExceeded) as exc:
+            over[entry["i"]] = exc
+            continue
+        running = Usage(running.used_bytes + entry["size"], running.month_uploads + 1, running.month_start)
     return PreviewSummary(
         to_add=len(adds),
         to_add_bytes=sum(e["size"] for e in adds),
         duplicates=sum(1 for e in found.entries if e["action"] == "duplicate"),
         skipped=sum(1 for e in found.entries if e["action"] == "skip"),
-        used_bytes=bytes_used(owner.id),
-        quota_bytes=owner.quota_bytes,
+        used_bytes=usage.used_bytes,
+        storage_bytes=limits.storage_bytes,
+        over=over,
     )
 
 

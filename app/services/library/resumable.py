@@ -22,6 +22,8 @@ from app.extensions import db
 from app.models import ResumableUpload, User
 from app.models.types import utcnow
 from app.services.errors import DomainError, NotFound
+from app.services.library import quotas
+from app.services.library.archives import is_archive_name
 from app.services.library.quotas import FileTooLarge
 from app.services.storage import IncomingFile, Storage
 
@@ -62,10 +64,18 @@ def create(
 ) -> tuple[ResumableUpload, NewUpload]:
     """Start an upload of `length` bytes (flushed; commit with the NewUpload as the undo).
 
-    Raises BadUploadLength, FileTooLarge (past `max_bytes`) or TooManyUploads.
+    The owner's limits are checked before a byte is sent: the declared length against the
+    largest file and the storage left, and the month's uploads (for a ZIP archive only
+    those: what it holds is checked in its preview).
+
+    Raises BadUploadLength, FileTooLarge (past `max_bytes`), TooManyUploads, or what
+    quotas.check() raises.
     """
     if length < 1:
         raise BadUploadLength(length=length)
+    limits = quotas.limits_for(owner)
+    usage = quotas.usage_of(owner) if limits.counts_usage else None
+    quotas.check(limits, usage, size=None if is_archive_name(filename) else length)
     if length > max_bytes:
         raise FileTooLarge(size_bytes=length, limit_bytes=max_bytes)
     pending = db.session.scalar(
