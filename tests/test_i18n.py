@@ -364,7 +364,7 @@ USER_PAGES = [
     "/account",
     "/no-such-page",
 ]
-ADMIN_PAGES = ["/admin/users", "/admin/users/new", "/admin/jobs"]
+ADMIN_PAGES = ["/admin/users", "/admin/users/new", "/admin/jobs", "/admin/limits"]
 VISITOR_PAGES = ["/auth/login", "/auth/register", "/no-such-page"]
 
 

@@ -254,7 +254,10 @@ def test_an_admins_role_has_its_own_limits(app, admin, user, db):
     login(client, "admin")
     assert upload_one(client, MP3, "a.mp3")["status"] == "added"  # the admin role is unlimited
     set_limits(Role.ADMIN, monthly_uploads=1)
-    assert upload_one(client, FLAC, "b.flac")["code"] == "UPLOAD_LIMIT_MONTHLY"
+    refused = upload_one(client, FLAC, "b.flac")
+    assert refused["message"] == (
+        f"You have uploaded 1 track this month, the most your role allows; the count restarts on {restarts_on()}."
+    )
 
 
 def test_two_uploads_at_once_cannot_both_take_the_last_of_the_month(app, alice, user, db, monkeypatch):
@@ -453,3 +456,19 @@ def test_flask_import_is_held_to_the_quota_only(app, user, db, tmp_path):
     assert "Added 2, already there 0, rejected 0" in result.output
     db.session.refresh(user)
     assert user.month_uploads == 0  # the operator's imports are not the account's uploads
+
+
+def test_the_messages_speak_the_users_language(alice, user, db):
+    user.language = "fr"
+    set_limits(max_file_bytes=20_000, monthly_uploads=1)
+    big = upload_one(alice, FLAC, "big.flac")
+    assert (
+        big["message"] == "Les fichiers de plus de 20 ko ne sont pas acceptés pour votre rôle (celui-ci fait 28,5 ko)."
+    )
+    assert upload_one(alice, MP3, "a.mp3")["status"] == "added"
+    month = upload_one(alice, zips.mp3_variant("Deux"), "b.mp3")["message"]
+    assert month.startswith(
+        "Vous avez envoyé 1 morceau ce mois-ci, le maximum que permet votre rôle\u00a0; le compte repart de zéro le 1 "
+    )
+    page = alice.get("/library/upload").get_data(as_text=True)
+    assert "<dt>Envois ce mois-ci</dt><dd>1 sur 1\u00a0; le compte repart de zéro le 1" in page

@@ -18,7 +18,7 @@ import numbers
 from datetime import date
 from typing import Any
 
-from flask_babel import LazyString, format_date, format_decimal
+from flask_babel import LazyString, format_date, format_decimal, ngettext
 from flask_babel import lazy_gettext as _l
 
 from app.services.errors import DomainError
@@ -58,9 +58,7 @@ MESSAGES: dict[str, LazyString] = {
     "UPLOAD_LIMIT_DURATION": _l(
         "Tracks longer than {limit_minutes} min are not accepted for your role (this one lasts {duration_minutes} min)."
     ),
-    "UPLOAD_LIMIT_MONTHLY": _l(
-        "You have uploaded {count} tracks this month, the most your role allows; the count restarts on {restarts_on}."
-    ),
+    # UPLOAD_LIMIT_MONTHLY: its words follow a count (counted_text() below)
     "UPLOAD_LIMIT_STORAGE": _l(
         "Your role allows {limit_bytes} of storage: you use {used_bytes}, and this needs {size_bytes} more."
     ),
@@ -157,8 +155,25 @@ MESSAGES: dict[str, LazyString] = {
 }
 
 
+def counted_text(error: DomainError) -> str | None:
+    """The texts whose words follow a count (ngettext, %(num)s the count), or None."""
+    count = error.params.get("count")
+    if error.code == "UPLOAD_LIMIT_MONTHLY" and isinstance(count, int):
+        return ngettext(
+            "You have uploaded %(num)s track this month, the most your role allows;"
+            " the count restarts on {restarts_on}.",
+            "You have uploaded %(num)s tracks this month, the most your role allows;"
+            " the count restarts on {restarts_on}.",
+            count,
+        )
+    return None
+
+
 def message(error: DomainError) -> str:
     """The error as a sentence for the user."""
+    counted = counted_text(error)
+    if counted is not None:
+        return counted.format(**{key: _shown(key, value) for key, value in error.params.items()})
     template = MESSAGES.get(error.code)
     if template is None:
         generic = next((c.code for c in type(error).__mro__ if getattr(c, "code", None) in MESSAGES), None)
