@@ -232,6 +232,12 @@ def test_the_monthly_count_stops_uploads_and_deleting_does_not_give_them_back(al
     assert (user.month_uploads, user.month_started) == (1, quotas.month_start())
 
 
+def test_the_admin_sees_an_accounts_uploads_this_month(alice, admin_client, user, db):
+    assert upload_one(alice, MP3, "a.mp3")["status"] == "added"
+    page = admin_client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    assert "<dt>Uploads this month</dt><dd>1</dd>" in page
+
+
 def test_the_smaller_of_the_role_storage_and_the_account_quota_wins(alice, user, db, uploads):
     set_limits(storage_bytes=30_000)
     assert upload_one(alice, MP3, "a.mp3")["status"] == "added"  # 12.6 kB of 30 kB

@@ -160,6 +160,7 @@ def user_detail(user_id: int) -> str:
         user=user,
         track_count=tracks,
         bytes_used=used,
+        month_uploads=quotas.usage_of(user).month_uploads,
         devices=credentials.counts_for([user.id])[user.id],
         role_form=RoleForm(role=user.role.value),
         password_form=ResetPasswordForm(),
