@@ -88,6 +88,8 @@ class Config:
 
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or str(BASE_DIR / "uploads")
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 500)
+    # The largest cover picture (JPEG, PNG or WebP) an owner may upload for a track or an album.
+    ARTWORK_MAX_MB = _int("ARTWORK_MAX_MB", 10)
     # Where kept files live: unset, in UPLOAD_FOLDER; "s3://bucket/prefix", in an
     # S3-compatible object store (UPLOAD_FOLDER then only holds uploads being
     # received and checked). The store's address, region and keys: S3_ENDPOINT_URL

@@ -30,6 +30,21 @@ class Undoable(Protocol):
     def abandon(self) -> None: ...
 
 
+class Together:
+    """Several pieces of one action, undone together (a track added with its artwork)."""
+
+    def __init__(self, *works: Undoable) -> None:
+        self.works = works
+
+    def prepare_commit(self) -> None:
+        for work in self.works:
+            work.prepare_commit()
+
+    def abandon(self) -> None:
+        for work in self.works:
+            work.abandon()
+
+
 def commit(work: Undoable | None = None) -> None:
     """Commit the session. On failure roll back, undo `work`'s side effects, re-raise."""
     try:

@@ -30,7 +30,7 @@ def test_track_and_album_json(alice, user):
         "album": "Lossless",
         "duration": 3.0,
         "stream": f"/stream/{track.id}",
-        "cover": f"/stream/{track.id}/cover",
+        "cover": f"/stream/{track.id}/cover?v={track.cover_path.rpartition('/')[2][:16]}",
         "page": f"/library/tracks/{track.id}",
         "favourite": False,
         "like": "none",

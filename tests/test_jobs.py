@@ -123,7 +123,7 @@ def test_upload_with_art_gets_its_thumbnail_from_a_real_consumer(queued_app, con
     assert done.attempts == 1 and done.error_code is None and done.started_at <= done.finished_at
     _db.session.refresh(track)
     assert not track.cover_pending and track.cover_path == done.result
-    art = client.get(f"/stream/{track.id}/cover")
+    art = client.get(f"/stream/{track.id}/cover?v={track.cover_path.rpartition('/')[2][:16]}")
     assert art.headers["Content-Type"] == "image/jpeg" and art.data[:3] == b"\xff\xd8\xff"
     assert "immutable" in art.headers["Cache-Control"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -80,6 +81,32 @@ def test_covers_go_to_the_bucket_and_are_served(app, alice, db, seaweedfs: Seawe
     assert response.status_code == 200
     assert response.mimetype == "image/jpeg"
     assert response.get_data()[:3] == b"\xff\xd8\xff"
+
+
+def test_uploaded_artwork_goes_to_the_bucket_and_the_replaced_one_goes_away(app, alice, db, seaweedfs: Seaweed):
+    upload(alice, (DATA / "cover.mp3").read_bytes(), "cover.mp3")
+    track = db.session.scalars(select(Track)).one()
+    embedded = track.cover_path
+    edit = f"/library/tracks/{track.id}/edit"
+    for colour in ((200, 0, 0), (0, 0, 200)):
+        picture = io.BytesIO()
+        Image.new("RGB", (400, 400), colour).save(picture, "PNG")
+        picture.seek(0)
+        token = csrf_from(alice, edit)
+        alice.post(
+            f"/library/tracks/{track.id}/artwork",
+            data={"csrf_token": token, "artwork": (picture, "art.png")},
+            content_type="multipart/form-data",
+        )
+        db.session.refresh(track)
+        covers = [key for key in seaweedfs.keys_of(app.config) if "/covers/" in key]
+        assert track.artwork_uploaded and covers == [track.cover_path] and embedded not in covers
+        served = alice.get(f"/stream/{track.id}/cover")
+        assert served.mimetype == "image/jpeg" and served.headers.get("ETag")
+        with Image.open(io.BytesIO(served.get_data())) as thumb:
+            red, _green, blue = thumb.convert("RGB").getpixel((100, 100))
+        assert (red > 100, blue > 100) == (colour[0] > 100, colour[2] > 100)
+    assert incoming_files(app) == []
 
 
 def test_a_failed_put_leaves_neither_object_nor_row(make_app, make_user, s3_settings, seaweedfs: Seaweed):

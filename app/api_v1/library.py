@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.views import MethodView
+
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
-from app.api_v1.common import BEARER, limited, page_meta, protected, tracks_data
-from app.services.library import browse, filtering, lists
+from app.api_v1.common import BEARER, artwork_errors, artwork_part, limited, page_meta, protected, tracks_data
+from app.services.library import artwork, browse, filtering, lists
 from app.services.library.browse import AlbumSummary
+from app.services.storage import get_storage
+from app.unit_of_work import committing
 
 bp = protected("v1_library", "Albums, artists and genres", "")
 
@@ -45,6 +49,50 @@ def album(album_id: int) -> dict[str, Any]:
     """One album with its tracks you may see."""
     summary, tracks = browse.get_album(api_user().id, album_id)
     return dict(album_data(summary), tracks=tracks_data(tracks, api_user().id))
+
+
+ALBUM_NOT_FOUND = {"schema": schemas.ErrorSchema, "description": "No such album (or none of its tracks you may see)"}
+ALBUM_NOT_OWNED = {"schema": schemas.ErrorSchema, "description": "None of its tracks is yours (ALBUM_NOT_OWNED)"}
+
+
+@bp.arguments(schemas.ArtworkFileSchema, location="multipart")
+@bp.response(200, schemas.AlbumArtworkResultSchema)
+@bp.alt_response(403, **ALBUM_NOT_OWNED)
+@bp.alt_response(404, **ALBUM_NOT_FOUND)
+@artwork_errors(bp)
+@bp.doc(security=BEARER)
+@limited("upload")
+def put_album_artwork(files: dict[str, Any], album_id: int) -> dict[str, Any]:
+    """Upload a cover picture for your tracks of an album (other accounts' tracks keep theirs)."""
+    own = artwork.album_tracks(api_user().id, album_id)
+    cover = artwork_part(files["artwork"])
+    change = artwork.ArtworkChange(get_storage())
+    with committing(change):
+        artwork.apply_artwork(change, own, cover)
+    get_storage().delete_many(change.leftovers())
+    return {"album_id": album_id, "track_ids": change.tracks}
+
+
+@bp.response(200, schemas.AlbumArtworkResultSchema)
+@bp.alt_response(403, **ALBUM_NOT_OWNED)
+@bp.alt_response(404, **ALBUM_NOT_FOUND)
+@bp.doc(security=BEARER)
+@limited("update")
+def delete_album_artwork(album_id: int) -> dict[str, Any]:
+    """Remove the uploaded cover picture of your tracks of an album: their files' own art
+    is shown again. track_ids lists the tracks that had one."""
+    own = artwork.album_tracks(api_user().id, album_id)
+    change = artwork.ArtworkChange(get_storage())
+    with committing(change):
+        artwork.remove_artwork(change, own)
+    get_storage().delete_many(change.leftovers())
+    return {"album_id": album_id, "track_ids": change.tracks}
+
+
+@bp.route("/albums/<int:album_id>/artwork")
+class AlbumArtwork(MethodView):
+    put = staticmethod(put_album_artwork)
+    delete = staticmethod(delete_album_artwork)
 
 
 @bp.get("/artists")

@@ -17,7 +17,16 @@ from marshmallow import ValidationError
 from app.api_v1 import schemas
 from app.api_v1.admin import bp as admin_bp
 from app.api_v1.auth import api_user, require_uploader
-from app.api_v1.common import BEARER, limited, page_meta, protected, track_data, tracks_data
+from app.api_v1.common import (
+    BEARER,
+    artwork_errors,
+    artwork_part,
+    limited,
+    page_meta,
+    protected,
+    track_data,
+    tracks_data,
+)
 from app.api_v1.errors import ApiError
 from app.api_v1.library import bp as library_bp
 from app.api_v1.playlists import bp as playlists_bp
@@ -28,10 +37,10 @@ from app.models import AccessScope, Track, Visibility
 from app.models.types import utcnow
 from app.security import CONTENT_SECURITY_POLICY
 from app.services import accounts, credentials, recommend, stream_links
-from app.services.library import access, adding, editing, filtering
+from app.services.library import access, adding, artwork, editing, filtering
 from app.services.storage import IncomingFile, get_storage
 from app.services.track_meta import MetadataInvalid
-from app.unit_of_work import commit, committing
+from app.unit_of_work import Together, commit, committing
 from app.web import login_limits
 from app.web.discovery import explain
 from app.web.uploads import max_upload_bytes, parser_pool
@@ -290,8 +299,7 @@ def delete_track(track_id: int) -> None:
 
 
 @tracks_bp.post("")
-@tracks_bp.arguments(schemas.UploadFileSchema, location="files")
-@tracks_bp.arguments(schemas.UploadFormSchema, location="form")
+@tracks_bp.arguments(schemas.UploadSchema, location="multipart")
 @tracks_bp.response(201, schemas.UploadResultSchema)
 @tracks_bp.alt_response(409, schema=schemas.ErrorSchema, description="The same file is already in your library")
 @tracks_bp.alt_response(
@@ -305,7 +313,8 @@ def delete_track(track_id: int) -> None:
     413,
     schema=schemas.UploadLimitErrorSchema,
     description="FILE_TOO_LARGE (the server's limit), UPLOAD_LIMIT_FILE_SIZE (the role's largest file; details:"
-    " limit_bytes, size_bytes) or QUOTA_EXCEEDED (the account's own quota; details: used_bytes, quota_bytes)",
+    " limit_bytes, size_bytes), QUOTA_EXCEEDED (the account's own quota; details: used_bytes, quota_bytes),"
+    " ARTWORK_TOO_LARGE or ARTWORK_TOO_MANY_PIXELS (the artwork part)",
 )
 @tracks_bp.alt_response(
     422,
@@ -313,25 +322,36 @@ def delete_track(track_id: int) -> None:
     description="UPLOAD_LIMIT_DURATION: the track is longer than the role allows (details: limit_minutes,"
     " duration_minutes); VALIDATION_FAILED: bad metadata",
 )
-@tracks_bp.alt_response(415, schema=schemas.ErrorSchema, description="Not a supported audio file")
+@tracks_bp.alt_response(
+    415, schema=schemas.ErrorSchema, description="Not a supported audio file, or artwork no picture (ARTWORK_INVALID)"
+)
 @tracks_bp.doc(security=BEARER)
 @limited("upload")
-def upload_track(files: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
-    """Upload one audio file (multipart field `file`), with optional JSON `metadata` overriding its tags."""
+def upload_track(body: dict[str, Any]) -> dict[str, Any]:
+    """Upload one audio file (multipart field `file`), with optional JSON `metadata` overriding its tags
+    and an optional cover picture `artwork` replacing the file's own art."""
     require_uploader()
-    overrides = _metadata(form.get("metadata"))
-    part = files["file"]
-    incoming = part.stream
+    overrides = _metadata(body.get("metadata"))
+    part = body["file"]
+    # A text field of that name is no file.
+    incoming = getattr(part, "stream", None)
     if not isinstance(incoming, IncomingFile):
         raise ApiError(400, "BAD_REQUEST", _("Send the audio file as the multipart field `file`."))
+    # The picture is checked first: a refused one adds nothing.
+    cover = artwork_part(body["artwork"]) if "artwork" in body else None
     user = api_user()
-    batch = adding.AddBatch(get_storage())
-    with committing(batch):
+    store = get_storage()
+    batch = adding.AddBatch(store)
+    change = artwork.ArtworkChange(store)
+    with committing(Together(batch, change)):
         result = adding.add_file(
-            get_storage(), parser_pool(), user, incoming, part.filename or "", batch=batch, max_bytes=max_upload_bytes()
+            store, parser_pool(), user, incoming, part.filename or "", batch=batch, max_bytes=max_upload_bytes()
         )
-        if result.outcome is adding.AddOutcome.ADDED and result.track is not None and overrides:
-            _apply_update(result.track, overrides)
+        if result.outcome is adding.AddOutcome.ADDED and result.track is not None:
+            if overrides:
+                _apply_update(result.track, overrides)
+            if cover is not None:
+                artwork.apply_artwork(change, [result.track], cover)
     if result.outcome is adding.AddOutcome.DUPLICATE and result.track is not None:
         raise ApiError(409, "DUPLICATE_TRACK", _("This file is already in your library."), None).with_details(
             {"track_id": result.track.id}
@@ -341,6 +361,49 @@ def upload_track(files: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
     assert result.track is not None
     data = track_data(result.track, user.id)
     return {"track": data, "processing_status": data["processing_status"]}
+
+
+@tracks_bp.arguments(schemas.ArtworkFileSchema, location="multipart")
+@tracks_bp.response(200, schemas.TrackResultSchema)
+@tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
+@tracks_bp.alt_response(404, **NOT_FOUND)
+@artwork_errors(tracks_bp)
+@tracks_bp.doc(security=BEARER)
+@limited("upload")
+def put_track_artwork(files: dict[str, Any], track_id: int) -> dict[str, Any]:
+    """Upload a cover picture for a track (the owner only), in place of the file's own art
+    or of an earlier upload."""
+    user_id = api_user().id
+    found = artwork.track_for_artwork(user_id, track_id)
+    cover = artwork_part(files["artwork"])
+    change = artwork.ArtworkChange(get_storage())
+    with committing(change):
+        artwork.apply_artwork(change, [found], cover)
+    get_storage().delete_many(change.leftovers())
+    return {"track": track_data(found, user_id)}
+
+
+@tracks_bp.response(200, schemas.TrackResultSchema)
+@tracks_bp.alt_response(403, schema=schemas.ErrorSchema, description="Another account's track")
+@tracks_bp.alt_response(404, **NOT_FOUND)
+@tracks_bp.doc(security=BEARER)
+@limited("update")
+def delete_track_artwork(track_id: int) -> dict[str, Any]:
+    """Remove a track's uploaded cover picture: the file's own art is shown again
+    (processing_status is "processing" until its thumbnail is made)."""
+    user_id = api_user().id
+    found = artwork.track_for_artwork(user_id, track_id)
+    change = artwork.ArtworkChange(get_storage())
+    with committing(change):
+        artwork.remove_artwork(change, [found])
+    get_storage().delete_many(change.leftovers())
+    return {"track": track_data(found, user_id)}
+
+
+@tracks_bp.route("/<int:track_id>/artwork")
+class TrackArtwork(MethodView):
+    put = staticmethod(put_track_artwork)
+    delete = staticmethod(delete_track_artwork)
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:

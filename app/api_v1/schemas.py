@@ -142,6 +142,9 @@ class TrackSchema(Schema):
     album_id = fields.Integer(required=True)
     mine = fields.Boolean(required=True)
     processing_status = fields.String(required=True, metadata={"enum": ["ready", "processing"]})
+    artwork_uploaded = fields.Boolean(
+        required=True, metadata={"description": "the cover is a picture the owner uploaded, not the file's own"}
+    )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 
@@ -253,14 +256,37 @@ class TrackUpdateResultSchema(Schema):
     changes = fields.Dict(keys=fields.String(), values=fields.Nested(ChangeSchema), required=True)
 
 
-class UploadFileSchema(Schema):
-    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+ARTWORK_PART = {
+    "type": "string",
+    "format": "binary",
+    "description": "a cover picture: a whole JPEG, PNG or WebP image, at most ARTWORK_MAX_MB (10 MB unless set) "
+    "and 36 megapixels; anything else is refused (ARTWORK_INVALID, ARTWORK_TOO_LARGE, ARTWORK_TOO_MANY_PIXELS)",
+}
 
 
-class UploadFormSchema(Schema):
+class UploadSchema(Schema):
+    """POST /tracks: a multipart/form-data body."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary", "description": "the audio file"})
+    artwork = fields.Raw(metadata=ARTWORK_PART)
     metadata = fields.String(
         validate=validate.Length(max=10_000),
         metadata={"description": "JSON object with the fields of a track update; it wins over the file's tags"},
+    )
+
+
+class ArtworkFileSchema(Schema):
+    artwork = fields.Raw(required=True, metadata=ARTWORK_PART)
+
+
+class TrackResultSchema(Schema):
+    track = fields.Nested(TrackSchema, required=True)
+
+
+class AlbumArtworkResultSchema(Schema):
+    album_id = fields.Integer(required=True)
+    track_ids = fields.List(
+        fields.Integer(), required=True, metadata={"description": "your tracks of the album whose cover changed"}
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -45,6 +46,11 @@ def check_free_tags(form: FlaskForm, field: StringField) -> None:
         if exc.code == "TAG_TOO_LONG":
             raise ValidationError(_l("Each tag has at most 30 characters.")) from None
         raise ValidationError(_l("At most 10 tags.")) from None
+
+
+class ArtworkForm(FlaskForm):
+    # Checked by its content (services/library/artwork.py), never by its name.
+    artwork = FileField(_l("Picture (JPEG, PNG or WebP)"))
 
 
 class UploadForm(FlaskForm):

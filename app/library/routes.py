@@ -12,11 +12,31 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.errors import wants_json
-from app.library.forms import ActionForm, BulkEditForm, LikeForm, RatingForm, TrackForm, UploadForm, licence_name
+from app.library.forms import (
+    ActionForm,
+    ArtworkForm,
+    BulkEditForm,
+    LikeForm,
+    RatingForm,
+    TrackForm,
+    UploadForm,
+    licence_name,
+)
 from app.models import AnalysisState, ImportState, Track, Visibility
 from app.services import likes, listening, playlists, recommend, stars, track_meta, track_stats
 from app.services.errors import DomainError
-from app.services.library import access, adding, analysis, archives, browse, bulk, duplicates, editing, quotas
+from app.services.library import (
+    access,
+    adding,
+    analysis,
+    archives,
+    artwork,
+    browse,
+    bulk,
+    duplicates,
+    editing,
+    quotas,
+)
 from app.services.storage import IncomingFile, get_storage
 from app.unit_of_work import commit, committing, retrying
 from app.web.discovery import explain
@@ -28,6 +48,7 @@ from app.web.serializers import add_result_data, track_data
 from app.web.uploads import (
     ArchiveResult,
     max_archive_bytes,
+    max_artwork_bytes,
     max_upload_bytes,
     parser_pool,
     preview_archive,
@@ -228,9 +249,14 @@ def albums() -> str:
 def album(album_id: int) -> str:
     summary, tracks = browse.get_album(current_user.id, album_id)
     favourites = playlists.favourite_ids(current_user.id, [t.id for t in tracks])
+    own = [t for t in tracks if t.owner_id == current_user.id]
     return render_template(
         "library/album.html",
         album=summary,
+        own_tracks=len(own),
+        own_uploaded=any(t.artwork_uploaded for t in own),
+        artwork_form=ArtworkForm(),
+        max_artwork=max_artwork_bytes(),
         tracks=tracks,
         disc_count=browse.disc_count(tracks),
         favourites=favourites,
@@ -406,7 +432,87 @@ def edit(track_id: int) -> Response | tuple[str, int]:
         flash(_("The track is saved."), "success")
         return redirect(url_for("library.track", track_id=found.id))
     status = 200 if request.method == "GET" else 400
-    return render_template("library/edit.html", track=found, form=form), status
+    return (
+        render_template(
+            "library/edit.html", track=found, form=form, artwork_form=ArtworkForm(), max_artwork=max_artwork_bytes()
+        ),
+        status,
+    )
+
+
+@bp.post("/library/tracks/<int:track_id>/artwork")
+@login_required
+def track_artwork(track_id: int) -> Response:
+    """The owner uploads a picture as the track's cover."""
+    found = artwork.track_for_artwork(current_user.id, track_id)
+    return _upload_artwork([found], url_for("library.edit", track_id=found.id))
+
+
+@bp.post("/library/tracks/<int:track_id>/artwork/delete")
+@login_required
+def remove_track_artwork(track_id: int) -> Response:
+    """The owner goes back to the cover embedded in the file."""
+    found = artwork.track_for_artwork(current_user.id, track_id)
+    return _remove_artwork([found], url_for("library.edit", track_id=found.id))
+
+
+@bp.post("/library/albums/<int:album_id>/artwork")
+@login_required
+def album_artwork(album_id: int) -> Response:
+    """A picture as the cover of the user's own tracks of the album."""
+    own = artwork.album_tracks(current_user.id, album_id)
+    return _upload_artwork(own, url_for("library.album", album_id=album_id), album=True)
+
+
+@bp.post("/library/albums/<int:album_id>/artwork/delete")
+@login_required
+def remove_album_artwork(album_id: int) -> Response:
+    own = artwork.album_tracks(current_user.id, album_id)
+    return _remove_artwork(own, url_for("library.album", album_id=album_id))
+
+
+def _upload_artwork(tracks: list[Track], back: str, *, album: bool = False) -> Response:
+    form = ArtworkForm()
+    if not form.validate_on_submit():
+        abort(400)
+    part = request.files.get("artwork")
+    incoming = part.stream if part is not None else None
+    # A form sent with no file chosen carries one empty, nameless part.
+    if not isinstance(incoming, IncomingFile) or (not part.filename and incoming.size == 0):
+        flash(_("Choose a picture first."), "error")
+        return redirect(back)
+    change = artwork.ArtworkChange(get_storage())
+    try:
+        with committing(change):
+            artwork.set_artwork(change, parser_pool(), tracks, incoming, max_artwork_bytes())
+    except DomainError as exc:
+        flash(message(exc), "error")
+        return redirect(back)
+    get_storage().delete_many(change.leftovers())
+    if album:
+        saved = ngettext(
+            "The artwork is saved for your %(num)s track of this album.",
+            "The artwork is saved for your %(num)s tracks of this album.",
+            len(tracks),
+        )
+    else:
+        saved = _("The artwork is saved.")
+    flash(saved, "success")
+    return redirect(back)
+
+
+def _remove_artwork(tracks: list[Track], back: str) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    change = artwork.ArtworkChange(get_storage())
+    with committing(change):
+        artwork.remove_artwork(change, tracks)
+    get_storage().delete_many(change.leftovers())
+    if change.tracks:
+        flash(_("The uploaded artwork is removed: the cover embedded in the file is shown again."), "success")
+    else:
+        flash(_("There is no uploaded artwork to remove."), "error")
+    return redirect(back)
 
 
 @bp.post("/library/tracks/<int:track_id>/delete")

@@ -173,6 +173,9 @@ class Track(db.Model):
     # The file has embedded art whose thumbnail a background job has yet to make
     # (app/jobs/tasks.py); until then the placeholder is served, and not cached.
     cover_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The cover is a picture the owner uploaded (services/library/artwork.py), not the
+    # file's embedded art: removing it brings the embedded art back.
+    artwork_uploaded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # --- measured after upload by a background job (services/library/analysis.py) ---
     analysis_state: Mapped[AnalysisState | None] = mapped_column(

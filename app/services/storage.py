@@ -7,7 +7,7 @@ routes, the CLI, jobs and tests alike. No other code builds a path into it.
 
 Layout under the local root:
     <user id>/<random>.<ext>          audio files (names never come from the user)
-    <user id>/covers/<sha256>.jpg     cover thumbnails, one per distinct picture
+    <user id>/covers/<sha256>.jpg     cover thumbnails, one per distinct picture (embedded or uploaded)
     <user id>/<random>.waveform.json  an audio file's waveform, beside it
     .incoming/                        uploads being received or checked
     .variants/                        transcoded copies (a cache: any of it may go)

@@ -448,6 +448,55 @@ def cover_here(path: str) -> Cover | None:
     return Cover(digest, thumb) if digest and thumb else None
 
 
+# --- uploaded artwork -----------------------------------------------------------------------
+
+ARTWORK_FORMATS = ("JPEG", "PNG", "WEBP")
+# Larger pictures are refused before they are decoded (a small file can claim
+# 20,000 x 20,000 pixels and take gigabytes to decode): 36 megapixels, 6000 x 6000.
+ARTWORK_MAX_PIXELS = 36_000_000
+
+
+class ArtworkRejected(DomainError):
+    """An uploaded picture the server will not use: ARTWORK_INVALID (not a whole
+    JPEG, PNG or WebP picture), ARTWORK_TOO_LARGE (more than `limit_bytes`) or
+    ARTWORK_TOO_MANY_PIXELS (more than `limit_megapixels`)."""
+
+    code = "ARTWORK_INVALID"
+    status = 415
+
+
+class ArtworkTooLarge(ArtworkRejected):
+    """ARTWORK_TOO_LARGE (bytes) or ARTWORK_TOO_MANY_PIXELS."""
+
+    code = "ARTWORK_TOO_LARGE"
+    status = 413
+
+
+def artwork_here(path: str) -> Cover | str:
+    """The thumbnail of an uploaded picture, in the calling process, or the code of why
+    it is refused (ARTWORK_INVALID, ARTWORK_TOO_MANY_PIXELS). Decoding it whole is
+    the check: a truncated or damaged picture fails here, not in a browser."""
+    from PIL import Image, ImageOps  # noqa: PLC0415 - worker-only import
+
+    data = Path(path).read_bytes()
+    try:
+        with Image.open(io.BytesIO(data), formats=ARTWORK_FORMATS) as image:
+            width, height = image.size
+            if width * height > ARTWORK_MAX_PIXELS or width < 1 or height < 1:
+                return "ARTWORK_TOO_MANY_PIXELS"
+            image.load()
+            # A phone's photo is stored sideways with an orientation tag: shown upright.
+            rgb = ImageOps.exif_transpose(image).convert("RGB")
+    except Image.DecompressionBombError:
+        return "ARTWORK_TOO_MANY_PIXELS"
+    except Exception:  # noqa: BLE001 - a hostile picture may raise anything at all
+        return "ARTWORK_INVALID"
+    rgb.thumbnail((COVER_SIZE, COVER_SIZE))
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=85, optimize=True)
+    return Cover(hashlib.sha256(data).hexdigest(), out.getvalue())
+
+
 # --- embedded lyrics ------------------------------------------------------------------------
 
 MAX_LYRICS = 8  # lyric sets read from one file
@@ -615,11 +664,21 @@ def replaygain_here(path: str) -> ReplayGain:
     return _replaygain_of(texts)
 
 
+def _picture_answer(op: str, path: str) -> list[str] | str | None:
+    """A worker's answer to "cover" or "artwork": [digest, base64 JPEG], None (no
+    embedded art) or an uploaded picture's refusal code."""
+    found = cover_here(path) if op == "cover" else artwork_here(path)
+    if found is None or isinstance(found, str):
+        return found
+    return [found.digest, base64.b64encode(found.jpeg).decode("ascii")]
+
+
 def worker_main(memory_bytes: int) -> None:
     """A parser process: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
     Request {"path", "name"} (parse), {"op": "cover", "path"} (thumbnail the embedded
-    art) or {"op": "lyrics", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}:
+    art), {"op": "artwork", "path"} (check and thumbnail an uploaded picture: [digest,
+    base64 JPEG] or the refusal's code) or {"op": "lyrics", "path"}; answer {"status": "ok"|"error"|"fatal", "payload"}:
     the parsed AudioInfo, or [digest, base64 JPEG] or null, or a list of Lyrics, or an
     UnsupportedAudio error code.
 
@@ -634,7 +693,7 @@ def worker_main(memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Load the parsers now, so the first file's deadline measures only the file.
     import mutagen.flac, mutagen.mp3, mutagen.mp4, mutagen.oggopus, mutagen.oggvorbis, mutagen.wave  # noqa: E401, F401, I001, PLC0415
-    import PIL.Image, PIL.JpegImagePlugin  # noqa: E401, F401, PLC0415
+    import PIL.Image, PIL.JpegImagePlugin, PIL.PngImagePlugin, PIL.WebPImagePlugin  # noqa: E401, F401, PLC0415
 
     protocol_out.write(json.dumps({"status": "ready"}) + "\n")
     protocol_out.flush()
@@ -643,9 +702,8 @@ def worker_main(memory_bytes: int) -> None:
         request = None
         try:
             request = json.loads(line)
-            if request.get("op") == "cover":
-                cover = cover_here(request["path"])
-                payload = None if cover is None else [cover.digest, base64.b64encode(cover.jpeg).decode("ascii")]
+            if request.get("op") in ("cover", "artwork"):
+                payload = _picture_answer(request["op"], request["path"])
             elif request.get("op") == "lyrics":
                 payload = [asdict(lyrics) for lyrics in lyrics_here(request["path"])]
 
@@ -761,6 +819,17 @@ class ParserPool:
         Raises UnsupportedAudio as parse() does."""
         payload = self._ask({"op": "cover", "path": str(path)})
         return None if payload is None else Cover(payload[0], base64.b64decode(payload[1]))
+
+    def artwork(self, path: Path) -> Cover:
+        """The thumbnail of an uploaded picture, checked and made in a worker. Raises
+        ArtworkRejected for anything but a whole JPEG, PNG or WebP picture of at most
+        ARTWORK_MAX_PIXELS, or UnsupportedAudio when no worker could do it."""
+        payload = self._ask({"op": "artwork", "path": str(path)})
+        if payload == "ARTWORK_TOO_MANY_PIXELS":
+            raise ArtworkTooLarge(payload, limit_megapixels=ARTWORK_MAX_PIXELS // 1_000_000)
+        if isinstance(payload, str):
+            raise ArtworkRejected(payload)
+        return Cover(payload[0], base64.b64decode(payload[1]))
 
     def lyrics(self, path: Path) -> list[Lyrics]:
         """The lyrics embedded in a file, read in a worker. Raises UnsupportedAudio as parse() does."""

@@ -48,7 +48,7 @@ def _require_login() -> None:
 def cover(track_id: int) -> Response:
     _require_login()
     rel, pending = access.cover_of(current_user.id, track_id)
-    return send_cover(rel, pending=pending)
+    return send_cover(rel, pending=pending, version=request.args.get("v"))
 
 
 def _visible_track(track_id: int) -> tuple[StreamTrack, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, url_for
+from flask import Flask
 from markupsafe import Markup
 
 from app.services.errors import DomainError
@@ -22,7 +22,7 @@ from app.web.formatting import (
     format_size,
 )
 from app.web.messages import message
-from app.web.serializers import add_result_message, track_data
+from app.web.serializers import add_result_message, track_cover_url, track_data
 
 
 def register(app: Flask) -> None:
@@ -48,11 +48,12 @@ def code_message(code: str | None, params: dict[str, Any] | None = None) -> str:
     return message(DomainError(code or "INVALID_REQUEST", **(params or {})))
 
 
-def cover_url(track_id: int | None) -> str:
-    """A track's cover. Track ids are never reused, so browsers may cache it for good."""
+def cover_url(track_id: int | None, cover_path: str | None = None) -> str:
+    """A track's cover. With the track's cover_path the address names the picture, so
+    browsers may cache it for good (uploaded artwork gets a new address)."""
     if track_id is None:
         return static_url("img/cover-placeholder.svg")
-    return url_for("streaming.cover", track_id=track_id)
+    return track_cover_url(track_id, cover_path)
 
 
 def icon(name: str) -> Markup:

@@ -64,6 +64,8 @@ def format_bucket(day: date, scale: str = "day") -> str:
     if scale == "week":
         return gettext("Week of %(day)s", day=format_date(day, "medium"))
     return format_date(day, "medium")
+
+
 def format_minutes(seconds: float | None) -> str:
     """A length limit in minutes: 1200 -> '20 minutes', 450 -> '7.5 minutes'; None -> 'no limit'."""
     if seconds is None:

@@ -98,6 +98,13 @@ MESSAGES: dict[str, LazyString] = {
     "ENTRY_TOO_LARGE": _l("larger than the limit for one file"),
     "ENTRY_DAMAGED": _l("damaged in the archive"),
     "ENTRY_SIZE_MISMATCH": _l("holds more or fewer bytes than the archive says (a damaged or hostile archive)"),
+    # uploaded artwork
+    "ARTWORK_INVALID": _l("The file is not a picture the server can use: send a whole JPEG, PNG or WebP image."),
+    "ARTWORK_TOO_LARGE": _l("The picture is too large: {size_bytes}, the limit is {limit_bytes}."),
+    "ARTWORK_TOO_MANY_PIXELS": _l(
+        "The picture has too many pixels: the limit is {limit_megapixels} megapixels (6000 by 6000)."
+    ),
+    "ALBUM_NOT_OWNED": _l("None of this album's tracks is yours, so you cannot change its artwork."),
     # bulk edits
     "BULK_NOTHING_SELECTED": _l("No track of yours was selected."),
     "BULK_NOTHING_TO_CHANGE": _l("There is nothing to change or to undo."),

@@ -37,11 +37,21 @@ class Sendable(Protocol):
     sha256: str
 
 
-def send_cover(rel: str | None, *, pending: bool = False) -> Response:
+def cover_version(rel: str | None) -> str | None:
+    """A short name of a stored cover's picture (thumbnails are named by its sha256),
+    put in cover addresses so that a new picture (uploaded artwork) gets a new address."""
+    if not rel:
+        return None
+    return rel.rpartition("/")[2].partition(".")[0][:16] or None
+
+
+def send_cover(rel: str | None, *, pending: bool = False, version: str | None = None) -> Response:
     """A track's stored cover (by its path under the uploads), or the placeholder.
 
     While the thumbnail job has yet to run (`pending`) the placeholder is not cached:
-    the same address shows the picture as soon as it exists.
+    the same address shows the picture as soon as it exists. An address that names
+    the picture's `version` may be cached for good; any other (a Subsonic client's,
+    an album's) is checked again each time (ETag), as its owner may upload artwork.
     """
     if rel is None:
         response = current_app.send_static_file(PLACEHOLDER_COVER)
@@ -52,8 +62,11 @@ def send_cover(rel: str | None, *, pending: bool = False) -> Response:
         response = send_file(store.local_path(rel), mimetype="image/jpeg", conditional=True, max_age=YEAR)
     else:
         response = _from_store(store, rel, "image/jpeg", rel)
-    # Track ids are never reused and a track's art never changes.
-    response.headers["Cache-Control"] = f"private, max-age={YEAR}, immutable"
+    if version is not None and version == cover_version(rel):
+        # This address names this very picture: a new one gets another address.
+        response.headers["Cache-Control"] = f"private, max-age={YEAR}, immutable"
+    else:
+        response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 

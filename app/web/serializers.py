@@ -14,6 +14,12 @@ from app.services.library.adding import AddOutcome, AddResult
 from app.services.library.browse import AlbumSummary
 from app.services.playlists import EntryView
 from app.web.messages import message
+from app.web.sending import cover_version
+
+
+def track_cover_url(track_id: int, cover_path: str | None) -> str:
+    """The cover's address, naming the picture when there is one (see send_cover)."""
+    return url_for("streaming.cover", track_id=track_id, v=cover_version(cover_path))
 
 
 def track_data(track: Track) -> dict[str, Any]:
@@ -25,7 +31,7 @@ def track_data(track: Track) -> dict[str, Any]:
         "album": track.album,
         "duration": track.duration,
         "stream": url_for("streaming.stream", track_id=track.id),
-        "cover": url_for("streaming.cover", track_id=track.id),
+        "cover": track_cover_url(track.id, track.cover_path),
         "page": url_for("library.track", track_id=track.id),
         # The waveform's address changes with each analysis, so it may be cached for good.
         "waveform": (

@@ -34,6 +34,11 @@ def max_archive_bytes() -> int:
     return int(current_app.config["ZIP_MAX_UPLOAD_MB"] * MB)
 
 
+def max_artwork_bytes() -> int:
+    """The limit of one uploaded cover picture, ARTWORK_MAX_MB in bytes."""
+    return int(current_app.config["ARTWORK_MAX_MB"] * MB)
+
+
 def parser_pool() -> ParserPool:
     """This process's tag readers, with the configured limits."""
     return pool_for(current_app.config)

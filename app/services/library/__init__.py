@@ -5,5 +5,6 @@
 - browse: pages of tracks, albums, artists and genres; search
 - adding: uploads and server-side imports, with their outcome
 - editing: changing tags and visibility, deleting
+- artwork: cover pictures owners upload for a track or their tracks of an album
 - quotas: room used and allowed
 """

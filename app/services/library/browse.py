@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
@@ -224,7 +224,12 @@ class AlbumSummary:
 
 
 def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Select:
-    cover = func.max(case((Track.cover_path.is_not(None), Track.id), else_=None))
+    # The viewer's own uploaded album artwork first (an album is shared by every account
+    # with tracks under its title), then any track's cover.
+    own_artwork = func.max(
+        case((and_(Track.artwork_uploaded.is_(True), Track.owner_id == user_id), Track.id), else_=None)
+    )
+    cover = func.coalesce(own_artwork, func.max(case((Track.cover_path.is_not(None), Track.id), else_=None)))
     stmt = (
         select(
             Album.id,

@@ -26,12 +26,12 @@ def make_cover(store: Storage, pool: ParserPool, track_id: int) -> str | None:
     """Make and record the thumbnail of a track's embedded art; return its stored name.
 
     Does nothing (returns the existing name, or None) for a track that is gone, has its
-    thumbnail already, or has none pending: running it twice is harmless. Art that is
+    thumbnail already (or uploaded artwork), or has none pending: running it twice is harmless. Art that is
     no picture leaves the track without a cover. Raises TrackFileMissing, or
     UnsupportedAudio when the reader fails on the file.
     """
     track = db.session.get(Track, track_id)
-    if track is None or not track.cover_pending or track.cover_path:
+    if track is None or not track.cover_pending or track.cover_path or track.artwork_uploaded:
         return None if track is None else track.cover_path
     try:
         with store.local_copy(track.storage_path) as path:
