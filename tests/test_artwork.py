@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from flask import request
 from PIL import Image
 from sqlalchemy import select
 
@@ -196,6 +197,18 @@ def test_a_picture_over_the_size_limit_is_refused(make_app, make_user):
     assert "The picture is too large: 12 MB, the limit is 1 MB." in response.get_data(as_text=True)
     db.session.refresh(track)
     assert not track.artwork_uploaded and stored() == before and incoming_left(app) == []
+
+
+def test_an_artwork_part_is_written_to_disk_only_up_to_the_artwork_limit(make_app):
+    app = make_app(ARTWORK_MAX_MB=1, MAX_UPLOAD_MB=50)
+    for path, limit in (("/library/tracks/1/artwork", 1_000_000), ("/api/v1/tracks", 50_000_000)):
+        with app.test_request_context(path, method="POST"):
+            incoming = request._get_file_stream(None, "image/png", "big.png")
+            incoming.write(b"x" * 1_500_000)
+            incoming.flush()
+            assert (incoming.max_bytes, incoming.too_large, incoming.size) == (limit, limit < 1_500_000, 1_500_000)
+            assert incoming.path.stat().st_size == (0 if limit < 1_500_000 else 1_500_000)
+            incoming.discard()
 
 
 def test_no_file_chosen(alice, user):

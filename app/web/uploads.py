@@ -99,8 +99,14 @@ class UploadRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IncomingFile:
-        # A ZIP archive is held to its own limit; what it holds, to MAX_UPLOAD_MB each.
-        limit = max_archive_bytes() if filename and is_archive_name(filename) else max_upload_bytes()
+        # A ZIP archive is held to its own limit; what it holds, to MAX_UPLOAD_MB each; a
+        # picture sent to an artwork address, to ARTWORK_MAX_MB (past it only counted, not written).
+        if self.path.endswith("/artwork"):
+            limit = max_artwork_bytes()
+        elif filename and is_archive_name(filename):
+            limit = max_archive_bytes()
+        else:
+            limit = max_upload_bytes()
         incoming = get_storage().incoming(max_bytes=limit)
         g.setdefault("incoming_files", []).append(incoming)
         return incoming
