@@ -16,7 +16,7 @@ from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
-# The seek grants' locations, between two marker comments.
+# The seek grants' map and locations, each between two marker comments.
 GRANTS = re.compile(r"^ *# grants: begin.*?# grants: end\n", re.MULTILINE | re.DOTALL)
 
 
@@ -48,6 +48,7 @@ def render(
     nginx fetches from for tracks kept there (STORAGE_URL=s3://...).
     """
     site = (DEPLOY / "nginx.conf").read_text()
+    store = (s3_endpoint or "http://127.0.0.1:8333").rstrip("/")
     replacements = {
         "server 127.0.0.1:8000;": _servers(app_port),
         "listen 80;": f"listen 127.0.0.1:{port};",
@@ -55,15 +56,17 @@ def render(
         "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",
         "/var/log/nginx/musiccloud.access.log": f"{folder}/musiccloud.access.log",
         "/run/musiccloud-grants": str(grant_cache or folder / "grants"),
-        "proxy_pass http://127.0.0.1:8333/;": f"proxy_pass {(s3_endpoint or 'http://127.0.0.1:8333').rstrip('/')}/;",
+        "proxy_pass http://127.0.0.1:8333/;": f"proxy_pass {store}/;",
     }
+    if grants:
+        replacements["proxy_pass http://127.0.0.1:8333$"] = f"proxy_pass {store}$"
     for old, new in replacements.items():
         if old not in site:
             raise ValueError(f"deploy/nginx.conf no longer contains {old!r}")
         site = site.replace(old, new)
     if not grants:
         site, found = GRANTS.subn("", site)
-        if found != 1:
+        if found != 2:
             raise ValueError("deploy/nginx.conf no longer marks its grants part")
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = " ".join(f"{kind}_temp_path {folder}/{kind};" for kind in kinds)

@@ -347,9 +347,10 @@ class Storage(ABC):
         library moves (FallbackStorage). Raises StorageUnavailable."""
         return self
 
-    def presigned_url(self, rel: str, seconds: int) -> str | None:
+    def presigned_url(self, rel: str, seconds: int, *, head: bool = False) -> str | None:
         """An address the file can be fetched from without credentials for
-        `seconds`; None when the storage has none (local files)."""
+        `seconds` (with `head`, for a HEAD request); None when the storage has
+        none (local files)."""
         return None
 
     # --- deleting and checking ---
@@ -772,8 +773,8 @@ class FallbackStorage(LocalAreas, Storage):
     def local_copy(self, rel: str) -> contextlib.AbstractContextManager[Path]:
         return self.locate(rel).local_copy(rel)
 
-    def presigned_url(self, rel: str, seconds: int) -> str | None:
-        return self.locate(rel).presigned_url(rel, seconds)
+    def presigned_url(self, rel: str, seconds: int, *, head: bool = False) -> str | None:
+        return self.locate(rel).presigned_url(rel, seconds, head=head)
 
     def delete(self, rel: str | None) -> None:
         self.primary.delete(rel)

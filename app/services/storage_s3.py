@@ -282,10 +282,13 @@ class S3Storage(LocalAreas, Storage):
                 raise _failure(exc, rel) from exc
             yield path
 
-    def presigned_url(self, rel: str, seconds: int) -> str:
-        """A GetObject URL signed for `seconds` (SigV4 allows up to 7 days)."""
+    def presigned_url(self, rel: str, seconds: int, *, head: bool = False) -> str:
+        """A GetObject URL signed for `seconds` (SigV4 allows up to 7 days); with
+        `head`, a HeadObject one (the method is part of the signature)."""
         return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self.key(rel)}, ExpiresIn=min(seconds, 7 * 24 * 3600)
+            "head_object" if head else "get_object",
+            Params={"Bucket": self.bucket, "Key": self.key(rel)},
+            ExpiresIn=min(seconds, 7 * 24 * 3600),
         )
 
     # --- deleting and checking --------------------------------------------------------

@@ -37,6 +37,13 @@ the bound); a yes names the
 stored file and carries the headers the stream's answer needs, anything else
 is a bare 403, whatever the reason, after which nginx sends the client's
 request to the app as before: the client sees the app's own 401 or 404.
+
+A track in an object store (S3_STREAM=proxy) gets a grant too: instead of a
+file it names a presigned address of the object (X-Musiccloud-Store, its path
+and query as signed), which nginx keeps with the grant and fetches each range
+from. The address lives STORE_GRANT_URL_MARGIN seconds longer than nginx may
+keep the grant, and at least as long as the hand-off's (PROXY_URL_SECONDS), so
+nginx never holds an expired one.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from flask import Flask
 from itsdangerous import BadSignature
@@ -74,6 +82,7 @@ from app.streaming.files import (
 )
 from app.web import revocations
 from app.web.params import parse_id
+from app.web.sending import PROXY_URL_SECONDS
 from app.web.sessions import split_cookie_id
 
 _PATH = re.compile(r"^/stream/([0-9]{1,10})$")
@@ -95,6 +104,9 @@ log = logging.getLogger(__name__)
 # a cookie's entry lives no longer than the cookie's own max age.
 SESSION_CACHE_SIZE = 4096
 GRANT_CACHE_SIZE = 4096
+# A grant's presigned address outlives nginx's copy of the grant by at least
+# this much: room for the clocks of the app servers and the store to differ.
+STORE_GRANT_URL_MARGIN = 120
 
 
 class Allowed(NamedTuple):
@@ -126,11 +138,15 @@ class StreamFastPath:
         self.fast_path = app.config["STREAM_FAST_PATH"]
         # nginx's grants only make sense when nginx sends the files.
         self.answers_grants = self.mode == "x-accel"
+        # A grant for a track in an object store names a presigned address
+        # nginx fetches; with S3_STREAM=redirect the client is sent away
+        # instead, which only the app does.
+        self.store_grants = app.config["S3_STREAM"] == "proxy"
         if not storage.is_local:
-            # Files in an object store: a grant names a local file and the fast
-            # path sends one, so both say no and Flask answers (a presigned
-            # hand-off to nginx's /_s3/ location, or a ranged read).
-            self.fast_path = self.answers_grants = False
+            # Files in an object store: the fast path sends local files, so it
+            # says no and Flask answers (a presigned hand-off to nginx's /_s3/
+            # location, or a ranged read).
+            self.fast_path = False
         self.x_accel_prefix = app.config["X_ACCEL_PREFIX"]
         self.send_timeout = app.config["SEND_TIMEOUT"]
         self.trusted_hosts = app.config.get("TRUSTED_HOSTS")
@@ -245,14 +261,39 @@ class StreamFastPath:
         name = _PLAIN_STORED_NAME.match(allowed.storage_path) if allowed else None
         if allowed is None or name is None or GRANT_TYPES.get(name.group(1)) != allowed.mime_type:
             return fixed("403 Forbidden", [])
+        # How long nginx may keep the yes: the bound, or less if the cookie expires sooner.
+        keep = max(0, math.ceil(allowed.expires - time.time()))
+        try:
+            where = self._where(allowed.storage_path, keep)
+        except Exception:
+            # e.g. the store cannot be reached: the app answers the client itself.
+            log.warning("stream grant failed; nginx asks the app instead", exc_info=True)
+            where = None
+        if where is None:
+            return fixed("403 Forbidden", [])
         headers = [
             ("Cache-Control", CACHE_CONTROL),
             *extra_headers(environ),
-            ("X-Musiccloud-File", allowed.storage_path),
-            # How long nginx may keep the yes: the bound, or less if the cookie expires sooner.
-            ("X-Accel-Expires", str(max(0, math.ceil(allowed.expires - time.time())))),
+            where,
+            ("X-Accel-Expires", str(keep)),
         ]
         return fixed("200 OK", headers)
+
+    def _where(self, rel: str, keep: int) -> tuple[str, str] | None:
+        """The grant's header naming where nginx finds the bytes: the stored file
+        (X-Musiccloud-File), or the path and query of a presigned address of the
+        object in the store (X-Musiccloud-Store) that outlives `keep` seconds by
+        STORE_GRANT_URL_MARGIN. None when nginx cannot send it under a grant."""
+        holder = self.storage.locate(rel)
+        if holder.is_local:
+            return "X-Musiccloud-File", rel
+        if not self.store_grants:
+            return None
+        url = holder.presigned_url(rel, max(PROXY_URL_SECONDS, keep + STORE_GRANT_URL_MARGIN))
+        if not url:
+            return None
+        parts = urlsplit(url)
+        return "X-Musiccloud-Store", f"{parts.path}?{parts.query}"
 
     def _session(self, cookie: str, now: float) -> tuple[float, int, str] | None:
         """(expiry, user id, session token) from a valid session cookie."""

@@ -139,12 +139,15 @@ def send_remote_track(store: Storage, track: Sendable) -> Response:
     fetches a short-lived presigned address (x-accel), else the app streams it
     with ranged reads. A store that cannot be reached is a 503 with Retry-After."""
     config = current_app.config
+    # The store checks the method too: a HEAD gets an address signed for HEAD.
+    head = request.method == "HEAD"
     try:
         if config["S3_STREAM"] == "redirect":
-            url = store.presigned_url(track.storage_path, presign_seconds(getattr(track, "duration", None)))
+            seconds = presign_seconds(getattr(track, "duration", None))
+            url = store.presigned_url(track.storage_path, seconds, head=head)
             response = Response(status=302, headers={"Location": url, "Cache-Control": "private, no-store"})
         elif config["SEND_FILE_MODE"] == "x-accel":
-            url = store.presigned_url(track.storage_path, PROXY_URL_SECONDS)
+            url = store.presigned_url(track.storage_path, PROXY_URL_SECONDS, head=head)
             response = Response(status=200, headers=s3_handoff_headers(url, track.mime_type, config["S3_PROXY_PREFIX"]))
         else:
             response = _from_store(store, track.storage_path, track.mime_type, track.sha256)
