@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Track
+from app.services import credentials
 from app.services.errors import NotFound
 from app.services.library.check import check_library
 from app.services.storage import StorageError, get_storage
@@ -254,6 +255,31 @@ def test_a_store_that_cannot_be_reached_is_a_503_not_a_500(make_app, make_user, 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert "music store cannot be reached" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("mode", ["python", "x-accel"])
+def test_a_store_that_cannot_be_reached_is_a_subsonic_error(make_app, make_user, s3_settings, mode):
+    """Subsonic apps read errors in the API's envelope: streams, downloads and covers
+    say so even behind nginx (the app asks the store before it hands the file over)."""
+    app = make_app(**s3_settings)
+    with app.app_context():
+        make_user("admin")
+        carol = make_user("carol")
+        _row, password = credentials.create_app_password(carol.id, "Phone")
+        db.session.commit()
+        client = app.test_client()
+        login(client, "carol")
+        assert upload(client, (DATA / "cover.mp3").read_bytes(), "song.mp3")["status"] == "added"
+        track_id = db.session.scalars(select(Track.id)).one()
+    down = make_app(**{**s3_settings, "S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "SEND_FILE_MODE": mode})
+    client = down.test_client()
+    for method in ("stream", "download", "getCoverArt"):
+        response = client.get(f"/rest/{method}?id={track_id}&u=carol&p={password}&v=1.16.1&c=tests&f=json")
+        assert response.status_code == 200
+        envelope = response.get_json()["subsonic-response"]
+        assert envelope["status"] == "failed"
+        assert envelope["error"]["code"] == 0
+        assert "music store cannot be reached" in envelope["error"]["message"]
 
 
 def test_redirect_mode_gives_an_address_that_outlives_the_track(make_app, make_user, s3_settings):

@@ -29,7 +29,7 @@ from app.services.storage import get_storage
 from app.services.tags import Lyrics, pool_for
 from app.services.transcode.cache import TranscodeBusy
 from app.services.transcode.presets import preset_for_bitrate
-from app.streaming.files import MissingFile, limit_stalls
+from app.streaming.files import MissingFile, StoreUnavailable, limit_stalls
 from app.streaming.ranges import starts_playing
 from app.streaming.transcoded import send_variant
 from app.subsonic import objects
@@ -90,7 +90,7 @@ def dispatch(name: str) -> Response:
         # the same album at once); nothing outside the database has happened yet.
         result = retrying(lambda: view(user))
     except HTTPException as exc:
-        if not isinstance(exc, MissingFile):
+        if not isinstance(exc, MissingFile | StoreUnavailable):
             raise
         return _failed(name, exc, fmt)
     except Exception as exc:  # noqa: BLE001 - every failure is answered in the API's own envelope
@@ -109,6 +109,8 @@ def _failed(name: str, exc: Exception, fmt: str) -> Response:
         error = exc
     elif isinstance(exc, NotFound | MissingFile):
         error = SubsonicError(NOT_FOUND, "The requested data was not found.")
+    elif isinstance(exc, StoreUnavailable):
+        error = SubsonicError(GENERIC, str(exc.detail))
     elif isinstance(exc, Forbidden):
         error = SubsonicError(NOT_AUTHORIZED, message(exc))
     elif isinstance(exc, DomainError):
@@ -676,7 +678,7 @@ def stream(user: User) -> Response:
     fmt = (text("format") or "").strip().lower() or None
     preset = preset_for_bitrate(track, number("maxBitRate", 0, low=0, high=100_000), fmt)
     if preset is None:
-        return send_track(track)
+        return send_track(track, confirm=True)
     offset = number("timeOffset", 0, low=0, high=10**6)
     try:
         return send_variant(
@@ -695,7 +697,7 @@ def download(user: User) -> Response:
     name = track.original_filename
     if not name.lower().endswith("." + track.format):
         name = f"{name}.{track.format}"
-    return send_track(track, download_name=name)
+    return send_track(track, download_name=name, confirm=True)
 
 
 @method("getCoverArt")

@@ -94,12 +94,17 @@ def send_waveform(rel: str) -> Response:
     return response
 
 
-def send_track(track: Sendable, *, download_name: str | None = None) -> Response:
-    """The file, by the configured mode: Python (with ranges), or a hand-off header."""
+def send_track(track: Sendable, *, download_name: str | None = None, confirm: bool = False) -> Response:
+    """The file, by the configured mode: Python (with ranges), or a hand-off header.
+
+    `confirm`: before handing a file of an object store to nginx, ask the store
+    that it is there (one HEAD request), so that a store down or an object gone is
+    the caller's error (MissingFile, StoreUnavailable) rather than nginx's answer:
+    for clients that only understand errors in their own dialect (Subsonic)."""
     mode = current_app.config["SEND_FILE_MODE"]
     store = _holder(track.storage_path)
     if not store.is_local:
-        response = send_remote_track(store, track)
+        response = send_remote_track(store, track, confirm=confirm)
         if download_name:
             set_attachment(response, download_name)
         return response
@@ -133,15 +138,19 @@ def presign_seconds(duration: float | None) -> int:
     return max(REDIRECT_MIN_SECONDS, int(2 * (duration or 0)))
 
 
-def send_remote_track(store: Storage, track: Sendable) -> Response:
+def send_remote_track(store: Storage, track: Sendable, *, confirm: bool = False) -> Response:
     """A track in an object store, by S3_STREAM and SEND_FILE_MODE: a 302 to a
     presigned address (redirect), a hand-off to nginx's /_s3/ location which
     fetches a short-lived presigned address (x-accel), else the app streams it
-    with ranged reads. A store that cannot be reached is a 503 with Retry-After."""
+    with ranged reads. A store that cannot be reached is a 503 with Retry-After
+    (when the app reads from it, or asked to `confirm` before a hand-off or a
+    redirect; otherwise nginx or the client meets the outage)."""
     config = current_app.config
     # The store checks the method too: a HEAD gets an address signed for HEAD.
     head = request.method == "HEAD"
     try:
+        if confirm and (config["S3_STREAM"] == "redirect" or config["SEND_FILE_MODE"] == "x-accel"):
+            store.stat(track.storage_path)
         if config["S3_STREAM"] == "redirect":
             seconds = presign_seconds(getattr(track, "duration", None))
             url = store.presigned_url(track.storage_path, seconds, head=head)
@@ -154,6 +163,9 @@ def send_remote_track(store: Storage, track: Sendable) -> Response:
     except FileNotFoundError:
         current_app.logger.warning("track %s: its object %s is missing", track.id, track.storage_path)
         raise MissingFile from None
+    except StorageUnavailable:
+        current_app.logger.warning("object store unavailable sending %s", track.storage_path)
+        raise StoreUnavailable from None
     return response
 
 
