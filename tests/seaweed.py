@@ -52,7 +52,25 @@ class Seaweed:
     port: int
     process: subprocess.Popen
     log: Path
+    command: list[str] = field(default_factory=list)
     buckets: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the store (an outage); start() brings it back on the same ports and data."""
+        _stop(self.process)
+
+    def start(self) -> None:
+        """Start the store again after stop(), and wait until it answers S3 requests."""
+        self.process = _launch(self.command, self.log, self.port, append=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client().list_objects_v2(Bucket=self.buckets[0], MaxKeys=1)
+                return
+            except Exception:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def settings(self, bucket: str, prefix: str = "") -> dict[str, str]:
         """The app's settings for a bucket of this store (created if need be)."""
@@ -167,21 +185,34 @@ def seaweed(folder: Path) -> Iterator[Seaweed]:
         "-master.telemetry=false",
     ]
     log = folder / "weed.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
-        try:
-            deadline = time.monotonic() + 60
-            while not wait_for_port(ports["s3"], seconds=0.5):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"SeaweedFS did not start:\n{log.read_text(errors='replace')[-4000:]}")
-            yield Seaweed(f"http://127.0.0.1:{ports['s3']}", ports["s3"], process, log)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    process = _launch(command, log, ports["s3"])
+    store = Seaweed(f"http://127.0.0.1:{ports['s3']}", ports["s3"], process, log, command)
+    try:
+        yield store
+    finally:
+        _stop(store.process)
+
+
+def _launch(command: list[str], log: Path, port: int, *, append: bool = False) -> subprocess.Popen:
+    """Start `weed` (its output to `log`) and wait until its S3 port listens; fails the test
+    with the log's end when it does not."""
+    with log.open("a" if append else "w") as out:
+        process = subprocess.Popen(command, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while not wait_for_port(port, seconds=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            pytest.fail(f"SeaweedFS did not start:\n{log.read_text(errors='replace')[-4000:]}")
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def both_storages(request: pytest.FixtureRequest) -> dict[str, str]:

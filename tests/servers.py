@@ -106,6 +106,7 @@ def gunicorn(env: dict[str, str], log_dir: Path) -> Iterator[Gunicorn]:
 # --- talking to a server over HTTP, as a browser or a script would ----------------------
 
 _CSRF = re.compile(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+_SECRET = re.compile(rb'<code class="secret" translate="no">([^<]+)</code>')
 
 
 def request(
@@ -177,3 +178,15 @@ def upload(port: int, cookie: str, name: str, content: bytes, host: str | None =
     status, _, answer = request(port, "/library/upload", "POST", headers, body)
     assert status == 200, answer[:300]
     return json.loads(answer)["results"][0]
+
+
+def new_credential(port: int, cookie: str, path: str, prefix: str, name: str) -> str:
+    """Make an app password or API key through the account page, as a person would."""
+    _, headers, page = request(port, "/account", headers={"Cookie": cookie})
+    cookie = headers["set-cookie"].split(";")[0] if "set-cookie" in headers else cookie
+    form = urllib.parse.urlencode({f"{prefix}-name": name, "csrf_token": csrf_token(page)})
+    status, _, page = request(
+        port, path, "POST", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, form
+    )
+    assert status == 200, page[:300]
+    return _SECRET.search(page).group(1).decode()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,22 +15,9 @@ import libsonic
 import pytest
 
 from tests.helpers import DATA
-from tests.servers import Gunicorn, csrf_token, flask, log_in, request, server_env
+from tests.servers import Gunicorn, flask, log_in, new_credential, request, server_env
 
 OWNER, PASSWORD = "owner", "serving password"
-_SECRET = re.compile(rb'<code class="secret" translate="no">([^<]+)</code>')
-
-
-def _new_credential(port: int, cookie: str, path: str, prefix: str, name: str) -> str:
-    """Make an app password or API key through the account page, as a person would."""
-    _, headers, page = request(port, "/account", headers={"Cookie": cookie})
-    cookie = headers["set-cookie"].split(";")[0] if "set-cookie" in headers else cookie
-    form = urllib.parse.urlencode({f"{prefix}-name": name, "csrf_token": csrf_token(page)})
-    status, _, page = request(
-        port, path, "POST", {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}, form
-    )
-    assert status == 200, page[:300]
-    return _SECRET.search(page).group(1).decode()
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +35,8 @@ def served(tmp_path_factory, start_gunicorn) -> Iterator[tuple[Gunicorn, str, st
     flask(env, "import", str(music), "--user", OWNER)
     server = start_gunicorn(url, uploads, LOG_LEVEL="info")
     cookie = log_in(server.port, OWNER, PASSWORD)
-    password = _new_credential(server.port, cookie, "/account/app-passwords", "app", "Phone")
-    api_key = _new_credential(server.port, cookie, "/account/api-keys", "key", "Desk")
+    password = new_credential(server.port, cookie, "/account/app-passwords", "app", "Phone")
+    api_key = new_credential(server.port, cookie, "/account/api-keys", "key", "Desk")
     return server, password, api_key
 
 

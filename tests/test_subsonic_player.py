@@ -26,8 +26,7 @@ from mutagen.easyid3 import EasyID3
 
 from tests.audio import synthesize
 from tests.helpers import IN_CI, free_port, wait_for_port
-from tests.servers import Gunicorn, flask, log_in, request, server_env
-from tests.test_subsonic_clients import _new_credential
+from tests.servers import Gunicorn, flask, log_in, new_credential, request, server_env
 
 # Mopidy plays in real time and gives up on a server that answers late: alone on the machine.
 pytestmark = pytest.mark.serial
@@ -79,7 +78,7 @@ def served(tmp_path_factory, start_gunicorn) -> tuple[Gunicorn, str]:
     flask(env, "import", str(music), "--user", OWNER)
     server = start_gunicorn(url, uploads)
     cookie = log_in(server.port, OWNER, PASSWORD)
-    return server, _new_credential(server.port, cookie, "/account/app-passwords", "app", "Mopidy")
+    return server, new_credential(server.port, cookie, "/account/app-passwords", "app", "Mopidy")
 
 
 @pytest.fixture(scope="module")
