@@ -212,13 +212,12 @@ def test_mopidy_browses_searches_and_plays_an_album(served, mpd_port):
     assert _wait_playing(mpd_port, TITLES[0], first + 2) >= first + 2
     assert _now_playing(server, password) == [(TITLES[0], "Mopidy-Subidy")]
 
-    # A seek is a range request on the stream; the position carries on from there.
-    mpc(mpd_port, "seek", "20")
-    assert _wait_playing(mpd_port, TITLES[0], 21) < 30
-    # The next track: the server follows the player. (Stopped first: Mopidy's `next`
-    # straight after a seek sometimes never answered; see the stop's note.)
-    mpc(mpd_port, "stop")
-    mpc(mpd_port, "play", "2")
+    # The next track: the server follows the player.
+    mpc(mpd_port, "next")
     _wait_playing(mpd_port, TITLES[1], 1)
     assert _now_playing(server, password) == [(TITLES[1], "Mopidy-Subidy")]
-    mpc(mpd_port, "stop")
+    # A seek is a range request on the stream; the position carries on from there. It is
+    # the last command: after a seek, Mopidy sometimes answered no further command (stop,
+    # next) for minutes while GStreamer let go of the stream (see the stop's note).
+    mpc(mpd_port, "seek", "20")
+    assert _wait_playing(mpd_port, TITLES[1], 21) < 30
