@@ -450,15 +450,6 @@ def _queue_jobs(tracks: list[tuple[Track, bool]]) -> None:
 
 
 def _catalogue_tags(info: AudioInfo) -> tuple[str, str | None, str]:
-    """The artist, album artist and album a new track's tags name, as apply_tags() cleans them."""
-    return (
-        clean_tag(info.artist, TAG_MAX) or "Unknown",
-        clean_tag(info.album_artist, TAG_MAX) or None,
-        clean_tag(info.album, TAG_MAX) or "Unknown",
-    )
-
-
-def _catalogue_tags(info: AudioInfo) -> tuple[str, str | None, str]:
     """The artist, album artist and album a new track's tags name, as _new_track() gives them
     to apply_tags() (a compilation without an album artist is "Various Artists")."""
     album_artist = info.album_artist or (VARIOUS_ARTISTS if info.compilation else None)
