@@ -40,7 +40,7 @@ from app.services import accounts, credentials, recommend, stream_links
 from app.services.library import access, adding, artwork, editing, filtering
 from app.services.storage import IncomingFile, get_storage
 from app.services.track_meta import MetadataInvalid
-from app.unit_of_work import Together, commit, committing
+from app.unit_of_work import Together, commit, committing, retrying
 from app.web import login_limits
 from app.web.discovery import explain
 from app.web.uploads import max_upload_bytes, parser_pool
@@ -274,9 +274,14 @@ def _apply_update(found: Track, changes_wanted: dict[str, Any]) -> dict[str, dic
 def update_track(body: dict[str, Any], track_id: int) -> dict[str, Any]:
     """Change some of a track's tags or its visibility (the owner only)."""
     user_id = api_user().id
-    found = access.get_own_track(user_id, track_id)
-    changes = _apply_update(found, body)
-    commit()
+
+    def change() -> tuple[Track, dict[str, dict[str, Any]]]:
+        found = access.get_own_track(user_id, track_id)
+        return found, _apply_update(found, body)
+
+    # Run again from the start when the database asks: two updates of one track's free
+    # tags at once both replace its tag rows, and the second insert clashes.
+    found, changes = retrying(change)
     return {"track": track_data(found, user_id), "changes": changes}
 
 

@@ -407,30 +407,36 @@ def edit(track_id: int) -> Response | tuple[str, int]:
         form.visibility.data = found.visibility.value
         form.tags.data = ", ".join(found.tags or [])
     if form.validate_on_submit():
-        editing.set_metadata(
-            found,
-            description=form.description.data,
-            tags=track_meta.split_tags(form.tags.data or ""),
-            bpm=form.bpm.data,
-            musical_key=form.musical_key.data,
-            licence=form.licence.data if form.licence.data in track_meta.LICENCES else found.licence,
-            allow_download=form.allow_download.data,
-        )
-        editing.update_track(
-            found,
-            visibility=Visibility(form.visibility.data),
-            title=form.title.data,
-            artist=form.artist.data,
-            album=form.album.data,
-            album_artist=form.album_artist.data,
-            track_number=form.track_number.data,
-            disc_number=form.disc_number.data,
-            year=form.year.data,
-            genre=form.genre.data,
-        )
-        commit()
+        user_id = current_user.id
+
+        def save() -> None:
+            # Found again when the database asks for a second run (two saves at once).
+            track = access.get_own_track(user_id, track_id)
+            editing.set_metadata(
+                track,
+                description=form.description.data,
+                tags=track_meta.split_tags(form.tags.data or ""),
+                bpm=form.bpm.data,
+                musical_key=form.musical_key.data,
+                licence=form.licence.data if form.licence.data in track_meta.LICENCES else track.licence,
+                allow_download=form.allow_download.data,
+            )
+            editing.update_track(
+                track,
+                visibility=Visibility(form.visibility.data),
+                title=form.title.data,
+                artist=form.artist.data,
+                album=form.album.data,
+                album_artist=form.album_artist.data,
+                track_number=form.track_number.data,
+                disc_number=form.disc_number.data,
+                year=form.year.data,
+                genre=form.genre.data,
+            )
+
+        retrying(save)
         flash(_("The track is saved."), "success")
-        return redirect(url_for("library.track", track_id=found.id))
+        return redirect(url_for("library.track", track_id=track_id))
     status = 200 if request.method == "GET" else 400
     return (
         render_template(
