@@ -234,6 +234,15 @@ class Config:
     # from the request's Host header.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "").strip().rstrip("/") or None
 
+    # Operations (the "Operations" part of the README). LOG_FORMAT: text (the
+    # default) or json, one object per line with the request's id. METRICS_TOKEN:
+    # the Bearer token that opens /metrics to another machine (unset: only from
+    # this one). READY_TIMEOUT: seconds /readyz waits for its checks.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "info").strip().lower()
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    READY_TIMEOUT = float(os.environ.get("READY_TIMEOUT", "3"))
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "mc_session"

@@ -22,7 +22,10 @@ from werkzeug.exceptions import HTTPException, NotFound, SecurityError
 
 from app.api_v1 import errors as api_v1_errors
 from app.extensions import db, limiter
+from app.ops import metrics
 from app.services.errors import DomainError
+from app.services.storage import StorageError, StorageUnavailable
+from app.streaming.files import StoreUnavailable
 from app.web.assets import static_url
 from app.web.messages import message
 
@@ -87,6 +90,8 @@ def _json_error(code: int, title: str, text: str, error_code: str | None) -> dic
 def _domain_error(error: DomainError):
     # The action did not happen: nothing of it may be committed by a later hook.
     db.session.rollback()
+    if isinstance(error, StorageError):
+        metrics.storage_error("unavailable" if isinstance(error, StorageUnavailable) else "failed")
     if api_v1_errors.applies():
         return api_v1_errors.domain_error(error)
     body, code = render_error(error.status, message(error), error.code)
@@ -111,6 +116,8 @@ def _csrf_error(error: CSRFError):
 
 
 def _http_error(error: HTTPException):
+    if isinstance(error, StoreUnavailable):  # a file the object store could not give
+        metrics.storage_error("unavailable")
     if error.code is None or error.code < 400:
         return error
     if isinstance(error, SecurityError):

@@ -22,6 +22,8 @@ from app.extensions import csrf, db, limiter, login_manager
 from app.jobs import queue as jobs_queue
 from app.language.routes import bp as language_bp
 from app.library.routes import bp as library_bp
+from app.ops import endpoints as ops_endpoints
+from app.ops import logs
 from app.playlists.routes import bp as playlists_bp
 from app.services import credentials
 from app.share.routes import bp as share_bp
@@ -48,6 +50,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
         instance_path=str(INSTANCE_DIR),
     )
     _load_config(app, config or Config, overrides)
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     app.logger.addFilter(RedactingFilter())  # no credential from a URL reaches the log
     params.register(app)  # before any route is added: every <int:id> is bounded
     _init_extensions(app)
@@ -68,6 +71,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
         # Outermost, so everything inside sees the client's scheme and address.
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+    ops_endpoints.init_app(app)  # outermost of all: every request is timed and gets its id
     return app
 
 

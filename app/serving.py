@@ -66,12 +66,24 @@ class LoopFile(FileWrapper):
     """
 
     file: Any = None
+    finished: Callable[[], None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+    def when_finished(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the body is sent or dropped, by gunicorn's writer or by
+        the event loop (the app's active-stream count, app/ops/metrics.py)."""
+        self.finished = callback
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.finished()
 
     def hand_over(self) -> Any:
         self.file, self.filelike = self.filelike, None
         # gunicorn closes the body once it has written it; the event loop
         # closes a handed-over file when it is sent.
-        self.close = _nothing
+        self.close = _nothing  # type: ignore[method-assign]
         return self.file
 
     def __iter__(self) -> Iterator[bytes]:
@@ -85,10 +97,23 @@ def _nothing() -> None:
 class PendingBody:
     """A file body the event loop is sending: from `offset`, `remaining` bytes."""
 
-    __slots__ = ("conn", "file", "future", "offset", "progress_at", "registered", "remaining", "stall_limit")
+    __slots__ = (
+        "conn",
+        "file",
+        "finished",
+        "future",
+        "offset",
+        "progress_at",
+        "registered",
+        "remaining",
+        "stall_limit",
+    )
 
-    def __init__(self, file: Any, offset: int, remaining: int, stall_limit: float | None) -> None:
+    def __init__(
+        self, file: Any, offset: int, remaining: int, stall_limit: float | None, finished: Callable[[], None]
+    ) -> None:
         self.file = file
+        self.finished = finished
         self.offset = offset
         self.remaining = remaining
         self.stall_limit = stall_limit
@@ -154,7 +179,8 @@ class ThreadWorker(gthread.ThreadWorker):
             offset = os.lseek(body.filelike.fileno(), 0, os.SEEK_CUR)
         except (OSError, ValueError):
             return
-        self.handed[sock] = PendingBody(body.hand_over(), offset, int(length), sock.gettimeout())
+        finished = body.finished
+        self.handed[sock] = PendingBody(body.hand_over(), offset, int(length), sock.gettimeout(), finished)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
         pending = self.handed.pop(conn.sock, None)
@@ -164,6 +190,7 @@ class ThreadWorker(gthread.ThreadWorker):
         ok = not fs.cancelled() and fs.exception() is None and fs.result() is not gthread._DEFER
         if not ok or pending.remaining <= 0 or conn.sock.fileno() == -1:
             pending.file.close()
+            pending.finished()
             super().finish_request(conn, fs)
             return
         pending.conn, pending.future = conn, fs
@@ -206,6 +233,7 @@ class ThreadWorker(gthread.ThreadWorker):
     def _done(self, fd: int, *, failed: bool) -> None:
         pending = self.sending.pop(fd)
         pending.file.close()
+        pending.finished()
         conn = pending.conn
         if pending.registered:
             self.poller.unregister(conn.sock)

@@ -28,7 +28,9 @@ Memory was alike: 120-137 MB PSS summed over master and workers at peak.
 import gc
 import html
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from gunicorn import util as gunicorn_util
@@ -56,6 +58,25 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# LOG_FORMAT=json: every line (gunicorn's access and error logs, the app's) is a
+# JSON object with the request's id (app/ops/logs.py); text is the default.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+
+# Prometheus metrics from forked workers (app/ops/metrics.py): each process
+# counts in its own files in PROMETHEUS_MULTIPROC_DIR, and /metrics sums them.
+# Unset, a private folder is made for this server and removed when it stops.
+# It must be set before prometheus_client is imported (by the preloaded app),
+# and emptied when the server starts: old files would add a previous run's counts.
+# (This file is read again on a HUP; the folder stays, and so do the counts.)
+_made_metrics_dir = None
+if "prometheus_client" not in sys.modules:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _made_metrics_dir = tempfile.mkdtemp(prefix="musiccloud-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_metrics_dir
+    _metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for _old in _metrics_dir.glob("*.db"):
+        _old.unlink()
 # Workers' heartbeat files in memory, so a slow disk never looks like a hung worker.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - gunicorn's own heartbeat, not data
 
@@ -110,6 +131,20 @@ def post_fork(server: object, worker: object) -> None:
             engine.dispose(close=False)
 
 
+def child_exit(server: object, worker: object) -> None:
+    """A worker that stopped (or was killed) no longer counts in the live gauges
+    (active streams); its counters stay in the totals."""
+    from prometheus_client import multiprocess  # noqa: PLC0415 - the app loaded it, with the folder set
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    """Remove the metrics folder this server made for itself."""
+    if _made_metrics_dir:
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)
+
+
 class MusicCloudLogger(Logger):
     """gunicorn's logger, with two changes. Credentials in URLs and headers
     (share tokens, signatures, Subsonic passwords and tokens, API keys) are
@@ -125,6 +160,12 @@ class MusicCloudLogger(Logger):
         super().setup(cfg)
         self.redact = redact
         self.error_log.addFilter(RedactingFilter())
+        self.json = LOG_FORMAT == "json"
+        if self.json:
+            from app.ops.logs import use_json  # noqa: PLC0415
+
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                use_json(handler)
         # Only what the access log's format writes is redacted: the default
         # writes the request line and the referer, not the cookie, and a seek
         # should not pay for redacting what nobody reads.
@@ -141,6 +182,29 @@ class MusicCloudLogger(Logger):
             if isinstance(atoms.get(name), str):
                 atoms[name] = self.redact(atoms[name])
         return atoms
+
+    def access(self, resp: object, req: object, environ: dict, request_time: object) -> None:
+        """As JSON: the request's fields and id (credentials redacted); else gunicorn's line."""
+        if not self.json:
+            super().access(resp, req, environ, request_time)
+            return
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        path = self.redact((atoms["U"] or "") + (f"?{atoms['q']}" if atoms["q"] else ""))
+        fields = {
+            "request_id": environ.get("musiccloud.request_id"),
+            "pid": os.getpid(),
+            "method": atoms["m"],
+            "path": path,
+            "status": resp.status_code,  # type: ignore[attr-defined]
+            "bytes": resp.sent,  # type: ignore[attr-defined]
+            "duration_ms": round(request_time.total_seconds() * 1000, 2),  # type: ignore[attr-defined]
+            "remote_addr": atoms["h"],
+            "user_agent": atoms["a"],
+            "referer": self.redact(atoms["f"]),
+        }
+        self.access_log.info("%s %s %s", atoms["m"], path, resp.status_code, extra=fields)  # type: ignore[attr-defined]
 
     def exception(self, msg: str, *args: object, **kwargs: object) -> None:
         error = sys.exc_info()[1]

@@ -198,7 +198,9 @@ def test_the_fast_path_answers_exactly_like_the_view(make_app, mode, method, hea
             url, method=method, headers=headers, environ_overrides=GUNICORN, buffered=False
         )
         length = int(response.headers["Content-Length"])
-        answers.append((response.status_code, sorted(response.headers.items()), response.get_data()[:length]))
+        # Every answer has its own X-Request-ID; everything else must be the same.
+        answered = sorted((name, value) for name, value in response.headers.items() if name != "X-Request-ID")
+        answers.append((response.status_code, answered, response.get_data()[:length]))
         response.close()
     assert answers[0] == answers[1]
     # The fast app reached Flask only to start playing (the view notes it for getNowPlaying).

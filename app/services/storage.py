@@ -387,6 +387,11 @@ class Storage(ABC):
         """Remove one temporary file list_incoming() named."""
 
     # --- the variant cache (transcoded copies, always on this machine) ---
+    # --- health ---
+    @abstractmethod
+    def check(self) -> None:
+        """Prove the storage can be used now (for /readyz): raises StorageUnavailable if not."""
+
     def variant_path(self, name: str) -> Path:
         """The local file of a cached variant (or its .part, .lock ...) by its name. Raises NotFound."""
         raise NotImplementedError
@@ -410,6 +415,18 @@ class LocalStorage(Storage):
         except OSError:  # the folder is gone: nothing to measure, the health check says why
             return None
         return usage.total, usage.free
+
+    def check(self) -> None:
+        """A file can be written in the folder and removed (a missing, read-only or full folder fails)."""
+        try:
+            fd, tmp = _mkstemp(self.root)
+            try:
+                os.write(fd, b"ok")
+            finally:
+                os.close(fd)
+                Path(tmp).unlink()
+        except OSError as exc:
+            raise StorageUnavailable(reason=type(exc).__name__) from exc
 
     # --- receiving ------------------------------------------------------------------
     def incoming(self, max_bytes: int) -> IncomingFile:
@@ -729,6 +746,10 @@ class FallbackStorage(LocalAreas, Storage):
         self.primary = primary
         self.fallback = fallback
         self.local_areas = primary
+
+    def check(self) -> None:
+        self.primary.check()
+        self.fallback.check()
 
     def incoming(self, max_bytes: int) -> IncomingFile:
         return self.primary.incoming(max_bytes)

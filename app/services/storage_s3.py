@@ -63,6 +63,26 @@ def _failure(exc: Exception, rel: str = "") -> OSError:
     return StorageUnavailable(reason=type(exc).__name__)
 
 
+def _client(config: Any, *, read_timeout: int, attempts: int) -> Any:
+    """A boto3 S3 client for the configured store."""
+    endpoint = config.get("S3_ENDPOINT_URL")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=config.get("S3_REGION") or "us-east-1",
+        aws_access_key_id=config.get("S3_ACCESS_KEY_ID"),
+        aws_secret_access_key=config.get("S3_SECRET_ACCESS_KEY"),
+        config=BotoConfig(
+            signature_version="s3v4",
+            # Self-hosted stores (SeaweedFS, MinIO, Garage) answer on one host name.
+            s3={"addressing_style": "path" if endpoint else "auto"},
+            connect_timeout=min(3, read_timeout),
+            read_timeout=read_timeout,
+            retries={"max_attempts": attempts, "mode": "standard"},
+        ),
+    )
+
+
 class S3Reader(io.RawIOBase):
     """A stored object as a seekable, readable file: each read after a seek streams
     from that offset with one ranged GetObject, so Werkzeug's range handling (which
@@ -135,6 +155,8 @@ class S3Storage(LocalAreas, Storage):
         # Archives waiting for import, resumable uploads and the transcode cache too.
         self.local_areas = self.staging
         self.client = client
+        # /readyz asks with short timeouts and no retry, so a load balancer hears "no" quickly.
+        self.probe_client = client
         self.transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
         )
@@ -146,23 +168,17 @@ class S3Storage(LocalAreas, Storage):
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise ValueError(f"STORAGE_URL: not s3://bucket/prefix: {url!r}")
-        endpoint = config.get("S3_ENDPOINT_URL")
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=config.get("S3_REGION") or "us-east-1",
-            aws_access_key_id=config.get("S3_ACCESS_KEY_ID"),
-            aws_secret_access_key=config.get("S3_SECRET_ACCESS_KEY"),
-            config=BotoConfig(
-                signature_version="s3v4",
-                # Self-hosted stores (SeaweedFS, MinIO, Garage) answer on one host name.
-                s3={"addressing_style": "path" if endpoint else "auto"},
-                connect_timeout=3,
-                read_timeout=30,
-                retries={"max_attempts": 2, "mode": "standard"},
-            ),
-        )
-        return cls(parts.netloc, parts.path, config["UPLOAD_FOLDER"], client)
+        store = cls(parts.netloc, parts.path, config["UPLOAD_FOLDER"], _client(config, read_timeout=30, attempts=2))
+        store.probe_client = _client(config, read_timeout=2, attempts=1)
+        return store
+
+    def check(self) -> None:
+        """The bucket answers (HEAD, within a few seconds, no retry) and the local staging folder is writable."""
+        try:
+            self.probe_client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(reason=type(exc).__name__) from exc
+        self.staging.check()
 
     # --- names ------------------------------------------------------------------------
     def key(self, rel: str) -> str:

@@ -64,6 +64,7 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.http import parse_cookie
 from werkzeug.wsgi import get_host
 
+from app.ops.metrics import ENDPOINT
 from app.security import global_headers
 from app.services.errors import NotFound
 from app.services.library.access import STREAM_LOOKUP
@@ -167,6 +168,7 @@ class StreamFastPath:
         match = _PATH.match(environ.get("PATH_INFO", ""))
         track_id = parse_id(match.group(1)) if match else None
         if environ.get(GRANT_HEADER):
+            environ[ENDPOINT] = "streaming.grant"
             return self._grant(environ, track_id)(environ, start_response)
         query = environ.get("QUERY_STRING")
         quality = _QUALITY_QUERY.match(query) if query else None
@@ -185,6 +187,7 @@ class StreamFastPath:
                 log.warning("stream fast path failed; Flask answers instead", exc_info=True)
                 response = None
             if response is not None:
+                environ[ENDPOINT] = "streaming.fast_path"  # its own latency label: a seek without Flask
                 limit_stalls(environ, self.send_timeout)
                 return response(environ, start_response)
         return self.wsgi_app(environ, start_response)

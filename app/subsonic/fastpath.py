@@ -42,6 +42,7 @@ from sqlalchemy import Engine, Row, and_, bindparam, select
 
 from app.models import AppPassword, Track, User
 from app.models.types import utcnow
+from app.ops.metrics import ENDPOINT
 from app.services import accounts
 from app.services.credentials import clean_client
 from app.services.library.access import STREAM_COLUMNS, visible_to
@@ -104,6 +105,7 @@ class SubsonicStreamFastPath:
                 log.warning("Subsonic stream fast path failed; Flask answers instead", exc_info=True)
                 response = None
             if response is not None:
+                environ[ENDPOINT] = "subsonic.stream_fast_path"
                 limit_stalls(environ, self.send_timeout)
                 return response(environ, start_response)
         return self.wsgi_app(environ, start_response)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.ops import metrics
 from app.services.errors import DomainError
 from app.services.storage import Storage
 from app.services.transcode.presets import Preset
@@ -134,6 +135,7 @@ def take_slots(storage: Storage, limits: Limits, user_id: int) -> Slots:
         else:
             Slots(taken).release()
             raise TranscodeBusy(retry_after=limits.retry_after)
+    metrics.transcode_started()  # every ffmpeg holds slots, so every start passes here
     return Slots(taken)
 
 
