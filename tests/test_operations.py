@@ -13,7 +13,7 @@ import pytest
 from app.ops import logs
 from app.ops.metrics import ACTIVE_STREAMS
 from app.services.storage import get_storage
-from tests.helpers import add_track, login
+from tests.helpers import add_track, free_port, login
 
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
 
@@ -149,3 +149,29 @@ def test_json_log_lines_carry_the_request_id_and_no_secret(make_app, capsys):
     assert line["level"] == "WARNING"
     assert "hunter2-secret" not in json.dumps(lines) and "abcdef0123" not in json.dumps(lines)
     assert "p=[redacted]" in line["message"]
+
+
+def test_an_object_store_that_does_not_answer(make_app, make_user, s3_settings):
+    """/readyz asks the bucket; a stream the store cannot give is a counted storage error."""
+    app = make_app(**s3_settings)
+    assert app.test_client().get("/readyz").json["checks"]["storage"] == "ok"
+    with app.app_context():
+        owner = make_user("carol")
+        track_id = add_track(owner, "tagged.mp3").id
+    missing_bucket = {**s3_settings, "STORAGE_URL": "s3://no-such-bucket-here/x"}
+    assert make_app(**missing_bucket).test_client().get("/readyz").json["failed"] == ["storage"]
+
+    down = make_app(**{**s3_settings, "S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "READY_TIMEOUT": 5})
+    client = down.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["failed"] == ["storage"]
+
+    def unavailable() -> float:
+        page = client.get("/metrics").get_data(as_text=True)
+        return _count(page, "musiccloud_storage_errors_total", kind="unavailable")
+
+    before = unavailable()
+    with down.app_context():
+        login(client, "carol")
+    assert client.get(f"/stream/{track_id}", headers={"Range": "bytes=0-99"}).status_code == 503
+    assert unavailable() == before + 1
