@@ -95,6 +95,7 @@ def test_metrics_count_requests_by_endpoint_and_streams_until_sent(app, client, 
     for _ in range(3):
         assert client.get("/library").status_code == 200
     assert client.get("/no-such-page").status_code == 404
+    assert client.get("/rest/ping.view?v=1.16.1&c=test").status_code == 200  # each Subsonic method its own
     streaming = ACTIVE_STREAMS._value.get()
     answer = client.get(f"/stream/{track.id}", headers={"Range": "bytes=0-99"}, buffered=False)
     assert answer.status_code == 206
@@ -109,6 +110,7 @@ def test_metrics_count_requests_by_endpoint_and_streams_until_sent(app, client, 
     assert grew("musiccloud_http_requests_total", endpoint="library.index", method="GET", status="200") == 3
     assert grew("musiccloud_http_request_duration_seconds_count", endpoint="library.index") == 3
     assert grew("musiccloud_http_requests_total", endpoint="unmatched", method="GET", status="404") == 1
+    assert grew("musiccloud_http_requests_total", endpoint="subsonic.ping", method="GET", status="200") == 1
     assert "musiccloud_job_queue_depth" in after
     assert "musiccloud_transcodes_running 0.0" in after
 

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from app.extensions import csrf, db
 from app.models import JobState, Playlist, PlaylistVisibility, Role, Track, User
 from app.models.types import utcnow
+from app.ops.metrics import ENDPOINT
 from app.services import accounts, jobs, listening, play_queue, playlists, recommend, stars
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access, browse, lists, lyrics
@@ -84,6 +85,7 @@ def dispatch(name: str) -> Response:
         entry = METHODS.get(name)
         if entry is None:
             raise SubsonicError(NOT_FOUND, f"Unknown API method: {name[:64]}.")
+        request.environ[ENDPOINT] = f"subsonic.{name}"  # each method its own latency (known names only)
         view, needs_auth = entry
         user = authenticate(request.values) if needs_auth else None
         # The whole method runs again when the database asks (two devices starring
