@@ -324,6 +324,8 @@ JOB_LABELS = {
     jobs.UPDATE_RECOMMENDATIONS: _l("Recommendations update"),
     jobs.REBUILD_RECOMMENDATIONS: _l("Recommendations rebuild"),
     jobs.REBUILD_SEARCH_WORDS: _l("Search vocabulary rebuild"),
+    jobs.REFRESH_MIXES: _l("For you mixes refresh"),
+    jobs.REFRESH_ALL_MIXES: _l("For you mixes nightly refresh"),
 }
 
 

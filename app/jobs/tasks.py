@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from huey import crontab
 
-from app.services import jobs, recommend
+from app.services import jobs, mixes, recommend
 from app.services.jobs import (
     ANALYSE_TRACK,
     HOURLY_CLEANUP,
@@ -23,6 +23,8 @@ from app.services.jobs import (
     MAKE_COVER,
     REBUILD_RECOMMENDATIONS,
     REBUILD_SEARCH_WORDS,
+    REFRESH_ALL_MIXES,
+    REFRESH_MIXES,
     TRIM_VARIANTS,
     UPDATE_RECOMMENDATIONS,
     VERIFY_LIBRARY,
@@ -97,6 +99,17 @@ def rebuild_recommendations() -> dict[str, int]:
     return {"tracks": recommend.rebuild_all()}
 
 
+def refresh_mixes(user_id: int) -> dict[str, int]:
+    """Recompute and store one listener's For you mixes (their history changed enough, or nightly)."""
+    return mixes.refresh_job(user_id)
+
+
+def refresh_all_mixes() -> dict[str, int]:
+    """Queue the refresh of every active listener's mixes (nightly, after the co-listening
+    rebuild: new uploads and new co-listening reach the mixes)."""
+    return {"listeners": mixes.queue_all()}
+
+
 def rebuild_search_words() -> dict[str, int]:
     """Rebuild the search's vocabulary (nightly: drops the words of deleted or retagged
     tracks, which uploads and edits, adding words as they go, leave behind)."""
@@ -113,6 +126,8 @@ TASKS: dict[str, Callable[..., Any]] = {
     UPDATE_RECOMMENDATIONS: update_recommendations,
     REBUILD_RECOMMENDATIONS: rebuild_recommendations,
     REBUILD_SEARCH_WORDS: rebuild_search_words,
+    REFRESH_MIXES: refresh_mixes,
+    REFRESH_ALL_MIXES: refresh_all_mixes,
 }
 
 
@@ -133,5 +148,6 @@ PERIODIC = [
     # Transcodes fill the cache quickly (a 4-minute track is 4 to 10 MB per preset).
     Periodic("trim_variants_schedule", TRIM_VARIANTS, (), crontab(minute="*/10")),
     Periodic("nightly_recommendations", REBUILD_RECOMMENDATIONS, (), crontab(hour="3", minute="41")),
+    Periodic("nightly_mixes", REFRESH_ALL_MIXES, (), crontab(hour="4", minute="3")),
     Periodic("nightly_search_words", REBUILD_SEARCH_WORDS, (), crontab(hour="3", minute="23")),
 ]

@@ -23,7 +23,7 @@ from app.library.forms import (
     licence_name,
 )
 from app.models import AnalysisState, ImportState, Track, Visibility
-from app.services import likes, listening, playlists, recommend, stars, track_meta, track_stats
+from app.services import likes, listening, mixes, playlists, recommend, stars, track_meta, track_stats
 from app.services.errors import DomainError
 from app.services.library import (
     access,
@@ -83,9 +83,9 @@ def index() -> str:
     return _library_page(home=False)
 
 
-def _mixes_data(mixes: list[recommend.Mix]) -> list[dict[str, Any]]:
+def _mixes_data(found: list[recommend.Mix]) -> list[dict[str, Any]]:
     return [
-        {"kind": m.kind, "label": m.label, "tracks": m.tracks, "data": [track_data(t) for t in m.tracks]} for m in mixes
+        {"kind": m.kind, "label": m.label, "tracks": m.tracks, "data": [track_data(t) for t in m.tracks]} for m in found
     ]
 
 
@@ -225,8 +225,11 @@ def bulk_undo() -> Response:
 @bp.get("/library/for-you")
 @login_required
 def for_you() -> str:
-    """Mixes from the user's listening: a daily mix per taste, rediscover, new for you."""
-    return render_template("library/for_you.html", mixes=_mixes_data(recommend.for_you(current_user.id)))
+    """Mixes from the user's listening: a daily mix per taste, rediscover, new for you, as
+    the mixes job stored them (computed and stored now for a listener who has none yet)."""
+    # Two first visits at once store the same mixes twice: the second runs again and reads them.
+    found = retrying(lambda: mixes.for_you(current_user.id))
+    return render_template("library/for_you.html", mixes=_mixes_data(found))
 
 
 @bp.get("/library/genres")

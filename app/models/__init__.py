@@ -2,7 +2,7 @@
 
 from app.models.bulk import BulkEdit
 from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
-from app.models.discovery import CoListen, TrackLike
+from app.models.discovery import CoListen, StoredMixes, TrackLike
 from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
 from app.models.job import Job, JobState
@@ -55,6 +55,7 @@ __all__ = [
     "RoleLimits",
     "SearchWord",
     "Setting",
+    "StoredMixes",
     "Track",
     "TrackLike",
     "TrackRating",

@@ -4,8 +4,9 @@ favourite, which is a collection), and the similar-track table the jobs keep up 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, SmallInteger
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, SmallInteger
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -42,3 +43,23 @@ class CoListen(db.Model):
     other_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
     listeners: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
+
+
+class StoredMixes(db.Model):
+    """A listener's "For you" mixes as the mixes job last computed them (app/services/mixes.py).
+
+    `mixes` is a list of {"kind", "label", "tracks": [track ids]}; the pages filter the ids
+    again when they read them (tracks deleted, made private or disliked since). `changes`
+    counts the listens, likes and hearts since; enough of them queue a refresh, once
+    (`refresh_queued_at`).
+    """
+
+    __tablename__ = "stored_mixes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    mixes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # How many tracks the taste they were built from had (a small history changes faster).
+    basis: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    refresh_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import TrackLike
 from app.models.discovery import DISLIKE, LIKE
-from app.services import recommend
+from app.services import mixes, recommend
 from app.services.errors import DomainError
 from app.services.library import access
 from app.services.rows import delete_row
@@ -56,6 +56,7 @@ def set_state(user_id: int, track_id: int, value: str) -> str:
         row.value = _VALUES[value]
     db.session.flush()
     recommend.queue_update([track_id])
+    mixes.note_changes(user_id)
     return value
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import PlayEvent, Track, Visibility
 from app.models.types import utcnow
-from app.services import recommend
+from app.services import mixes, recommend
 from app.services.library import access
 
 # A listen counts after half the track or four minutes, whichever comes first.
@@ -40,6 +40,7 @@ def record_play(user_id: int, track_id: int) -> PlayEvent:
     db.session.flush()
     if track.visibility == Visibility.PUBLIC:
         recommend.queue_update(recommend.session_tracks(user_id, track.id))
+    mixes.note_changes(user_id)
     return event
 
 

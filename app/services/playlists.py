@@ -27,7 +27,7 @@ from app.extensions import db
 from app.models import Favourite, Playlist, PlaylistEntry, PlaylistVisibility, Track, User
 from app.models.playlist import DESCRIPTION_MAX, NAME_MAX
 from app.models.types import utcnow
-from app.services import recommend
+from app.services import mixes, recommend
 from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access
 from app.services.rows import delete_row
@@ -365,9 +365,11 @@ def set_favourite(user_id: int, track_id: int, on: bool) -> None:
     access.get_visible_track(user_id, track_id)
     if not on:
         delete_row(Favourite, (user_id, track_id))
+        mixes.note_changes(user_id)
     elif db.session.get(Favourite, (user_id, track_id)) is None:
         db.session.add(Favourite(user_id=user_id, track_id=track_id))
         recommend.queue_update([track_id])
+        mixes.note_changes(user_id)
     db.session.flush()
 
 

@@ -93,13 +93,13 @@ def queue_update(track_ids: Iterable[int]) -> None:
         jobs.submit(jobs.UPDATE_RECOMMENDATIONS, sorted(public))
 
 
-def _disliked(user_id: int) -> Select:
+def disliked_query(user_id: int) -> Select:
     return select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
 
 
 def disliked_ids(user_id: int) -> set[int]:
     """Every track the user disliked (left out of whatever is suggested to them)."""
-    return set(db.session.scalars(_disliked(user_id)))
+    return set(db.session.scalars(disliked_query(user_id)))
 
 
 def _public(track_ids: Iterable[int]) -> set[int]:
@@ -428,18 +428,18 @@ def _seed_tracks(user_id: int, kind: str, value: str | int | None) -> list[Track
     """The tracks a radio starts from. Raises NotFound (nothing the user can see) or InvalidSeed.
 
     "recommended" (the shuffle by recommendation) starts from the user's favourites of
-    the moment (`_taste`); a user with no history yet gets tracks they can see, at random.
+    the moment (`taste_of`); a user with no history yet gets tracks they can see, at random.
     """
     if kind == "track":
         return [access.get_visible_track(user_id, int(value or 0))]
     if kind == "recommended":
-        favourites = [track for track, _ in _taste(user_id)[:RADIO_SEED_TRACKS]]
+        favourites = [track for track, _ in taste_of(user_id)[:RADIO_SEED_TRACKS]]
         if favourites:
             return favourites
         found = list(
             db.session.scalars(
                 select(Track)
-                .where(access.visible_to(user_id), Track.id.not_in(_disliked(user_id)))
+                .where(access.visible_to(user_id), Track.id.not_in(disliked_query(user_id)))
                 .order_by(func.random())
                 .limit(RADIO_SEED_TRACKS)
             )
@@ -547,7 +547,7 @@ class Mix:
     tracks: list[Track]
 
 
-def _taste(user_id: int) -> list[tuple[Track, float]]:
+def taste_of(user_id: int) -> list[tuple[Track, float]]:
     """The user's tracks by weight: plays in TASTE_WINDOW (log-weighted), likes and hearts."""
     since = utcnow() - TASTE_WINDOW
     weight: dict[int, float] = defaultdict(float)
@@ -571,18 +571,34 @@ def _taste(user_id: int) -> list[tuple[Track, float]]:
     return sorted(((t, weight[t.id]) for t in tracks), key=lambda pair: (-pair[1], pair[0].id))
 
 
-def daily_mixes(user_id: int, today: date | None = None, taste: list[tuple[Track, float]] | None = None) -> list[Mix]:
+def day_order(user_id: int, tracks: list[Track], today: date | None = None) -> list[Track]:
+    """A daily mix's tracks in the day's order, the same all day."""
+    day = (today or utcnow().date()).toordinal()
+    shuffled = list(tracks)
+    # Not a secret: any generator does.
+    random.Random(day * 7919 + user_id).shuffle(shuffled)  # noqa: S311
+    return shuffled
+
+
+def daily_mixes(
+    user_id: int,
+    today: date | None = None,
+    taste: list[tuple[Track, float]] | None = None,
+    *,
+    shuffled: bool = True,
+) -> list[Mix]:
     """Up to DAILY_MIXES mixes, one per taste cluster (the genres, else artists, the user
     plays and loves most): the cluster's favourites and tracks like them, in an order
-    that changes each day. `taste` is `_taste(user_id)` when the caller has it."""
+    that changes each day (`day_order`; with shuffled=False, best first, for the stored
+    mixes, which take the day's order when read). `taste` is `taste_of(user_id)` when
+    the caller has it."""
     clusters: dict[str, list[tuple[Track, float]]] = defaultdict(list)
     names: dict[str, str] = {}
-    for track, weight in _taste(user_id) if taste is None else taste:
+    for track, weight in taste_of(user_id) if taste is None else taste:
         key = f"g:{track.genre_key}" if track.genre_key else f"a:{track.artist_key}"
         clusters[key].append((track, weight))
         names.setdefault(key, track.genre or track.artist)
     ranked = sorted(clusters, key=lambda key: -sum(w for _, w in clusters[key]))[:DAILY_MIXES]
-    day = (today or utcnow().date()).toordinal()
     mixes = []
     disliked = disliked_ids(user_id)
     for key in ranked:
@@ -593,9 +609,7 @@ def daily_mixes(user_id: int, today: date | None = None, taste: list[tuple[Track
             for s in similar_to(user_id, seed, MIX_SIZE, candidates=MIX_SIZE * 2, disliked=disliked):
                 picked.setdefault(s.track.id, s.track)
         tracks = list(picked.values())[:MIX_SIZE]
-        # A day's order, the same all day (not a secret: any generator does).
-        random.Random(day * 7919 + user_id).shuffle(tracks)  # noqa: S311
-        mixes.append(Mix("daily", names[key], tracks))
+        mixes.append(Mix("daily", names[key], day_order(user_id, tracks, today) if shuffled else tracks))
     return mixes
 
 
@@ -628,8 +642,8 @@ def rediscover(user_id: int, limit: int = MIX_SIZE) -> Mix:
 
 def new_for_you(user_id: int, limit: int = MIX_SIZE, taste: list[tuple[Track, float]] | None = None) -> Mix:
     """Public tracks of other accounts the user has never played, their favourite genres first.
-    `taste` is `_taste(user_id)` when the caller has it."""
-    genres = [t.genre_key for t, _ in (_taste(user_id) if taste is None else taste) if t.genre_key][: TASTE_SEEDS * 2]
+    `taste` is `taste_of(user_id)` when the caller has it."""
+    genres = [t.genre_key for t, _ in (taste_of(user_id) if taste is None else taste) if t.genre_key][: TASTE_SEEDS * 2]
     played = select(PlayEvent.track_id).where(PlayEvent.user_id == user_id)
     disliked = select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
     tracks = db.session.scalars(
@@ -646,10 +660,16 @@ def new_for_you(user_id: int, limit: int = MIX_SIZE, taste: list[tuple[Track, fl
     return Mix("new", None, list(tracks))
 
 
-def for_you(user_id: int) -> list[Mix]:
-    """The home page's mixes, those with tracks: the daily mixes, rediscover, new for you."""
-    taste = _taste(user_id)
-    mixes = [*daily_mixes(user_id, taste=taste), rediscover(user_id), new_for_you(user_id, taste=taste)]
+def for_you(user_id: int, taste: list[tuple[Track, float]] | None = None, *, shuffled: bool = True) -> list[Mix]:
+    """The home page's mixes, those with tracks: the daily mixes, rediscover, new for you,
+    computed now (the pages read them as the mixes job stored them: app/services/mixes.py).
+    `taste` is `taste_of(user_id)` when the caller has it; `shuffled` as for daily_mixes."""
+    taste = taste_of(user_id) if taste is None else taste
+    mixes = [
+        *daily_mixes(user_id, taste=taste, shuffled=shuffled),
+        rediscover(user_id),
+        new_for_you(user_id, taste=taste),
+    ]
     return [mix for mix in mixes if mix.tracks]
 
 
@@ -660,7 +680,7 @@ def for_user(user_id: int, limit: int = 10, exclude: Iterable[int] = ()) -> list
     skip = played | set(exclude)
     scores: dict[int, float] = defaultdict(float)
     tracks: dict[int, Track] = {}
-    for seed, weight in _taste(user_id)[:TASTE_SEEDS]:
+    for seed, weight in taste_of(user_id)[:TASTE_SEEDS]:
         for s in similar_to(user_id, seed, limit * 3, exclude=skip):
             scores[s.track.id] += weight * s.score
             tracks[s.track.id] = s.track
