@@ -645,19 +645,21 @@ def new_for_you(user_id: int, limit: int = MIX_SIZE, taste: list[tuple[Track, fl
     `taste` is `taste_of(user_id)` when the caller has it."""
     genres = [t.genre_key for t, _ in (taste_of(user_id) if taste is None else taste) if t.genre_key][: TASTE_SEEDS * 2]
     played = select(PlayEvent.track_id).where(PlayEvent.user_id == user_id)
-    disliked = select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
-    tracks = db.session.scalars(
-        select(Track)
-        .where(
-            Track.visibility == Visibility.PUBLIC,
-            Track.owner_id != user_id,
-            Track.id.not_in(played),
-            Track.id.not_in(disliked),
-        )
-        .order_by(case((Track.genre_key.in_(genres or [""]), 0), else_=1), Track.uploaded_at.desc(), Track.id)
-        .limit(limit)
+    new = select(Track).where(
+        Track.visibility == Visibility.PUBLIC,
+        Track.owner_id != user_id,
+        Track.id.not_in(played),
+        Track.id.not_in(disliked_query(user_id)),
     )
-    return Mix("new", None, list(tracks))
+    # The favourite genres' newest, then the others' newest: two scans of the upload-time
+    # index that stop at `limit`, rather than sorting every public track.
+    newest = (Track.uploaded_at.desc(), Track.id)
+    wanted = genres or [""]
+    tracks = list(db.session.scalars(new.where(Track.genre_key.in_(wanted)).order_by(*newest).limit(limit)))
+    if len(tracks) < limit:
+        others = or_(Track.genre_key.is_(None), Track.genre_key.not_in(wanted))
+        tracks += db.session.scalars(new.where(others).order_by(*newest).limit(limit - len(tracks)))
+    return Mix("new", None, tracks)
 
 
 def for_you(user_id: int, taste: list[tuple[Track, float]] | None = None, *, shuffled: bool = True) -> list[Mix]:
