@@ -1,18 +1,23 @@
-"""The home page's "For you" mixes at 50,000 tracks and 1,000,000 listens, on SQLite and PostgreSQL.
+"""Discovery's budgets at 50,000 tracks and 1,000,000 listens, on SQLite and PostgreSQL.
 
     python bench/home_bench.py [--tracks 50000] [--plays 1000000] [--runs 40] [--db sqlite,postgresql]
 
 Seeds a fresh migrated database with library_bench's 50,000 tracks (a fifth of them
 public, the other accounts' all public), 150 listeners with two favourite genres each
 listening in sessions over two years, and the bench user's own history (20,000 listens,
-likes, hearts and dislikes); the rest of the listens are the other listeners'. The
-co-listening table is then rebuilt by the nightly job's code (its time is printed).
-Timed in process (server time: routing, queries, templates; no network):
+likes, hearts and dislikes); the rest of the listens are the other listeners'. Then the
+nightly work, timed: the co-listening table's rebuild and every listener's mixes
+(budget: 2 minutes for the full rebuild). Timed in process (server time: routing,
+queries, templates; no network), each next to its budget:
 
-- `/` as a listener sees it first: the library's first page with the mixes' section
-  above it (the page then loads the mixes from the For you page);
-- `/library`, the same page without that section: the reference in the same run;
-- `/library/for-you`, the mixes the home page loads, and `recommend.for_you` without a page;
+- `/library`, the library's first page without the mixes: the reference in the same run;
+- `/`, the same page with the mixes' section (the page then loads the mixes from For you);
+- `/library/for-you`, the stored mixes (For you, and what `/` loads), and `/` then it, as
+  a browser opening the home page asks (budget 100 ms);
+- a track page with its similar tracks, and `recommend.similar_tracks` alone (100 ms);
+- computing the mixes on the spot (the former way), a first visit of a listener without
+  stored mixes, and one listener's refresh job;
+- the co-listening update job after one listen (budget 50 ms of job time);
 - the first batch of the shuffle by recommendation (`POST /api/radio`).
 """
 
@@ -30,12 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from app.extensions import db
-from app.models import Favourite, PlayEvent, Role, Track, TrackLike, Visibility
+from app.models import CoListen, Favourite, PlayEvent, Role, StoredMixes, Track, TrackLike, Visibility
 from app.models.discovery import DISLIKE, LIKE
-from app.services import accounts, recommend
+from app.services import accounts, mixes, recommend
 from bench.library_bench import GENRES, analyse, login, measure, migrated_app, seed
 
 LISTENERS = 150
@@ -112,39 +117,128 @@ def timed(runs: int, call) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
+def rebuild(bench_id: int) -> tuple[float, float, int]:
+    """The nightly work at this size: the co-listening table, then every listener's mixes
+    (one REFRESH_MIXES job each, run here one after the other). Seconds for each, and how
+    many listeners."""
+    started = time.perf_counter()
+    recommend.rebuild_all()
+    db.session.commit()
+    co_listening = time.perf_counter() - started
+    people = [bench_id, *db.session.scalars(select(PlayEvent.user_id).where(PlayEvent.user_id != bench_id).distinct())]
+    started = time.perf_counter()
+    for user_id in people:
+        mixes.refresh_job(user_id)
+        db.session.commit()
+    return co_listening, time.perf_counter() - started, len(people)
+
+
+def listen_then_update(runs: int) -> tuple[float, float]:
+    """Job time of the incremental co-listening update after one listen of a public track:
+    a listener plays one more track of their own history, then the job redoes the rows
+    of that session's tracks (recommend.session_tracks), as listening.record_play queues."""
+    rng = random.Random(5)
+    history = db.session.execute(
+        select(PlayEvent.user_id, PlayEvent.track_id)
+        .join(Track, Track.id == PlayEvent.track_id)
+        .where(Track.visibility == Visibility.PUBLIC)
+        .order_by(PlayEvent.id)
+        .limit(20_000)
+    ).all()
+    now = datetime.now(UTC)
+    times = []
+    for i in range(runs + 1):
+        user_id, track_id = rng.choice(history)
+        db.session.add(PlayEvent(user_id=user_id, track_id=track_id, played_at=now + timedelta(minutes=i)))
+        db.session.commit()
+        started = time.perf_counter()
+        recommend.update_co_listens(recommend.session_tracks(user_id, track_id))
+        db.session.commit()
+        if i:  # the first one warms caches
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def prepare(backend: str, tracks: int, plays: int) -> tuple[int, int, list[tuple]]:
+    """Seed, then the nightly work; return the bench user, a track of theirs with
+    co-listening rows (the track page's case) and the rebuild's rows."""
+    started = time.perf_counter()
+    bench_id, _, _ = seed(tracks)
+    listens(bench_id, plays)
+    seeded = time.perf_counter() - started
+    co_listening, all_mixes, people = rebuild(bench_id)
+    total = db.session.scalar(select(func.count()).select_from(PlayEvent))
+    seed_track = db.session.scalar(
+        select(CoListen.track_id)
+        .join(Track, Track.id == CoListen.track_id)
+        .where(Track.owner_id == bench_id)
+        .group_by(CoListen.track_id)
+        .order_by(func.count().desc(), CoListen.track_id)
+        .limit(1)
+    )
+    db.session.remove()
+    print(
+        f"{backend}: seeded {tracks} tracks and {total} listens in {seeded:.0f} s; co-listening rebuilt in "
+        f"{co_listening:.1f} s, the mixes of {people} listeners in {all_mixes:.1f} s",
+        file=sys.stderr,
+    )
+    return (
+        bench_id,
+        seed_track,
+        [
+            (backend, "full rebuild: co-listening table", None, co_listening * 1000, "2 min", "-"),
+            (backend, f"full rebuild: the mixes of all {people} listeners", None, all_mixes * 1000, "", "-"),
+            (backend, "full rebuild: both (the nightly work)", None, (co_listening + all_mixes) * 1000, "2 min", "-"),
+        ],
+    )
+
+
 def run(backend: str, tracks: int, plays: int, runs: int) -> list[tuple]:
     with tempfile.TemporaryDirectory() as tmp, migrated_app(backend, tmp) as (app, _url):
         with app.app_context():
-            started = time.perf_counter()
-            bench_id, _, _ = seed(tracks)
-            listens(bench_id, plays)
-            seeded = time.perf_counter() - started
-            started = time.perf_counter()
-            recommend.rebuild_all()
-            db.session.commit()
-            rebuilt = time.perf_counter() - started
-            total = db.session.scalar(select(func.count()).select_from(PlayEvent))
-            db.session.remove()
-        print(
-            f"{backend}: seeded {tracks} tracks and {total} listens in {seeded:.0f} s, "
-            f"co-listening rebuilt in {rebuilt:.1f} s",
-            file=sys.stderr,
-        )
+            bench_id, seed_track, results = prepare(backend, tracks, plays)
         client = app.test_client()
         login(client)
-        results = []
-        for label, url in [
-            ("/ (library, mixes' section)", "/"),
-            ("/library (reference)", "/library"),
-            ("/library/for-you (the mixes / loads)", "/library/for-you"),
+        for label, url, budget in [
+            ("/library (reference: no mixes)", "/library", ""),
+            ("/ (library and the mixes' section, before they load)", "/", ""),
+            ("/library/for-you (the stored mixes: For you, and what / loads)", "/library/for-you", "100 ms"),
+            ("track page (its 10 similar tracks)", f"/library/tracks/{seed_track}", "100 ms"),
         ]:
             median, p95, _rows = measure(client, url, runs)
             page = client.get(url).get_data(as_text=True)
-            results.append((backend, label, median, p95, page.count('<section class="card mix"')))
+            results.append((backend, label, median, p95, budget, page.count('<section class="card mix"')))
+
+        def home() -> None:
+            for url in ("/", "/library/for-you"):
+                assert client.get(url).status_code == 200
+
+        median, p95 = timed(runs, home)
+        results.append((backend, "home with its mixes: / then /library/for-you", median, p95, "100 ms", "-"))
         with app.app_context():
-            mixes = recommend.for_you(bench_id)
+            median, p95 = timed(
+                runs, lambda: (recommend.similar_tracks(bench_id, seed_track, 10), db.session.rollback())
+            )
+            results.append((backend, "recommend.similar_tracks (service)", median, p95, "100 ms", "-"))
+            found = recommend.for_you(bench_id)
             median, p95 = timed(runs, lambda: (recommend.for_you(bench_id), db.session.rollback()))
-            results.append((backend, "recommend.for_you (service)", median, p95, len(mixes)))
+            results.append((backend, "recommend.for_you (computing them, the former way)", median, p95, "", len(found)))
+
+        def first_visit() -> None:
+            # A listener without stored mixes: computed on the spot and stored.
+            with app.app_context():
+                db.session.execute(delete(StoredMixes).where(StoredMixes.user_id == bench_id))
+                db.session.commit()
+            assert client.get("/library/for-you").status_code == 200
+
+        median, p95 = timed(max(5, runs // 4), first_visit)
+        results.append((backend, "/library/for-you, first visit (computed and stored)", median, p95, "", "-"))
+        with app.app_context():
+            median, p95 = timed(max(5, runs // 4), lambda: (mixes.refresh_job(bench_id), db.session.commit()))
+            results.append((backend, "mixes refresh job, bench user (20,000 listens)", median, p95, "", "-"))
+            median, p95 = listen_then_update(max(5, runs // 4))
+            results.append((backend, "incremental update job after one listen", median, p95, "50 ms", "-"))
         page = client.get("/library").get_data(as_text=True)
         token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
 
@@ -153,7 +247,7 @@ def run(backend: str, tracks: int, plays: int, runs: int) -> list[tuple]:
             assert response.status_code == 200, response.get_data(as_text=True)
 
         median, p95 = timed(runs, shuffle)
-        results.append((backend, "POST /api/radio (shuffle, 10 tracks)", median, p95, "-"))
+        results.append((backend, "POST /api/radio (shuffle, 10 tracks)", median, p95, "", "-"))
         with app.app_context():
             db.engine.dispose()
         return results
@@ -169,11 +263,14 @@ def main() -> None:
     rows = []
     for backend in args.db.split(","):
         rows += run(backend.strip(), args.tracks, args.plays, args.runs)
-    print(f"\nFor you at {args.tracks} tracks and {args.plays} listens, server ms ({args.runs} requests each)\n")
-    print("| database | what | median | p95 | mixes |")
-    print("|---|---|---|---|---|")
-    for backend, label, median, p95, shown in rows:
-        print(f"| {backend} | {label} | {median:.1f} | {p95:.1f} | {shown} |")
+    print(f"\nDiscovery at {args.tracks} tracks and {args.plays} listens, server ms ({args.runs} runs each)\n")
+    print("| database | what | median | p95 | budget | mixes |")
+    print("|---|---|---|---|---|---|")
+    for backend, label, median, p95, budget, shown in rows:
+        if median is None:  # a single run, in seconds
+            print(f"| {backend} | {label} | - | {p95 / 1000:.1f} s | {budget} | {shown} |")
+        else:
+            print(f"| {backend} | {label} | {median:.1f} | {p95:.1f} | {budget} | {shown} |")
 
 
 if __name__ == "__main__":
