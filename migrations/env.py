@@ -54,9 +54,28 @@ def run_migrations_online():
     conf_args.setdefault("compare_type", True)
     conf_args.setdefault("include_object", include_object)
     with target_db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a table on SQLite (copy, drop, rename); with
+            # foreign keys on, dropping the old table would run every ON DELETE CASCADE
+            # that points at it: changing a column of tracks would delete every listen,
+            # playlist entry and like. Alembic's advice: foreign keys off while migrating
+            # (it must be set outside a transaction), checked and back on afterwards.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose references are gone: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 if context.is_offline_mode():

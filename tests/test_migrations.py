@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, table, text
 
 from app import create_app
 from app.extensions import db
 from app.models import Role, SearchWord, Track
 from app.models.types import for_this_dialect
-from app.services import accounts
+from app.services import accounts, likes, listening, playlists
 from app.unit_of_work import commit
 from config import TestConfig
 from tests import hostile
@@ -130,5 +130,35 @@ def test_the_search_text_migration_adds_free_tags_and_descriptions(empty_databas
         assert cli.invoke(args=["db", "downgrade", "0022"]).exit_code == 0
         texts = dict(db.session.execute(select(Track.id, Track.search_text)).tuples().all())
         assert texts == {ids[0]: "let it be the beatles past", ids[1]: "yesterday the beatles help"}
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_stepping_the_schema_down_and_up_keeps_listens_playlists_and_likes(empty_database: str, tmp_path: Path) -> None:
+    """Migrations that rebuild a table on SQLite (tracks, users) must not take the rows that
+    point at it with them: down to 0018 and back up, a library keeps its listens, playlist
+    entries, hearts and tracks."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
+    cli = app.test_cli_runner()
+    tables = ("users", "tracks", "play_events", "playlist_entries", "favourites")
+    with app.app_context():
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        owner = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
+        commit()
+        song = hostile.mp3_with_tags(tmp_path / "a.mp3", title="Let It Be", artist="The Beatles", album="Past")
+        track = add_track(owner, "a.mp3", content=song)
+        listening.record_play(owner.id, track.id)
+        mix = playlists.create(owner.id, "Mix")
+        playlists.add_tracks(owner.id, mix.id, [track.id])
+        playlists.set_favourite(owner.id, track.id, True)
+        likes.like(owner.id, track.id)
+        commit()
+        counts = {t: db.session.scalar(select(func.count()).select_from(table(t))) for t in tables}
+        assert all(counts.values()), counts
+        db.session.remove()
+        for step in (["downgrade", "0018"], ["upgrade"]):
+            result = cli.invoke(args=["db", *step])
+            assert result.exit_code == 0, result.output + repr(result.exception)
+        assert {t: db.session.scalar(select(func.count()).select_from(table(t))) for t in tables} == counts
         db.session.remove()
         db.engine.dispose()
