@@ -237,11 +237,13 @@ class Config:
     # Operations (the "Operations" part of the README). LOG_FORMAT: text (the
     # default) or json, one object per line with the request's id. METRICS_TOKEN:
     # the Bearer token that opens /metrics to another machine (unset: only from
-    # this one). READY_TIMEOUT: seconds /readyz waits for its checks.
+    # this one). READY_TIMEOUT: seconds /readyz waits for its checks;
+    # READY_CACHE_SECONDS: how long one check's answer serves every probe.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "info").strip().lower()
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
     READY_TIMEOUT = float(os.environ.get("READY_TIMEOUT", "3"))
+    READY_CACHE_SECONDS = float(os.environ.get("READY_CACHE_SECONDS", "1"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -268,6 +270,8 @@ class TestConfig(Config):
     BCRYPT_ROUNDS = 4
     RATELIMIT_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
+    # Each probe checks afresh (test_operations.py tests the shared answer).
+    READY_CACHE_SECONDS = 0.0
     ALLOW_REGISTRATION = True
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # Jobs run as they are submitted, so a test sees their effect at once (tests

@@ -53,6 +53,23 @@ def test_readyz_names_the_storage_when_it_cannot_write(app, client, tmp_path):
     assert client.get("/readyz").status_code == 200
 
 
+def test_readyz_answers_every_probe_from_one_recent_check(make_app, tmp_path):
+    """Probes within READY_CACHE_SECONDS get the last check's answer: a flood of /readyz
+    runs one check, not one each."""
+    app = make_app(READY_CACHE_SECONDS=60)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    with app.app_context():
+        root = get_storage().root
+    root.rename(tmp_path / "moved-away")
+    try:
+        assert client.get("/readyz").json["status"] == "ok"
+        app.extensions.pop("readiness")  # the minute is up
+        assert client.get("/readyz").json["failed"] == ["storage"]
+    finally:
+        (tmp_path / "moved-away").rename(root)
+
+
 def test_readyz_checks_a_configured_redis(make_app):
     app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", READY_TIMEOUT=2)
     answer = app.test_client().get("/readyz")

@@ -2,12 +2,17 @@
 Redis answers when one is configured, its storage takes a file or its bucket
 answers. Each check runs on a small pool with an overall deadline
 (READY_TIMEOUT seconds), so a load balancer always hears back quickly; a check
-still running then counts as failed."""
+still running then counts as failed. One check runs at a time per process and its
+answer serves every probe for READY_CACHE_SECONDS: a flood of /readyz (it needs no
+login) cannot queue checks behind each other until they all time out and every
+server looks down."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -30,8 +35,23 @@ def redis_urls(config: dict) -> list[str]:
     return list(dict.fromkeys(url for url in urls if url and url.startswith(REDIS_SCHEMES)))
 
 
+_LOCK = threading.Lock()
+
+
 def check_all(app: Flask) -> dict[str, bool]:
-    """Each component's health by name ("database", "storage", "redis" when configured)."""
+    """Each component's health by name ("database", "storage", "redis" when configured),
+    from a check at most READY_CACHE_SECONDS old (probes meanwhile wait for the one running)."""
+    fresh_for = app.config["READY_CACHE_SECONDS"]
+    with _LOCK:
+        last = app.extensions.get("readiness")
+        if last is not None and time.monotonic() - last[0] < fresh_for:
+            return dict(last[1])
+        result = _check_now(app)
+        app.extensions["readiness"] = (time.monotonic(), result)
+        return dict(result)
+
+
+def _check_now(app: Flask) -> dict[str, bool]:
     checks: dict[str, Callable[[], None]] = {
         "database": lambda: _database(app),
         "storage": lambda: _storage(app),
