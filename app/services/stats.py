@@ -112,10 +112,12 @@ def _gather(user_id: int, zone: tzinfo, since: datetime | None, until: datetime 
 
 
 def listening_stats(user_id: int, zone: tzinfo, days: int | None = None, now: datetime | None = None) -> Stats:
-    """The user's figures over the last `days` days (None: all their history)."""
+    """The user's figures over the last `days` local days, today included, from the first
+    one's midnight in `zone` (as the page's chart counts them; None: all their history)."""
     now = now or utcnow()
-    since = now - timedelta(days=days) if days is not None else None
-    return _gather(user_id, zone, since, None, now.astimezone(zone).date())
+    today = now.astimezone(zone).date()
+    since = start_of_day(today - timedelta(days=days - 1), zone) if days is not None else None
+    return _gather(user_id, zone, since, None, today)
 
 
 def bucket_of(day: date, scale: str) -> date:
