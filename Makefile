@@ -107,10 +107,14 @@ bench-deps: ## Install the Debian packages the benchmarks use (ffmpeg, nginx, wr
 
 # The file list, not the folder: Node 21 and later read a folder argument as a
 # file name and fail.
+# Every part runs even when one fails (a failure in the first part used to hide the
+# others' results); the target fails when any part did.
 test: system-deps install-dev player-deps translations ## Run the whole test suite (SQLite and PostgreSQL), then the player's JS tests
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial" $(PYTEST_ARGS)
-	$(BIN)/pytest -m serial $(PYTEST_ARGS)
-	node --test tests/js/*.test.mjs
+	status=0; \
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial" $(PYTEST_ARGS) || status=1; \
+	$(BIN)/pytest -m serial $(PYTEST_ARGS) || status=1; \
+	node --test tests/js/*.test.mjs || status=1; \
+	exit $$status
 
 bench: bench-deps install-dev ## Run every benchmark in bench/ and print their tables (about 20 minutes)
 	$(BIN)/python bench/library_bench.py

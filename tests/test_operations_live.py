@@ -33,7 +33,9 @@ sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_local  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-TWO_WORKERS = {"WEB_WORKERS": "2", "WEB_THREADS": "4"}
+# Every probe checks afresh: the checks are the subject here (test_operations.py tests
+# the answer kept for READY_CACHE_SECONDS).
+TWO_WORKERS = {"WEB_WORKERS": "2", "WEB_THREADS": "4", "READY_CACHE_SECONDS": "0"}
 
 
 def _instance(url: str, uploads: Path) -> dict[str, str]:
