@@ -26,7 +26,7 @@ from app.services import accounts, jobs
 from config import TestConfig
 from tests.audio import synthesize
 from tests.helpers import PASSWORD, PG_BASE_URL, add_track, free_port, require_postgres, wait_for_port
-from tests.servers import flask, log_in, request, server_env
+from tests.servers import Gunicorn, flask, log_in, request, server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
@@ -242,6 +242,18 @@ def test_metrics_summed_over_the_workers(start_gunicorn, tmp_path):
     assert _metric(_metrics(server.port), "musiccloud_job_queue_depth") == depth + 3
 
 
+def _pid_that_answered(server: Gunicorn, path: str) -> int:
+    """The worker whose JSON access line names `path` (the line is written just after the
+    answer goes out, so it is waited for)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for line in map(json.loads, filter(None, server.log.read_text().splitlines())):
+            if line.get("path") == path:
+                return line["pid"]
+        time.sleep(0.1)
+    pytest.fail(f"no access line for {path}:\n{server.log.read_text()[-3000:]}")
+
+
 def test_metrics_after_a_worker_dies(start_gunicorn, tmp_path):
     """A worker killed in the middle of a stream leaves no phantom listener behind;
     its requests stay counted."""
@@ -254,11 +266,7 @@ def test_metrics_after_a_worker_dies(start_gunicorn, tmp_path):
     try:
         page = _metrics(server.port)
         assert _metric(page, "musiccloud_active_streams") == 1
-        pid = next(
-            line["pid"]
-            for line in map(json.loads, filter(None, server.log.read_text().splitlines()))
-            if line.get("path") == "/metrics"
-        )
+        pid = _pid_that_answered(server, "/metrics")
         subprocess.run(["kill", "-9", str(pid)], check=True)
         page = _wait_for(server.port, "musiccloud_active_streams", 0)
         assert _metric(page, "musiccloud_active_streams") == 0
