@@ -293,13 +293,19 @@ def update_track(body: dict[str, Any], track_id: int) -> dict[str, Any]:
 def delete_track(track_id: int) -> None:
     """Delete a track and its file (the owner, or an admin)."""
     user = api_user()
-    found = access.get_visible_track(user.id, track_id) if not user.is_admin else db.session.get(Track, track_id)
-    if found is None:
-        raise access.NotFound("TRACK_NOT_FOUND")
-    if found.owner_id != user.id and not user.is_admin:
-        raise access.Forbidden("TRACK_NOT_OWNED")
-    files = editing.delete_track(found)
-    commit()
+    user_id, is_admin = user.id, user.is_admin
+
+    def remove() -> list[str]:
+        found = access.get_visible_track(user_id, track_id) if not is_admin else db.session.get(Track, track_id)
+        if found is None:
+            raise access.NotFound("TRACK_NOT_FOUND")
+        if found.owner_id != user_id and not is_admin:
+            raise access.Forbidden("TRACK_NOT_OWNED")
+        return editing.delete_track(found)
+
+    # Run again from the start when the database asks: the album this deletion empties may
+    # have just received another track (a move committed meanwhile), and is then kept.
+    files = retrying(remove)
     get_storage().delete_many(files)
 
 

@@ -176,8 +176,8 @@ def bulk_apply() -> Response | str | tuple[str, int]:
     if action == "delete":
         if not request.form.get("confirm"):
             return render_template("library/bulk_delete.html", form=form, count=len(ids))
-        files = bulk.delete_tracks(current_user.id, ids)
-        commit()
+        user_id = current_user.id
+        files = retrying(lambda: bulk.delete_tracks(user_id, ids))
         get_storage().delete_many(files)
         flash(ngettext("%(num)s track deleted.", "%(num)s tracks deleted.", len(ids)), "success")
         return redirect(url_for("library.index"))
@@ -527,10 +527,14 @@ def _remove_artwork(tracks: list[Track], back: str) -> Response:
 @bp.post("/library/tracks/<int:track_id>/delete")
 @login_required
 def delete(track_id: int) -> Response:
-    found = access.get_own_track(current_user.id, track_id)
-    title = found.title
-    files = editing.delete_track(found)
-    commit()
+    user_id = current_user.id
+
+    def remove() -> tuple[str, list[str]]:
+        # Again from the start when the database asks (an album it empties filled meanwhile).
+        found = access.get_own_track(user_id, track_id)
+        return found.title, editing.delete_track(found)
+
+    title, files = retrying(remove)
     get_storage().delete_many(files)
     flash(_("%(title)s is deleted.", title=title), "success")
     return redirect(url_for("library.index"))
