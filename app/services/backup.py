@@ -206,14 +206,7 @@ def _dump_sqlite(source: Path, out: Path) -> _Dump:
     snapshot, taken while the app goes on writing (WAL)."""
     if not source.is_file():
         raise BackupError(f"the SQLite database {source} does not exist.")
-    with (
-        contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as live,
-        contextlib.closing(sqlite3.connect(out)) as copy,
-    ):
-        try:
-            live.backup(copy)
-        except sqlite3.Error as exc:
-            raise BackupError(f"SQLite could not copy the database: {exc}.") from None
+    _sqlite_copy(source, out, "SQLite could not copy the database")
     reader = create_engine(f"sqlite:///{out}")
     try:
         with reader.connect() as conn:
@@ -376,14 +369,20 @@ def restore_database(src: Path, manifest: dict[str, Any]) -> None:
 
 def _restore_sqlite(dump: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sqlite_copy(dump, target, "SQLite could not restore the database")
+
+
+def _sqlite_copy(source: Path, target: Path, failure: str) -> None:
+    """Copy one SQLite database into another with SQLite's online backup API (one
+    consistent snapshot of `source`, opened read-only); BackupError("failure: why")."""
     with (
-        contextlib.closing(sqlite3.connect(f"file:{dump}?mode=ro", uri=True)) as saved,
-        contextlib.closing(sqlite3.connect(target)) as live,
+        contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as read,
+        contextlib.closing(sqlite3.connect(target)) as write,
     ):
         try:
-            saved.backup(live)
+            read.backup(write)
         except sqlite3.Error as exc:
-            raise BackupError(f"SQLite could not restore the database: {exc}.") from None
+            raise BackupError(f"{failure}: {exc}.") from None
 
 
 def _restore_postgresql(dump: Path, engine: Engine, schema: str | None) -> None:
