@@ -179,6 +179,34 @@ def test_a_tampered_file_is_named_on_restore(app, library, make_app, empty_datab
     assert not (tmp_path / "new" / library[1].storage_path).exists()
 
 
+def test_a_forced_restore_that_fails_keeps_the_instance_as_it_was(
+    app, library, make_app, empty_database, database_url, tmp_path
+):
+    """--force replaces the database in one step: a dump that breaks off half-way through
+    (its manifest agreeing) fails with the engine's reason, and the instance still holds
+    its own accounts, tracks and listens."""
+    dest = tmp_path / "backup"
+    assert cli(app, "backup", str(dest)).exit_code == 0
+    instance = make_app(SQLALCHEMY_DATABASE_URI=empty_database(database_url), UPLOAD_FOLDER=str(tmp_path / "new"))
+    assert cli(instance, "restore", str(dest)).exit_code == 0
+    with instance.app_context():
+        listening.record_play(library[0].owner_id, library[2].id)  # one listen more than the backup
+        commit()
+    before = contents(instance)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    dump = dest / manifest["database"]["file"]
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size * 2 // 3])
+    manifest["database"]["sha256"] = hashlib.sha256(dump.read_bytes()).hexdigest()
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+
+    done = cli(instance, "restore", str(dest), "--force")
+    assert done.exit_code == 1, done.output
+    reason = "end of file" if database_url.startswith("postgresql") else "database disk image is malformed"
+    assert "Restore failed:" in done.output and reason in done.output and "Traceback" not in done.output
+    assert contents(instance) == before
+    assert len(before["listens"]) == 3
+
+
 def test_restore_refuses_an_instance_that_is_not_empty(app, library, tmp_path):
     dest = tmp_path / "backup"
     assert cli(app, "backup", str(dest)).exit_code == 0

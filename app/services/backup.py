@@ -33,6 +33,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -386,17 +387,20 @@ def _sqlite_copy(source: Path, target: Path, failure: str) -> None:
 
 
 def _restore_postgresql(dump: Path, engine: Engine, schema: str | None) -> None:
-    with engine.begin() as conn:
+    """Replace the instance's tables with the dump's, all in one transaction: psql runs
+    the DROPs of the instance's own tables (--force) and then the dump as pg_restore
+    writes it out, and commits only when pg_restore read the whole dump. A damaged dump
+    or a failing statement rolls everything back: the instance keeps its database."""
+    with engine.connect() as conn:
         current = conn.execute(text("SELECT current_schema()")).scalar_one()
         if schema and current != schema:
             raise BackupError(
                 f"this backup holds the schema {schema!r}; this instance uses {current!r} "
                 "(restore into a database whose search_path starts with the backup's schema)."
             )
-        # --force: the instance's own tables go (their sequences with them).
-        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
-        for table in list(tables):
-            conn.execute(text(f'DROP TABLE IF EXISTS "{current}"."{table}" CASCADE'))
+        tables = list(
+            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
+        )
     libpq = _libpq(engine.url)
     contents = _run("pg_restore", "--list", str(dump), env=libpq.env)
     # The schema itself exists already (the instance's), and an extension's comment
@@ -409,20 +413,58 @@ def _restore_postgresql(dump: Path, engine: Engine, schema: str | None) -> None:
     except OSError:
         listing = Path(os.environ.get("TMPDIR", "/tmp")) / f"restore-{os.getpid()}.list"  # noqa: S108 - a private name
         listing.write_text("\n".join(keep) + "\n")
+    # The instance's own tables go first (their sequences with them), in the same transaction.
+    drops = "".join(f'DROP TABLE IF EXISTS "{current}"."{table}" CASCADE;\n' for table in tables)
     try:
-        _run(
-            "pg_restore",
-            "--single-transaction",
-            "--exit-on-error",
-            "--no-owner",
-            "--no-privileges",
-            f"--use-list={listing}",
-            f"--dbname={libpq.uri}",
-            str(dump),
+        _pipe_restore(
+            ["pg_restore", "--no-owner", "--no-privileges", f"--use-list={listing}", "--file=-", str(dump)],
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", f"--dbname={libpq.uri}"],
+            f"BEGIN;\n{drops}".encode(),
             env=libpq.env,
         )
     finally:
         listing.unlink(missing_ok=True)
+
+
+def _pipe_restore(writer: list[str], reader: list[str], preamble: bytes, *, env: dict[str, str]) -> None:
+    """Feed `reader` (psql) the preamble (which opens a transaction), then what `writer`
+    (pg_restore) prints, then COMMIT only when the writer finished well: otherwise psql
+    reaches the end of its input inside the open transaction, which PostgreSQL rolls back
+    when it disconnects. Raises BackupError with the failing program's own words."""
+    paths = [shutil.which(argv[0]) for argv in (writer, reader)]
+    for argv, path in zip((writer, reader), paths, strict=True):
+        if path is None:
+            raise BackupError(f"{argv[0]} is not installed (Debian: apt install postgresql-client).")
+    with (
+        tempfile.TemporaryFile() as writer_errors,
+        tempfile.TemporaryFile() as reader_errors,
+        subprocess.Popen(  # noqa: S603 - fixed programs and our own arguments
+            [paths[1], *reader[1:]], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=reader_errors, env=env
+        ) as psql,
+        subprocess.Popen(  # noqa: S603
+            [paths[0], *writer[1:]], stdout=subprocess.PIPE, stderr=writer_errors, env=env
+        ) as restore,
+    ):
+        assert psql.stdin is not None and restore.stdout is not None
+        try:
+            psql.stdin.write(preamble)
+            while chunk := restore.stdout.read(CHUNK):
+                psql.stdin.write(chunk)
+            if restore.wait() == 0:
+                psql.stdin.write(b"COMMIT;\n")
+            psql.stdin.close()
+        except BrokenPipeError:
+            pass  # psql stopped at an error: its own message says which
+        finally:
+            restore.stdout.close()
+            restore.wait()
+            psql.wait()
+        # psql's error first: when it stops, pg_restore only sees its output refused.
+        for program, process, errors in ((reader[0], psql, reader_errors), (writer[0], restore, writer_errors)):
+            if process.returncode != 0:
+                errors.seek(0)
+                said = errors.read().decode(errors="replace").strip()
+                raise BackupError(f"{program} failed: {said or process.returncode}")
 
 
 def restore_files(
