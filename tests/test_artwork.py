@@ -314,6 +314,33 @@ def test_album_artwork_changes_only_the_uploaders_own_tracks(app, alice, user, m
     assert not mine.artwork_uploaded and mine.cover_path is None
 
 
+def test_an_albums_cover_is_the_viewers_own_then_embedded_art(app, alice, user, make_user):
+    """Another account's uploaded picture stays on their track: the album shows the
+    viewer's own cover, else art embedded in a file."""
+    bob = make_user("bob")
+    make_user("carol")
+    bobs = add_track(bob, "cover.flac", Visibility.PUBLIC)  # embedded art, the older track
+    mine = add_track(user, "cover.flac", Visibility.PUBLIC)  # the same album: "Lossless"
+    assert mine.album_id == bobs.album_id
+    album = f"/library/albums/{mine.album_id}"
+    send_artwork(alice, f"/library/tracks/{mine.id}/artwork", picture(BLUE), "blue.png", album)
+
+    def hero(client) -> int:
+        return int(re.search(r'<img src="/stream/(\d+)/cover', client.get(album).get_data(as_text=True)).group(1))
+
+    assert hero(alice) == mine.id
+    for name in ("bob", "carol"):
+        viewer = app.test_client()
+        login(viewer, name)
+        assert hero(viewer) == bobs.id, name
+    # Without embedded art anywhere, the uploaded picture is the album's only cover.
+    bobs.cover_path = None
+    db.session.commit()
+    carol = app.test_client()
+    login(carol, "carol")
+    assert hero(carol) == mine.id
+
+
 def test_album_of_nobody_visible_is_404_and_of_others_only_403(app, alice, user, make_user):
     bob = make_user("bob")
     private = add_track(bob, "tagged.mp3")

@@ -224,12 +224,17 @@ class AlbumSummary:
 
 
 def _album_rows(user_id: int, where: ColumnElement[bool] | None = None) -> Select:
-    # The viewer's own uploaded album artwork first (an album is shared by every account
-    # with tracks under its title), then any track's cover.
+    # An album is shared by every account with tracks under its title: its cover is the
+    # viewer's own uploaded artwork, else the cover of one of the viewer's own tracks,
+    # else art embedded in a file, and only then a picture another account uploaded for
+    # their track (their choice for their copy, not the album's).
+    with_cover = Track.cover_path.is_not(None)
     own_artwork = func.max(
         case((and_(Track.artwork_uploaded.is_(True), Track.owner_id == user_id), Track.id), else_=None)
     )
-    cover = func.coalesce(own_artwork, func.max(case((Track.cover_path.is_not(None), Track.id), else_=None)))
+    own_cover = func.max(case((and_(with_cover, Track.owner_id == user_id), Track.id), else_=None))
+    embedded = func.max(case((and_(with_cover, Track.artwork_uploaded.is_(False)), Track.id), else_=None))
+    cover = func.coalesce(own_artwork, own_cover, embedded, func.max(case((with_cover, Track.id), else_=None)))
     stmt = (
         select(
             Album.id,
