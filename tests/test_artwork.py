@@ -19,8 +19,10 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AccessScope, Track, Visibility
 from app.services import credentials
+from app.services.library import covers
 from app.services.library.check import check_library
 from app.services.storage import get_storage
+from app.services.tags import get_pool
 from tests.helpers import DATA, add_track, csrf_from, login
 
 RED = (220, 20, 20)
@@ -152,6 +154,31 @@ def test_upload_replace_and_remove_on_the_edit_page(app, alice, user):
     assert not track.artwork_uploaded and track.cover_path == embedded and not track.cover_pending
     assert [rel for rel in stored() if "/covers/" in rel] == [embedded]
     assert alice.get(cover_address(alice, track.id)).data[:3] == b"\xff\xd8\xff"
+
+
+def test_artwork_uploaded_while_the_cover_job_reads_the_file_is_kept(app, alice, user):
+    """The cover job reads the file's embedded art for a while; an upload of artwork
+    committed meanwhile wins: the job does not put the embedded art back."""
+    track = add_track(user, "cover.flac")
+    track.cover_path, track.cover_pending = None, True  # as before its cover job ran
+    db.session.commit()
+    edit = f"/library/tracks/{track.id}/edit"
+
+    class UploadMeanwhile:
+        """The real reader, with the owner's upload committed while it reads."""
+
+        def __init__(self, pool) -> None:
+            self.pool = pool
+
+        def cover(self, path):
+            send_artwork(alice, f"/library/tracks/{track.id}/artwork", picture(BLUE), "blue.png", edit)
+            return self.pool.cover(path)
+
+    assert covers.make_cover(get_storage(), UploadMeanwhile(get_pool(2, 30, 1024)), track.id) is None
+    db.session.commit()
+    db.session.refresh(track)
+    assert track.artwork_uploaded and not track.cover_pending
+    assert near(colour_of(alice.get(cover_address(alice, track.id)).data), BLUE)
 
 
 def test_track_without_embedded_art_gets_the_placeholder_back(alice, user):

@@ -8,6 +8,8 @@ track at it. Until then the placeholder is served.
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from app.extensions import db
 from app.models import Track
 from app.services.errors import DomainError
@@ -26,8 +28,9 @@ def make_cover(store: Storage, pool: ParserPool, track_id: int) -> str | None:
     """Make and record the thumbnail of a track's embedded art; return its stored name.
 
     Does nothing (returns the existing name, or None) for a track that is gone, has its
-    thumbnail already (or uploaded artwork), or has none pending: running it twice is harmless. Art that is
-    no picture leaves the track without a cover. Raises TrackFileMissing, or
+    thumbnail already (or uploaded artwork), or has none pending: running it twice is
+    harmless; nor when artwork was uploaded while the file was read (returns None). Art
+    that is no picture leaves the track without a cover. Raises TrackFileMissing, or
     UnsupportedAudio when the reader fails on the file.
     """
     track = db.session.get(Track, track_id)
@@ -38,8 +41,19 @@ def make_cover(store: Storage, pool: ParserPool, track_id: int) -> str | None:
             cover = pool.cover(path)
     except FileNotFoundError:
         raise TrackFileMissing(track_id=track_id, path=track.storage_path) from None
-    if cover is not None:
-        track.cover_path = store.save_cover(track.owner_id, cover.digest, cover.jpeg)
-    track.cover_pending = False
-    db.session.flush()
-    return track.cover_path
+    saved = store.save_cover(track.owner_id, cover.digest, cover.jpeg) if cover is not None else None
+    # Reading the file takes a while: the owner may have uploaded artwork (or the track
+    # gone) meanwhile. The row changes only if it still waits for this job.
+    done = db.session.execute(
+        update(Track)
+        .where(
+            Track.id == track_id,
+            Track.cover_pending.is_(True),
+            Track.cover_path.is_(None),
+            Track.artwork_uploaded.is_(False),
+        )
+        .values(cover_path=saved, cover_pending=False)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(track)
+    return saved if done.rowcount else None
