@@ -6,8 +6,10 @@ nothing behind."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -78,6 +80,16 @@ def stored() -> set[str]:
     return {f.rel for f in get_storage().list_files()}
 
 
+def age_covers(seconds: float = 3600) -> None:
+    """Make every stored thumbnail look saved `seconds` ago, as a picture chosen some
+    time before is (a picture saved in the last minutes is kept: covers.remove_unused)."""
+    store = get_storage()
+    then = time.time() - seconds
+    for rel in stored():
+        if "/covers/" in rel:
+            os.utime(store.local_path(rel), (then, then))
+
+
 def incoming_left(app) -> list[Path]:
     return [p for p in (Path(app.config["UPLOAD_FOLDER"]) / ".incoming").glob("*") if p.is_file()]
 
@@ -112,6 +124,7 @@ def test_upload_replace_and_remove_on_the_edit_page(app, alice, user):
     page = alice.get(edit).get_data(as_text=True)
     assert "Upload artwork" in page and "Remove uploaded artwork" not in page
 
+    age_covers()
     done = send_artwork(alice, f"/library/tracks/{track.id}/artwork", picture(RED), "red.png", edit)
     assert done.status_code == 200 and "The artwork is saved." in done.get_data(as_text=True)
     assert "Remove uploaded artwork" in done.get_data(as_text=True)
@@ -139,12 +152,14 @@ def test_upload_replace_and_remove_on_the_edit_page(app, alice, user):
 
     # Replaced: the first upload's thumbnail is removed.
     first = track.cover_path
+    age_covers()
     send_artwork(alice, f"/library/tracks/{track.id}/artwork", picture(BLUE, "WEBP"), "blue.webp", edit)
     db.session.refresh(track)
     assert track.cover_path != first and first not in stored() and track.cover_path in stored()
     assert near(colour_of(alice.get(cover_address(alice, track.id)).data), BLUE)
 
     # Removed: the embedded cover comes back (made again by the cover job).
+    age_covers()
     token = csrf_from(alice, edit)
     gone = alice.post(f"/library/tracks/{track.id}/artwork/delete", data={"csrf_token": token}, follow_redirects=True)
     text = gone.get_data(as_text=True)
@@ -181,6 +196,40 @@ def test_artwork_uploaded_while_the_cover_job_reads_the_file_is_kept(app, alice,
     assert near(colour_of(alice.get(cover_address(alice, track.id)).data), BLUE)
 
 
+def test_a_replaced_picture_another_request_is_saving_again_stays(app, alice, user):
+    """Pictures are stored once per owner, saved before the rows naming them commit. A
+    picture replaced on one track while another request saves it for another track is
+    not removed under that request; a replaced picture is kept while recent, and the
+    library check removes it once it is not."""
+    first = add_track(user, "tagged.ogg")
+    second = add_track(user, "tagged.mp3")
+    edit = f"/library/tracks/{first.id}/edit"
+    send_artwork(alice, f"/library/tracks/{first.id}/artwork", picture(RED), "red.png", edit)
+    db.session.refresh(first)
+    red = first.cover_path
+    age_covers()
+    # Another request, giving the second track the same picture, has saved it...
+    store = get_storage()
+    with store.open(red) as fh:
+        assert store.save_cover(user.id, red.rpartition("/")[2].removesuffix(".jpg"), fh.read()) == red
+    # ...when the first track's picture is replaced: no committed row names red now.
+    send_artwork(alice, f"/library/tracks/{first.id}/artwork", picture(BLUE), "blue.png", edit)
+    assert red in stored()
+    second.cover_path, second.artwork_uploaded = red, True  # the other request commits
+    db.session.commit()
+    assert near(colour_of(alice.get(cover_address(alice, second.id)).data), RED)
+
+    # Blue replaced at once: recent, it stays (unused) until it is not.
+    blue = db.session.get(Track, first.id).cover_path
+    send_artwork(alice, f"/library/tracks/{first.id}/artwork", picture((20, 220, 20)), "green.png", edit)
+    assert blue in stored()
+    assert check_library(store).removed == []
+    age_covers()
+    assert check_library(store).removed == [blue]
+    green = db.session.get(Track, first.id).cover_path
+    assert {rel for rel in stored() if "/covers/" in rel} == {red, green}
+
+
 def test_track_without_embedded_art_gets_the_placeholder_back(alice, user):
     track = add_track(user, "tagged.ogg")
     edit = f"/library/tracks/{track.id}/edit"
@@ -188,6 +237,7 @@ def test_track_without_embedded_art_gets_the_placeholder_back(alice, user):
     db.session.refresh(track)
     assert track.artwork_uploaded and track.cover_path in stored()
     uploaded = track.cover_path
+    age_covers()
     token = csrf_from(alice, edit)
     alice.post(f"/library/tracks/{track.id}/artwork/delete", data={"csrf_token": token})
     db.session.refresh(track)
@@ -295,11 +345,13 @@ def test_no_orphan_file_when_the_database_refuses(app, alice, user, monkeypatch)
 def test_deleting_the_track_removes_its_artwork_and_the_check_knows_the_files(app, alice, user):
     track = add_track(user, "cover.flac")
     edit = f"/library/tracks/{track.id}/edit"
+    age_covers()  # the embedded art's thumbnail, replaced, goes at once
     send_artwork(alice, f"/library/tracks/{track.id}/artwork", picture(), "x.png", edit)
     db.session.refresh(track)
     uploaded = track.cover_path
     report = check_library(get_storage(), fix=True, stale_after=0)
     assert report.orphans == [] and report.missing == [] and uploaded in stored()
+    age_covers()
     token = csrf_from(alice, f"/library/tracks/{track.id}")
     alice.post(f"/library/tracks/{track.id}/delete", data={"csrf_token": token})
     assert uploaded not in stored()
@@ -414,12 +466,14 @@ def test_api_upload_with_artwork_then_replace_and_remove(app, client, user):
     assert [rel for rel in stored() if "/covers/" in rel] == [track.cover_path]
 
     url = f"/api/v1/tracks/{track.id}/artwork"
+    age_covers()
     replaced = client.put(url, data={"artwork": (io.BytesIO(picture(BLUE, "JPEG")), "b.jpg")}, headers=headers)
     assert replaced.status_code == 200 and replaced.get_json()["track"]["artwork_uploaded"] is True
     db.session.refresh(track)
     assert [rel for rel in stored() if "/covers/" in rel] == [track.cover_path]
     assert near(colour_of(client.get(f"/stream/{track.id}/cover", headers=headers).data), BLUE)
 
+    age_covers()
     removed = client.delete(url, headers=headers)
     assert removed.status_code == 200 and removed.get_json()["track"]["artwork_uploaded"] is False
     db.session.refresh(track)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,8 @@ def test_delete_removes_file_row_and_empty_album(alice, user, db, app):
     stored = store.local_path(track.storage_path)
     cover = store.local_path(track.cover_path)
     assert stored.exists() and cover.exists()
+    an_hour_ago = time.time() - 3600  # a picture saved moments ago is kept a while (covers.remove_unused)
+    os.utime(cover, (an_hour_ago, an_hour_ago))
     response = post_form(alice, f"/library/tracks/{track.id}", f"/library/tracks/{track.id}/delete")
     assert response.headers["Location"] == "/library"
     assert db.session.scalar(select(func.count(Track.id))) == 0

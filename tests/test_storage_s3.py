@@ -101,7 +101,12 @@ def test_uploaded_artwork_goes_to_the_bucket_and_the_replaced_one_goes_away(app,
         )
         db.session.refresh(track)
         covers = [key for key in seaweedfs.keys_of(app.config) if "/covers/" in key]
-        assert track.artwork_uploaded and covers == [track.cover_path] and embedded not in covers
+        # The replaced picture is recent: kept a while, then removed by the library check
+        # (stale_after=0: older than now counts as old).
+        assert track.artwork_uploaded and track.cover_path in covers and len(covers) == 2
+        assert check_library(get_storage(), stale_after=0).removed == [c for c in covers if c != track.cover_path]
+        covers = [key for key in seaweedfs.keys_of(app.config) if "/covers/" in key]
+        assert covers == [track.cover_path] and embedded not in covers
         served = alice.get(f"/stream/{track.id}/cover")
         assert served.mimetype == "image/jpeg" and served.headers.get("ETag")
         with Image.open(io.BytesIO(served.get_data())) as thumb:

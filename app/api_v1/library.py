@@ -10,7 +10,7 @@ from flask.views import MethodView
 from app.api_v1 import schemas
 from app.api_v1.auth import api_user
 from app.api_v1.common import BEARER, artwork_errors, artwork_part, limited, page_meta, protected, tracks_data
-from app.services.library import artwork, browse, filtering, lists
+from app.services.library import artwork, browse, covers, filtering, lists
 from app.services.library.browse import AlbumSummary
 from app.services.storage import get_storage
 from app.unit_of_work import committing
@@ -69,7 +69,7 @@ def put_album_artwork(files: dict[str, Any], album_id: int) -> dict[str, Any]:
     change = artwork.ArtworkChange(get_storage())
     with committing(change):
         artwork.apply_artwork(change, own, cover)
-    get_storage().delete_many(change.leftovers())
+    covers.remove_files(get_storage(), change.leftovers())
     return {"album_id": album_id, "track_ids": change.tracks}
 
 
@@ -85,7 +85,7 @@ def delete_album_artwork(album_id: int) -> dict[str, Any]:
     change = artwork.ArtworkChange(get_storage())
     with committing(change):
         artwork.remove_artwork(change, own)
-    get_storage().delete_many(change.leftovers())
+    covers.remove_files(get_storage(), change.leftovers())
     return {"album_id": album_id, "track_ids": change.tracks}
 
 

@@ -37,7 +37,7 @@ from app.models import AccessScope, Track, Visibility
 from app.models.types import utcnow
 from app.security import CONTENT_SECURITY_POLICY
 from app.services import accounts, credentials, recommend, stream_links
-from app.services.library import access, adding, artwork, editing, filtering
+from app.services.library import access, adding, artwork, covers, editing, filtering
 from app.services.storage import IncomingFile, get_storage
 from app.services.track_meta import MetadataInvalid
 from app.unit_of_work import Together, commit, committing, retrying
@@ -306,7 +306,7 @@ def delete_track(track_id: int) -> None:
     # Run again from the start when the database asks: the album this deletion empties may
     # have just received another track (a move committed meanwhile), and is then kept.
     files = retrying(remove)
-    get_storage().delete_many(files)
+    covers.remove_files(get_storage(), files)
 
 
 @tracks_bp.post("")
@@ -390,7 +390,7 @@ def put_track_artwork(files: dict[str, Any], track_id: int) -> dict[str, Any]:
     change = artwork.ArtworkChange(get_storage())
     with committing(change):
         artwork.apply_artwork(change, [found], cover)
-    get_storage().delete_many(change.leftovers())
+    covers.remove_files(get_storage(), change.leftovers())
     return {"track": track_data(found, user_id)}
 
 
@@ -407,7 +407,7 @@ def delete_track_artwork(track_id: int) -> dict[str, Any]:
     change = artwork.ArtworkChange(get_storage())
     with committing(change):
         artwork.remove_artwork(change, [found])
-    get_storage().delete_many(change.leftovers())
+    covers.remove_files(get_storage(), change.leftovers())
     return {"track": track_data(found, user_id)}
 
 

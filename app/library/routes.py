@@ -33,6 +33,7 @@ from app.services.library import (
     artwork,
     browse,
     bulk,
+    covers,
     duplicates,
     editing,
     quotas,
@@ -178,7 +179,7 @@ def bulk_apply() -> Response | str | tuple[str, int]:
             return render_template("library/bulk_delete.html", form=form, count=len(ids))
         user_id = current_user.id
         files = retrying(lambda: bulk.delete_tracks(user_id, ids))
-        get_storage().delete_many(files)
+        covers.remove_files(get_storage(), files)
         flash(ngettext("%(num)s track deleted.", "%(num)s tracks deleted.", len(ids)), "success")
         return redirect(url_for("library.index"))
     changes = {k: getattr(form, k).data for k in bulk.TAG_FIELDS if getattr(form, k).data not in (None, "")}
@@ -497,7 +498,7 @@ def _upload_artwork(tracks: list[Track], back: str, *, album: bool = False) -> R
     except DomainError as exc:
         flash(message(exc), "error")
         return redirect(back)
-    get_storage().delete_many(change.leftovers())
+    covers.remove_files(get_storage(), change.leftovers())
     if album:
         saved = ngettext(
             "The artwork is saved for your %(num)s track of this album.",
@@ -516,7 +517,7 @@ def _remove_artwork(tracks: list[Track], back: str) -> Response:
     change = artwork.ArtworkChange(get_storage())
     with committing(change):
         artwork.remove_artwork(change, tracks)
-    get_storage().delete_many(change.leftovers())
+    covers.remove_files(get_storage(), change.leftovers())
     if change.tracks:
         flash(_("The uploaded artwork is removed: the cover embedded in the file is shown again."), "success")
     else:
@@ -535,7 +536,7 @@ def delete(track_id: int) -> Response:
         return found.title, editing.delete_track(found)
 
     title, files = retrying(remove)
-    get_storage().delete_many(files)
+    covers.remove_files(get_storage(), files)
     flash(_("%(title)s is deleted.", title=title), "success")
     return redirect(url_for("library.index"))
 
@@ -624,7 +625,7 @@ def resolve_duplicates() -> Response | str:
         return render_template("library/duplicates_confirm.html", plan=decided, decisions=decisions, form=ActionForm())
     files = duplicates.carry_out(current_user.id, decided)
     commit()
-    get_storage().delete_many(files)
+    covers.remove_files(get_storage(), files)
     flash(
         ngettext("%(num)s track deleted.", "%(num)s tracks deleted.", len(decided.delete))
         + " "

@@ -311,7 +311,9 @@ class Storage(ABC):
 
     @abstractmethod
     def save_cover(self, user_id: int, digest: str, data: bytes) -> str:
-        """Store a cover thumbnail once per distinct picture; return its name."""
+        """Store a cover thumbnail once per distinct picture; return its name. A picture
+        stored already gets a fresh modification time: it is about to be named again, and
+        covers.remove_unused leaves recently saved pictures alone."""
 
     @abstractmethod
     def save_waveform(self, audio_rel: str, data: bytes) -> str:
@@ -591,7 +593,8 @@ class LocalStorage(Storage):
         folder = self._user_folder(user_id) / "covers"
         rel = f"{user_id}/covers/{digest}.jpg"
         target = folder / f"{digest}.jpg"
-        if target.exists():
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(target)  # stored already: saved again now (see Storage.save_cover)
             return rel
         folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         _write_atomically(target, data)

@@ -243,9 +243,8 @@ class S3Storage(LocalAreas, Storage):
         if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
             raise StorageError(reason="bad cover digest")
         rel = f"{int(user_id)}/covers/{digest}.jpg"
-        with contextlib.suppress(FileNotFoundError):
-            self.size(rel)
-            return rel
+        # Put even when stored already: an object's time changes only by a new put, and a
+        # picture saved again must look recent (see Storage.save_cover); a thumbnail is small.
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, ContentType="image/jpeg")
         except (BotoCoreError, ClientError) as exc:

@@ -4,7 +4,8 @@ Every track's file is there with its recorded size (and, deep, its recorded
 sha256), every cover a track names is there, every stored file belongs to a
 track, and no upload left a temporary file behind. The check reports; with
 fix=True it removes orphan files and stale temporaries, through the storage.
-It never deletes rows: a missing file is for the admin to decide about.
+It never deletes rows: a missing file is for the admin to decide about. Cover
+thumbnails no track names are removed on every check (covers.remove_unused).
 
 It runs beside uploads, so it allows for them: files are listed before the
 rows are read, and a stored file counts as an orphan only once it is older
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Track
 from app.services.errors import NotFound
+from app.services.library import covers
 from app.services.storage import CHUNK, Storage, StoredFile, stale_incoming
 
 # Seconds after which an unclaimed stored file, or a temporary one, is left over.
@@ -149,8 +151,14 @@ def check_library(
     report.missing = _still_tracks(report.missing)
     report.orphans = [LooseFile.of(f) for f in listed if f.rel not in named and f.modified < cutoff]
     report.stale = [LooseFile.of(f) for f in stale_incoming(store, stale_after)]
+    # Pictures no track names any more go even without fix: a replaced or abandoned
+    # artwork's thumbnail, left by covers.remove_unused while it was recent.
+    thumbnails = [orphan.path for orphan in report.orphans if covers.is_thumbnail(orphan.path)]
+    report.removed.extend(covers.remove_unused(store, thumbnails, recent=stale_after))
     if fix:
         for orphan in report.orphans:
+            if covers.is_thumbnail(orphan.path):
+                continue
             with contextlib.suppress(OSError):
                 store.delete(orphan.path)
                 report.removed.append(orphan.path)

@@ -4,17 +4,30 @@ Adding a file only notes that it carries art (tracks.cover_pending); the job
 reads the art from the stored file through the tag reader's sandboxed
 processes, stores the thumbnail once per distinct picture and points the
 track at it. Until then the placeholder is served.
+
+Thumbnails are shared: every track of an owner with the same picture names one
+file. A request saves the picture before the rows naming it are committed, so a
+thumbnail that no row names may be about to be named by a request in flight;
+remove_unused() therefore leaves alone a picture saved (or saved again) in the
+last RECENT seconds, and the daily library check removes it later if it stays
+unused.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Track
 from app.services.errors import DomainError
 from app.services.storage import Storage
 from app.services.tags import ParserPool
+
+# Seconds a saved picture is kept even when no row names it (longer than any request).
+RECENT = 600.0
 
 
 class TrackFileMissing(DomainError):
@@ -57,3 +70,33 @@ def make_cover(store: Storage, pool: ParserPool, track_id: int) -> str | None:
     )
     db.session.expire(track)
     return saved if done.rowcount else None
+
+
+def is_thumbnail(rel: str) -> bool:
+    """Whether a stored name is a cover thumbnail (`<user id>/covers/<sha256>.jpg`)."""
+    return rel.split("/")[1:2] == ["covers"]
+
+
+def remove_unused(store: Storage, rels: Iterable[str], *, recent: float = RECENT) -> list[str]:
+    """After a commit: remove the thumbnails of `rels` that no track names and nobody saved
+    in the last `recent` seconds (see the module docstring). Returns those removed."""
+    removed = []
+    for rel in sorted(set(rels)):
+        if db.session.scalar(select(func.count()).where(Track.cover_path == rel)):
+            continue
+        try:
+            if store.stat(rel).modified > time.time() - recent:
+                continue
+            store.delete(rel)
+        except (OSError, DomainError):  # gone already, or the store is away: the check sees it
+            continue
+        removed.append(rel)
+    return removed
+
+
+def remove_files(store: Storage, files: Iterable[str]) -> None:
+    """After a commit: remove what deleted tracks or replaced artwork left, audio and
+    waveforms at once, thumbnails as remove_unused() allows."""
+    files = list(files)
+    store.delete_many([rel for rel in files if not is_thumbnail(rel)])
+    remove_unused(store, [rel for rel in files if is_thumbnail(rel)])
