@@ -197,3 +197,52 @@ def test_admin_endpoints_need_an_admin_token_of_an_admin(client, user, admin, bo
     db.session.commit()
     ok(client.patch(f"/api/v1/admin/users/{admin.id}", json={"role": "user"}, headers=bearer(admin_token)))
     assert client.get("/api/v1/admin/users", headers=bearer(admin_token)).status_code == 403
+
+
+def test_admin_sets_the_upload_limits_of_a_role_and_uploads_meet_them(client, user, admin, token):
+    from app.models import AccessScope
+
+    admin_token = token_for(admin, AccessScope.ADMIN)
+    assert client.get("/api/v1/admin/limits", headers=bearer(token)).status_code == 403
+    listed = ok(client.get("/api/v1/admin/limits", headers=bearer(admin_token)))["data"]
+    unlimited = {"max_file_bytes": None, "max_duration_seconds": None, "monthly_uploads": None, "storage_bytes": None}
+    assert listed == [{"role": "user", **unlimited}, {"role": "admin", **unlimited}]
+
+    changed = ok(
+        client.patch(
+            "/api/v1/admin/limits/user",
+            json={"monthly_uploads": 1, "max_file_bytes": 10**8},
+            headers=bearer(admin_token),
+        )
+    )
+    assert changed == {**unlimited, "role": "user", "monthly_uploads": 1, "max_file_bytes": 10**8}
+    # Only the fields given change; null lifts a limit.
+    changed = ok(client.patch("/api/v1/admin/limits/user", json={"max_file_bytes": None}, headers=bearer(admin_token)))
+    assert changed == {**unlimited, "role": "user", "monthly_uploads": 1}
+    assert ok(client.get("/api/v1/admin/limits", headers=bearer(admin_token)))["data"][0] == changed
+
+    # The user's uploads meet the role's limit at once: the month's second track is refused.
+    def send(name: str):
+        from tests.helpers import DATA
+
+        return client.post(
+            "/api/v1/tracks",
+            data={"file": ((DATA / name).open("rb"), name)},
+            content_type="multipart/form-data",
+            headers=bearer(token),
+        )
+
+    assert send("tagged.mp3").status_code == 201
+    refused = send("tagged.flac")
+    assert refused.status_code == 403 and error_of(refused)["code"] == "UPLOAD_LIMIT_MONTHLY"
+
+    for role, body, status, code in (
+        ("listener", {"monthly_uploads": 5}, 404, "ROLE_NOT_FOUND"),
+        ("nobody", {}, 404, "ROLE_NOT_FOUND"),
+        ("user", {"monthly_uploads": 0}, 422, "VALIDATION_FAILED"),
+        ("user", {"storage_bytes": "lots"}, 422, "VALIDATION_FAILED"),
+    ):
+        bad = client.patch(f"/api/v1/admin/limits/{role}", json=body, headers=bearer(admin_token))
+        assert bad.status_code == status and error_of(bad)["code"] == code, (role, body)
+    missing = client.patch("/api/v1/admin/limits/listener", json={}, headers=bearer(admin_token))
+    assert error_of(missing)["message"] == "There is no role listener with upload limits (listeners cannot upload)."

@@ -1,6 +1,7 @@
 """Account administration for admin-scope tokens of admin accounts (the role
 is read on every request): the same account rules as the admin pages (there
-is always an active admin; disabling ends sessions and stops tokens at once)."""
+is always an active admin; disabling ends sessions and stops tokens at once),
+and the upload limits of each role that uploads (the admin's Limits page)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 from app.api_v1 import schemas
 from app.api_v1.auth import require_admin
 from app.api_v1.common import BEARER, page_meta, protected
-from app.models import Role, User
+from app.models import Role, RoleLimits, User
 from app.services import accounts
+from app.services.errors import NotFound
+from app.services.library import quotas
 from app.unit_of_work import commit
 
 bp = protected("v1_admin", "Accounts, for admin tokens", "/admin")
@@ -65,3 +68,44 @@ def update_user(body: dict[str, Any], user_id: int) -> dict[str, Any]:
         accounts.set_quota(user, body["quota_bytes"])
     commit()
     return admin_user_data(user, accounts.usage_for([user.id]).get(user.id, (0, 0)))
+
+
+LIMITS = ("max_file_bytes", "max_duration_seconds", "monthly_uploads", "storage_bytes")
+
+
+class RoleNotLimited(NotFound):
+    """No such role, or one that cannot upload (listeners)."""
+
+    code = "ROLE_NOT_FOUND"
+
+
+def role_limits_data(row: RoleLimits) -> dict[str, Any]:
+    return {"role": row.role.value, **{name: getattr(row, name) for name in LIMITS}}
+
+
+@bp.get("/limits")
+@bp.response(200, schemas.RoleLimitsListSchema)
+@bp.alt_response(403, **REFUSED)
+@bp.doc(security=BEARER)
+def limits() -> dict[str, Any]:
+    """The upload limits of each role that uploads (null: no limit)."""
+    return {"data": [role_limits_data(quotas.role_limits(role)) for role in quotas.LIMITED_ROLES]}
+
+
+@bp.patch("/limits/<role>")
+@bp.arguments(schemas.RoleLimitsUpdateSchema)
+@bp.response(200, schemas.RoleLimitsSchema)
+@bp.alt_response(403, **REFUSED)
+@bp.alt_response(404, schema=schemas.ErrorSchema, description="No such role, or one that cannot upload")
+@bp.doc(security=BEARER)
+def update_limits(body: dict[str, Any], role: str) -> dict[str, Any]:
+    """Change a role's upload limits: the fields given (null removes a limit); they apply
+    to the next upload of every account of the role."""
+    chosen = next((r for r in quotas.LIMITED_ROLES if r.value == role), None)
+    if chosen is None:
+        raise RoleNotLimited(role=role)
+    current = quotas.role_limits(chosen)
+    values = {name: body[name] if name in body else getattr(current, name) for name in LIMITS}
+    row = quotas.set_role_limits(chosen, **values)
+    commit()
+    return role_limits_data(row)

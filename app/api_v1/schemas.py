@@ -599,6 +599,29 @@ class AdminUserListSchema(Schema):
     meta = fields.Nested(PageMetaSchema, required=True)
 
 
+def _limit(description: str) -> fields.Integer:
+    return fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=2**62), metadata={"description": description}
+    )
+
+
+class RoleLimitsUpdateSchema(Schema):
+    """A role's upload limits: the fields given change (null: no limit), the others stay."""
+
+    max_file_bytes = _limit("largest file, in bytes; null for no limit")
+    max_duration_seconds = _limit("longest track, in seconds; null for no limit")
+    monthly_uploads = _limit("tracks an account may add per calendar month; null for no limit")
+    storage_bytes = _limit("room each account of the role may use, in bytes; null for no limit")
+
+
+class RoleLimitsSchema(RoleLimitsUpdateSchema):
+    role = fields.String(required=True, validate=validate.OneOf(["admin", "user"]))
+
+
+class RoleLimitsListSchema(Schema):
+    data = fields.List(fields.Nested(RoleLimitsSchema), required=True)
+
+
 class AdminUserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(["admin", "user", "listener"]))
     disabled = fields.Boolean()

@@ -63,6 +63,7 @@ MESSAGES: dict[str, LazyString] = {
         "Your role allows {limit_bytes} of storage: you use {used_bytes}, and this needs {size_bytes} more."
     ),
     "INVALID_LIMIT": _l("A limit is a number above zero (leave it empty for no limit)."),
+    "ROLE_NOT_FOUND": _l("There is no role {role} with upload limits (listeners cannot upload)."),
     "READ_FAILED": _l("cannot read the file ({reason})"),
     "NOT_AUDIO": _l("not an audio file"),
     "NO_AUDIO": _l("no playable audio found in the file"),
