@@ -69,7 +69,8 @@ def apply_tags(track: Track, **tags: Any) -> None:
     A track is filed under its main artist (featured guests dropped), and its album under
     the album artist tag, else that main artist; every spelling of "Various Artists" is one.
     """
-    _set_tag_fields(track, tags)
+    if _set_tag_fields(track, tags):
+        refresh_search_text(track)
     _file(track)
 
 
@@ -86,10 +87,15 @@ def apply_tags_to_many(changes: Iterable[tuple[Track, dict[str, Any]]]) -> None:
     album, nobody moves. Nothing is flushed until then (one flush, not one per lookup)."""
     with db.session.no_autoflush:
         moved = []
+        texts = []
         for track, tags in changes:
-            _set_tag_fields(track, tags)
+            if _set_tag_fields(track, tags):
+                track.search_text = search_text_of(track)
+                texts.append(track.search_text)
             if FILING_TAGS & tags.keys():
                 moved.append(track)
+        # The new words of every track at once (not a lookup per track).
+        vocabulary.remember(texts)
         if moved:
             prepare([(t.artist, t.album_artist, t.album) for t in moved])
             for track in moved:
@@ -97,7 +103,8 @@ def apply_tags_to_many(changes: Iterable[tuple[Track, dict[str, Any]]]) -> None:
     db.session.flush()
 
 
-def _set_tag_fields(track: Track, tags: dict[str, Any]) -> None:
+def _set_tag_fields(track: Track, tags: dict[str, Any]) -> bool:
+    """Set the tag fields and their keys; return whether the search text must be made again."""
     for key in ("title", "artist", "album"):
         if key in tags:
             setattr(track, key, clean_tag(tags[key], TAG_MAX) or getattr(track, key) or "Unknown")
@@ -119,8 +126,7 @@ def _set_tag_fields(track: Track, tags: dict[str, Any]) -> None:
         track.album_key = fold(track.album)[:TAG_MAX]
     if every or "genre" in tags:
         track.genre_key = fold(track.genre)[:TAG_MAX] or None
-    if every or _SEARCHED_TAGS & tags.keys():
-        refresh_search_text(track)
+    return every or bool(_SEARCHED_TAGS & tags.keys())
 
 
 def _file(track: Track) -> None:

@@ -26,6 +26,8 @@ from app.models.library import WORD_MAX
 # five letters or more, and one deleted letter leaves four.
 MIN_WORD = 4
 _WORD = re.compile(r"\w+")
+# Words looked up in one statement.
+LOOKUP_BATCH = 5000
 
 
 def words_of(folded: str) -> set[str]:
@@ -58,10 +60,17 @@ def remember(folded_texts: Iterable[str]) -> None:
     wanted = set().union(*(words_of(t) for t in folded_texts)) - seen
     if not wanted:
         return
-    # A word is known when its own key (the word itself) is there: one primary-key lookup each.
-    known = set(
-        db.session.scalars(select(SearchWord.word).where(SearchWord.key.in_(wanted), SearchWord.word == SearchWord.key))
-    )
+    # A word is known when its own key (the word itself) is there: one primary-key lookup each
+    # (a few thousand to a statement: a bulk edit's words can outnumber SQLite's parameters).
+    ordered = sorted(wanted)
+    known: set[str] = set()
+    for start in range(0, len(ordered), LOOKUP_BATCH):
+        chunk = ordered[start : start + LOOKUP_BATCH]
+        known.update(
+            db.session.scalars(
+                select(SearchWord.word).where(SearchWord.key.in_(chunk), SearchWord.word == SearchWord.key)
+            )
+        )
     rows = [{"key": key, "word": word} for word in sorted(wanted - known) for key in sorted(keys_of(word))]
     if rows:
         _insert_ignoring_duplicates(rows)
