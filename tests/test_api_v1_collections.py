@@ -240,6 +240,9 @@ def test_admin_sets_the_upload_limits_of_a_role_and_uploads_meet_them(client, us
         ("listener", {"monthly_uploads": 5}, 404, "ROLE_NOT_FOUND"),
         ("nobody", {}, 404, "ROLE_NOT_FOUND"),
         ("user", {"monthly_uploads": 0}, 422, "VALIDATION_FAILED"),
+        # The admin page's bounds (a month's uploads and a duration fit the database's integers).
+        ("user", {"monthly_uploads": 2**31}, 422, "VALIDATION_FAILED"),
+        ("user", {"max_duration_seconds": 2**40}, 422, "VALIDATION_FAILED"),
         ("user", {"storage_bytes": "lots"}, 422, "VALIDATION_FAILED"),
     ):
         bad = client.patch(f"/api/v1/admin/limits/{role}", json=body, headers=bearer(admin_token))

@@ -195,13 +195,19 @@ def test_a_forced_restore_that_fails_keeps_the_instance_as_it_was(
     before = contents(instance)
     manifest = json.loads((dest / "manifest.json").read_text())
     dump = dest / manifest["database"]["file"]
-    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size * 2 // 3])
+    whole = dump.read_bytes()
+    # PostgreSQL: the end of the last table's data goes (its list of contents stays readable,
+    # so the restore gets under way); SQLite: a third of the pages.
+    postgresql = database_url.startswith("postgresql")
+    dump.write_bytes(whole[:-200] if postgresql else whole[: len(whole) * 2 // 3])
+    if postgresql:
+        assert subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, check=False).returncode == 0
     manifest["database"]["sha256"] = hashlib.sha256(dump.read_bytes()).hexdigest()
     (dest / "manifest.json").write_text(json.dumps(manifest))
 
     done = cli(instance, "restore", str(dest), "--force")
     assert done.exit_code == 1, done.output
-    reason = "end of file" if database_url.startswith("postgresql") else "database disk image is malformed"
+    reason = "end of file" if postgresql else "database disk image is malformed"
     assert "Restore failed:" in done.output and reason in done.output and "Traceback" not in done.output
     assert contents(instance) == before
     assert len(before["listens"]) == 3

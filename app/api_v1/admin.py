@@ -14,7 +14,7 @@ from app.models import Role, RoleLimits, User
 from app.services import accounts
 from app.services.errors import NotFound
 from app.services.library import quotas
-from app.unit_of_work import commit
+from app.unit_of_work import commit, retrying
 
 bp = protected("v1_admin", "Accounts, for admin tokens", "/admin")
 bp.before_request(require_admin)
@@ -104,8 +104,11 @@ def update_limits(body: dict[str, Any], role: str) -> dict[str, Any]:
     chosen = next((r for r in quotas.LIMITED_ROLES if r.value == role), None)
     if chosen is None:
         raise RoleNotLimited(role=role)
-    current = quotas.role_limits(chosen)
-    values = {name: body[name] if name in body else getattr(current, name) for name in LIMITS}
-    row = quotas.set_role_limits(chosen, **values)
-    commit()
-    return role_limits_data(row)
+
+    def change() -> RoleLimits:
+        current = quotas.role_limits(chosen)
+        values = {name: body[name] if name in body else getattr(current, name) for name in LIMITS}
+        return quotas.set_role_limits(chosen, **values)
+
+    # Two first changes of a role at once both add its row: the second runs again.
+    return role_limits_data(retrying(change))

@@ -599,23 +599,39 @@ class AdminUserListSchema(Schema):
     meta = fields.Nested(PageMetaSchema, required=True)
 
 
-def _limit(description: str) -> fields.Integer:
+def _limit(most: int, description: str, *, required: bool = False) -> fields.Integer:
+    # The admin page's own bounds (app/admin/forms.py RoleLimitsForm), in the API's units.
     return fields.Integer(
-        allow_none=True, validate=validate.Range(min=1, max=2**62), metadata={"description": description}
+        required=required,
+        allow_none=True,
+        validate=validate.Range(min=1, max=most),
+        metadata={"description": description},
     )
+
+
+_LIMITS = {
+    "max_file_bytes": (10**15, "largest file, in bytes (at most 10^15); null for no limit"),
+    "max_duration_seconds": (60_000_000, "longest track, in seconds (at most 60,000,000); null for no limit"),
+    "monthly_uploads": (10**9, "tracks an account may add per calendar month (at most 10^9); null for no limit"),
+    "storage_bytes": (10**18, "room each account of the role may use, in bytes (at most 10^18); null for no limit"),
+}
 
 
 class RoleLimitsUpdateSchema(Schema):
     """A role's upload limits: the fields given change (null: no limit), the others stay."""
 
-    max_file_bytes = _limit("largest file, in bytes; null for no limit")
-    max_duration_seconds = _limit("longest track, in seconds; null for no limit")
-    monthly_uploads = _limit("tracks an account may add per calendar month; null for no limit")
-    storage_bytes = _limit("room each account of the role may use, in bytes; null for no limit")
+    max_file_bytes = _limit(*_LIMITS["max_file_bytes"])
+    max_duration_seconds = _limit(*_LIMITS["max_duration_seconds"])
+    monthly_uploads = _limit(*_LIMITS["monthly_uploads"])
+    storage_bytes = _limit(*_LIMITS["storage_bytes"])
 
 
-class RoleLimitsSchema(RoleLimitsUpdateSchema):
+class RoleLimitsSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(["admin", "user"]))
+    max_file_bytes = _limit(*_LIMITS["max_file_bytes"], required=True)
+    max_duration_seconds = _limit(*_LIMITS["max_duration_seconds"], required=True)
+    monthly_uploads = _limit(*_LIMITS["monthly_uploads"], required=True)
+    storage_bytes = _limit(*_LIMITS["storage_bytes"], required=True)
 
 
 class RoleLimitsListSchema(Schema):

@@ -419,7 +419,8 @@ def _restore_postgresql(dump: Path, engine: Engine, schema: str | None) -> None:
         _pipe_restore(
             ["pg_restore", "--no-owner", "--no-privileges", f"--use-list={listing}", "--file=-", str(dump)],
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", f"--dbname={libpq.uri}"],
-            f"BEGIN;\n{drops}".encode(),
+            # Notices (each DROP's cascade) would come before the error in what psql says.
+            f"SET client_min_messages = warning;\nBEGIN;\n{drops}".encode(),
             env=libpq.env,
         )
     finally:
@@ -452,10 +453,13 @@ def _pipe_restore(writer: list[str], reader: list[str], preamble: bytes, *, env:
                 psql.stdin.write(chunk)
             if restore.wait() == 0:
                 psql.stdin.write(b"COMMIT;\n")
-            psql.stdin.close()
         except BrokenPipeError:
             pass  # psql stopped at an error: its own message says which
         finally:
+            # Whatever happened: psql reaches the end of its input (and rolls back without
+            # the COMMIT), and pg_restore stops writing to nobody.
+            with contextlib.suppress(BrokenPipeError):
+                psql.stdin.close()
             restore.stdout.close()
             restore.wait()
             psql.wait()

@@ -593,8 +593,11 @@ class LocalStorage(Storage):
         folder = self._user_folder(user_id) / "covers"
         rel = f"{user_id}/covers/{digest}.jpg"
         target = folder / f"{digest}.jpg"
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(target)  # stored already: saved again now (see Storage.save_cover)
+        if target.exists():
+            # Stored already: saved again now (see Storage.save_cover), when the file's
+            # owner or a read-only disk allows; the picture is there either way.
+            with contextlib.suppress(OSError):
+                os.utime(target)
             return rel
         folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         _write_atomically(target, data)

@@ -15,16 +15,17 @@ An album's artwork changes only the uploader's own tracks of that album: an
 album is shared by every account with tracks under its title and artist, and
 one account never changes what another account's tracks show.
 
-Files: a new thumbnail is written before its rows are committed; the change's
-abandon() removes it again when the commit fails, no row names it and nobody saved
-it since. After the commit, leftovers() gives the thumbnails no row names any more
-(the replaced picture), for the caller to pass to covers.remove_files (which keeps
-a picture another request saved a moment ago, about to name it).
+Files: a new thumbnail is written before its rows are committed. When the commit
+fails it stays: another request may have saved the same picture (one file per owner
+and picture) and be about to name it, which no stored time can tell reliably (an
+object store's has one-second steps); the library check removes it once it is no
+longer recent if nothing names it. After the commit, leftovers() gives the
+thumbnails no row names any more (the replaced picture), for the caller to pass to
+covers.remove_files (which keeps a picture saved a moment ago).
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -32,7 +33,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Track
 from app.services import jobs
-from app.services.errors import DomainError, Forbidden, NotFound
+from app.services.errors import Forbidden, NotFound
 from app.services.library.access import get_own_track, visible_to
 from app.services.storage import IncomingFile, Storage
 from app.services.tags import ArtworkRejected, ArtworkTooLarge, Cover, ParserPool
@@ -56,8 +57,6 @@ class ArtworkChange:
 
     store: Storage
     added: str | None = None
-    # The new thumbnail's modification time once saved: changed if another request saves it too.
-    added_at: float | None = None
     replaced: set[str] = field(default_factory=set)
     tracks: list[int] = field(default_factory=list)
 
@@ -65,13 +64,8 @@ class ArtworkChange:
         """Nothing to do: the thumbnail is durable once save_cover returns."""
 
     def abandon(self) -> None:
-        """The rows were not committed: remove the new thumbnail unless a row names it or
-        another request saved it since (it is then theirs to name)."""
-        if not self.added or _named(self.added):
-            return
-        with contextlib.suppress(OSError, DomainError):
-            if self.store.stat(self.added).modified == self.added_at:
-                self.store.delete(self.added)
+        """The rows were not committed: the new thumbnail stays for the library check (see
+        the module docstring)."""
 
     def leftovers(self) -> list[str]:
         """After the commit: the replaced thumbnails no row names any more."""
@@ -125,7 +119,6 @@ def apply_artwork(change: ArtworkChange, tracks: list[Track], cover: Cover) -> N
     """Store a checked picture's thumbnail and make it the cover of `tracks` (one owner's).
     Flushes; the caller commits with `change` (see committing()), then deletes its leftovers()."""
     change.added = change.store.save_cover(tracks[0].owner_id, cover.digest, cover.jpeg)
-    change.added_at = change.store.stat(change.added).modified
     change.tracks = [t.id for t in tracks]
     for track in tracks:
         if track.cover_path and track.cover_path != change.added:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import Track
@@ -82,14 +83,16 @@ def remove_unused(store: Storage, rels: Iterable[str], *, recent: float = RECENT
     in the last `recent` seconds (see the module docstring). Returns those removed."""
     removed = []
     for rel in sorted(set(rels)):
-        if db.session.scalar(select(func.count()).where(Track.cover_path == rel)):
-            continue
         try:
+            if db.session.scalar(select(func.count()).where(Track.cover_path == rel)):
+                continue
+            # A save landing between this look and the delete would lose its file: a window
+            # of one call, which only a lock shared with every save could close.
             if store.stat(rel).modified > time.time() - recent:
                 continue
             store.delete(rel)
-        except (OSError, DomainError):  # gone already, or the store is away: the check sees it
-            continue
+        except (OSError, DomainError, SQLAlchemyError):
+            continue  # gone already, or the store or database is away: the check sees to it
         removed.append(rel)
     return removed
 
