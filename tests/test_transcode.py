@@ -233,7 +233,7 @@ def test_the_cache_evicts_the_least_recently_used_variants_under_its_cap(app):
     stale.write_bytes(bytes(10))  # a crash left it: nobody holds its lock
     removed = evict(storage, 2500)
     left = sorted(f.rel for f in storage.list_variants() if not f.rel.endswith((".lock", ".readers")))
-    assert removed == {"variants": 2, "partial": 1, "bytes": 2000}
+    assert removed == {"variants": 2, "partial": 1, "bytes": 2000, "pinned": 0}
     assert left == [Variant(f"{2:064x}", PRESETS["opus-128"]).name, Variant(f"{3:064x}", PRESETS["opus-64"]).name]
 
 

@@ -68,6 +68,18 @@ class SoundQualityForm(FlaskForm):
     metered = SelectField(_l("On a metered connection"), choices=quality_choices())
 
 
+# The presets' short names, as the pre-encoding progress names them.
+QUALITY_NAMES = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low")}
+
+
+class PreencodeForm(FlaskForm):
+    """Pre-encoding for phones that download ahead (off by default)."""
+
+    favourites = BooleanField(_l("Pre-encode my favourites"))
+    playlists = BooleanField(_l("Pre-encode my playlists"))
+    quality = SelectField(_l("At this quality"), choices=quality_choices()[1:])
+
+
 class CredentialForm(FlaskForm):
     """A new app password or API key: only a name, the server makes the secret."""
 

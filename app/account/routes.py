@@ -23,12 +23,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.account.forms import (
+    QUALITY_NAMES,
     AccessTokenForm,
     ChangePasswordForm,
     CredentialForm,
     DeleteAccountForm,
     HistoryDeleteForm,
     HistoryImportForm,
+    PreencodeForm,
     PreferencesForm,
     RevokeForm,
     SoundQualityForm,
@@ -38,6 +40,7 @@ from app.models.types import utcnow
 from app.services import accounts, credentials, history, stats
 from app.services.errors import DomainError
 from app.services.storage import get_storage
+from app.services.transcode import preencode
 from app.unit_of_work import commit
 from app.web.messages import message
 from app.web.urls import external_url
@@ -60,8 +63,17 @@ def _render(
     api_key_form: CredentialForm | None = None,
     new_secret: dict[str, str] | None = None,
     sound_form: SoundQualityForm | None = None,
+    preencode_form: PreencodeForm | None = None,
     status: int = 200,
 ):
+    if preencode_form is None:
+        user = current_user._get_current_object()
+        preencode_form = PreencodeForm(
+            prefix="pre",
+            favourites=user.preencode_favourites,
+            playlists=user.preencode_playlists,
+            quality=preencode.default_quality(user),
+        )
     if preferences_form is None:
         preferences_form = PreferencesForm(
             prefix="pref",
@@ -84,6 +96,9 @@ def _render(
                 new_secret=new_secret,
                 sound_form=sound_form
                 or SoundQualityForm(prefix="sound", web=current_user.quality_web, metered=current_user.quality_metered),
+                preencode_form=preencode_form,
+                preencode_progress=preencode.progress(get_storage(), current_user._get_current_object()),
+                quality_names=QUALITY_NAMES,
             ),
             status,
         )
@@ -264,6 +279,22 @@ def sound_quality() -> Response | tuple:
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("account.index"))
     return _render(sound_form=form, status=400)
+
+
+@bp.post("/preencode")
+def preencode_settings() -> Response | tuple:
+    form = PreencodeForm(prefix="pre")
+    if form.validate_on_submit():
+        preencode.set_preencode(
+            current_user._get_current_object(),
+            favourites=form.favourites.data,
+            playlists=form.playlists.data,
+            quality=form.quality.data,
+        )
+        commit()
+        flash(_("Your settings are saved."), "success")
+        return redirect(url_for("account.index") + "#preencode")
+    return _render(preencode_form=form, status=400)
 
 
 @bp.post("/password")

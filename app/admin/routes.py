@@ -326,6 +326,8 @@ JOB_LABELS = {
     jobs.REBUILD_SEARCH_WORDS: _l("Search vocabulary rebuild"),
     jobs.REFRESH_MIXES: _l("For you mixes refresh"),
     jobs.REFRESH_ALL_MIXES: _l("For you mixes nightly refresh"),
+    jobs.PREENCODE: _l("Pre-encoding for phones"),
+    jobs.PREENCODE_ALL: _l("Pre-encoding nightly catch-up"),
 }
 
 

@@ -16,11 +16,14 @@ from flask import current_app
 from huey import crontab
 
 from app.services import jobs, mixes, recommend
+from app.services.audio_tools import ffmpeg_path
 from app.services.jobs import (
     ANALYSE_TRACK,
     HOURLY_CLEANUP,
     IMPORT_ARCHIVE,
     MAKE_COVER,
+    PREENCODE,
+    PREENCODE_ALL,
     REBUILD_RECOMMENDATIONS,
     REBUILD_SEARCH_WORDS,
     REFRESH_ALL_MIXES,
@@ -32,7 +35,7 @@ from app.services.jobs import (
 from app.services.library import analysis, archives, check, covers, resumable, vocabulary
 from app.services.storage import get_storage
 from app.services.tags import pool_for
-from app.services.transcode import cache
+from app.services.transcode import cache, preencode
 
 # Records of finished jobs are kept this long (the newest of each kind always).
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -84,8 +87,24 @@ def hourly_cleanup() -> dict[str, int]:
 
 def trim_variants() -> dict[str, int]:
     """Keep the transcoding cache under TRANSCODE_CACHE_MB (least recently used
-    variants go first) and remove partial files of encodes that died."""
-    return cache.evict(get_storage(), current_app.config["TRANSCODE_CACHE_MB"] * 1024 * 1024)
+    variants go first, those pre-encoded for someone's phone last) and remove
+    partial files of encodes that died."""
+    pinned = preencode.pinned_variants()
+    return cache.evict(get_storage(), current_app.config["TRANSCODE_CACHE_MB"] * 1024 * 1024, pinned)
+
+
+def preencode_user(user_id: int) -> dict[str, int]:
+    """Encode a listener's favourites and/or playlists at their pre-encoding quality
+    into the variant cache, one at a time, giving way to listeners."""
+    config = current_app.config
+    ffmpeg, _origin = ffmpeg_path(config["FFMPEG"])
+    return preencode.run(get_storage(), ffmpeg, user_id, cache.Limits.from_config(config))
+
+
+def preencode_all() -> dict[str, int]:
+    """Queue the pre-encoding of everyone who has it on (nightly: catches up what
+    was missed or postponed)."""
+    return {"listeners": preencode.queue_all()}
 
 
 def update_recommendations(track_ids: list[int]) -> dict[str, int]:
@@ -128,6 +147,8 @@ TASKS: dict[str, Callable[..., Any]] = {
     REBUILD_SEARCH_WORDS: rebuild_search_words,
     REFRESH_MIXES: refresh_mixes,
     REFRESH_ALL_MIXES: refresh_all_mixes,
+    PREENCODE: preencode_user,
+    PREENCODE_ALL: preencode_all,
 }
 
 
@@ -150,4 +171,6 @@ PERIODIC = [
     Periodic("nightly_recommendations", REBUILD_RECOMMENDATIONS, (), crontab(hour="3", minute="41")),
     Periodic("nightly_mixes", REFRESH_ALL_MIXES, (), crontab(hour="4", minute="3")),
     Periodic("nightly_search_words", REBUILD_SEARCH_WORDS, (), crontab(hour="3", minute="23")),
+    # At night listeners rarely need the slots pre-encoding gives way to.
+    Periodic("nightly_preencode", PREENCODE_ALL, (), crontab(hour="2", minute="51")),
 ]

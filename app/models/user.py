@@ -7,7 +7,7 @@ import secrets
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Boolean, Date, Enum, Integer, String, true
+from sqlalchemy import BigInteger, Boolean, Date, Enum, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -63,6 +63,12 @@ class User(db.Model):
     # the one it uses on a metered connection.
     quality_web: Mapped[str] = mapped_column(String(8), default="original", server_default="original")
     quality_metered: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
+    # Pre-encoding (app/services/transcode/preencode.py): the user's favourites and/or own
+    # playlists are kept encoded at this quality in the variant cache, for phones that
+    # download ahead. Off by default; the quality starts as the metered one's.
+    preencode_favourites: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    preencode_playlists: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    preencode_quality: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
     # Show the tracks the user disliked dimmed in lists (they can still play them).
     dim_disliked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Tracks uploaded in the month that began on month_started (UTC), for the role's monthly

@@ -35,6 +35,8 @@ REBUILD_RECOMMENDATIONS = "rebuild_recommendations"
 REBUILD_SEARCH_WORDS = "rebuild_search_words"
 REFRESH_MIXES = "refresh_mixes"
 REFRESH_ALL_MIXES = "refresh_all_mixes"
+PREENCODE = "preencode"
+PREENCODE_ALL = "preencode_all"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"

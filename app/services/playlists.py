@@ -32,6 +32,7 @@ from app.services.errors import DomainError, Forbidden, NotFound
 from app.services.library import access
 from app.services.rows import delete_row
 from app.services.text import clean_tag, fold
+from app.services.transcode import preencode
 
 MAX_ENTRIES = 10_000
 
@@ -214,6 +215,7 @@ def add_tracks(user_id: int, playlist_id: int, track_ids: Iterable[int]) -> int:
         # The recommendations learn from the first few (a whole imported list would be a long job;
         # the periodic rebuild catches the rest).
         recommend.queue_update(list(dict.fromkeys(ids))[:RECOMMENDATION_UPDATES])
+        preencode.note_added(user_id, playlist=True)
     return len(ids)
 
 
@@ -357,6 +359,7 @@ def toggle_favourite(user_id: int, track_id: int) -> bool:
     db.session.add(Favourite(user_id=user_id, track_id=track_id))
     db.session.flush()
     recommend.queue_update([track_id])
+    preencode.note_added(user_id, favourite=True)
     return True
 
 
@@ -370,6 +373,7 @@ def set_favourite(user_id: int, track_id: int, on: bool) -> None:
         db.session.add(Favourite(user_id=user_id, track_id=track_id))
         recommend.queue_update([track_id])
         mixes.note_changes(user_id)
+        preencode.note_added(user_id, favourite=True)
     db.session.flush()
 
 

@@ -20,6 +20,11 @@ Locks are flocks: the kernel drops them when a process dies, so a crash
 never leaves a variant locked or a slot taken. Job slots are flocks on
 `slot-all-<i>` (TRANSCODE_MAX_JOBS of them) and `slot-u<user>-<j>`
 (TRANSCODE_MAX_PER_USER), which holds across the processes of one machine.
+
+Background encodes (pre-encoding, app/services/transcode/preencode.py) take the
+same slots but give way to listeners: a listener refused a slot leaves a mark
+(`slot-refused`, its time), and a background encode stops, as if abandoned,
+when it is given a `stop` event that is set while nobody reads it.
 """
 
 from __future__ import annotations
@@ -123,8 +128,12 @@ def _reader_lock(path: Path) -> int:
     return fd
 
 
-def take_slots(storage: Storage, limits: Limits, user_id: int) -> Slots:
-    """A global and a per-user job slot. Raises TranscodeBusy."""
+REFUSED_MARK = "slot-refused"
+
+
+def take_slots(storage: Storage, limits: Limits, user_id: int, *, background: bool = False) -> Slots:
+    """A global and a per-user job slot. Raises TranscodeBusy (a listener's refusal,
+    not a `background` one's, is marked for background encodes to give way)."""
     taken: list[int] = []
     for prefix, count in (("all", limits.max_jobs), (f"u{int(user_id)}", limits.max_per_user)):
         for i in range(max(0, count)):
@@ -134,9 +143,20 @@ def take_slots(storage: Storage, limits: Limits, user_id: int) -> Slots:
                 break
         else:
             Slots(taken).release()
+            if not background:
+                with contextlib.suppress(OSError):
+                    storage.variant_path(REFUSED_MARK).touch()
             raise TranscodeBusy(retry_after=limits.retry_after)
     metrics.transcode_started()  # every ffmpeg holds slots, so every start passes here
     return Slots(taken)
+
+
+def last_refusal(storage: Storage) -> float:
+    """When a listener was last refused a slot (time.time(); 0 when never)."""
+    try:
+        return storage.variant_path(REFUSED_MARK).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def busy_slots(storage: Storage, limits: Limits) -> int:
@@ -168,10 +188,12 @@ class Encoder:
 
     def __init__(
         self, storage: Storage, ffmpeg: str, source: Path, variant: Variant, *, lock_fd: int, slots: Slots,
-        limits: Limits, duration: float, label: str,
+        limits: Limits, duration: float, label: str, stop: threading.Event | None = None,
     ) -> None:  # fmt: skip
         self.storage = storage
         self.variant = variant
+        # A background encode: it goes on with nobody reading, until `stop` is set.
+        self.stop = stop
         self.lock_fd = lock_fd
         self.slots = slots
         self.limits = limits
@@ -219,6 +241,9 @@ class Encoder:
             now = time.monotonic()
             if not self._nobody_reads():
                 idle_since = None
+            elif self.stop is not None:
+                if self.stop.is_set():
+                    return "yielded"
             elif now - (idle_since := idle_since or now) >= self.limits.abandon_seconds:
                 return "abandoned"
             if now > self.deadline:
@@ -237,6 +262,9 @@ class Encoder:
                 return
             if reason == "abandoned":
                 log.info("transcode of %s to %s stopped: nobody is listening", self.label, name)
+                return
+            if reason == "yielded":
+                log.info("pre-encoding of %s to %s stopped: listeners need the slot", self.label, name)
                 return
             self.errors.seek(0, os.SEEK_END)
             self.errors.seek(max(0, self.errors.tell() - 4096))
@@ -297,10 +325,12 @@ def encoding(storage: Storage, variant: Variant) -> bool:
 
 def ensure_encoding(
     storage: Storage, ffmpeg: str, source: Path, variant: Variant, *, user_id: int, limits: Limits,
-    duration: float, label: str,
+    duration: float, label: str, stop: threading.Event | None = None,
 ) -> Path | None:  # fmt: skip
     """The finished file when there is one (None: an encode runs, started now
-    if none did). Raises TranscodeFailed (a recent failure) or TranscodeBusy."""
+    if none did). Raises TranscodeFailed (a recent failure) or TranscodeBusy.
+
+    With `stop`, an encode started here is background work (see Encoder)."""
     done = complete(storage, variant)
     if done is not None:
         return done
@@ -315,7 +345,7 @@ def ensure_encoding(
         failed = failure(storage, variant)
         if failed is not None:
             raise TranscodeFailed(reason=failed)
-        slots = take_slots(storage, limits, user_id)
+        slots = take_slots(storage, limits, user_id, background=stop is not None)
     except BaseException:
         os.close(lock_fd)
         raise
@@ -330,6 +360,7 @@ def ensure_encoding(
             limits=limits,
             duration=duration,
             label=label,
+            stop=stop,
         )
     except BaseException:
         slots.release()
@@ -471,14 +502,18 @@ def cache_bytes(storage: Storage) -> int:
     return sum(f.size for f in storage.list_variants() if not f.rel.startswith("slot-"))
 
 
-def evict(storage: Storage, cap_bytes: int) -> dict[str, int]:
+def evict(storage: Storage, cap_bytes: int, pinned: frozenset[str] | set[str] = frozenset()) -> dict[str, int]:
     """Least recently used complete variants go until the cache holds at most
     `cap_bytes`; partial files nobody writes any more and old failure notes go
     too. Lock files (empty) stay: removing one another process may be about to
-    lock would let two encodes run. Returns what was removed."""
+    lock would let two encodes run. Returns what was removed.
+
+    Variants named in `pinned` (pre-encoded for someone's phone) count against
+    the cap like any other but go last: every unpinned one goes first, then,
+    when the pinned alone are over the cap, the least recently used of them."""
     files = list(storage.list_variants())
     now = time.time()
-    removed = {"variants": 0, "partial": 0, "bytes": 0}
+    removed = {"variants": 0, "partial": 0, "bytes": 0, "pinned": 0}
     complete_files = []
     for f in files:
         if f.rel.startswith("slot-") or f.rel.endswith((".lock", ".readers")):
@@ -499,7 +534,7 @@ def evict(storage: Storage, cap_bytes: int) -> dict[str, int]:
             continue
         complete_files.append(f)
     total = sum(f.size for f in complete_files)
-    for f in sorted(complete_files, key=lambda f: f.modified):
+    for f in sorted(complete_files, key=lambda f: (f.rel in pinned, f.modified)):
         if total <= cap_bytes:
             break
         with contextlib.suppress(FileNotFoundError):
@@ -507,4 +542,6 @@ def evict(storage: Storage, cap_bytes: int) -> dict[str, int]:
         total -= f.size
         removed["variants"] += 1
         removed["bytes"] += f.size
+        if f.rel in pinned:
+            removed["pinned"] += 1
     return removed
