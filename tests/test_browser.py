@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -418,6 +419,59 @@ def test_the_waveform_seek_bar_is_drawn_and_a_click_seeks_there(signed_in, live_
     normalise.click()
     normalise.click()  # album, then off again for the tests after this one
     assert page.evaluate("() => localStorage.getItem('musiccloud.player.normalise')") == "off"
+
+
+def test_a_share_page_draws_the_waveform_seeks_there_and_evens_out_loudness(
+    signed_in, browser, live_server, job_worker
+):
+    page = signed_in
+    page.goto(live_server + "/library?sort=title")
+    other_id = page.get_attribute("tr[data-track]:has-text('Morning Song')", "data-track-id")
+    playlist_url = create_playlist(page, live_server, "Waves", ["Evening Song"])
+    page.goto(playlist_url + "/edit")
+    page.select_option("#visibility", "link")
+    page.click("button:has-text('Save sharing')")
+    link = page.input_value("#share-url")
+
+    stranger = browser.new_context(viewport={"width": 390, "height": 800})  # a phone, no session
+    try:
+        visitor = stranger.new_page()
+        # The worker measured the track in the test before (or does now): the page then has its waveform.
+        end = time.monotonic() + 60
+        while True:
+            visitor.goto(link)
+            shared = visitor.evaluate("() => JSON.parse(document.getElementById('share-player').textContent)")
+            if shared[0]["waveform"] or time.monotonic() > end:
+                break
+            time.sleep(1)
+        assert shared[0]["waveform"] and shared[0]["gain"]
+        visitor.click(".share-track:has-text('Evening Song')")
+        visitor.wait_for_function(
+            "() => { const a = document.querySelector('.share-audio'); return !a.paused && a.currentTime > 0.2; }",
+            timeout=15_000,
+        )
+        visitor.wait_for_selector("canvas.share-wave:not([hidden])", timeout=10_000)
+        wave = visitor.locator("canvas.share-wave")
+        assert wave.evaluate(INKED) > 500  # drawn: a 30 s tone fills it
+
+        # Track gain through the limiter, by default: the visitor has no settings.
+        expected = 10 ** (shared[0]["gain"]["track"] / 20)
+        assert expected != pytest.approx(1.0, abs=0.05)
+        visitor.wait_for_function(
+            f"() => Math.abs(Number(document.querySelector('.share-audio').dataset.gain) - {expected}) < 0.001",
+            timeout=10_000,
+        )
+
+        # A click in the middle of the waveform seeks to the middle of the track.
+        box = wave.bounding_box()
+        visitor.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        visitor.wait_for_function(
+            "() => Math.abs(document.querySelector('.share-audio').currentTime - 15) < 1.5", timeout=10_000
+        )
+        # Only the link's tracks have a waveform under it.
+        assert visitor.request.get(f"{link}/waveform/{other_id}.json").status == 404
+    finally:
+        stranger.close()
 
 
 def test_like_dislike_and_a_radio(signed_in, live_server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 import time
@@ -306,6 +307,40 @@ def test_share_page_shows_covers_of_its_tracks_only(app, alice, user, tracks, db
     assert visitor.get(f"{link}/cover/{tracks[1].id}").status_code == 404  # not in this playlist
     post_form(alice, f"/playlists/{pid}/edit", f"/playlists/{pid}/revoke")
     assert visitor.get(covers[0]).status_code == 404
+
+
+def test_share_page_player_gets_the_waveforms_and_gains_of_its_tracks_only(app, alice, tracks, db):
+    pid = create(alice, "Party")
+    add(alice, pid, tracks[0].id)
+    add(alice, pid, tracks[2].id)
+    link = share(alice, pid)
+    visitor = app.test_client()
+    page = visitor.get(link).get_data(as_text=True)
+    block = re.search(r'<script type="application/json" id="share-player">(.*?)</script>', page, re.S).group(1)
+    player = json.loads(block)
+    assert [t["id"] for t in player] == [tracks[0].id, tracks[2].id]
+    db.session.refresh(tracks[0])
+    # Measured after upload (the job runs at once in tests): a gain and the link's own waveform address.
+    assert player[0]["gain"]["track"] == pytest.approx(-18 - tracks[0].loudness, abs=0.01)
+    version = int(tracks[0].analysed_at.timestamp())
+    assert player[0]["waveform"] == f"{link}/waveform/{tracks[0].id}.json?v={version}"
+    answer = visitor.get(player[0]["waveform"])
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    stored = get_storage().local_path(tracks[0].waveform_path).read_bytes()
+    assert answer.data == stored
+    assert answer.json["version"] == 2 and answer.json["length"] > 0
+    # The main waveform address's caching: for a year, with an ETag that answers 304.
+    owners = alice.get(f"/library/tracks/{tracks[0].id}/waveform.json?v={version}")
+    assert answer.headers["Cache-Control"] == owners.headers["Cache-Control"] == "private, max-age=31536000"
+    assert answer.headers["ETag"] == owners.headers["ETag"]
+    again = visitor.get(player[0]["waveform"], headers={"If-None-Match": answer.headers["ETag"]})
+    assert again.status_code == 304
+    assert answer.headers["Referrer-Policy"] == "no-referrer"
+    # A track of the owner's that is not in the link, an altered or revoked link: 404.
+    assert visitor.get(f"{link}/waveform/{tracks[1].id}.json").status_code == 404
+    assert visitor.get(f"{link[:-2]}xy/waveform/{tracks[0].id}.json").status_code == 404
+    post_form(alice, f"/playlists/{pid}/edit", f"/playlists/{pid}/revoke")
+    assert visitor.get(player[0]["waveform"]).status_code == 404
 
 
 def test_share_link_guessing_is_throttled(make_app):

@@ -3,6 +3,8 @@
 The page lists only that playlist's tracks, with their covers, and links to
 nothing else of the owner's. Its audio URLs are signed for one track of this
 link and expire, so they grant nothing beyond what the link already shows.
+Its player draws each track's waveform (served under the link, for its tracks
+only) and evens out loudness with the track gain, as the main player does.
 Guessing is throttled per address, and every failure is the same 404.
 """
 
@@ -19,8 +21,9 @@ from app.extensions import limiter
 from app.models import Playlist
 from app.services import playlists
 from app.services.errors import NotFound
+from app.services.library import analysis
 from app.web.params import int_arg
-from app.web.sending import send_cover, send_track
+from app.web.sending import send_cover, send_track, send_waveform
 
 bp = Blueprint("share", __name__)
 
@@ -66,6 +69,7 @@ def page(token: str) -> Response:
             playlist=playlist,
             items=[(v, signed_stream_url(playlist, v.track.id)) for v in views],
             total=sum(v.track.duration for v in views),
+            player_tracks=[_player_track(playlist, v.track) for v in views],
         )
     )
     return _private(response)
@@ -89,6 +93,37 @@ def stream(token: str, track_id: int) -> Response:
 def cover(token: str, track_id: int) -> Response:
     track = playlists.shared_track(playlists.by_share_token(token), track_id)
     return _private(send_cover(track.cover_path, pending=track.cover_pending))
+
+
+@bp.get("/s/<token>/waveform/<int:track_id>.json")
+@limiter.limit(_limit)
+def waveform(token: str, track_id: int) -> Response:
+    """A shared track's waveform, cached as the main waveform address is (its address
+    carries the analysis time); 404 for a track not in the link, or not measured yet."""
+    track = playlists.shared_track(playlists.by_share_token(token), track_id)
+    if not track.waveform_path:
+        raise NotFound("WAVEFORM_NOT_FOUND")
+    response = send_waveform(track.waveform_path)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _player_track(playlist: Playlist, track) -> dict:
+    """What the share page's player needs of a track (its JSON block)."""
+    measured = track.waveform_path and track.analysed_at
+    return {
+        "id": track.id,
+        "duration": track.duration,
+        "waveform": (
+            url_for(
+                "share.waveform", token=playlist.share_token, track_id=track.id, v=int(track.analysed_at.timestamp())
+            )
+            if measured
+            else None
+        ),
+        "gain": analysis.playback_gain(track),
+    }
 
 
 def _private(response: Response) -> Response:
