@@ -130,6 +130,7 @@ bench: bench-deps install-dev ## Run every benchmark in bench/ and print their t
 	$(BIN)/python bench/history_bench.py
 	$(BIN)/python bench/memory_bench.py
 	$(BIN)/python bench/transcode_bench.py
+	$(BIN)/python bench/preencode_bench.py
 	$(BIN)/python bench/ops_overhead_bench.py
 
 lint: install-dev translations-check ## ruff: lint and format check; the catalogues hold every text
