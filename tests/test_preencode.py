@@ -59,7 +59,9 @@ def test_turning_it_on_encodes_the_favourites_which_then_serve_as_complete_files
     page = client.get("/account").get_data(as_text=True)
     assert "Pre-encoding for phones" in page
     assert 'id="pre-quality"' in page and "tracks ready" not in page
-    answer = post_form(client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": "medium"})
+    answer = post_form(
+        client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": "medium", "pre-format": "opus"}
+    )
     assert answer.status_code == 302
 
     # The job ran (immediately, in tests): the FLAC favourite is a complete variant; the
@@ -71,41 +73,64 @@ def test_turning_it_on_encodes_the_favourites_which_then_serve_as_complete_files
     assert job.result == {"tracks": 2, "encoded": 1, "ready": 0, "as_is": 1, "failed": 0, "postponed": 0}
     assert "2 of 2 tracks ready at Medium" in client.get("/account").get_data(as_text=True)
 
-    finished = get_storage().variant_path(wanted.name).read_bytes()
     info = probe(get_storage().variant_path(wanted.name))
     assert info["streams"][0]["codec_name"] == "opus"
     assert abs(float(info["format"]["duration"]) - 6.0) < 0.5
-    # Served at once as a complete file: exact size, ranges of its bytes, the variant's ETag.
-    whole = client.get(f"/stream/{flac.id}?quality=medium")
-    assert whole.status_code == 200
-    assert whole.headers["Content-Length"] == str(len(finished))
-    assert whole.data == finished
-    assert whole.headers["ETag"] == f'"{wanted.etag}"'
-    part = client.get(f"/stream/{flac.id}?quality=medium", headers={"Range": "bytes=1000-4999"})
-    assert part.status_code == 206
-    assert part.headers["Content-Range"] == f"bytes 1000-4999/{len(finished)}"
-    assert part.headers["Content-Length"] == "4000"
-    assert part.data == finished[1000:5000]
+    _served_whole(client, f"/stream/{flac.id}?quality=medium", wanted)
 
     # A heart while it is on queues the new favourite's encode.
     assert post_form(client, "/library", f"/favourites/{later.id}").status_code == 302
     assert Variant(later.sha256, OPUS_128).name in _variant_files()
     assert "3 of 3 tracks ready at Medium" in client.get("/account").get_data(as_text=True)
 
-    # Playlists on too: the playlist's track joins, and additions to a playlist queue it.
+    # Playlists on too: the playlist's track joins, and an addition to a playlist queues its encode.
     answer = post_form(
-        client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-playlists": "y", "pre-quality": "medium"}
+        client,
+        "/account",
+        "/account/preencode",
+        {"pre-favourites": "y", "pre-playlists": "y", "pre-quality": "medium", "pre-format": "opus"},
     )
     assert answer.status_code == 302
     assert Variant(listed.sha256, OPUS_128).name in _variant_files()
     assert "4 of 4 tracks ready at Medium" in client.get("/account").get_data(as_text=True)
-    assert [j.state for j in _jobs(jobs.PREENCODE)] == [JobState.DONE] * 3
+    added = add_track(user, "added.flac", content=make_source(tmp_path, "flac", 3.0))
+    playlists.add_tracks(user.id, playlist.id, [added.id])
+    commit()
+    assert Variant(added.sha256, OPUS_128).name in _variant_files()
+    assert [j.state for j in _jobs(jobs.PREENCODE)] == [JobState.DONE] * 4
+
+    # MP3, for apps that ask for it: the MP3 192 variants, which such a request then gets whole.
+    answer = post_form(
+        client,
+        "/account",
+        "/account/preencode",
+        {"pre-favourites": "y", "pre-playlists": "y", "pre-quality": "medium", "pre-format": "mp3"},
+    )
+    assert answer.status_code == 302
+    assert "5 of 5 tracks ready at Medium" in client.get("/account").get_data(as_text=True)
+    _served_whole(client, f"/stream/{flac.id}?quality=medium&format=mp3", Variant(flac.sha256, PRESETS["mp3-192"]))
+
+
+def _served_whole(client, url: str, variant: Variant) -> None:
+    """The complete variant is what `url` serves at once: exact size, ranges of its bytes, its ETag."""
+    finished = get_storage().variant_path(variant.name).read_bytes()
+    whole = client.get(url)
+    assert whole.status_code == 200
+    assert whole.headers["Content-Length"] == str(len(finished))
+    assert whole.data == finished
+    assert whole.headers["ETag"] == f'"{variant.etag}"'
+    part = client.get(url, headers={"Range": "bytes=1000-4999"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 1000-4999/{len(finished)}"
+    assert part.headers["Content-Length"] == "4000"
+    assert part.data == finished[1000:5000]
 
 
 def test_original_quality_and_bad_input_are_refused_without_a_change(app, user, client):
     login(client, "alice")
-    for quality in ("original", "ultra"):
-        answer = post_form(client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": quality})
+    for quality, fmt in (("original", "opus"), ("ultra", "opus"), ("low", "flac"), ("low", None)):
+        data = {"pre-favourites": "y", "pre-quality": quality} | ({"pre-format": fmt} if fmt else {})
+        answer = post_form(client, "/account", "/account/preencode", data)
         assert answer.status_code == 400
     db.session.refresh(user)
     assert (user.preencode_favourites, user.preencode_playlists) == (False, False)
@@ -117,7 +142,9 @@ def test_the_trim_keeps_pinned_variants_and_turning_it_off_unpins_them(app, user
     playlists.set_favourite(user.id, flac.id, True)
     commit()
     login(client, "alice")
-    post_form(client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": "low"})
+    post_form(
+        client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": "low", "pre-format": "opus"}
+    )
     storage = get_storage()
     pinned = storage.variant_path(Variant(flac.sha256, PRESETS["opus-64"]).name)
     assert pinned.is_file()
@@ -140,7 +167,7 @@ def test_the_trim_keeps_pinned_variants_and_turning_it_off_unpins_them(app, user
     assert not others[0].exists() and not others[1].exists()
 
     # Off: it is one variant like any other, the least recently used, and goes first.
-    post_form(client, "/account", "/account/preencode", {"pre-quality": "low"})
+    post_form(client, "/account", "/account/preencode", {"pre-quality": "low", "pre-format": "opus"})
     assert "tracks ready" not in client.get("/account").get_data(as_text=True)
     app.config["TRANSCODE_CACHE_MB"] = 1500 / (1024 * 1024)
     removed = TASKS[jobs.TRIM_VARIANTS]()
@@ -155,7 +182,9 @@ def test_pinned_variants_alone_over_the_cap_go_oldest_first(app, user, client, t
         playlists.set_favourite(user.id, track.id, True)
     commit()
     login(client, "alice")
-    post_form(client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": "low"})
+    post_form(
+        client, "/account", "/account/preencode", {"pre-favourites": "y", "pre-quality": "low", "pre-format": "opus"}
+    )
     storage = get_storage()
     old, new = (storage.variant_path(Variant(t.sha256, PRESETS["opus-64"]).name) for t in (first, second))
     now = time.time()

@@ -78,6 +78,13 @@ class PreencodeForm(FlaskForm):
     favourites = BooleanField(_l("Pre-encode my favourites"))
     playlists = BooleanField(_l("Pre-encode my playlists"))
     quality = SelectField(_l("At this quality"), choices=quality_choices()[1:])
+    format = SelectField(
+        _l("In this format"),
+        choices=[
+            SelectChoice("opus", _l("Opus at Medium and Low (the web player, apps that ask for Opus)")),
+            SelectChoice("mp3", _l("MP3 (apps that ask for MP3, or give only a maximum bitrate)")),
+        ],
+    )
 
 
 class CredentialForm(FlaskForm):

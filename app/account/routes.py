@@ -73,6 +73,7 @@ def _render(
             favourites=user.preencode_favourites,
             playlists=user.preencode_playlists,
             quality=preencode.default_quality(user),
+            format=user.preencode_format,
         )
     if preferences_form is None:
         preferences_form = PreferencesForm(
@@ -290,6 +291,7 @@ def preencode_settings() -> Response | tuple:
             favourites=form.favourites.data,
             playlists=form.playlists.data,
             quality=form.quality.data,
+            fmt=form.format.data,
         )
         commit()
         flash(_("Your settings are saved."), "success")

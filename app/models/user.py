@@ -65,10 +65,11 @@ class User(db.Model):
     quality_metered: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
     # Pre-encoding (app/services/transcode/preencode.py): the user's favourites and/or own
     # playlists are kept encoded at this quality in the variant cache, for phones that
-    # download ahead. Off by default; the quality starts as the metered one's.
+    # download ahead, in Opus or MP3. Off by default; the quality starts as the metered one's.
     preencode_favourites: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     preencode_playlists: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     preencode_quality: Mapped[str] = mapped_column(String(8), default="low", server_default="low")
+    preencode_format: Mapped[str] = mapped_column(String(4), default="opus", server_default="opus")
     # Show the tracks the user disliked dimmed in lists (they can still play them).
     dim_disliked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Tracks uploaded in the month that began on month_started (UTC), for the role's monthly

@@ -41,6 +41,7 @@ MESSAGES: dict[str, LazyString] = {
     "FILE_NOT_FOUND": _l("No such file."),
     # transcoding
     "BAD_QUALITY": _l("Unknown sound quality '{quality}': use original, high, medium or low."),
+    "BAD_FORMAT": _l("Unknown format '{format}': use opus or mp3."),
     "TRANSCODE_BUSY": _l("The server is converting as many tracks as it can. Try again in {retry_after} seconds."),
     "TRANSCODE_FAILED": _l("This track could not be converted: {reason}"),
     "FFMPEG_MISSING": _l("The server cannot convert tracks: ffmpeg ({path}) is missing."),

@@ -32,13 +32,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import or_, select, union
 
 from app.extensions import db
 from app.models import Favourite, Job, JobState, Playlist, PlaylistEntry, Track, User
 from app.services import jobs
-from app.services.errors import NotFound
+from app.services.errors import DomainError, NotFound
 from app.services.library.access import visible_to
 from app.services.storage import Storage
 from app.services.transcode import cache
@@ -72,7 +73,19 @@ def is_on(user: User) -> bool:
     return bool(user.preencode_favourites or user.preencode_playlists)
 
 
-def wanted_tracks(user: User) -> list[Track]:
+class WantedTrack(NamedTuple):
+    """The columns pre-encoding needs of a track (the trim reads every opted-in user's)."""
+
+    id: int
+    sha256: str
+    storage_path: str
+    format: str
+    codec: str
+    bitrate: int | None
+    duration: float | None
+
+
+def wanted_tracks(user: User) -> list[WantedTrack]:
     """The tracks the user wants pre-encoded (favourites and/or own playlists' entries)
     that they can still hear, each once."""
     parts = []
@@ -87,19 +100,26 @@ def wanted_tracks(user: User) -> list[Track]:
     if not parts:
         return []
     ids = (union(*parts) if len(parts) > 1 else parts[0]).subquery()
-    return list(
-        db.session.scalars(
-            select(Track).where(Track.id.in_(select(ids.c.track_id)), visible_to(user.id)).order_by(Track.id)
-        )
+    columns = (Track.id, Track.sha256, Track.storage_path, Track.format, Track.codec, Track.bitrate, Track.duration)
+    rows = db.session.execute(
+        select(*columns).where(Track.id.in_(select(ids.c.track_id)), visible_to(user.id)).order_by(Track.id)
     )
+    return [WantedTrack(*row) for row in rows]
 
 
-def variant_for(track: Track, quality: Quality) -> Variant | None:
-    """The variant a phone asking for `quality` gets (None: the original is sent as it is).
-    Medium and Low are the Opus presets: what the web player and Subsonic apps asking
-    for Opus get."""
-    preset = choose(track, quality)
+FORMATS = ("opus", "mp3")
+
+
+def variant_for(track: Track | WantedTrack, quality: Quality, fmt: str = "opus") -> Variant | None:
+    """The variant a player asking for `quality` in `fmt` gets (None: the original is sent
+    as it is). Opus: what the web player and apps asking for Opus get at Medium and Low;
+    MP3: what apps asking for MP3 (or a Subsonic maxBitRate without a format) get."""
+    preset = choose(track, quality, opus=fmt != "mp3")
     return None if preset is None else Variant(track.sha256, preset)
+
+
+def _format(user: User) -> str:
+    return user.preencode_format if user.preencode_format in FORMATS else "opus"
 
 
 def _quality(user: User) -> Quality:
@@ -115,7 +135,8 @@ def progress(storage: Storage, user: User) -> Progress | None:
         return None
     quality = _quality(user)
     tracks = wanted_tracks(user)
-    ready = sum(1 for track in tracks if _ready(storage, variant_for(track, quality)))
+    fmt = _format(user)
+    ready = sum(1 for track in tracks if _ready(storage, variant_for(track, quality, fmt)))
     return Progress(ready, len(tracks), quality)
 
 
@@ -134,7 +155,7 @@ def pinned_variants() -> set[str]:
     for user in users:
         quality = _quality(user)
         for track in wanted_tracks(user):
-            variant = variant_for(track, quality)
+            variant = variant_for(track, quality, _format(user))
             if variant is not None:
                 names.add(variant.name)
     return names
@@ -148,14 +169,22 @@ def default_quality(user: User) -> str:
     return user.quality_metered
 
 
-def set_preencode(user: User, *, favourites: bool, playlists: bool, quality: str) -> None:
+class BadFormat(DomainError):
+    code = "BAD_FORMAT"
+    status = 400
+
+
+def set_preencode(user: User, *, favourites: bool, playlists: bool, quality: str, fmt: str = "opus") -> None:
     """Turn pre-encoding of the user's favourites and/or playlists on or off, at `quality`
-    (High, Medium or Low); when on, their pre-encoding is queued (sent when the caller
+    (High, Medium or Low) in `fmt` (opus or mp3); when on, their pre-encoding is queued (sent when the caller
     commits). Off unpins their variants: the next cache trim treats them like any other.
-    Raises BadQuality (Original needs no pre-encoding)."""
+    Raises BadQuality (Original needs no pre-encoding) or BadFormat."""
     chosen = parse_quality(quality)
     if chosen is Quality.ORIGINAL:
         raise BadQuality(quality=quality[:20])
+    if fmt not in FORMATS:
+        raise BadFormat(format=fmt[:20])
+    user.preencode_format = fmt
     user.preencode_favourites = bool(favourites)
     user.preencode_playlists = bool(playlists)
     user.preencode_quality = chosen.value
@@ -222,7 +251,10 @@ def run(storage: Storage, ffmpeg: str, user_id: int, limits: Limits, pace: Pace 
     if user is None or user.disabled or not is_on(user):
         return result
     quality = _quality(user)
-    items = [_Item(t.id, t.storage_path, float(t.duration or 0), variant_for(t, quality)) for t in wanted_tracks(user)]
+    fmt = _format(user)
+    items = [
+        _Item(t.id, t.storage_path, float(t.duration or 0), variant_for(t, quality, fmt)) for t in wanted_tracks(user)
+    ]
     # The encodes take minutes: no read transaction stays open meanwhile.
     db.session.rollback()
     result["tracks"] = len(items)
