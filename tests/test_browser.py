@@ -468,6 +468,7 @@ def test_a_share_page_draws_the_waveform_seeks_there_and_evens_out_loudness(
         visitor.wait_for_function(
             "() => Math.abs(document.querySelector('.share-audio').currentTime - 15) < 1.5", timeout=10_000
         )
+        screenshot(visitor, "share-page-waveform")
         # Only the link's tracks have a waveform under it.
         assert visitor.request.get(f"{link}/waveform/{other_id}.json").status == 404
     finally:
