@@ -78,16 +78,28 @@ def listens(bench_id: int, plays: int) -> None:
             db.session.commit()
             rows.clear()
 
+    next_id = (db.session.scalar(select(func.max(PlayEvent.id))) or 0) + 1
+
     def sessions(user_id: int, pools: list[list[int]], count: int) -> None:
         # Each listener favours a few dozen tracks of their genres, and wanders a little.
+        # The listens carry their session as the app keeps it (the id of its first listen).
+        nonlocal next_id
         favourites = [rng.sample(pool, min(60, len(pool))) for pool in pools]
         for first in range(0, count, SESSION):
             at = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
             pool = rng.choice(favourites) if rng.random() < 0.8 else rng.choice(pools)
+            start = next_id
             for k in range(min(SESSION, count - first)):
                 rows.append(
-                    {"user_id": user_id, "track_id": rng.choice(pool), "played_at": at + timedelta(minutes=4 * k)}
+                    {
+                        "id": next_id,
+                        "user_id": user_id,
+                        "track_id": rng.choice(pool),
+                        "played_at": at + timedelta(minutes=4 * k),
+                        "session_start": start,
+                    }
                 )
+                next_id += 1
             flush()
 
     bench_pools = [own["Jazz"], own["Folk"], own["Soul"]]
@@ -134,9 +146,10 @@ def rebuild(bench_id: int) -> tuple[float, float, int]:
 
 
 def listen_then_update(runs: int) -> tuple[float, float]:
-    """Job time of the incremental co-listening update after one listen of a public track:
-    a listener plays one more track of their own history, then the job redoes the rows
-    of that session's tracks (recommend.session_tracks), as listening.record_play queues."""
+    """Job time of the co-listening update after one listen of a public track: listeners
+    play sessions of SESSION tracks from their history, and after each listen (but a
+    session's first, which pairs with nothing) the job recomputes the listened track's
+    pairs with its session (what listening.record_play queues)."""
     rng = random.Random(5)
     history = db.session.execute(
         select(PlayEvent.user_id, PlayEvent.track_id)
@@ -145,18 +158,36 @@ def listen_then_update(runs: int) -> tuple[float, float]:
         .order_by(PlayEvent.id)
         .limit(20_000)
     ).all()
-    now = datetime.now(UTC)
+    played: dict[int, list[int]] = {}
+    for user_id, track_id in history:
+        played.setdefault(user_id, []).append(track_id)
+    people = sorted(played)
+    now = datetime.now(UTC) + timedelta(days=1)
     times = []
-    for i in range(runs + 1):
-        user_id, track_id = rng.choice(history)
-        db.session.add(PlayEvent(user_id=user_id, track_id=track_id, played_at=now + timedelta(minutes=i)))
-        db.session.commit()
-        started = time.perf_counter()
-        recommend.update_co_listens(recommend.session_tracks(user_id, track_id))
-        db.session.commit()
-        if i:  # the first one warms caches
+    listen = 0
+    while len(times) <= runs:
+        user_id = rng.choice(people)
+        for track_id in rng.sample(played[user_id], min(SESSION, len(played[user_id]))):
+            listen += 1
+            event = PlayEvent(user_id=user_id, track_id=track_id, played_at=now + timedelta(minutes=4 * listen))
+            db.session.add(event)
+            db.session.flush()
+            recommend.start_session(event)
+            session = recommend.session_tracks(event)
+            first = not db.session.scalar(
+                select(PlayEvent.id)
+                .where(PlayEvent.user_id == user_id, PlayEvent.track_id == track_id, PlayEvent.id != event.id)
+                .limit(1)
+            )
+            db.session.commit()
+            if len(session) < 2:
+                continue
+            started = time.perf_counter()
+            recommend.update_co_listens(session, track_id, first)
+            db.session.commit()
             times.append((time.perf_counter() - started) * 1000)
-    times.sort()
+        now += timedelta(hours=1)
+    times = sorted(times[1:])  # the first one warms caches
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 

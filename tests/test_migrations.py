@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, table, text
+from sqlalchemy import column, func, inspect, select, table, text
 
 from app import create_app
 from app.extensions import db
-from app.models import Role, SearchWord, Track
+from app.models import PlayEvent, Role, SearchWord, Track
 from app.models.types import for_this_dialect
 from app.services import accounts, likes, listening, playlists
 from app.unit_of_work import commit
@@ -160,5 +161,37 @@ def test_stepping_the_schema_down_and_up_keeps_listens_playlists_and_likes(empty
             result = cli.invoke(args=["db", *step])
             assert result.exit_code == 0, result.output + repr(result.exception)
         assert {t: db.session.scalar(select(func.count()).select_from(table(t))) for t in tables} == counts
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_sessions_migration_groups_the_existing_listens(empty_database: str, tmp_path: Path) -> None:
+    """0028 on a history: listens under 30 minutes apart share a session, per person."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
+    cli = app.test_cli_runner()
+    with app.app_context():
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        alice = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
+        bob = accounts.create_user("bob", "correct horse battery", role=Role.USER, rounds=4)
+        commit()
+        song = hostile.mp3_with_tags(tmp_path / "a.mp3", title="Song", artist="Ann", album="Ann album")
+        track = add_track(alice, "a.mp3", content=song)
+        db.session.remove()
+        assert cli.invoke(args=["db", "downgrade", "0027"]).exit_code == 0
+        start = datetime(2026, 1, 1, 20, 0, tzinfo=UTC)
+        # Alice: 20:00, 20:25, 20:50 (one session), 22:00 (another); Bob: 20:10.
+        for person, minutes in ((alice, 0), (alice, 25), (alice, 50), (alice, 120), (bob, 10)):
+            db.session.execute(
+                table("play_events", column("user_id"), column("track_id"), column("played_at")).insert(),
+                {"user_id": person.id, "track_id": track.id, "played_at": start + timedelta(minutes=minutes)},
+            )
+        db.session.commit()
+        db.session.remove()
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        rows = db.session.execute(
+            select(PlayEvent.id, PlayEvent.user_id, PlayEvent.session_start).order_by(PlayEvent.id)
+        ).all()
+        ids = [row.id for row in rows]
+        assert [row.session_start for row in rows] == [ids[0], ids[0], ids[0], ids[3], ids[4]]
         db.session.remove()
         db.engine.dispose()

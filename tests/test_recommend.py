@@ -5,13 +5,14 @@ account's private track, never a disliked one."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CoListen, Visibility
-from app.services import credentials, likes, listening, playlists, recommend
+from app.models import CoListen, PlayEvent, Visibility
+from app.services import credentials, history, likes, listening, playlists, recommend
 from app.unit_of_work import commit
 from tests import hostile
 from tests.helpers import add_track
@@ -147,7 +148,7 @@ def test_the_nightly_rebuild_gives_the_same_rows_as_the_per_event_updates(app, u
     people = [make_user(name) for name in ("bob", "carol", "dave", "erin")]
     listen(people[0], tracks[0], tracks[1], tracks[2])
     listen(people[1], tracks[1], tracks[0], tracks[0])
-    listen(people[2], tracks[0], tracks[1], tracks[3])
+    listen(people[2], tracks[0], tracks[1], tracks[3], tracks[2])
     listen(user, tracks[0], private, tracks[1])
     liked = playlists.create(people[3].id, "Mine")
     commit()
@@ -170,3 +171,61 @@ def test_the_nightly_rebuild_gives_the_same_rows_as_the_per_event_updates(app, u
     recommend.rebuild_all()
     commit()
     assert rows() == per_event
+
+
+def _co_listen_rows():
+    found = db.session.execute(select(CoListen.track_id, CoListen.other_id, CoListen.listeners, CoListen.score))
+    return sorted((a, b, n, round(score, 9)) for a, b, n, score in found)
+
+
+def _earlier(user, minutes: int) -> None:
+    """Move the user's listens so far back in time: what they play next starts a new session."""
+    for event in db.session.scalars(select(PlayEvent).where(PlayEvent.user_id == user.id)):
+        event.played_at -= timedelta(minutes=minutes)
+    commit()
+
+
+def test_each_listen_updates_its_pairs_as_the_nightly_rebuild_would(app, user, make_user, make_track):
+    tracks = [make_track(user, f"T{i}", f"Artist {i}", f"Genre {i}", 1950 + 10 * i) for i in range(6)]
+    private = make_track(user, "Private", "P", "P", 2000, Visibility.PRIVATE)
+    people = [make_user(name) for name in ("bob", "carol", "dave", "erin")]
+    likes.dislike(people[2].id, tracks[3].id)
+    commit()
+    # Sessions: each person's listens, then an hour later another session of theirs.
+    listen(people[0], tracks[0], tracks[1], tracks[2])
+    listen(people[1], tracks[1], tracks[0], tracks[0])
+    listen(people[2], tracks[0], tracks[1], tracks[3], tracks[2])
+    listen(user, tracks[0], private, tracks[1])
+    for person in (*people, user):
+        _earlier(person, 60)
+    listen(people[0], tracks[4], tracks[0])
+    listen(people[1], tracks[4], tracks[2], tracks[0])
+    listen(people[2], tracks[0], tracks[4])
+    listen(people[3], tracks[4], tracks[0], tracks[5], tracks[1])
+    per_listen = _co_listen_rows()
+    # Only the listens' own pairs were recomputed, yet the table is the rebuild's.
+    assert (tracks[0].id, tracks[1].id, 5, per_listen[0][3]) in per_listen
+    assert any(a == tracks[0].id and b == tracks[4].id and n == 4 for a, b, n, _ in per_listen)
+    # T2 and T4 met in one session only (carol's second): no pair.
+    assert all({a, b} != {tracks[2].id, tracks[4].id} for a, b, _, _ in per_listen)
+    assert all(private.id not in (a, b) for a, b, _, _ in per_listen)
+    assert similar_titles(people[3], tracks[4])[0] == "T0"
+    recommend.rebuild_all()
+    commit()
+    assert _co_listen_rows() == per_listen
+
+
+def test_sessions_follow_the_history_after_a_deletion(app, user, make_user, make_track):
+    a, b, c = (make_track(user, title, "Ann", "Folk", 1970) for title in ("A", "B", "C"))
+    for track in (a, b, c):
+        listen(user, track)
+        _earlier(user, 20)
+    keys = dict(db.session.execute(select(PlayEvent.track_id, PlayEvent.session_start)).tuples().all())
+    # Twenty minutes apart: one session.
+    assert keys[a.id] == keys[b.id] == keys[c.id]
+    played_b = db.session.scalar(select(PlayEvent.played_at).where(PlayEvent.track_id == b.id))
+    assert history.delete_between(user.id, played_b, played_b + timedelta(seconds=1)) == 1
+    commit()
+    keys = dict(db.session.execute(select(PlayEvent.track_id, PlayEvent.session_start)).tuples().all())
+    # Forty minutes between A and C now: two sessions.
+    assert keys[a.id] != keys[c.id] and None not in keys.values()

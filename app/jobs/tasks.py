@@ -107,9 +107,12 @@ def preencode_all() -> dict[str, int]:
     return {"listeners": preencode.queue_all()}
 
 
-def update_recommendations(track_ids: list[int]) -> dict[str, int]:
-    """Recompute the co-listening rows of the tracks a listen, like, heart or playlist addition touched."""
-    return {"tracks": recommend.update_co_listens(track_ids)}
+def update_recommendations(
+    track_ids: list[int], listened: int | None = None, first_listen: bool = False
+) -> dict[str, int]:
+    """Recompute the co-listening rows of the tracks a like, heart or playlist addition
+    touched, or after a listen (`listened`) its pairs with the tracks of its session."""
+    return {"tracks": recommend.update_co_listens(track_ids, listened, first_listen)}
 
 
 def rebuild_recommendations() -> dict[str, int]:

@@ -17,12 +17,18 @@ class PlayEvent(db.Model):
     __table_args__ = (
         Index("ix_play_events_user_played", "user_id", "played_at"),
         Index("ix_play_events_track_user", "track_id", "user_id"),
+        Index("ix_play_events_user_session", "user_id", "session_start", "track_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     played_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The listening session the listen belongs to (listens less than
+    # recommend.SESSION_GAP apart): the id of the session's first listen. Kept by
+    # recommend (set on each listen, derived again from the times nightly and after an
+    # import or a deletion); NULL until then for listens added in bulk.
+    session_start: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class NowPlaying(db.Model):

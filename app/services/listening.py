@@ -38,8 +38,9 @@ def record_play(user_id: int, track_id: int) -> PlayEvent:
     event = PlayEvent(user_id=user_id, track_id=track.id)
     db.session.add(event)
     db.session.flush()
+    recommend.start_session(event)
     if track.visibility == Visibility.PUBLIC:
-        recommend.queue_update(recommend.session_tracks(user_id, track.id))
+        recommend.queue_listen(event)
     mixes.note_changes(user_id)
     return event
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, case, delete, func, insert, or_, select
+from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import CoListen, Favourite, PlayEvent, Playlist, PlaylistEntry, Track, TrackLike, Visibility
@@ -52,8 +52,10 @@ MAX_NEIGHBOURS = 50
 SAME_ERA_YEARS = 3
 # Content candidates read per seed (the closest first).
 CONTENT_CANDIDATES = 300
-# A session's tracks whose rows a listen refreshes as well as the track's own.
-SESSION_NEIGHBOURS = 20
+# A session's tracks (the latest) a listen pairs with in the per-listen update.
+SESSION_TRACKS = 500
+# Listens whose session key one statement sets right.
+FIX_BATCH = 5_000
 
 # How much each kind of evidence weighs in the mix (co-listening is normalised to 0..1).
 W_CO_LISTEN = 1.0
@@ -93,6 +95,19 @@ def queue_update(track_ids: Iterable[int]) -> None:
         jobs.submit(jobs.UPDATE_RECOMMENDATIONS, sorted(public))
 
 
+def queue_listen(event: PlayEvent) -> None:
+    """After a listen (flushed, its session set): queue the update of the pairs it changes,
+    the listened track with each track of its session, both ways."""
+    session = _public(session_tracks(event))
+    if event.track_id in session and len(session) > 1:
+        first = not db.session.scalar(
+            select(PlayEvent.id)
+            .where(PlayEvent.user_id == event.user_id, PlayEvent.track_id == event.track_id, PlayEvent.id != event.id)
+            .limit(1)
+        )
+        jobs.submit(jobs.UPDATE_RECOMMENDATIONS, sorted(session), event.track_id, first)
+
+
 def disliked_query(user_id: int) -> Select:
     return select(TrackLike.track_id).where(TrackLike.user_id == user_id, TrackLike.value == DISLIKE)
 
@@ -109,65 +124,113 @@ def _public(track_ids: Iterable[int]) -> set[int]:
     return set(db.session.scalars(select(Track.id).where(Track.id.in_(wanted), Track.visibility == Visibility.PUBLIC)))
 
 
-def _people_of(track_id: int) -> set[int]:
-    """Everyone with a positive signal on the track: a listen, a like, a heart, a playlist entry."""
-    people: set[int] = set()
-    people.update(db.session.scalars(select(PlayEvent.user_id).where(PlayEvent.track_id == track_id).distinct()))
-    people.update(
-        db.session.scalars(select(TrackLike.user_id).where(TrackLike.track_id == track_id, TrackLike.value == LIKE))
-    )
-    people.update(db.session.scalars(select(Favourite.user_id).where(Favourite.track_id == track_id)))
-    people.update(
-        db.session.scalars(
-            select(Playlist.owner_id)
-            .join(PlaylistEntry, PlaylistEntry.playlist_id == Playlist.id)
-            .where(PlaylistEntry.track_id == track_id)
-            .distinct()
-        )
-    )
-    return people
+# (row track, other track) -> person -> how often the person paired them.
+PairCounts = dict[tuple[int, int], dict[int, float]]
 
 
-def _evidence(track_id: int, person: int) -> dict[int, float]:
-    """How often `person` paired the track with each other track (sessions, playlists, likes)."""
-    counts: dict[int, float] = defaultdict(float)
-    plays = db.session.execute(
-        select(PlayEvent.track_id, PlayEvent.played_at)
-        .where(PlayEvent.user_id == person)
-        .order_by(PlayEvent.played_at, PlayEvent.id)
-    ).all()
-    session: list[int] = []
-    last = None
-    for other, at in [*plays, (None, None)]:
-        if other is None or (last is not None and at - last > SESSION_GAP):
-            if track_id in session:
-                for each in session:
-                    counts[each] += 1.0
-            session = []
-        if other is not None:
-            session.append(other)
-            last = at
-    for playlist_id in db.session.scalars(
-        select(PlaylistEntry.playlist_id)
-        .join(Playlist, Playlist.id == PlaylistEntry.playlist_id)
-        .where(Playlist.owner_id == person, PlaylistEntry.track_id == track_id)
+def _pair_counts(rows: set[int], others: set[int] | None = None) -> PairCounts:
+    """How often each person paired a track of `rows` with another track (of `others`, or
+    any): the other's listens in the sessions holding the row track, its entries in the
+    playlists holding it, and one when the person loves (likes or hearts) both; not with a
+    track they disliked. The same counts as rebuild_all's, read with a few queries for the
+    tracks asked about only."""
+    counts: PairCounts = defaultdict(lambda: defaultdict(float))
+    held = (
+        select(PlayEvent.user_id, PlayEvent.session_start, PlayEvent.track_id.label("row"))
+        .where(PlayEvent.track_id.in_(rows), PlayEvent.session_start.is_not(None))
         .distinct()
-    ):
-        for other in db.session.scalars(select(PlaylistEntry.track_id).where(PlaylistEntry.playlist_id == playlist_id)):
-            counts[other] += 1.0
-    loved = set(
-        db.session.scalars(select(TrackLike.track_id).where(TrackLike.user_id == person, TrackLike.value == LIKE))
+        .subquery()
     )
-    loved.update(db.session.scalars(select(Favourite.track_id).where(Favourite.user_id == person)))
-    if track_id in loved:
-        for other in loved:
-            counts[other] += 1.0
-    counts.pop(track_id, None)
-    for disliked in db.session.scalars(
-        select(TrackLike.track_id).where(TrackLike.user_id == person, TrackLike.value == DISLIKE)
-    ):
-        counts.pop(disliked, None)
+    query = (
+        select(held.c.row, PlayEvent.track_id, PlayEvent.user_id, func.count())
+        .join(held, and_(held.c.user_id == PlayEvent.user_id, held.c.session_start == PlayEvent.session_start))
+        .group_by(held.c.row, PlayEvent.track_id, PlayEvent.user_id)
+    )
+    if others is not None:
+        query = query.where(PlayEvent.track_id.in_(others))
+    for row, other, person, n in db.session.execute(query):
+        counts[row, other][person] += n
+    listed = (
+        select(PlaylistEntry.playlist_id, PlaylistEntry.track_id.label("row"))
+        .where(PlaylistEntry.track_id.in_(rows))
+        .distinct()
+        .subquery()
+    )
+    query = (
+        select(listed.c.row, PlaylistEntry.track_id, Playlist.owner_id, func.count())
+        .join(listed, listed.c.playlist_id == PlaylistEntry.playlist_id)
+        .join(Playlist, Playlist.id == PlaylistEntry.playlist_id)
+        .group_by(listed.c.row, PlaylistEntry.track_id, Playlist.owner_id)
+    )
+    if others is not None:
+        query = query.where(PlaylistEntry.track_id.in_(others))
+    for row, other, person, n in db.session.execute(query):
+        counts[row, other][person] += n
+    lovers = _loved(rows=rows)
+    if lovers:
+        loved = _loved(people=set(lovers), tracks=others)
+        for person, loved_rows in lovers.items():
+            for row in loved_rows:
+                for other in loved.get(person, ()):
+                    counts[row, other][person] += 1.0
+    for pair in [pair for pair in counts if pair[0] == pair[1]]:
+        del counts[pair]
+    _drop_disliked(counts, others)
     return counts
+
+
+def _drop_disliked(counts: PairCounts, others: set[int] | None) -> None:
+    """A person's pairs with a track they disliked do not count."""
+    people = set().union(*counts.values()) if counts else set()
+    query = select(TrackLike.user_id, TrackLike.track_id).where(
+        TrackLike.value == DISLIKE, TrackLike.user_id.in_(people)
+    )
+    if others is not None:
+        query = query.where(TrackLike.track_id.in_(others))
+    disliked: dict[int, set[int]] = defaultdict(set)
+    for person, track_id in db.session.execute(query):
+        disliked[track_id].add(person)
+    for (_row, other), paired in counts.items():
+        for person in disliked.get(other, ()) & paired.keys():
+            del paired[person]
+
+
+def _loved(
+    *, rows: set[int] | None = None, people: set[int] | None = None, tracks: set[int] | None = None
+) -> dict[int, set[int]]:
+    """Per person, the tracks they like or hearted: of `rows` (anyone's), or of `people`
+    (among `tracks` when given)."""
+    found: dict[int, set[int]] = defaultdict(set)
+    for model, extra in ((TrackLike, [TrackLike.value == LIKE]), (Favourite, [])):
+        query = select(model.user_id, model.track_id).where(*extra)
+        if rows is not None:
+            query = query.where(model.track_id.in_(rows))
+        if people is not None:
+            query = query.where(model.user_id.in_(people))
+        if tracks is not None:
+            query = query.where(model.track_id.in_(tracks))
+        for person, track_id in db.session.execute(query):
+            found[person].add(track_id)
+    return found
+
+
+def _scored(counts: PairCounts, public: set[int]) -> dict[tuple[int, int], tuple[float, int]]:
+    """The stored score and listeners of each pair of public tracks from MIN_LISTENERS people:
+    each person's count weighs log(1 + count), the sum divided by the square root of the
+    other track's listeners."""
+    pairs = {
+        pair: people
+        for pair, people in counts.items()
+        if pair[0] in public and pair[1] in public and len(people) >= MIN_LISTENERS
+    }
+    popularity = _listener_counts({other for _row, other in pairs})
+    return {
+        (row, other): (
+            sum(math.log1p(count) for count in people.values()) / math.sqrt(max(popularity.get(other, 0), len(people))),
+            len(people),
+        )
+        for (row, other), people in pairs.items()
+    }
 
 
 def _listener_counts(track_ids: set[int]) -> dict[int, int]:
@@ -181,6 +244,14 @@ def _listener_counts(track_ids: set[int]) -> dict[int, int]:
     return dict(rows.tuples().all())
 
 
+def _store(scored: dict[tuple[int, int], tuple[float, int]]) -> None:
+    if scored:
+        db.session.execute(
+            insert(CoListen),
+            [{"track_id": t, "other_id": o, "listeners": n, "score": s} for (t, o), (s, n) in scored.items()],
+        )
+
+
 def update_track(track_id: int) -> int:
     """Recompute the co-listening rows of one track; return how many it has now.
 
@@ -189,70 +260,190 @@ def update_track(track_id: int) -> int:
     db.session.execute(delete(CoListen).where(CoListen.track_id == track_id))
     if not _public([track_id]):
         return 0
-    people = _people_of(track_id)
-    if len(people) < MIN_LISTENERS:
-        return 0
-    weight: dict[int, float] = defaultdict(float)
-    listeners: dict[int, int] = defaultdict(int)
-    for person in people:
-        for other, count in _evidence(track_id, person).items():
-            weight[other] += math.log1p(count)
-            listeners[other] += 1
-    candidates = _public(other for other, n in listeners.items() if n >= MIN_LISTENERS)
-    if not candidates:
-        return 0
-    popularity = _listener_counts(candidates)
-    scored = sorted(
-        ((weight[other] / math.sqrt(max(popularity.get(other, 0), listeners[other])), other) for other in candidates),
-        reverse=True,
-    )[:MAX_NEIGHBOURS]
-    db.session.execute(
-        insert(CoListen),
-        [{"track_id": track_id, "other_id": other, "listeners": listeners[other], "score": s} for s, other in scored],
-    )
+    counts = _pair_counts({track_id})
+    scored = _scored(counts, _public({track_id} | {other for _row, other in counts}))
+    kept = sorted(scored.items(), key=lambda item: (-item[1][0], -item[0][1]))[:MAX_NEIGHBOURS]
+    _store(dict(kept))
     db.session.flush()
-    return len(scored)
+    return len(kept)
 
 
-def update_co_listens(track_ids: Iterable[int]) -> int:
-    """The job's work: recompute the rows of each track. Returns the number recomputed.
+def update_pairs(listened: int, session: set[int], first_listen: bool) -> int:
+    """After a listen of `listened`: recompute its pairs with the other tracks of its session,
+    both ways (the only counts a listen changes), and keep each row's best MAX_NEIGHBOURS.
+    On a person's first listen of the track, the track has one more listener: the rows
+    holding it elsewhere are scaled to that. Returns the number of pairs recomputed.
 
-    The callers pass every track whose rows an event changes: a listen passes its
-    session's tracks (session_tracks), so both directions of each new pair are redone.
+    What this cannot see (a pair that a row's trim dropped and now ranks higher than one
+    kept) the nightly rebuild_all puts right.
     """
+    public = _public(session | {listened})
+    others = public - {listened}
+    if listened not in public or not others:
+        return 0
+    counts: PairCounts = {**_pair_counts({listened}, others), **_pair_counts(others, {listened})}
+    scored = _scored(counts, public)
+    db.session.execute(
+        delete(CoListen).where(
+            or_(
+                and_(CoListen.track_id == listened, CoListen.other_id.in_(others)),
+                and_(CoListen.other_id == listened, CoListen.track_id.in_(others)),
+            )
+        )
+    )
+    if first_listen:
+        listeners = _listener_counts({listened}).get(listened, 0)
+        if listeners > 1:
+            rescaled = [
+                {
+                    "track_id": row,
+                    "other_id": listened,
+                    "score": score * math.sqrt(max(listeners - 1, n)) / math.sqrt(max(listeners, n)),
+                }
+                for row, n, score in db.session.execute(
+                    select(CoListen.track_id, CoListen.listeners, CoListen.score).where(CoListen.other_id == listened)
+                )
+            ]
+            if rescaled:
+                db.session.execute(update(CoListen), rescaled)
+    _store(scored)
+    _trim({row for row, _other in scored})
+    db.session.flush()
+    return 2 * len(others)
+
+
+def _trim(track_ids: set[int]) -> None:
+    """Keep only the best MAX_NEIGHBOURS rows of each of these tracks."""
+    if not track_ids:
+        return
+    over = db.session.scalars(
+        select(CoListen.track_id)
+        .where(CoListen.track_id.in_(track_ids))
+        .group_by(CoListen.track_id)
+        .having(func.count() > MAX_NEIGHBOURS)
+    ).all()
+    for track_id in over:
+        beyond = (
+            select(CoListen.other_id)
+            .where(CoListen.track_id == track_id)
+            .order_by(CoListen.score.desc(), CoListen.other_id.desc())
+            .offset(MAX_NEIGHBOURS)
+        )
+        db.session.execute(
+            delete(CoListen).where(CoListen.track_id == track_id, CoListen.other_id.in_(beyond.scalar_subquery()))
+        )
+
+
+def update_co_listens(track_ids: Iterable[int], listened: int | None = None, first_listen: bool = False) -> int:
+    """The job's work. After a listen (`listened` given): the pairs of that track with the
+    rest of `track_ids`, its session (update_pairs). After a like, heart or playlist
+    addition: every row of each track. Returns the number of tracks or pairs recomputed."""
     wanted = {int(t) for t in track_ids}
+    if listened is not None:
+        return update_pairs(int(listened), wanted, first_listen)
     for track_id in sorted(wanted):
         update_track(track_id)
     return len(wanted)
 
 
-def session_tracks(user_id: int, track_id: int) -> list[int]:
-    """The track and what the user played in the SESSION_GAP before it: the tracks whose rows a
-    listen changes."""
-    since = db.session.scalar(select(func.max(PlayEvent.played_at)).where(PlayEvent.user_id == user_id))
-    if since is None:
-        return [track_id]
+# --- listening sessions -----------------------------------------------------------------
+
+
+def start_session(event: PlayEvent) -> None:
+    """Give a just-flushed listen its session: the session of the person's previous listen
+    when that was at most SESSION_GAP before, else a new one (keyed by its own id)."""
+    previous = db.session.execute(
+        select(PlayEvent.played_at, PlayEvent.session_start)
+        .where(PlayEvent.user_id == event.user_id, PlayEvent.id != event.id, PlayEvent.played_at <= event.played_at)
+        .order_by(PlayEvent.played_at.desc(), PlayEvent.id.desc())
+        .limit(1)
+    ).first()
+    if (
+        previous is not None
+        and previous.session_start is not None
+        and event.played_at - previous.played_at <= SESSION_GAP
+    ):
+        event.session_start = previous.session_start
+    else:
+        event.session_start = event.id
+    db.session.flush()
+
+
+def session_tracks(event: PlayEvent) -> list[int]:
+    """The distinct tracks of the listen's session, the latest SESSION_TRACKS (the tracks a
+    listen pairs with)."""
+    if event.session_start is None:
+        return [event.track_id]
     recent = db.session.scalars(
         select(PlayEvent.track_id)
-        .where(PlayEvent.user_id == user_id, PlayEvent.played_at >= since - SESSION_GAP)
-        .order_by(PlayEvent.played_at.desc())
-        .limit(SESSION_NEIGHBOURS)
+        .where(PlayEvent.user_id == event.user_id, PlayEvent.session_start == event.session_start)
+        .group_by(PlayEvent.track_id)
+        .order_by(func.max(PlayEvent.played_at).desc())
+        .limit(SESSION_TRACKS)
     )
-    return list(dict.fromkeys([track_id, *recent]))
+    return list(dict.fromkeys([event.track_id, *recent]))
+
+
+def _derive_sessions(plays: list[tuple[int, int, datetime, int | None]], fixes: list[dict]) -> list[list[int]]:
+    """A person's plays (id, track, time, session key; in order) cut where two are more than
+    SESSION_GAP apart: the sessions' tracks. A session whose listens do not all carry one
+    key of their own gets its first listen's id, added to `fixes`."""
+    sessions: list[list[tuple[int, int, int | None]]] = []
+    last = None
+    for play_id, track_id, at, key in plays:
+        if last is None or at - last > SESSION_GAP:
+            sessions.append([])
+        sessions[-1].append((play_id, track_id, key))
+        last = at
+    used: set[int | None] = set()
+    for session in sessions:
+        keys = {key for _id, _track, key in session}
+        key = next(iter(keys))
+        if len(keys) != 1 or key is None or key in used:
+            key = session[0][0]
+            fixes += [{"id": play_id, "session_start": key} for play_id, _t, k in session if k != key]
+        used.add(key)
+    return [[track_id for _id, track_id, _key in session] for session in sessions]
+
+
+def _apply_session_fixes(fixes: list[dict]) -> None:
+    for first in range(0, len(fixes), FIX_BATCH):
+        db.session.execute(update(PlayEvent), fixes[first : first + FIX_BATCH])
+
+
+def rekey_sessions(user_id: int) -> int:
+    """Derive a person's sessions again from the times of their listens (after an import or
+    a deletion changed them); return how many listens changed session (flushed)."""
+    plays = db.session.execute(
+        select(PlayEvent.id, PlayEvent.track_id, PlayEvent.played_at, PlayEvent.session_start)
+        .where(PlayEvent.user_id == user_id)
+        .order_by(PlayEvent.played_at, PlayEvent.id)
+    ).all()
+    fixes: list[dict] = []
+    _derive_sessions([tuple(play) for play in plays], fixes)
+    _apply_session_fixes(fixes)
+    db.session.flush()
+    return len(fixes)
 
 
 def rebuild_all() -> int:
     """Recompute every public track's rows at once (the nightly job; after an import of
     history). The same rows as update_track for each track, from one pass over the
-    history in memory instead of queries per track and person. Returns the number of
-    tracks with rows."""
+    history in memory instead of queries per track. The listens' sessions are derived
+    again from their times on the way (set right where they drifted). Returns the number
+    of tracks with rows."""
     public = set(db.session.scalars(select(Track.id).where(Track.visibility == Visibility.PUBLIC)))
     plays, lists, loved, disliked = _everyones_signals()
+    fixes: list[dict] = []
     weight: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     listeners: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for person in set(plays) | set(lists) | set(loved):
-        # Each listening session, playlist and the loved set pairs its tracks (as _evidence does).
-        groups = [*_sessions(plays.get(person, [])), *lists.get(person, {}).values(), list(loved.get(person, ()))]
+        # Each listening session, playlist and the loved set pairs its tracks (as _pair_counts does).
+        groups = [
+            *_derive_sessions(plays.get(person, []), fixes),
+            *lists.get(person, {}).values(),
+            list(loved.get(person, ())),
+        ]
         counts: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         for group in groups:
             for track_id in set(group) & public:
@@ -264,6 +455,7 @@ def rebuild_all() -> int:
                 if other in public and other not in disliked.get(person, ()):
                     weight[track_id][other] += math.log1p(count)
                     listeners[track_id][other] += 1
+    _apply_session_fixes(fixes)
     popularity = _listener_counts(public) if public else {}
     db.session.execute(delete(CoListen))
     rows = []
@@ -284,16 +476,20 @@ def rebuild_all() -> int:
 
 
 def _everyones_signals() -> tuple[
-    dict[int, list[tuple[int, datetime]]], dict[int, dict[int, list[int]]], dict[int, set[int]], dict[int, set[int]]
+    dict[int, list[tuple[int, int, datetime, int | None]]],
+    dict[int, dict[int, list[int]]],
+    dict[int, set[int]],
+    dict[int, set[int]],
 ]:
-    """Per person: plays in order, playlists' entries, loved (liked or hearted) and disliked tracks."""
-    plays: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
-    for person, track_id, at in db.session.execute(
-        select(PlayEvent.user_id, PlayEvent.track_id, PlayEvent.played_at).order_by(
-            PlayEvent.user_id, PlayEvent.played_at, PlayEvent.id
-        )
+    """Per person: plays in order (id, track, time, session), playlists' entries, loved
+    (liked or hearted) and disliked tracks."""
+    plays: dict[int, list[tuple[int, int, datetime, int | None]]] = defaultdict(list)
+    for play_id, person, track_id, at, key in db.session.execute(
+        select(
+            PlayEvent.id, PlayEvent.user_id, PlayEvent.track_id, PlayEvent.played_at, PlayEvent.session_start
+        ).order_by(PlayEvent.user_id, PlayEvent.played_at, PlayEvent.id)
     ):
-        plays[person].append((track_id, at))
+        plays[person].append((play_id, track_id, at, key))
     lists: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for person, playlist_id, track_id in db.session.execute(
         select(Playlist.owner_id, PlaylistEntry.playlist_id, PlaylistEntry.track_id).join(
@@ -308,18 +504,6 @@ def _everyones_signals() -> tuple[
     for person, track_id in db.session.execute(select(Favourite.user_id, Favourite.track_id)):
         loved[person].add(track_id)
     return plays, lists, loved, disliked
-
-
-def _sessions(plays: list[tuple[int, datetime]]) -> list[list[int]]:
-    """A person's plays (in order) cut where two are more than SESSION_GAP apart."""
-    sessions: list[list[int]] = []
-    last = None
-    for track_id, at in plays:
-        if last is None or at - last > SESSION_GAP:
-            sessions.append([])
-        sessions[-1].append(track_id)
-        last = at
-    return sessions
 
 
 # --- similar tracks ---------------------------------------------------------------------
