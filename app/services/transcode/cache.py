@@ -50,6 +50,9 @@ from app.services.transcode.presets import Preset
 log = logging.getLogger(__name__)
 FAILED_MEMORY = 600.0  # seconds a failure is remembered before the next request tries again
 CHUNK = 64 * 1024
+# The niceness of the encodes into the cache (0 normal, 19 the lowest priority): they run
+# far ahead of playback, so the requests the server answers meanwhile go first.
+ENCODE_NICENESS = 10
 
 
 class TranscodeBusy(DomainError):
@@ -219,6 +222,10 @@ class Encoder:
             raise
         finally:
             os.close(fd)
+        # The encode runs ahead of playback: it yields the CPU to the requests the server
+        # answers meanwhile (seeks of other tracks), so those keep their speed.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, ENCODE_NICENESS)
         self.thread = threading.Thread(target=self._run, name=f"transcode-{variant.preset.name}", daemon=True)
         self.thread.start()
 
