@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from app.extensions import db
 from app.models import CoListen, Favourite, PlayEvent, Role, StoredMixes, Track, TrackLike, Visibility
@@ -108,6 +108,9 @@ def listens(bench_id: int, plays: int) -> None:
     for user_id in people:
         sessions(user_id, [by_genre[g] for g in rng.sample(GENRES, 2)], per_listener)
     flush(force=True)
+    if db.engine.dialect.name == "postgresql":  # the ids were given: move the sequence past them
+        db.session.execute(text("SELECT setval(pg_get_serial_sequence('play_events', 'id'), max(id)) FROM play_events"))
+        db.session.commit()
     picked = rng.sample(own["Jazz"] + own["Folk"], 500)
     db.session.execute(insert(TrackLike), [{"user_id": bench_id, "track_id": t, "value": LIKE} for t in picked[:300]])
     db.session.execute(insert(Favourite), [{"user_id": bench_id, "track_id": t} for t in picked[300:450]])

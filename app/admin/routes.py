@@ -34,7 +34,7 @@ from app.services.library import quotas
 from app.services.library.quotas import GB, MB
 from app.services.storage import get_storage
 from app.services.transcode import cache
-from app.unit_of_work import commit
+from app.unit_of_work import commit, retrying
 from app.web.messages import message
 from app.web.params import page_arg
 
@@ -88,11 +88,11 @@ def dashboard() -> str:
     """The admin area's landing page: plays and uploads over time, listeners, public top
     lists, genres, formats and bitrates, storage against the disk, failed jobs, the cache."""
     storage = get_storage()
+    scale, max_age = request.args.get("by", "day"), current_app.config["DASHBOARD_CACHE_SECONDS"]
+    board = retrying(lambda: dashboard_service.current(scale, max_age))
     return render_template(
         "admin/dashboard.html",
-        board=dashboard_service.cached_dashboard(
-            request.args.get("by", "day"), current_app.config["DASHBOARD_CACHE_SECONDS"]
-        ),
+        board=board,
         scales=list(dashboard_service.SCALES),
         disk=storage.disk_space(),
         cache_bytes=cache.cache_bytes(storage),
@@ -325,6 +325,7 @@ JOB_LABELS = {
     jobs.REBUILD_RECOMMENDATIONS: _l("Recommendations rebuild"),
     jobs.REBUILD_SEARCH_WORDS: _l("Search vocabulary rebuild"),
     jobs.REFRESH_MIXES: _l("For you mixes refresh"),
+    jobs.REFRESH_DASHBOARD: _l("Dashboard count"),
     jobs.REFRESH_ALL_MIXES: _l("For you mixes nightly refresh"),
     jobs.PREENCODE: _l("Pre-encoding for phones"),
     jobs.PREENCODE_ALL: _l("Pre-encoding nightly catch-up"),

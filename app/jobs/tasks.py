@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from huey import crontab
 
-from app.services import jobs, mixes, recommend
+from app.services import dashboard, jobs, mixes, recommend
 from app.services.audio_tools import ffmpeg_path
 from app.services.jobs import (
     ANALYSE_TRACK,
@@ -27,6 +27,7 @@ from app.services.jobs import (
     REBUILD_RECOMMENDATIONS,
     REBUILD_SEARCH_WORDS,
     REFRESH_ALL_MIXES,
+    REFRESH_DASHBOARD,
     REFRESH_MIXES,
     TRIM_VARIANTS,
     UPDATE_RECOMMENDATIONS,
@@ -121,6 +122,13 @@ def rebuild_recommendations() -> dict[str, int]:
     return {"tracks": recommend.rebuild_all()}
 
 
+def refresh_dashboard(scale: str) -> dict[str, int]:
+    """Count the admin dashboard's figures of one chart scale and store them (a view found
+    them older than DASHBOARD_CACHE_SECONDS)."""
+    board = dashboard.refresh(scale)
+    return {"tracks": board.tracks}
+
+
 def refresh_mixes(user_id: int) -> dict[str, int]:
     """Recompute and store one listener's For you mixes (their history changed enough, or nightly)."""
     return mixes.refresh_job(user_id)
@@ -149,6 +157,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     REBUILD_RECOMMENDATIONS: rebuild_recommendations,
     REBUILD_SEARCH_WORDS: rebuild_search_words,
     REFRESH_MIXES: refresh_mixes,
+    REFRESH_DASHBOARD: refresh_dashboard,
     REFRESH_ALL_MIXES: refresh_all_mixes,
     PREENCODE: preencode_user,
     PREENCODE_ALL: preencode_all,

@@ -2,6 +2,7 @@
 
 from app.models.bulk import BulkEdit
 from app.models.credential import AccessScope, AccessToken, ApiKey, AppPassword
+from app.models.dashboard import DashboardFigures
 from app.models.discovery import CoListen, StoredMixes, TrackLike
 from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
@@ -38,6 +39,7 @@ __all__ = [
     "ArtistStar",
     "BulkEdit",
     "CoListen",
+    "DashboardFigures",
     "Favourite",
     "ImportState",
     "Job",

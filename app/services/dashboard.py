@@ -8,15 +8,16 @@ UTC days: the instance's listeners live in many time zones.
 from __future__ import annotations
 
 import itertools
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 
 from app.extensions import db
-from app.models import Job, JobState, PlayEvent, Track, User, Visibility
+from app.models import DashboardFigures, Job, JobState, PlayEvent, Track, User, Visibility
 from app.models.types import utcnow
+from app.services import jobs
 from app.services.stats import Bucket, bucket_of, series
 
 TOP = 10
@@ -52,6 +53,9 @@ class Dashboard:
         return sum(n for _, n in self.failed_jobs)
 
 
+_FIELDS = {f.name for f in fields(Dashboard)} - {"counted_at"}
+
+
 def _utc_day(column):
     """The UTC day of a timestamp column as 'YYYY-MM-DD', in SQL (grouped by the database)."""
     if db.engine.dialect.name == "postgresql":
@@ -82,21 +86,77 @@ def window_start(scale: str, today: date) -> date:
     return today - timedelta(days=SCALES["day"] - 1)
 
 
-# Figures already counted, per database and scale: (monotonic time, figures).
-_counted: dict[tuple[str, str], tuple[float, Dashboard]] = {}
+# A count queued this long ago and not done is taken as lost (no worker ran it): queued again.
+LOST_REFRESH = timedelta(minutes=10)
 
 
-def cached_dashboard(scale: str, max_age: float) -> Dashboard:
-    """The figures of `dashboard`, counted again only when those this process keeps are
-    older than `max_age` seconds: at a million listens a count takes a few hundred
-    milliseconds, and figures a minute old serve the admin as well."""
-    key = (str(db.engine.url), scale if scale in SCALES else "day")
-    kept = _counted.get(key)
-    if kept is not None and time.monotonic() - kept[0] < max_age:
-        return kept[1]
+def current(scale: str, max_age: float) -> Dashboard:
+    """The dashboard as the page shows it: the figures the last count stored, read back with
+    one query. When they are older than `max_age` seconds a new count is queued (once, as a
+    REFRESH_DASHBOARD job) and these are shown meanwhile, with the time they were counted:
+    at a million listens a count takes seconds, which no page view should wait for.
+
+    Counted on the spot only for a scale with nothing stored yet (its first view) and with a
+    `max_age` of 0 (every view counts). Flushed: the caller commits, which sends the job.
+    """
+    scale = scale if scale in SCALES else "day"
+    if max_age <= 0:
+        return dashboard(scale)
+    row = db.session.get(DashboardFigures, scale)
+    if row is None:
+        return refresh(scale)
+    now = utcnow()
+    if row.counted_at < now - timedelta(seconds=max_age) and (
+        row.refresh_queued_at is None or row.refresh_queued_at < now - LOST_REFRESH
+    ):
+        # Two views at once find the figures old together: only the one that marks the row queues.
+        same = (
+            DashboardFigures.refresh_queued_at.is_(None)
+            if row.refresh_queued_at is None
+            else DashboardFigures.refresh_queued_at == row.refresh_queued_at
+        )
+        marked = db.session.execute(
+            update(DashboardFigures)
+            .where(DashboardFigures.scale == scale, same)
+            .values(refresh_queued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if marked.rowcount == 1:
+            jobs.submit(jobs.REFRESH_DASHBOARD, scale)
+    return _from_plain(row.figures)
+
+
+def refresh(scale: str) -> Dashboard:
+    """Count the figures of `scale` now and store them (flushed); the REFRESH_DASHBOARD job."""
     board = dashboard(scale)
-    if max_age > 0:
-        _counted[key] = (time.monotonic(), board)
+    row = db.session.get(DashboardFigures, board.scale)
+    if row is None:
+        row = DashboardFigures(scale=board.scale)
+        db.session.add(row)
+    row.figures = _plain(board)
+    row.counted_at = board.counted_at
+    row.refresh_queued_at = None
+    db.session.flush()
+    return board
+
+
+def _plain(board: Dashboard) -> dict[str, Any]:
+    """The figures as JSON (days as ISO dates; the time they were counted is the row's)."""
+    figures = asdict(board)
+    for chart in ("plays", "uploads"):
+        figures[chart] = [(day.isoformat(), n, seconds) for day, n, seconds in figures[chart]]
+    figures["counted_at"] = board.counted_at.isoformat() if board.counted_at else None
+    return figures
+
+
+def _from_plain(figures: dict[str, Any]) -> Dashboard:
+    board = Dashboard(**{name: value for name, value in figures.items() if name in _FIELDS})
+    board.counted_at = datetime.fromisoformat(figures["counted_at"]) if figures.get("counted_at") else None
+    for chart in ("plays", "uploads"):
+        setattr(board, chart, [(date.fromisoformat(day), n, seconds) for day, n, seconds in getattr(board, chart)])
+    for name in ("top_tracks", "top_artists", "genres", "formats", "bitrates", "storage", "failed_jobs"):
+        setattr(board, name, [tuple(item) for item in getattr(board, name)])
+    board.other_accounts = tuple(board.other_accounts)
     return board
 
 
@@ -158,15 +218,16 @@ def _tops(board: Dashboard, since: datetime) -> None:
         artists[r.artist] = artists.get(r.artist, 0) + int(r.n)
     board.top_artists = sorted(artists.items(), key=lambda item: (-item[1], item[0]))[:TOP]
     count = func.count(Track.id)
-    board.genres = list(
-        db.session.execute(
+    board.genres = [
+        (genre, int(n))
+        for genre, n in db.session.execute(
             select(Track.genre, count)
             .where(Track.visibility == Visibility.PUBLIC, Track.genre.is_not(None))
             .group_by(Track.genre)
             .order_by(count.desc(), Track.genre)
             .limit(TOP * 2)
-        ).tuples()
-    )
+        )
+    ]
 
 
 def _library(board: Dashboard) -> None:

@@ -37,6 +37,7 @@ REFRESH_MIXES = "refresh_mixes"
 REFRESH_ALL_MIXES = "refresh_all_mixes"
 PREENCODE = "preencode"
 PREENCODE_ALL = "preencode_all"
+REFRESH_DASHBOARD = "refresh_dashboard"
 
 # Session.info key of the jobs to send when the session commits.
 _TO_SEND = "jobs_to_send"
