@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CoListen, PlayEvent, Visibility
+from app.models.types import utcnow
 from app.services import credentials, history, likes, listening, playlists, recommend
 from app.unit_of_work import commit
 from tests import hostile
@@ -229,3 +230,34 @@ def test_sessions_follow_the_history_after_a_deletion(app, user, make_user, make
     keys = dict(db.session.execute(select(PlayEvent.track_id, PlayEvent.session_start)).tuples().all())
     # Forty minutes between A and C now: two sessions.
     assert keys[a.id] != keys[c.id] and None not in keys.values()
+
+
+def test_a_first_listen_alone_in_its_session_rescales_the_rows_that_hold_the_track(app, user, make_user, make_track):
+    a, b, c = (make_track(user, title, f"Artist {title}", "Folk", 1970) for title in ("A", "B", "C"))
+    for name in ("bob", "carol", "dave"):
+        person = make_user(name)
+        listen(person, a, b)
+        _earlier(person, 60)
+    before = {(t, o): score for t, o, _n, score in _co_listen_rows()}
+    # Erin's first listen of B pairs with nothing, yet B has one more listener now.
+    erin = make_user("erin")
+    listen(erin, b)
+    _earlier(erin, 60)
+    listen(erin, c)
+    after = {(t, o): score for t, o, _n, score in _co_listen_rows()}
+    assert after[a.id, b.id] < before[a.id, b.id]
+    assert after[b.id, a.id] == before[b.id, a.id]
+    per_listen = _co_listen_rows()
+    recommend.rebuild_all()
+    commit()
+    assert _co_listen_rows() == per_listen
+
+
+def test_a_session_key_that_is_not_one_of_its_listens_is_set_right():
+    """SQLite can give a deleted listen's id to a new one: a session keeps a key only when it
+    is the id of one of its own listens."""
+    at = utcnow()
+    fixes: list[dict] = []
+    sessions = recommend._derive_sessions([(100, 1, at, 150), (150, 2, at + timedelta(hours=5), 150)], fixes)
+    assert sessions == [[1], [2]]
+    assert fixes == [{"id": 100, "session_start": 100}]

@@ -43,6 +43,10 @@ class CoListen(db.Model):
     other_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
     listeners: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
+    # The score before it is divided by the square root of the other track's listeners,
+    # so a new listener of that track rescales the row without recounting it (NULL for rows
+    # counted before the column existed, until the nightly rebuild).
+    weight: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class StoredMixes(db.Model):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -56,6 +56,8 @@ CONTENT_CANDIDATES = 300
 SESSION_TRACKS = 500
 # Listens whose session key one statement sets right.
 FIX_BATCH = 5_000
+# Ids one IN (...) of a statement holds.
+IN_CHUNK = 1_000
 
 # How much each kind of evidence weighs in the mix (co-listening is normalised to 0..1).
 W_CO_LISTEN = 1.0
@@ -99,12 +101,16 @@ def queue_listen(event: PlayEvent) -> None:
     """After a listen (flushed, its session set): queue the update of the pairs it changes,
     the listened track with each track of its session, both ways."""
     session = _public(session_tracks(event))
-    if event.track_id in session and len(session) > 1:
-        first = not db.session.scalar(
-            select(PlayEvent.id)
-            .where(PlayEvent.user_id == event.user_id, PlayEvent.track_id == event.track_id, PlayEvent.id != event.id)
-            .limit(1)
-        )
+    if event.track_id not in session:
+        return
+    # The person's first listen of the track gives it one more listener, which changes the
+    # rows holding it even when it pairs with nothing (alone in its session).
+    first = not db.session.scalar(
+        select(PlayEvent.id)
+        .where(PlayEvent.user_id == event.user_id, PlayEvent.track_id == event.track_id, PlayEvent.id != event.id)
+        .limit(1)
+    )
+    if len(session) > 1 or first:
         jobs.submit(jobs.UPDATE_RECOMMENDATIONS, sorted(session), event.track_id, first)
 
 
@@ -117,11 +123,21 @@ def disliked_ids(user_id: int) -> set[int]:
     return set(db.session.scalars(disliked_query(user_id)))
 
 
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """The ids IN_CHUNK at a time (a popular track's co-listeners and neighbours can pass
+    what one statement takes as parameters)."""
+    ordered = sorted(set(ids))
+    for first in range(0, len(ordered), IN_CHUNK):
+        yield ordered[first : first + IN_CHUNK]
+
+
 def _public(track_ids: Iterable[int]) -> set[int]:
-    wanted = set(track_ids)
-    if not wanted:
-        return set()
-    return set(db.session.scalars(select(Track.id).where(Track.id.in_(wanted), Track.visibility == Visibility.PUBLIC)))
+    public: set[int] = set()
+    for chunk in _chunks(track_ids):
+        public.update(
+            db.session.scalars(select(Track.id).where(Track.id.in_(chunk), Track.visibility == Visibility.PUBLIC))
+        )
+    return public
 
 
 # (row track, other track) -> person -> how often the person paired them.
@@ -182,14 +198,15 @@ def _pair_counts(rows: set[int], others: set[int] | None = None) -> PairCounts:
 def _drop_disliked(counts: PairCounts, others: set[int] | None) -> None:
     """A person's pairs with a track they disliked do not count."""
     people = set().union(*counts.values()) if counts else set()
-    query = select(TrackLike.user_id, TrackLike.track_id).where(
-        TrackLike.value == DISLIKE, TrackLike.user_id.in_(people)
-    )
-    if others is not None:
-        query = query.where(TrackLike.track_id.in_(others))
     disliked: dict[int, set[int]] = defaultdict(set)
-    for person, track_id in db.session.execute(query):
-        disliked[track_id].add(person)
+    for chunk in _chunks(people):
+        query = select(TrackLike.user_id, TrackLike.track_id).where(
+            TrackLike.value == DISLIKE, TrackLike.user_id.in_(chunk)
+        )
+        if others is not None:
+            query = query.where(TrackLike.track_id.in_(others))
+        for person, track_id in db.session.execute(query):
+            disliked[track_id].add(person)
     for (_row, other), paired in counts.items():
         for person in disliked.get(other, ()) & paired.keys():
             del paired[person]
@@ -202,53 +219,68 @@ def _loved(
     (among `tracks` when given)."""
     found: dict[int, set[int]] = defaultdict(set)
     for model, extra in ((TrackLike, [TrackLike.value == LIKE]), (Favourite, [])):
-        query = select(model.user_id, model.track_id).where(*extra)
-        if rows is not None:
-            query = query.where(model.track_id.in_(rows))
-        if people is not None:
-            query = query.where(model.user_id.in_(people))
-        if tracks is not None:
-            query = query.where(model.track_id.in_(tracks))
-        for person, track_id in db.session.execute(query):
-            found[person].add(track_id)
+        for chunk in [None] if people is None else _chunks(people):
+            query = select(model.user_id, model.track_id).where(*extra)
+            if rows is not None:
+                query = query.where(model.track_id.in_(rows))
+            if chunk is not None:
+                query = query.where(model.user_id.in_(chunk))
+            if tracks is not None:
+                query = query.where(model.track_id.in_(tracks))
+            for person, track_id in db.session.execute(query):
+                found[person].add(track_id)
     return found
 
 
-def _scored(counts: PairCounts, public: set[int]) -> dict[tuple[int, int], tuple[float, int]]:
-    """The stored score and listeners of each pair of public tracks from MIN_LISTENERS people:
-    each person's count weighs log(1 + count), the sum divided by the square root of the
-    other track's listeners."""
+@dataclass(frozen=True)
+class Scored:
+    score: float
+    listeners: int
+    weight: float
+
+
+def _score(weight: float, listeners: int, popularity: int) -> float:
+    """A pair's score: its weight divided by the square root of the other track's listeners
+    (at least the pair's own), so a track everyone plays does not top every list."""
+    return weight / math.sqrt(max(popularity, listeners))
+
+
+def _scored(counts: PairCounts, public: set[int]) -> dict[tuple[int, int], Scored]:
+    """The stored score, listeners and weight of each pair of public tracks from
+    MIN_LISTENERS people: each person's count weighs log(1 + count), summed."""
     pairs = {
         pair: people
         for pair, people in counts.items()
         if pair[0] in public and pair[1] in public and len(people) >= MIN_LISTENERS
     }
     popularity = _listener_counts({other for _row, other in pairs})
-    return {
-        (row, other): (
-            sum(math.log1p(count) for count in people.values()) / math.sqrt(max(popularity.get(other, 0), len(people))),
-            len(people),
-        )
-        for (row, other), people in pairs.items()
-    }
+    scored = {}
+    for (row, other), people in pairs.items():
+        weight = sum(math.log1p(count) for count in people.values())
+        scored[row, other] = Scored(_score(weight, len(people), popularity.get(other, 0)), len(people), weight)
+    return scored
 
 
 def _listener_counts(track_ids: set[int]) -> dict[int, int]:
-    if not track_ids:
-        return {}
-    rows = db.session.execute(
-        select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct()))
-        .where(PlayEvent.track_id.in_(track_ids))
-        .group_by(PlayEvent.track_id)
-    )
-    return dict(rows.tuples().all())
+    counts: dict[int, int] = {}
+    for chunk in _chunks(track_ids):
+        rows = db.session.execute(
+            select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct()))
+            .where(PlayEvent.track_id.in_(chunk))
+            .group_by(PlayEvent.track_id)
+        )
+        counts.update(rows.tuples().all())
+    return counts
 
 
-def _store(scored: dict[tuple[int, int], tuple[float, int]]) -> None:
+def _store(scored: dict[tuple[int, int], Scored]) -> None:
     if scored:
         db.session.execute(
             insert(CoListen),
-            [{"track_id": t, "other_id": o, "listeners": n, "score": s} for (t, o), (s, n) in scored.items()],
+            [
+                {"track_id": t, "other_id": o, "listeners": one.listeners, "score": one.score, "weight": one.weight}
+                for (t, o), one in scored.items()
+            ],
         )
 
 
@@ -262,7 +294,7 @@ def update_track(track_id: int) -> int:
         return 0
     counts = _pair_counts({track_id})
     scored = _scored(counts, _public({track_id} | {other for _row, other in counts}))
-    kept = sorted(scored.items(), key=lambda item: (-item[1][0], -item[0][1]))[:MAX_NEIGHBOURS]
+    kept = sorted(scored.items(), key=lambda item: (-item[1].score, -item[0][1]))[:MAX_NEIGHBOURS]
     _store(dict(kept))
     db.session.flush()
     return len(kept)
@@ -272,14 +304,21 @@ def update_pairs(listened: int, session: set[int], first_listen: bool) -> int:
     """After a listen of `listened`: recompute its pairs with the other tracks of its session,
     both ways (the only counts a listen changes), and keep each row's best MAX_NEIGHBOURS.
     On a person's first listen of the track, the track has one more listener: the rows
-    holding it elsewhere are scaled to that. Returns the number of pairs recomputed.
+    holding it elsewhere are scored again from their weight. Returns the number of pairs
+    recomputed.
 
-    What this cannot see (a pair that a row's trim dropped and now ranks higher than one
-    kept) the nightly rebuild_all puts right.
+    What this cannot see the nightly rebuild_all puts right: a pair that a row's trim
+    dropped and now ranks higher than one kept; sessions that two listens at the same
+    moment split, or that a deleted track cut in two; listens added without a session.
     """
     public = _public(session | {listened})
+    if listened not in public:
+        return 0
+    if first_listen:
+        _rescale(listened)
     others = public - {listened}
-    if listened not in public or not others:
+    if not others:
+        db.session.flush()
         return 0
     counts: PairCounts = {**_pair_counts({listened}, others), **_pair_counts(others, {listened})}
     scored = _scored(counts, public)
@@ -291,25 +330,26 @@ def update_pairs(listened: int, session: set[int], first_listen: bool) -> int:
             )
         )
     )
-    if first_listen:
-        listeners = _listener_counts({listened}).get(listened, 0)
-        if listeners > 1:
-            rescaled = [
-                {
-                    "track_id": row,
-                    "other_id": listened,
-                    "score": score * math.sqrt(max(listeners - 1, n)) / math.sqrt(max(listeners, n)),
-                }
-                for row, n, score in db.session.execute(
-                    select(CoListen.track_id, CoListen.listeners, CoListen.score).where(CoListen.other_id == listened)
-                )
-            ]
-            if rescaled:
-                db.session.execute(update(CoListen), rescaled)
     _store(scored)
     _trim({row for row, _other in scored})
     db.session.flush()
     return 2 * len(others)
+
+
+def _rescale(track_id: int) -> None:
+    """Score again, from their weight, the rows that hold the track as the other one (its
+    listeners changed). Absolute, so a job that runs twice or late does no harm."""
+    popularity = _listener_counts({track_id}).get(track_id, 0)
+    rescaled = [
+        {"track_id": row, "other_id": track_id, "score": _score(weight, n, popularity)}
+        for row, n, weight in db.session.execute(
+            select(CoListen.track_id, CoListen.listeners, CoListen.weight).where(
+                CoListen.other_id == track_id, CoListen.weight.is_not(None)
+            )
+        )
+    ]
+    if rescaled:
+        db.session.execute(update(CoListen), rescaled)
 
 
 def _trim(track_ids: set[int]) -> None:
@@ -399,7 +439,9 @@ def _derive_sessions(plays: list[tuple[int, int, datetime, int | None]], fixes: 
     for session in sessions:
         keys = {key for _id, _track, key in session}
         key = next(iter(keys))
-        if len(keys) != 1 or key is None or key in used:
+        # A key is kept when the whole session has it, no other session does, and it is the
+        # id of one of its own listens (ids can come back after a deletion on SQLite).
+        if len(keys) != 1 or key in used or key not in {play_id for play_id, _t, _k in session}:
             key = session[0][0]
             fixes += [{"id": play_id, "session_start": key} for play_id, _t, k in session if k != key]
         used.add(key)
@@ -456,19 +498,28 @@ def rebuild_all() -> int:
                     weight[track_id][other] += math.log1p(count)
                     listeners[track_id][other] += 1
     _apply_session_fixes(fixes)
-    popularity = _listener_counts(public) if public else {}
+    popularity = dict(
+        db.session.execute(
+            select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct())).group_by(PlayEvent.track_id)
+        )
+        .tuples()
+        .all()
+    )
     db.session.execute(delete(CoListen))
     rows = []
     for track_id, others in listeners.items():
         scored = sorted(
             (
-                (weight[track_id][other] / math.sqrt(max(popularity.get(other, 0), n)), other)
+                (_score(weight[track_id][other], n, popularity.get(other, 0)), other)
                 for other, n in others.items()
                 if n >= MIN_LISTENERS
             ),
             reverse=True,
         )[:MAX_NEIGHBOURS]
-        rows += [{"track_id": track_id, "other_id": o, "listeners": others[o], "score": sc} for sc, o in scored]
+        rows += [
+            {"track_id": track_id, "other_id": o, "listeners": others[o], "score": sc, "weight": weight[track_id][o]}
+            for sc, o in scored
+        ]
     if rows:
         db.session.execute(insert(CoListen), rows)
     db.session.flush()

@@ -1,4 +1,5 @@
-"""listening sessions on the history: each listen knows the session it belongs to
+"""listening sessions on the history: each listen knows the session it belongs to; the
+co-listening rows keep their weight
 
 Revision ID: 0028
 Revises: 0027
@@ -34,27 +35,31 @@ def upgrade():
     with op.batch_alter_table("play_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("session_start", sa.Integer(), nullable=True))
         batch_op.create_index("ix_play_events_user_session", ["user_id", "session_start", "track_id"], unique=False)
+    with op.batch_alter_table("co_listens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("weight", sa.Float(), nullable=True))
     # Each existing listen gets its session: the id of the first listen of a run of
-    # listens less than SESSION_GAP apart, per person.
+    # listens less than SESSION_GAP apart. One person at a time, so memory stays bounded.
     bind = op.get_bind()
-    rows = bind.execute(
-        sa.select(plays.c.id, plays.c.user_id, plays.c.played_at).order_by(
-            plays.c.user_id, plays.c.played_at, plays.c.id
-        )
-    ).all()
-    updates = []
-    person = last = start = None
-    for play_id, user_id, at in rows:
-        if user_id != person or at - last > SESSION_GAP:
-            start = play_id
-        person, last = user_id, at
-        updates.append({"play": play_id, "start": start})
     statement = sa.update(plays).where(plays.c.id == sa.bindparam("play")).values(session_start=sa.bindparam("start"))
-    for first in range(0, len(updates), BATCH):
-        bind.execute(statement, updates[first : first + BATCH])
+    for person in bind.execute(sa.select(plays.c.user_id).distinct()).scalars().all():
+        updates = []
+        last = start = None
+        for play_id, at in bind.execute(
+            sa.select(plays.c.id, plays.c.played_at)
+            .where(plays.c.user_id == person)
+            .order_by(plays.c.played_at, plays.c.id)
+        ):
+            if last is None or at - last > SESSION_GAP:
+                start = play_id
+            last = at
+            updates.append({"play": play_id, "start": start})
+        for first in range(0, len(updates), BATCH):
+            bind.execute(statement, updates[first : first + BATCH])
 
 
 def downgrade():
+    with op.batch_alter_table("co_listens", schema=None) as batch_op:
+        batch_op.drop_column("weight")
     with op.batch_alter_table("play_events", schema=None) as batch_op:
         batch_op.drop_index("ix_play_events_user_session")
         batch_op.drop_column("session_start")

@@ -33,6 +33,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -53,6 +54,13 @@ CHUNK = 64 * 1024
 # The niceness of the encodes into the cache (0 normal, 19 the lowest priority): they run
 # far ahead of playback, so the requests the server answers meanwhile go first.
 ENCODE_NICENESS = 10
+# coreutils' nice starts the encode at that niceness, every thread of it (setpriority on a
+# started ffmpeg would miss the threads it has already made).
+_NICE = shutil.which("nice")
+
+
+def _niced(command: list[str]) -> list[str]:
+    return [_NICE, "-n", str(ENCODE_NICENESS), *command] if _NICE else command
 
 
 class TranscodeBusy(DomainError):
@@ -212,7 +220,7 @@ class Encoder:
         fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our ffmpeg, our arguments
-                ffmpeg_command(ffmpeg, source, variant.preset),
+                _niced(ffmpeg_command(ffmpeg, source, variant.preset)),
                 stdout=fd,
                 stderr=self.errors,
                 stdin=subprocess.DEVNULL,
@@ -222,10 +230,6 @@ class Encoder:
             raise
         finally:
             os.close(fd)
-        # The encode runs ahead of playback: it yields the CPU to the requests the server
-        # answers meanwhile (seeks of other tracks), so those keep their speed.
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, self.process.pid, ENCODE_NICENESS)
         self.thread = threading.Thread(target=self._run, name=f"transcode-{variant.preset.name}", daemon=True)
         self.thread.start()
 
