@@ -59,7 +59,8 @@ ENCODE_NICENESS = 10
 _NICE = shutil.which("nice")
 
 
-def _niced(command: list[str]) -> list[str]:
+def niced(command: list[str]) -> list[str]:
+    """An encode's command as the cache runs it: at ENCODE_NICENESS."""
     return [_NICE, "-n", str(ENCODE_NICENESS), *command] if _NICE else command
 
 
@@ -220,7 +221,7 @@ class Encoder:
         fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our ffmpeg, our arguments
-                _niced(ffmpeg_command(ffmpeg, source, variant.preset)),
+                niced(ffmpeg_command(ffmpeg, source, variant.preset)),
                 stdout=fd,
                 stderr=self.errors,
                 stdin=subprocess.DEVNULL,
