@@ -16,8 +16,8 @@ from app.jobs.tasks import PERIODIC, TASKS
 from app.models import Job, JobState
 from app.services import accounts, jobs, playlists
 from app.services.storage import get_storage
-from app.services.transcode import preencode
-from app.services.transcode.cache import Limits, Variant
+from app.services.transcode import cache, preencode
+from app.services.transcode.cache import Limits, TranscodeBusy, Variant
 from app.services.transcode.presets import PRESETS
 from app.unit_of_work import commit
 from tests.helpers import add_track, login, post_form
@@ -70,7 +70,9 @@ def test_turning_it_on_encodes_the_favourites_which_then_serve_as_complete_files
     assert _variant_files() == [wanted.name]
     [job] = _jobs(jobs.PREENCODE)
     assert job.state is JobState.DONE
-    assert job.result == {"tracks": 2, "encoded": 1, "ready": 0, "as_is": 1, "failed": 0, "postponed": 0}
+    assert job.result == {
+        "tracks": 2, "encoded": 1, "ready": 0, "as_is": 1, "failed": 0, "postponed": 0, "handed_over": 0,
+    }  # fmt: skip
     assert "2 of 2 tracks ready at Medium" in client.get("/account").get_data(as_text=True)
 
     info = probe(get_storage().variant_path(wanted.name))
@@ -242,8 +244,99 @@ def test_pre_encoding_gives_way_when_a_listener_is_refused_a_slot(make_app, tmp_
         worker.join(30)
         first.close()
         again.close()
-        assert outcome == {"tracks": 1, "encoded": 0, "ready": 0, "as_is": 0, "failed": 0, "postponed": 1}
+        # The listeners' encodes hold both slots past the job's patience (1.5 s): it ends.
+        assert outcome == {
+            "tracks": 1, "encoded": 0, "ready": 0, "as_is": 0, "failed": 0, "postponed": 1, "handed_over": 0,
+        }  # fmt: skip
         assert not storage.variant_path(Variant(favourite.sha256, OPUS_128).name).exists()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # slots and ffmpeg, not the database
+def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_are_served(make_app, tmp_path):
+    app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=4), TRANSCODE_MAX_JOBS=2)
+    with app.app_context():
+        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+        db.session.commit()
+        favourite = add_track(owner, "fav.flac", content=make_source(tmp_path, "flac", 16.0))
+        listened = [add_track(owner, f"l{i}.flac", content=make_source(tmp_path, "flac", 8.0 + i)) for i in range(2)]
+        playlists.set_favourite(owner.id, favourite.id, True)
+        owner.preencode_favourites = True
+        owner.preencode_quality = "medium"
+        db.session.commit()
+        storage = get_storage()
+        variant = storage.variant_path(Variant(favourite.sha256, OPUS_128).name)
+        part = variant.with_name(variant.name + ".part")
+        outcome: dict = {}
+
+        def background() -> None:
+            with app.app_context():
+                pace = preencode.Pace(calm=0.5, max_wait=30)
+                outcome.update(preencode.run(storage, slow_ffmpeg(tmp_path, 4), owner.id, Limits(2, 2), pace))
+
+        worker = threading.Thread(target=background)
+        worker.start()
+        end = time.monotonic() + 20
+        while not part.exists():
+            assert time.monotonic() < end, "the pre-encode never started"
+            time.sleep(0.05)
+        client = app.test_client()
+        login(client, "alice", "correct horse battery")
+        first = client.get(f"/stream/{listened[0].id}?quality=medium")
+        assert first.status_code == 200
+        refused = client.get(f"/stream/{listened[1].id}?quality=medium", headers={"Accept": "application/json"})
+        assert refused.status_code == 429
+        worker.join(60)
+        # It gave way, then, the listener served, encoded the whole track after all.
+        assert outcome == {
+            "tracks": 1, "encoded": 1, "ready": 0, "as_is": 0, "failed": 0, "postponed": 0, "handed_over": 0,
+        }  # fmt: skip
+        assert abs(float(probe(variant)["format"]["duration"]) - 16.0) < 0.5
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a machine lock, not the database
+def test_a_pre_encode_that_finds_another_running_hands_its_listener_over(make_app, tmp_path):
+    app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=8), TRANSCODE_MAX_JOBS=4)
+    with app.app_context():
+        people = [accounts.create_user(name, "correct horse battery", rounds=4) for name in ("alice", "bob")]
+        db.session.commit()
+        wanted = []
+        for i, person in enumerate(people):
+            track = add_track(person, f"{i}.flac", content=make_source(tmp_path, "flac", 8.0 + i))
+            playlists.set_favourite(person.id, track.id, True)
+            person.preencode_favourites = True
+            person.preencode_quality = "medium"
+            wanted.append(track)
+        db.session.commit()
+        ids = [person.id for person in people]
+        storage = get_storage()
+        first_part = storage.variant_path(Variant(wanted[0].sha256, OPUS_128).name + ".part")
+        outcome: dict = {}
+
+        def background() -> None:
+            with app.app_context():
+                pace = preencode.Pace(calm=0.5, max_wait=30)
+                outcome.update(preencode.run(storage, slow_ffmpeg(tmp_path, 8), ids[0], Limits(4, 2), pace))
+
+        worker = threading.Thread(target=background)
+        worker.start()
+        end = time.monotonic() + 20
+        while not first_part.exists():
+            assert time.monotonic() < end, "the pre-encode never started"
+            time.sleep(0.05)
+        # Bob's job does not wait for Alice's: it hands Bob over and ends at once.
+        started = time.monotonic()
+        handed = preencode.run(storage, slow_ffmpeg(tmp_path, 8), ids[1], Limits(4, 2), preencode.Pace())
+        assert handed["handed_over"] == 1 and handed["encoded"] == 0
+        assert time.monotonic() - started < 2
+        worker.join(60)
+        assert outcome["encoded"] == 2 and outcome["tracks"] == 2
+        for track in wanted:
+            assert storage.variant_path(Variant(track.sha256, OPUS_128).name).is_file()
+        # Both are ready now: the next job finds nothing to do and nobody left to it.
+        again = preencode.run(storage, slow_ffmpeg(tmp_path, 8), ids[1], Limits(4, 2), preencode.Pace())
+        assert again == {
+            "tracks": 1, "encoded": 0, "ready": 1, "as_is": 0, "failed": 0, "postponed": 0, "handed_over": 0,
+        }  # fmt: skip
 
 
 def test_the_nightly_catch_up_queues_everyone_who_has_it_on(app, make_user):
@@ -256,3 +349,20 @@ def test_the_nightly_catch_up_queues_everyone_who_has_it_on(app, make_user):
     [job] = _jobs(jobs.PREENCODE)
     assert job.args == [on.id]
     assert job.state is JobState.DONE
+
+
+def test_a_listener_at_their_own_limit_does_not_stop_pre_encoding(app):
+    """Pre-encoding gives way when the machine has no slot left, not when one listener
+    reaches TRANSCODE_MAX_PER_USER with slots free: stopping it would not help them."""
+    storage = get_storage()
+    limits = Limits(4, 1)
+    mine = cache.take_slots(storage, limits, user_id=7)
+    with pytest.raises(TranscodeBusy):
+        cache.take_slots(storage, limits, user_id=7)
+    assert cache.last_refusal(storage) == 0.0
+    taken = [cache.take_slots(storage, limits, user_id=8 + i) for i in range(3)]
+    with pytest.raises(TranscodeBusy):
+        cache.take_slots(storage, limits, user_id=20)
+    assert cache.last_refusal(storage) > 0
+    for slots in [mine, *taken]:
+        slots.release()

@@ -24,6 +24,7 @@ from app.services.storage_s3 import S3Storage
 from app.web.sending import presign_seconds
 from tests.helpers import DATA, csrf_from, free_port, login
 from tests.seaweed import Seaweed
+from tests.test_playlists import add, create, share
 
 
 @pytest.fixture
@@ -340,3 +341,24 @@ def test_an_object_gone_from_the_store_is_a_404(alice, stored, seaweedfs: Seawee
     response = alice.get(f"/stream/{track.id}")
     assert response.status_code == 404
     assert "audio file is missing" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("mode", "elsewhere"), [("redirect", True), ("proxy", False)])
+def test_a_share_page_plays_without_web_audio_when_its_streams_leave_for_the_store(
+    make_app, make_user, s3_settings, mode, elsewhere
+):
+    """With S3_STREAM=redirect the audio comes from the store's host, which a Web Audio
+    graph would hear as silence: the share page then plays it as it is."""
+    app = make_app(**s3_settings, S3_STREAM=mode)
+    with app.app_context():
+        make_user("admin")
+        make_user("carol")
+        client = app.test_client()
+        login(client, "carol")
+        assert upload(client, (DATA / "tagged.mp3").read_bytes(), "song.mp3")["status"] == "added"
+        track = db.session.scalars(select(Track)).one()
+        pid = create(client, "Party")
+        add(client, pid, track.id)
+        page = app.test_client().get(share(client, pid)).get_data(as_text=True)
+        assert ("data-streams-elsewhere" in page) is elsewhere
+        assert 'class="share-track"' in page

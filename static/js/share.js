@@ -11,7 +11,9 @@ function start() {
   const data = document.getElementById("share-player");
   // What the server says of each track: {id, duration, waveform (its address), gain}.
   const tracks = data ? JSON.parse(data.textContent) : [];
-  const loudness = new Loudness([audio], "track");
+  // Audio from another host (the object store, by redirect) gives a Web Audio graph
+  // silence: the page then plays it as it is.
+  const loudness = new Loudness([audio], "streamsElsewhere" in document.body.dataset ? "off" : "track");
   let current = -1;
   let shown = null; // the waveform drawn, or null
 

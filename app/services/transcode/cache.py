@@ -144,8 +144,10 @@ REFUSED_MARK = "slot-refused"
 
 
 def take_slots(storage: Storage, limits: Limits, user_id: int, *, background: bool = False) -> Slots:
-    """A global and a per-user job slot. Raises TranscodeBusy (a listener's refusal,
-    not a `background` one's, is marked for background encodes to give way)."""
+    """A global and a per-user job slot. Raises TranscodeBusy. A listener refused because
+    the machine's slots are all taken (not a `background` encode, and not a listener at
+    their own per-user limit, which a background encode's giving way would not help) is
+    marked for background encodes to give way."""
     taken: list[int] = []
     for prefix, count in (("all", limits.max_jobs), (f"u{int(user_id)}", limits.max_per_user)):
         for i in range(max(0, count)):
@@ -155,7 +157,7 @@ def take_slots(storage: Storage, limits: Limits, user_id: int, *, background: bo
                 break
         else:
             Slots(taken).release()
-            if not background:
+            if not background and prefix == "all":
                 with contextlib.suppress(OSError):
                     storage.variant_path(REFUSED_MARK).touch()
             raise TranscodeBusy(retry_after=limits.retry_after)

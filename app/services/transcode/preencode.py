@@ -10,7 +10,9 @@ The job goes through the same code as a listener's first request
 (cache.ensure_encoding: one ffmpeg per variant, .part renamed when complete), so
 a finished variant is then served like a stored file. It is background work:
 - one pre-encode at a time on a machine (a flock on `slot-preencode`), one
-  ffmpeg at a time in it;
+  ffmpeg at a time in it; a job that finds another running leaves its listener to
+  that one (noted in `slot-preencode-users`) instead of waiting, so no job worker
+  waits on another's encodes;
 - it starts an encode only when a job slot stays free for listeners after it
   takes one (with TRANSCODE_MAX_JOBS = 1: only when no ffmpeg runs), and no
   listener has been refused a slot for a few seconds;
@@ -26,10 +28,12 @@ only after every other variant (cache.evict).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -49,6 +53,10 @@ from app.services.transcode.presets import BadQuality, Quality, choose, parse_qu
 # The per-user slots pre-encoding takes (user ids start at 1): never a listener's.
 BACKGROUND_USER = 0
 LOCK_NAME = "slot-preencode"
+# The users whose pre-encode jobs found another one running, for that one to take.
+NOTE_NAME = "slot-preencode-users"
+# Times one track's encode gives way to listeners and starts again before the job ends.
+MAX_YIELDS = 20
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Pace:
     """How pre-encoding gives way to listeners (seconds)."""
 
     calm: float = 10.0  # since the last listener refused a slot, before an encode starts
-    max_wait: float = 120.0  # for a free slot (or the machine's pre-encode lock) before the job ends
+    max_wait: float = 120.0  # for a free slot before the job ends
     poll: float = 0.1
 
 
@@ -245,11 +253,88 @@ class _Item:
 
 def run(storage: Storage, ffmpeg: str, user_id: int, limits: Limits, pace: Pace = Pace()) -> dict[str, int]:
     """The PREENCODE job: encode what the user wants and the cache lacks, one track at
-    a time, giving way to listeners. Returns what it did."""
-    result = {"tracks": 0, "encoded": 0, "ready": 0, "as_is": 0, "failed": 0, "postponed": 0}
+    a time, giving way to listeners. Returns what it did.
+
+    One job encodes on a machine at a time. A job that finds another one running does
+    not wait for it: it leaves its user to that one (`handed_over`), which takes every
+    user so left after its own before it ends."""
+    result = {"tracks": 0, "encoded": 0, "ready": 0, "as_is": 0, "failed": 0, "postponed": 0, "handed_over": 0}
+    machine = _take_machine(storage, user_id)
+    if machine is None:
+        result["handed_over"] = 1
+        return result
+    try:
+        users = [user_id]
+        while users:
+            for each in dict.fromkeys(users):
+                if not _run_user(storage, ffmpeg, each, limits, pace, result=result):
+                    return result  # the machine stayed busy: the rest waits for the next run
+            users = _left_to_us(storage, machine)
+    finally:
+        machine.release()
+    return result
+
+
+class _Machine:
+    """The machine's pre-encode lock, held until released (once)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _take_machine(storage: Storage, user_id: int) -> _Machine | None:
+    """The machine's pre-encode lock, or None when another job holds it: the user is then
+    noted for that job. Both are done under the note's own lock, as the holder's last look
+    at the note and its release of the lock are, so no user is noted after that look."""
+    with _note_locked(storage) as note:
+        fd = os.open(storage.variant_path(LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            os.write(note, f"{int(user_id)}\n".encode())
+            return None
+        return _Machine(fd)
+
+
+def _left_to_us(storage: Storage, machine: _Machine) -> list[int]:
+    """The users other jobs left to this one since it last looked (the note emptied); when
+    there are none, the machine's lock is released before the note's."""
+    with _note_locked(storage) as note:
+        os.lseek(note, 0, os.SEEK_SET)
+        text = b""
+        while chunk := os.read(note, 65536):
+            text += chunk
+        os.ftruncate(note, 0)
+        users = [int(line) for line in text.split() if line.isdigit()]
+        if not users:
+            machine.release()
+        return users
+
+
+@contextlib.contextmanager
+def _note_locked(storage: Storage) -> Iterator[int]:
+    fd = os.open(storage.variant_path(NOTE_NAME), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _run_user(
+    storage: Storage, ffmpeg: str, user_id: int, limits: Limits, pace: Pace, *, result: dict[str, int]
+) -> bool:
+    """Encode one user's missing variants, adding to `result`; False when the machine
+    stayed busy past pace.max_wait (the rest is counted as postponed)."""
     user = db.session.get(User, user_id)
     if user is None or user.disabled or not is_on(user):
-        return result
+        return True
     quality = _quality(user)
     fmt = _format(user)
     items = [
@@ -257,7 +342,7 @@ def run(storage: Storage, ffmpeg: str, user_id: int, limits: Limits, pace: Pace 
     ]
     # The encodes take minutes: no read transaction stays open meanwhile.
     db.session.rollback()
-    result["tracks"] = len(items)
+    result["tracks"] += len(items)
     todo = []
     for item in items:
         if item.variant is None:
@@ -266,37 +351,13 @@ def run(storage: Storage, ffmpeg: str, user_id: int, limits: Limits, pace: Pace 
             result["ready"] += 1
         else:
             todo.append(item)
-    if not todo:
-        return result
-    lock = _machine_lock(storage, pace)
-    if lock is None:
-        result["postponed"] = len(todo)
-        return result
-    try:
-        for i, item in enumerate(todo):
-            outcome = _encode(storage, ffmpeg, item, limits, pace)
-            result[outcome] += 1
-            if outcome == "postponed":
-                result["postponed"] += len(todo) - i - 1
-                break
-    finally:
-        os.close(lock)
-    return result
-
-
-def _machine_lock(storage: Storage, pace: Pace) -> int | None:
-    """The machine's pre-encode lock (one job encodes at a time), waited for up to pace.max_wait."""
-    fd = os.open(storage.variant_path(LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o640)
-    end = time.monotonic() + pace.max_wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > end:
-                os.close(fd)
-                return None
-            time.sleep(pace.poll * 10)
+    for i, item in enumerate(todo):
+        outcome = _encode(storage, ffmpeg, item, limits, pace)
+        result[outcome] += 1
+        if outcome == "postponed":
+            result["postponed"] += len(todo) - i - 1
+            return False
+    return True
 
 
 def _may_start(storage: Storage, limits: Limits, pace: Pace) -> bool:
@@ -321,28 +382,35 @@ def _source(storage: Storage, item: _Item) -> Path | str | None:
 
 
 def _encode(storage: Storage, ffmpeg: str, item: _Item, limits: Limits, pace: Pace) -> str:
-    """Encode one variant: "encoded", "ready" (someone else finished it), "failed" or "postponed"."""
+    """Encode one variant: "encoded", "ready" (someone else finished it), "failed" or
+    "postponed". After giving way to a listener it waits for calm and starts again (at
+    most MAX_YIELDS times)."""
     variant = item.variant
     assert variant is not None
     source = _source(storage, item)
     if source is None:
         return "failed"
-    if not _wait_for_calm(storage, limits, pace):
-        return "postponed"
-    stop = threading.Event()
-    started = time.time()
-    try:
-        done = cache.ensure_encoding(
-            storage, ffmpeg, source, variant, user_id=BACKGROUND_USER, limits=limits,
-            duration=item.duration, label=f"track {item.track_id}", stop=stop,
-        )  # fmt: skip
-    except TranscodeBusy:
-        return "postponed"
-    except TranscodeFailed:
-        return "failed"
-    if done is not None:
-        return "ready"
-    return _follow(storage, variant, stop, started, pace)
+    for _attempt in range(MAX_YIELDS + 1):
+        if not _wait_for_calm(storage, limits, pace):
+            return "postponed"
+        stop = threading.Event()
+        started = time.time()
+        try:
+            done = cache.ensure_encoding(
+                storage, ffmpeg, source, variant, user_id=BACKGROUND_USER, limits=limits,
+                duration=item.duration, label=f"track {item.track_id}", stop=stop,
+            )  # fmt: skip
+        except TranscodeBusy:
+            time.sleep(pace.poll * 5)  # a listener took the slot first
+            continue
+        except TranscodeFailed:
+            return "failed"
+        if done is not None:
+            return "ready"
+        outcome = _follow(storage, variant, stop, started, pace)
+        if outcome != "yielded":
+            return outcome
+    return "postponed"
 
 
 def _wait_for_calm(storage: Storage, limits: Limits, pace: Pace) -> bool:
@@ -364,4 +432,6 @@ def _follow(storage: Storage, variant: Variant, stop: threading.Event, started: 
         time.sleep(pace.poll)
     if cache.complete(storage, variant) is not None:
         return "encoded"
-    return "failed" if cache.failure(storage, variant) is not None else "postponed"
+    if cache.failure(storage, variant) is not None:
+        return "failed"
+    return "yielded" if stop.is_set() else "postponed"
