@@ -221,8 +221,9 @@ def measure_http(port: int, cookie: str, url: str, runs: int) -> tuple[float, fl
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
-def through_gunicorn(url: str, tmp: str, pages: list[tuple[str, str]], runs: int) -> list[tuple[float, float]]:
-    env = dict(
+def server_env(url: str, tmp: str) -> dict[str, str]:
+    """The environment of a gunicorn serving a bench's instance (its database, its files)."""
+    return dict(
         os.environ,
         FLASK_APP="wsgi.py",
         DATABASE_URL=url,
@@ -230,8 +231,11 @@ def through_gunicorn(url: str, tmp: str, pages: list[tuple[str, str]], runs: int
         SECRET_KEY="bench-" + "k" * 40,
         RATELIMIT_ENABLED="false",
     )
+
+
+def through_gunicorn(url: str, tmp: str, pages: list[tuple[str, str]], runs: int) -> list[tuple[float, float]]:
     port = free_port()
-    server = gunicorn(env, port)
+    server = gunicorn(server_env(url, tmp), port)
     try:
         wait_port(port)
         cookie = login_cookie(port)

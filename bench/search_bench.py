@@ -18,7 +18,6 @@ The issue's budget: ranked search with a typo under 100 ms at p95.
 from __future__ import annotations
 
 import http.client
-import os
 import random
 import sys
 import tempfile
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import budget_tables, free_port, gunicorn, wait_port  # noqa: E402
-from library_bench import analyse, login, migrated_app, seed  # noqa: E402
+from library_bench import analyse, login, migrated_app, seed, server_env  # noqa: E402
 from sqlalchemy import bindparam, select, update  # noqa: E402
 
 from app.extensions import db  # noqa: E402
@@ -59,16 +58,8 @@ THROUGH_SERVER = ["search love (4 letters, broad)", "search velvte (a swap)", "s
 
 def through_server(url: str, tmp: str, token: str, runs: int) -> list[tuple[str, str, list[float]]]:
     """(label, path, times in ms) of THROUGH_SERVER's queries over loopback HTTP to gunicorn."""
-    env = dict(
-        os.environ,
-        FLASK_APP="wsgi.py",
-        DATABASE_URL=url,
-        UPLOAD_FOLDER=str(Path(tmp) / "uploads"),
-        SECRET_KEY="bench-" + "k" * 40,
-        RATELIMIT_ENABLED="false",
-    )
     port = free_port()
-    server = gunicorn(env, port)
+    server = gunicorn(server_env(url, tmp), port)
     try:
         wait_port(port)
         found = []

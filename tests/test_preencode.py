@@ -198,35 +198,49 @@ def test_pinned_variants_alone_over_the_cap_go_oldest_first(app, user, client, t
     assert "1 of 2 tracks ready at Low" in client.get("/account").get_data(as_text=True)
 
 
+def _alice_with_a_favourite(tmp_path, favourite_seconds: float, listened_seconds: float):
+    """Alice, pre-encoding her favourites at Medium, one favourite and two other tracks."""
+    owner = accounts.create_user("alice", "correct horse battery", rounds=4)
+    db.session.commit()
+    favourite = add_track(owner, "fav.flac", content=make_source(tmp_path, "flac", favourite_seconds))
+    listened = [
+        add_track(owner, f"l{i}.flac", content=make_source(tmp_path, "flac", listened_seconds + i)) for i in range(2)
+    ]
+    playlists.set_favourite(owner.id, favourite.id, True)
+    owner.preencode_favourites = True
+    owner.preencode_quality = "medium"
+    db.session.commit()
+    return owner, favourite, listened
+
+
+def _run_in_background(app, tmp_path, user_id: int, limits: Limits, pace, part: Path, outcome: dict, speed=4):
+    """A pre-encode job in a thread, returned once its first `part` is being written."""
+
+    def background() -> None:
+        with app.app_context():
+            outcome.update(preencode.run(get_storage(), slow_ffmpeg(tmp_path, speed), user_id, limits, pace))
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    end = time.monotonic() + 20
+    while not part.exists():
+        assert time.monotonic() < end, "the pre-encode never started"
+        time.sleep(0.05)
+    return worker
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # slots and ffmpeg, not the database
 def test_pre_encoding_gives_way_when_a_listener_is_refused_a_slot(make_app, tmp_path):
     app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=4), TRANSCODE_MAX_JOBS=2, TRANSCODE_ABANDON_SECONDS=30)
     with app.app_context():
-        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
-        db.session.commit()
-        favourite = add_track(owner, "long.flac", content=make_source(tmp_path, "flac", 40.0))
-        listened = [add_track(owner, f"l{i}.flac", content=make_source(tmp_path, "flac", 30.0 + i)) for i in range(2)]
-        playlists.set_favourite(owner.id, favourite.id, True)
-        owner.preencode_favourites = True
-        owner.preencode_quality = "medium"
-        db.session.commit()
+        owner, favourite, listened = _alice_with_a_favourite(tmp_path, 40.0, 30.0)
         for job in _jobs(jobs.PREENCODE):  # the heart came before the setting: nothing was queued
             pytest.fail(f"unexpected job {job.id}")
         storage = get_storage()
         part = storage.variant_path(Variant(favourite.sha256, OPUS_128).name + ".part")
         outcome: dict = {}
-
-        def background() -> None:
-            with app.app_context():
-                pace = preencode.Pace(calm=0.5, max_wait=1.5)
-                outcome.update(preencode.run(storage, slow_ffmpeg(tmp_path, 4), owner.id, Limits(2, 2), pace))
-
-        worker = threading.Thread(target=background)
-        worker.start()
-        end = time.monotonic() + 20
-        while not part.exists():
-            assert time.monotonic() < end, "the pre-encode never started"
-            time.sleep(0.05)
+        pace = preencode.Pace(calm=0.5, max_wait=1.5)
+        worker = _run_in_background(app, tmp_path, owner.id, Limits(2, 2), pace, part, outcome)
         client = app.test_client()
         login(client, "alice", "correct horse battery")
         # One listener takes the second slot; the next one is refused (no slot is left) ...
@@ -255,30 +269,12 @@ def test_pre_encoding_gives_way_when_a_listener_is_refused_a_slot(make_app, tmp_
 def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_are_served(make_app, tmp_path):
     app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=4), TRANSCODE_MAX_JOBS=2)
     with app.app_context():
-        owner = accounts.create_user("alice", "correct horse battery", rounds=4)
-        db.session.commit()
-        favourite = add_track(owner, "fav.flac", content=make_source(tmp_path, "flac", 16.0))
-        listened = [add_track(owner, f"l{i}.flac", content=make_source(tmp_path, "flac", 8.0 + i)) for i in range(2)]
-        playlists.set_favourite(owner.id, favourite.id, True)
-        owner.preencode_favourites = True
-        owner.preencode_quality = "medium"
-        db.session.commit()
-        storage = get_storage()
-        variant = storage.variant_path(Variant(favourite.sha256, OPUS_128).name)
+        owner, favourite, listened = _alice_with_a_favourite(tmp_path, 16.0, 8.0)
+        variant = get_storage().variant_path(Variant(favourite.sha256, OPUS_128).name)
         part = variant.with_name(variant.name + ".part")
         outcome: dict = {}
-
-        def background() -> None:
-            with app.app_context():
-                pace = preencode.Pace(calm=0.5, max_wait=30)
-                outcome.update(preencode.run(storage, slow_ffmpeg(tmp_path, 4), owner.id, Limits(2, 2), pace))
-
-        worker = threading.Thread(target=background)
-        worker.start()
-        end = time.monotonic() + 20
-        while not part.exists():
-            assert time.monotonic() < end, "the pre-encode never started"
-            time.sleep(0.05)
+        pace = preencode.Pace(calm=0.5, max_wait=30)
+        worker = _run_in_background(app, tmp_path, owner.id, Limits(2, 2), pace, part, outcome)
         client = app.test_client()
         login(client, "alice", "correct horse battery")
         first = client.get(f"/stream/{listened[0].id}?quality=medium")
@@ -311,18 +307,8 @@ def test_a_pre_encode_that_finds_another_running_hands_its_listener_over(make_ap
         storage = get_storage()
         first_part = storage.variant_path(Variant(wanted[0].sha256, OPUS_128).name + ".part")
         outcome: dict = {}
-
-        def background() -> None:
-            with app.app_context():
-                pace = preencode.Pace(calm=0.5, max_wait=30)
-                outcome.update(preencode.run(storage, slow_ffmpeg(tmp_path, 8), ids[0], Limits(4, 2), pace))
-
-        worker = threading.Thread(target=background)
-        worker.start()
-        end = time.monotonic() + 20
-        while not first_part.exists():
-            assert time.monotonic() < end, "the pre-encode never started"
-            time.sleep(0.05)
+        pace = preencode.Pace(calm=0.5, max_wait=30)
+        worker = _run_in_background(app, tmp_path, ids[0], Limits(4, 2), pace, first_part, outcome, speed=8)
         # Bob's job does not wait for Alice's: it hands Bob over and ends at once.
         started = time.monotonic()
         handed = preencode.run(storage, slow_ffmpeg(tmp_path, 8), ids[1], Limits(4, 2), preencode.Pace())
