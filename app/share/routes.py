@@ -22,6 +22,7 @@ from app.models import Playlist
 from app.services import playlists
 from app.services.errors import NotFound
 from app.services.library import analysis
+from app.services.storage import get_storage
 from app.web.params import int_arg
 from app.web.sending import send_cover, send_track, send_waveform
 
@@ -70,6 +71,9 @@ def page(token: str) -> Response:
             items=[(v, signed_stream_url(playlist, v.track.id)) for v in views],
             total=sum(v.track.duration for v in views),
             player_tracks=[_player_track(playlist, v.track) for v in views],
+            # S3_STREAM=redirect sends the player to the object store's host, whose audio
+            # a Web Audio graph would hear as silence (no CORS): the page plays without it.
+            streams_elsewhere=current_app.config["S3_STREAM"] == "redirect" and not get_storage().is_local,
         )
     )
     return _private(response)

@@ -20,16 +20,6 @@ NAVIGATION = [
 
 def register(app: Flask) -> None:
     app.context_processor(_navigation)
-    app.context_processor(_streams)
-
-
-def _streams() -> dict:
-    """Whether the audio of a page comes from another host (S3_STREAM=redirect sends
-    players to the object store): a page's Web Audio graph would get silence from it
-    (no CORS), so such a page plays without it."""
-    from app.services.storage import get_storage  # noqa: PLC0415 - the storage needs the app
-
-    return {"streams_elsewhere": current_app.config["S3_STREAM"] == "redirect" and not get_storage().is_local}
 
 
 def _navigation() -> dict:
