@@ -53,7 +53,7 @@ class Dashboard:
         return sum(n for _, n in self.failed_jobs)
 
 
-_FIELDS = {f.name for f in fields(Dashboard)} - {"counted_at"}
+_FIELDS = {f.name for f in fields(Dashboard)} - {"counted_at"}  # the stored figures (the time is the row's)
 
 
 def _utc_day(column):
@@ -123,7 +123,7 @@ def current(scale: str, max_age: float) -> Dashboard:
         )
         if marked.rowcount == 1:
             jobs.submit(jobs.REFRESH_DASHBOARD, scale)
-    return _from_plain(row.figures)
+    return _from_plain(row.figures, row.counted_at)
 
 
 def refresh(scale: str) -> Dashboard:
@@ -143,15 +143,14 @@ def refresh(scale: str) -> Dashboard:
 def _plain(board: Dashboard) -> dict[str, Any]:
     """The figures as JSON (days as ISO dates; the time they were counted is the row's)."""
     figures = asdict(board)
+    del figures["counted_at"]
     for chart in ("plays", "uploads"):
         figures[chart] = [(day.isoformat(), n, seconds) for day, n, seconds in figures[chart]]
-    figures["counted_at"] = board.counted_at.isoformat() if board.counted_at else None
     return figures
 
 
-def _from_plain(figures: dict[str, Any]) -> Dashboard:
-    board = Dashboard(**{name: value for name, value in figures.items() if name in _FIELDS})
-    board.counted_at = datetime.fromisoformat(figures["counted_at"]) if figures.get("counted_at") else None
+def _from_plain(figures: dict[str, Any], counted_at: datetime) -> Dashboard:
+    board = Dashboard(**{name: value for name, value in figures.items() if name in _FIELDS}, counted_at=counted_at)
     for chart in ("plays", "uploads"):
         setattr(board, chart, [(date.fromisoformat(day), n, seconds) for day, n, seconds in getattr(board, chart)])
     for name in ("top_tracks", "top_artists", "genres", "formats", "bitrates", "storage", "failed_jobs"):
