@@ -261,15 +261,14 @@ def _scored(counts: PairCounts, public: set[int]) -> dict[tuple[int, int], Score
     return scored
 
 
-def _listener_counts(track_ids: set[int]) -> dict[int, int]:
+def _listener_counts(track_ids: set[int] | None) -> dict[int, int]:
+    """Distinct listeners of each of these tracks (None: of every track, in one pass)."""
+    counted = select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct())).group_by(PlayEvent.track_id)
+    if track_ids is None:
+        return dict(db.session.execute(counted).tuples().all())
     counts: dict[int, int] = {}
     for chunk in _chunks(track_ids):
-        rows = db.session.execute(
-            select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct()))
-            .where(PlayEvent.track_id.in_(chunk))
-            .group_by(PlayEvent.track_id)
-        )
-        counts.update(rows.tuples().all())
+        counts.update(db.session.execute(counted.where(PlayEvent.track_id.in_(chunk))).tuples().all())
     return counts
 
 
@@ -498,13 +497,7 @@ def rebuild_all() -> int:
                     weight[track_id][other] += math.log1p(count)
                     listeners[track_id][other] += 1
     _apply_session_fixes(fixes)
-    popularity = dict(
-        db.session.execute(
-            select(PlayEvent.track_id, func.count(PlayEvent.user_id.distinct())).group_by(PlayEvent.track_id)
-        )
-        .tuples()
-        .all()
-    )
+    popularity = _listener_counts(None)
     db.session.execute(delete(CoListen))
     rows = []
     for track_id, others in listeners.items():
