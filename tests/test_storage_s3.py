@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import current_app
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -288,16 +289,21 @@ def test_a_store_that_cannot_be_reached_is_a_subsonic_error(make_app, make_user,
         assert "music store cannot be reached" in envelope["error"]["message"]
 
 
+def _carol_uploads_a_track(make_user) -> tuple:
+    """Carol (an admin exists) logged in, with one uploaded track: her client, the track, its bytes."""
+    make_user("admin")
+    make_user("carol")
+    client = current_app.test_client()
+    login(client, "carol")
+    content = (DATA / "tagged.mp3").read_bytes()
+    assert upload(client, content, "song.mp3")["status"] == "added"
+    return client, db.session.scalars(select(Track)).one(), content
+
+
 def test_redirect_mode_gives_an_address_that_outlives_the_track(make_app, make_user, s3_settings):
     app = make_app(**s3_settings, S3_STREAM="redirect")
     with app.app_context():
-        make_user("admin")
-        make_user("carol")
-        client = app.test_client()
-        login(client, "carol")
-        content = (DATA / "tagged.mp3").read_bytes()
-        assert upload(client, content, "song.mp3")["status"] == "added"
-        track = db.session.scalars(select(Track)).one()
+        client, track, content = _carol_uploads_a_track(make_user)
         response = client.get(f"/stream/{track.id}")
         assert response.status_code == 302
         location = response.headers["Location"]
@@ -318,12 +324,7 @@ def test_presigned_lifetime_covers_long_tracks():
 def test_behind_nginx_the_app_hands_over_a_presigned_address(make_app, make_user, s3_settings):
     app = make_app(**s3_settings, SEND_FILE_MODE="x-accel")
     with app.app_context():
-        make_user("admin")
-        make_user("carol")
-        client = app.test_client()
-        login(client, "carol")
-        assert upload(client, (DATA / "tagged.mp3").read_bytes(), "song.mp3")["status"] == "added"
-        track = db.session.scalars(select(Track)).one()
+        client, track, _content = _carol_uploads_a_track(make_user)
         response = client.get(f"/stream/{track.id}", headers={"Range": "bytes=0-1"})
         assert response.status_code == 200
         assert response.get_data() == b""
@@ -351,12 +352,7 @@ def test_a_share_page_plays_without_web_audio_when_its_streams_leave_for_the_sto
     graph would hear as silence: the share page then plays it as it is."""
     app = make_app(**s3_settings, S3_STREAM=mode)
     with app.app_context():
-        make_user("admin")
-        make_user("carol")
-        client = app.test_client()
-        login(client, "carol")
-        assert upload(client, (DATA / "tagged.mp3").read_bytes(), "song.mp3")["status"] == "added"
-        track = db.session.scalars(select(Track)).one()
+        client, track, _content = _carol_uploads_a_track(make_user)
         pid = create(client, "Party")
         add(client, pid, track.id)
         page = app.test_client().get(share(client, pid)).get_data(as_text=True)
