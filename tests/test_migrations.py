@@ -13,7 +13,7 @@ from sqlalchemy import column, func, inspect, select, table, text
 
 from app import create_app
 from app.extensions import db
-from app.models import PlayEvent, Role, SearchWord, Track
+from app.models import AlbumPlays, PlayEvent, Role, SearchWord, Track, Visibility
 from app.models.types import for_this_dialect
 from app.services import accounts, likes, listening, playlists
 from app.unit_of_work import commit
@@ -193,5 +193,44 @@ def test_the_sessions_migration_groups_the_existing_listens(empty_database: str,
         ).all()
         ids = [row.id for row in rows]
         assert [row.session_start for row in rows] == [ids[0], ids[0], ids[0], ids[3], ids[4]]
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_album_plays_migration_counts_the_existing_history(empty_database: str, tmp_path: Path) -> None:
+    """0030 on a history: each person's listens by album, of the tracks they can see."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
+    cli = app.test_cli_runner()
+    with app.app_context():
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        alice = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
+        bob = accounts.create_user("bob", "correct horse battery", role=Role.USER, rounds=4)
+        commit()
+        own = add_track(
+            alice, "a.mp3", content=hostile.mp3_with_tags(tmp_path / "a.mp3", title="A", artist="X", album="Own")
+        )
+        shared = add_track(
+            bob,
+            "b.mp3",
+            content=hostile.mp3_with_tags(tmp_path / "b.mp3", title="B", artist="X", album="Shared"),
+            visibility=Visibility.PUBLIC,
+        )
+        albums = {"own": own.album_id, "shared": shared.album_id}
+        db.session.remove()
+        assert cli.invoke(args=["db", "downgrade", "0029"]).exit_code == 0
+        plays = table("play_events", column("user_id"), column("track_id"), column("played_at"))
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        # Alice: her track twice, bob's public one once. Bob: alice's private track
+        # (it was public then), which he no longer sees.
+        for person, track, minutes in ((alice, own, 0), (alice, own, 5), (alice, shared, 10), (bob, own, 15)):
+            db.session.execute(
+                plays.insert(),
+                {"user_id": person.id, "track_id": track.id, "played_at": at + timedelta(minutes=minutes)},
+            )
+        db.session.commit()
+        db.session.remove()
+        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+        rows = set(db.session.execute(select(AlbumPlays.user_id, AlbumPlays.album_id, AlbumPlays.play_count)).tuples())
+        assert rows == {(alice.id, albums["own"], 2), (alice.id, albums["shared"], 1)}
         db.session.remove()
         db.engine.dispose()

@@ -324,6 +324,7 @@ JOB_LABELS = {
     jobs.UPDATE_RECOMMENDATIONS: _l("Recommendations update"),
     jobs.REBUILD_RECOMMENDATIONS: _l("Recommendations rebuild"),
     jobs.REBUILD_SEARCH_WORDS: _l("Search vocabulary rebuild"),
+    jobs.RECOUNT_ALBUM_PLAYS: _l("Most played albums count"),
     jobs.REFRESH_MIXES: _l("For you mixes refresh"),
     jobs.REFRESH_DASHBOARD: _l("Dashboard count"),
     jobs.REFRESH_ALL_MIXES: _l("For you mixes nightly refresh"),

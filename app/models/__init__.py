@@ -8,7 +8,7 @@ from app.models.duplicates import KeptDuplicates
 from app.models.imports import ArchiveImport, ImportState
 from app.models.job import Job, JobState
 from app.models.library import Album, AnalysisState, Artist, SearchWord, Track, TrackTag, Visibility
-from app.models.listening import NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
+from app.models.listening import AlbumPlays, NowPlaying, PlayEvent, PlayQueue, PlayQueueEntry
 from app.models.playlist import (
     AlbumRating,
     AlbumStar,
@@ -28,6 +28,7 @@ __all__ = [
     "AccessScope",
     "AccessToken",
     "Album",
+    "AlbumPlays",
     "AlbumRating",
     "AlbumStar",
     "AnalysisState",

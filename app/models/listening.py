@@ -31,6 +31,19 @@ class PlayEvent(db.Model):
     session_start: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class AlbumPlays(db.Model):
+    """How many times a listener played an album: their listens of its tracks they can
+    see. The apps' "most played" album list reads it, so that list costs the same at any
+    size of history. Kept by services/album_plays.py."""
+
+    __tablename__ = "album_plays"
+    __table_args__ = (Index("ix_album_plays_user_count", "user_id", "play_count", "album_id"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    album_id: Mapped[int] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    play_count: Mapped[int] = mapped_column(Integer)
+
+
 class NowPlaying(db.Model):
     """What a user's app last reported it started playing (Subsonic's scrobble with
     submission=false); shown to that user only, like the history."""

@@ -28,7 +28,7 @@ from app.extensions import db
 from app.models import PlayEvent, Track, Visibility
 from app.models.library import TAG_MAX
 from app.models.types import utcnow
-from app.services import jobs, mixes, recommend
+from app.services import album_plays, jobs, mixes, recommend
 from app.services.errors import DomainError
 from app.services.library import access
 from app.services.text import fold
@@ -310,6 +310,7 @@ def import_listens(user_id: int, listens: list[Listen]) -> ImportResult:
     if rows:
         # The imported listens join or split the sessions around them.
         recommend.rekey_sessions(user_id)
+        album_plays.recount_listener(user_id)
         mixes.note_changes(user_id, len(rows))
     db.session.flush()
     return result
@@ -363,6 +364,7 @@ def delete_between(user_id: int, start: datetime, end: datetime) -> int:
         return 0
     deleted = db.session.execute(delete(PlayEvent).where(*_in(user_id, start, end))).rowcount
     recommend.rekey_sessions(user_id)
+    album_plays.recount_listener(user_id)
     _refresh_recommendations(touched)
     mixes.note_changes(user_id, deleted)
     db.session.flush()

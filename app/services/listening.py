@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import PlayEvent, Track, Visibility
 from app.models.types import utcnow
-from app.services import mixes, recommend
+from app.services import album_plays, mixes, recommend
 from app.services.library import access
 
 # A listen counts after half the track or four minutes, whichever comes first.
@@ -38,6 +38,7 @@ def record_play(user_id: int, track_id: int) -> PlayEvent:
     event = PlayEvent(user_id=user_id, track_id=track.id)
     db.session.add(event)
     db.session.flush()
+    album_plays.count_listen(user_id, track.album_id)
     recommend.start_session(event)
     if track.visibility == Visibility.PUBLIC:
         recommend.queue_listen(event)

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
-from app.models import Album, Artist, PlayEvent, Track
+from app.models import Album, AlbumPlays, Artist, PlayEvent, Track
 from app.models.library import TAG_MAX
 from app.services import search
 from app.services.library.access import visible_to
@@ -59,22 +59,78 @@ def album_list(
     user's ratings and stars: services/stars.py).
 
     The slice's album ids come first, each from the narrowest query its order
-    allows (an index, or the user's own plays); only those albums are then
-    summed up, as the album pages do (browse.list_albums)."""
+    allows (an index, the user's latest listens, their albums' play counts); only
+    those albums are then summed up, as the album pages do (browse.list_albums)."""
     size, offset = _bounded(size, offset)
     if kind in ("starred", "highest") or size == 0:
         return []
-    ids = list(db.session.scalars(_album_ids(user_id, kind, from_year, to_year, genre).limit(size).offset(offset)))
+    ids = _latest_albums(user_id, kind, offset + size) if kind in ("newest", "recent") else None
+    if ids is not None:
+        ids = ids[offset : offset + size]
+    else:
+        ids = list(db.session.scalars(_album_ids(user_id, kind, from_year, to_year, genre).limit(size).offset(offset)))
     if not ids:
         return []
     found = {row[0]: AlbumSummary(*row) for row in db.session.execute(_album_rows(user_id, Album.id.in_(ids)))}
     return [found[i] for i in ids if i in found]
 
 
+# "newest" and "recent" read the user's tracks (newest first) or listens (latest
+# first) a chunk at a time until they have met enough albums: an album's place is
+# where its first row comes. If the user sees few of the rows read (a big library of
+# other people's private tracks), SCAN_LIMIT rows in, the grouped query answers instead.
+SCAN_CHUNK = 2000
+SCAN_LIMIT = 100_000
+
+
+def _latest_albums(user_id: int, kind: str, wanted: int) -> list[int] | None:
+    def newest(after: tuple | None) -> Select:
+        stmt = select(Track.album_id, Track.id).where(visible_to(user_id)).order_by(Track.id.desc())
+        return stmt if after is None else stmt.where(Track.id < after[0])
+
+    def recent(after: tuple | None) -> Select:
+        stmt = (
+            select(Track.album_id, PlayEvent.played_at, PlayEvent.id)
+            .join(Track, Track.id == PlayEvent.track_id)
+            .where(PlayEvent.user_id == user_id, visible_to(user_id))
+            .order_by(PlayEvent.played_at.desc(), PlayEvent.id.desc())
+        )
+        if after is None:
+            return stmt
+        at, play_id = after
+        # (The first condition alone bounds the index range.)
+        return stmt.where(PlayEvent.played_at <= at, or_(PlayEvent.played_at < at, PlayEvent.id < play_id))
+
+    rows_after = newest if kind == "newest" else recent
+    albums: dict[int, None] = {}
+    after = None
+    read = 0
+    # A few rows per album wanted first (most albums have several tracks), twice as many each time.
+    chunk = min(SCAN_CHUNK, 4 * wanted)
+    while read < SCAN_LIMIT:
+        rows = db.session.execute(rows_after(after).limit(chunk)).all()
+        for row in rows:
+            albums.setdefault(row[0])
+        if len(albums) >= wanted or len(rows) < chunk:
+            return list(albums)
+        after = tuple(rows[-1][1:])
+        read += chunk
+        chunk = min(SCAN_CHUNK, 2 * chunk)
+    return None
+
+
 def _album_ids(user_id: int, kind: str, from_year: int | None, to_year: int | None, genre: str | None) -> Select:
-    if kind in ("newest", "frequent", "recent", "byYear"):
+    if kind in ("newest", "recent", "byYear"):
         return _album_ids_from_tracks(user_id, kind, from_year, to_year)
     visible = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id)).exists()
+    if kind == "frequent":
+        # The user's count of the album's listens, kept as they listen (services/album_plays.py).
+        return (
+            select(AlbumPlays.album_id)
+            .join(Album, Album.id == AlbumPlays.album_id)
+            .where(AlbumPlays.user_id == user_id, AlbumPlays.play_count > 0, visible)
+            .order_by(AlbumPlays.play_count.desc(), AlbumPlays.album_id)
+        )
     if kind == "byGenre":
         in_genre = select(Track.id).where(Track.album_id == Album.id, visible_to(user_id), _genre_is(genre or ""))
         return select(Album.id).where(in_genre.exists()).order_by(Album.title_key, Album.id)
@@ -91,7 +147,8 @@ def _album_ids(user_id: int, kind: str, from_year: int | None, to_year: int | No
 
 
 def _album_ids_from_tracks(user_id: int, kind: str, from_year: int | None, to_year: int | None) -> Select:
-    """The orders that come from the tracks themselves: the newest upload, the user's plays, the year."""
+    """The orders that come from the tracks themselves, grouped: the newest upload, the
+    user's latest listen (both when reading in order took too long), the year."""
     if kind == "newest":
         # Ids grow with every upload and are never reused: the newest track has the highest.
         return (
@@ -100,16 +157,14 @@ def _album_ids_from_tracks(user_id: int, kind: str, from_year: int | None, to_ye
             .group_by(Track.album_id)
             .order_by(func.max(Track.id).desc(), Track.album_id)
         )
-    if kind in ("frequent", "recent"):
-        played = (
+    if kind == "recent":
+        return (
             select(Track.album_id)
             .join(PlayEvent, PlayEvent.track_id == Track.id)
             .where(PlayEvent.user_id == user_id, visible_to(user_id))
             .group_by(Track.album_id)
+            .order_by(func.max(PlayEvent.played_at).desc(), Track.album_id)
         )
-        if kind == "frequent":
-            return played.order_by(func.count().desc(), Track.album_id)
-        return played.order_by(func.max(PlayEvent.played_at).desc(), Track.album_id)
     low, high = from_year or 0, to_year if to_year is not None else 9999
     year = func.max(Track.year)
     return (
