@@ -56,6 +56,7 @@ def render(
         "/srv/musiccloud/uploads/": f"{Path(uploads).resolve()}/",
         "/var/log/nginx/musiccloud.access.log": f"{folder}/musiccloud.access.log",
         "/run/musiccloud-grants": str(grant_cache or folder / "grants"),
+        "/var/cache/nginx/musiccloud-audio": str(folder / "audio"),
         "proxy_pass http://127.0.0.1:8333/;": f"proxy_pass {store}/;",
     }
     if grants:
