@@ -115,6 +115,8 @@ class Track(db.Model):
         Index("ix_tracks_sort_year", "year", "id", "owner_id", "visibility"),
         Index("ix_tracks_sort_duration", "duration", "id", "owner_id", "visibility"),
         Index("ix_tracks_sort_added", "uploaded_at", "id", "owner_id", "visibility"),
+        # Paging through everything by id (an empty Subsonic search3, as apps sync).
+        Index("ix_tracks_sort_id", "id", "owner_id", "visibility"),
         # Genre lists and counts come from these without reading the table.
         Index("ix_tracks_owner_genre", "owner_id", "genre_key", "genre"),
         Index("ix_tracks_visibility_genre", "visibility", "genre_key", "genre"),
