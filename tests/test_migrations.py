@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from flask.testing import FlaskCliRunner
 from sqlalchemy import column, func, inspect, select, table, text
 
 from app import create_app
 from app.extensions import db
-from app.models import AlbumPlays, PlayEvent, Role, SearchWord, Track, Visibility
+from app.models import AlbumPlays, PlayEvent, Role, SearchWord, Track, User, Visibility
 from app.models.types import for_this_dialect
 from app.services import accounts, likes, listening, playlists
 from app.unit_of_work import commit
@@ -165,15 +167,25 @@ def test_stepping_the_schema_down_and_up_keeps_listens_playlists_and_likes(empty
         db.engine.dispose()
 
 
-def test_the_sessions_migration_groups_the_existing_listens(empty_database: str, tmp_path: Path) -> None:
-    """0028 on a history: listens under 30 minutes apart share a session, per person."""
-    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
+@contextmanager
+def alice_and_bob(database: str, tmp_path: Path) -> Iterator[tuple[FlaskCliRunner, User, User]]:
+    """An app on `database`, migrated to the head, with the accounts alice and bob
+    (inside its context); the `flask` command runner to step the schema with."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database, UPLOAD_FOLDER=str(tmp_path / "up"))
     cli = app.test_cli_runner()
     with app.app_context():
         assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
         alice = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
         bob = accounts.create_user("bob", "correct horse battery", role=Role.USER, rounds=4)
         commit()
+        yield cli, alice, bob
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_sessions_migration_groups_the_existing_listens(empty_database: str, tmp_path: Path) -> None:
+    """0028 on a history: listens under 30 minutes apart share a session, per person."""
+    with alice_and_bob(empty_database, tmp_path) as (cli, alice, bob):
         song = hostile.mp3_with_tags(tmp_path / "a.mp3", title="Song", artist="Ann", album="Ann album")
         track = add_track(alice, "a.mp3", content=song)
         db.session.remove()
@@ -193,19 +205,11 @@ def test_the_sessions_migration_groups_the_existing_listens(empty_database: str,
         ).all()
         ids = [row.id for row in rows]
         assert [row.session_start for row in rows] == [ids[0], ids[0], ids[0], ids[3], ids[4]]
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_the_album_plays_migration_counts_the_existing_history(empty_database: str, tmp_path: Path) -> None:
     """0030 on a history: each person's listens by album, of the tracks they can see."""
-    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=empty_database, UPLOAD_FOLDER=str(tmp_path / "up"))
-    cli = app.test_cli_runner()
-    with app.app_context():
-        assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
-        alice = accounts.create_user("alice", "correct horse battery", role=Role.USER, rounds=4)
-        bob = accounts.create_user("bob", "correct horse battery", role=Role.USER, rounds=4)
-        commit()
+    with alice_and_bob(empty_database, tmp_path) as (cli, alice, bob):
         own = add_track(
             alice, "a.mp3", content=hostile.mp3_with_tags(tmp_path / "a.mp3", title="A", artist="X", album="Own")
         )
@@ -232,5 +236,3 @@ def test_the_album_plays_migration_counts_the_existing_history(empty_database: s
         assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
         rows = set(db.session.execute(select(AlbumPlays.user_id, AlbumPlays.album_id, AlbumPlays.play_count)).tuples())
         assert rows == {(alice.id, albums["own"], 2), (alice.id, albums["shared"], 1)}
-        db.session.remove()
-        db.engine.dispose()
