@@ -38,6 +38,7 @@ from app.services.library import analysis, archives, check, covers, resumable, v
 from app.services.storage import get_storage
 from app.services.tags import pool_for
 from app.services.transcode import cache, preencode
+from app.unit_of_work import commit
 
 # Records of finished jobs are kept this long (the newest of each kind always).
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -148,9 +149,14 @@ def rebuild_search_words() -> dict[str, int]:
 
 
 def recount_album_plays() -> dict[str, int]:
-    """Count every listener's albums again (nightly: what two listens racing on one
-    count could leave off by one)."""
-    return {"rows": album_plays.recount_all()}
+    """Count every listener's albums again (nightly: a listen recorded while an edit
+    moved its track went to the old album). One listener per transaction, so their
+    listens never wait for the whole count."""
+    people = album_plays.listeners()
+    for person in people:
+        album_plays.recount_listener(person)
+        commit()
+    return {"listeners": len(people)}
 
 
 TASKS: dict[str, Callable[..., Any]] = {

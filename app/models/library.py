@@ -234,7 +234,8 @@ class Track(db.Model):
     search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_MAX).with_variant(String(4 * TAG_MAX), "sqlite"))
 
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
-    album_id: Mapped[int] = mapped_column(ForeignKey("albums.id"))
+    # (active_history: the album a track leaves is known when it moves, services/album_plays.py.)
+    album_id: Mapped[int] = mapped_column(ForeignKey("albums.id"), active_history=True)
     # The album's artist (a copy of albums.artist_id): "tracks by or under this
     # artist" is then two indexed lookups.
     album_artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))

@@ -39,8 +39,9 @@ class AlbumPlays(db.Model):
     __tablename__ = "album_plays"
     __table_args__ = (Index("ix_album_plays_user_count", "user_id", "play_count", "album_id"),)
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # The album first: counting an album again, and deleting one, find its rows by it.
     album_id: Mapped[int] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     play_count: Mapped[int] = mapped_column(Integer)
 
 

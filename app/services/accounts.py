@@ -20,6 +20,7 @@ from app.extensions import db
 from app.languages import LANGUAGES, is_time_zone
 from app.models import Role, Setting, User
 from app.models.types import utcnow
+from app.services import album_plays
 from app.services.errors import DomainError, NotFound
 from app.services.library import quotas
 from app.services.transcode.presets import parse_quality
@@ -318,7 +319,12 @@ def set_dim_disliked(user: User, on: bool) -> None:
 def delete_user(user: User) -> None:
     """Delete an account and everything it owns. Raises LastAdmin."""
     _guard_last_admin(user, "LAST_ADMIN_DELETED")
+    # Its tracks and their listens go with it in the database: the albums others
+    # played of them are counted again (services/album_plays.py).
+    shared = album_plays.albums_shared_by(user.id)
     db.session.delete(user)
+    db.session.flush()
+    album_plays.recount_albums(shared)
 
 
 def delete_own_account(user: User, password: str) -> None:

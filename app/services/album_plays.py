@@ -8,15 +8,20 @@ It is the listener's listens of the album's tracks they can see, kept so:
   transaction commits (the session hooks below): edits, bulk edits and their
   undo, album merges, deletions;
 - an import or deletion of history counts the listener's albums again;
-- the nightly job counts everything again (what two transactions racing on one
-  row could leave off by one).
+- deleting an account counts again the albums of its public tracks that others
+  played (the database deletes those tracks and listens, the session never sees them);
+- the nightly job counts everyone again, one listener at a time (a listen recorded
+  while an edit moved its track to another album went to the old one).
+
+A count is written as an upsert, so a listen that commits while its album is
+being counted again is never a clash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select, delete, event, func, insert, inspect, or_, select, true
+from sqlalchemy import Select, delete, event, func, inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -30,16 +35,17 @@ BATCH = 500
 _TOUCHED = "album_plays_touched"
 
 
+def _insert(session: Session):
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(AlbumPlays)
+
+
+KEY = [AlbumPlays.user_id, AlbumPlays.album_id]
+
+
 def count_listen(user_id: int, album_id: int) -> None:
     """One more listen of the album by the user (the listen's track is visible to them)."""
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(AlbumPlays).values(user_id=user_id, album_id=album_id, play_count=1)
-    db.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[AlbumPlays.user_id, AlbumPlays.album_id],
-            set_={"play_count": AlbumPlays.play_count + 1},
-        )
-    )
+    stmt = _insert(db.session()).values(user_id=user_id, album_id=album_id, play_count=1)
+    db.session.execute(stmt.on_conflict_do_update(index_elements=KEY, set_={"play_count": AlbumPlays.play_count + 1}))
 
 
 def _counted(*where) -> Select:
@@ -54,7 +60,8 @@ def _counted(*where) -> Select:
 
 def _replace(session: Session, rows: ColumnElement[bool], *listens: ColumnElement[bool]) -> None:
     session.execute(delete(AlbumPlays).where(rows))
-    session.execute(insert(AlbumPlays).from_select(["user_id", "album_id", "play_count"], _counted(*listens)))
+    stmt = _insert(session).from_select(["user_id", "album_id", "play_count"], _counted(*listens))
+    session.execute(stmt.on_conflict_do_update(index_elements=KEY, set_={"play_count": stmt.excluded.play_count}))
 
 
 def _recount_albums(session: Session, album_ids: Iterable[int]) -> None:
@@ -74,10 +81,25 @@ def recount_listener(user_id: int) -> None:
     _replace(db.session(), AlbumPlays.user_id == user_id, PlayEvent.user_id == user_id)
 
 
-def recount_all() -> int:
-    """Count every listener's albums again (nightly). Returns the number of rows."""
-    _replace(db.session(), true())
-    return db.session.scalar(select(func.count()).select_from(AlbumPlays)) or 0
+def listeners() -> list[int]:
+    """Everyone with a count or a listen: whom the nightly job counts again."""
+    return sorted(
+        set(db.session.scalars(select(AlbumPlays.user_id).distinct()))
+        | set(db.session.scalars(select(PlayEvent.user_id).distinct()))
+    )
+
+
+def albums_shared_by(user_id: int) -> set[int]:
+    """The albums of the user's public tracks that someone else played: those whose
+    counts deleting the account changes (call before deleting it, recount after)."""
+    return set(
+        db.session.scalars(
+            select(Track.album_id)
+            .where(Track.owner_id == user_id, Track.visibility == Visibility.PUBLIC)
+            .where(select(PlayEvent.id).where(PlayEvent.track_id == Track.id, PlayEvent.user_id != user_id).exists())
+            .distinct()
+        )
+    )
 
 
 # --- tracks that change album or visibility, or go ------------------------------------------------
@@ -98,6 +120,8 @@ def _note_moves(session: Session, _context, _instances) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _recount_moved(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the transaction's own commit counts
     # Flushed first, so the counts see the tracks' new albums (and a deleted track's
     # listens gone with it); the flush may note more albums, hence the loop.
     while session.info.get(_TOUCHED):
@@ -105,7 +129,9 @@ def _recount_moved(session: Session) -> None:
         _recount_albums(session, {a for a in session.info.pop(_TOUCHED) if a is not None})
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_moves(session: Session) -> None:
-    # (A savepoint's rollback keeps them: counting an unchanged album again changes nothing.)
-    session.info.pop(_TOUCHED, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_moves(session: Session, transaction) -> None:
+    # Only when the whole transaction ends: a savepoint rolled back keeps the albums
+    # noted before it (counting an unchanged album again changes nothing).
+    if transaction.parent is None:
+        session.info.pop(_TOUCHED, None)

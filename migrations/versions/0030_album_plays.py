@@ -19,8 +19,8 @@ depends_on = None
 def upgrade():
     op.create_table(
         "album_plays",
-        sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("album_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("play_count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["album_id"], ["albums.id"], name=op.f("fk_album_plays_album_id_albums"), ondelete="CASCADE"
@@ -28,7 +28,7 @@ def upgrade():
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_album_plays_user_id_users"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("user_id", "album_id", name=op.f("pk_album_plays")),
+        sa.PrimaryKeyConstraint("album_id", "user_id", name=op.f("pk_album_plays")),
     )
     with op.batch_alter_table("album_plays", schema=None) as batch_op:
         batch_op.create_index("ix_album_plays_user_count", ["user_id", "play_count", "album_id"], unique=False)

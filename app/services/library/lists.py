@@ -75,42 +75,53 @@ def album_list(
     return [found[i] for i in ids if i in found]
 
 
-# "newest" and "recent" read the user's tracks (newest first) or listens (latest
+# "newest" and "recent" read the tracks (newest first) or the user's listens (latest
 # first) a chunk at a time until they have met enough albums: an album's place is
-# where its first row comes. If the user sees few of the rows read (a big library of
-# other people's private tracks), SCAN_LIMIT rows in, the grouped query answers instead.
+# where its first row comes. Reading is bounded: the tracks are read by ranges of ids
+# (a library where the user sees few of them costs no more than one where they see
+# all), and after SCAN_LIMIT rows, or for a slice beyond SCAN_ALBUMS albums, the
+# grouped query answers instead.
 SCAN_CHUNK = 2000
 SCAN_LIMIT = 100_000
+SCAN_ALBUMS = 1000
 
 
 def _latest_albums(user_id: int, kind: str, wanted: int) -> list[int] | None:
-    def newest(after: tuple | None) -> Select:
-        stmt = select(Track.album_id, Track.id).where(visible_to(user_id)).order_by(Track.id.desc())
-        return stmt if after is None else stmt.where(Track.id < after[0])
-
-    def recent(after: tuple | None) -> Select:
-        stmt = (
-            select(Track.album_id, PlayEvent.played_at, PlayEvent.id)
-            .join(Track, Track.id == PlayEvent.track_id)
-            .where(PlayEvent.user_id == user_id, visible_to(user_id))
-            .order_by(PlayEvent.played_at.desc(), PlayEvent.id.desc())
-        )
-        if after is None:
-            return stmt
-        at, play_id = after
-        # (The first condition alone bounds the index range.)
-        return stmt.where(PlayEvent.played_at <= at, or_(PlayEvent.played_at < at, PlayEvent.id < play_id))
-
-    rows_after = newest if kind == "newest" else recent
+    if wanted > SCAN_ALBUMS:
+        return None
     albums: dict[int, None] = {}
-    after = None
-    read = 0
     # A few rows per album wanted first (most albums have several tracks), twice as many each time.
     chunk = min(SCAN_CHUNK, 4 * wanted)
+    read = 0
+    if kind == "newest":
+        below = (db.session.scalar(select(func.max(Track.id))) or 0) + 1
+        while read < SCAN_LIMIT and below > 0:
+            rows = db.session.execute(
+                select(Track.album_id)
+                .where(Track.id < below, Track.id >= below - chunk, visible_to(user_id))
+                .order_by(Track.id.desc())
+            ).scalars()
+            albums.update(dict.fromkeys(rows))
+            if len(albums) >= wanted:
+                return list(albums)
+            below, read = below - chunk, read + chunk
+            chunk = min(SCAN_CHUNK, 2 * chunk)
+        return list(albums) if below <= 0 else None
+    listens = (
+        select(Track.album_id, PlayEvent.played_at, PlayEvent.id)
+        .join(Track, Track.id == PlayEvent.track_id)
+        .where(PlayEvent.user_id == user_id, visible_to(user_id))
+        .order_by(PlayEvent.played_at.desc(), PlayEvent.id.desc())
+    )
+    after = None
     while read < SCAN_LIMIT:
-        rows = db.session.execute(rows_after(after).limit(chunk)).all()
-        for row in rows:
-            albums.setdefault(row[0])
+        stmt = listens
+        if after is not None:
+            at, play_id = after
+            # (The first condition alone bounds the index range.)
+            stmt = stmt.where(PlayEvent.played_at <= at, or_(PlayEvent.played_at < at, PlayEvent.id < play_id))
+        rows = db.session.execute(stmt.limit(chunk)).all()
+        albums.update(dict.fromkeys(row[0] for row in rows))
         if len(albums) >= wanted or len(rows) < chunk:
             return list(albums)
         after = tuple(rows[-1][1:])
