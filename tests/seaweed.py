@@ -158,6 +158,25 @@ def seaweed(folder: Path) -> Iterator[Seaweed]:
             }
         )
     )
+    log = folder / "weed.log"
+    # A port found free may be taken before weed binds it (by another test's outgoing
+    # connection): weed then exits, and starts again on other ports.
+    for attempt in range(3):
+        data = folder / f"data-{attempt}"  # a clean start each time
+        data.mkdir()
+        command, ports = _command(binary, data, config)
+        process = _launch(command, log, ports["s3"], fail=attempt == 2)
+        if process is not None:
+            break
+    store = Seaweed(f"http://127.0.0.1:{ports['s3']}", ports["s3"], process, log, command)
+    try:
+        yield store
+    finally:
+        _stop(store.process)
+
+
+def _command(binary: str, folder: Path, config: Path) -> tuple[list[str], dict[str, int]]:
+    """weed's command line (data in `folder`) on ports free just now, and its HTTP ports."""
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
     grpc = {name: free_port() for name in ports}
     command = [
@@ -184,24 +203,22 @@ def seaweed(folder: Path) -> Iterator[Seaweed]:
         "-volume.max=64",
         "-master.telemetry=false",
     ]
-    log = folder / "weed.log"
-    process = _launch(command, log, ports["s3"])
-    store = Seaweed(f"http://127.0.0.1:{ports['s3']}", ports["s3"], process, log, command)
-    try:
-        yield store
-    finally:
-        _stop(store.process)
+    return command, ports
 
 
-def _launch(command: list[str], log: Path, port: int, *, append: bool = False) -> subprocess.Popen:
-    """Start `weed` (its output to `log`) and wait until its S3 port listens; fails the test
-    with the log's end when it does not."""
+def _launch(
+    command: list[str], log: Path, port: int, *, append: bool = False, fail: bool = True
+) -> subprocess.Popen | None:
+    """Start `weed` (its output to `log`) and wait until its S3 port listens; when it does
+    not, fails the test with the log's end (or, not `fail`, returns None)."""
     with log.open("a" if append else "w") as out:
         process = subprocess.Popen(command, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
     deadline = time.monotonic() + 60
     while not wait_for_port(port, seconds=0.5):
         if process.poll() is not None or time.monotonic() > deadline:
             _stop(process)
+            if not fail:
+                return None
             pytest.fail(f"SeaweedFS did not start:\n{log.read_text(errors='replace')[-4000:]}")
     return process
 
