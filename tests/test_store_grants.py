@@ -14,10 +14,12 @@ neither a client nor the access log.
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from app.streaming.files import CACHE_CONTROL
 from app.web.sending import PROXY_URL_SECONDS
 from tests.helpers import DATA, free_port, owner_with_track, wait_for_port
 from tests.seaweed import TEST_BUCKET, Seaweed, new_prefix
-from tests.servers import Gunicorn, flask, request, server_env
+from tests.servers import Gunicorn, flask, request, server_env, upload
 from tests.test_stream_grants import GRANT, Live, assert_refused_as_the_app_refuses
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,6 +221,45 @@ def test_a_head_is_answered_by_the_app(live):
     assert status == 200
     assert headers["content-type"] == "audio/mpeg"
     assert live.asked(track) == asked + 1
+
+
+def test_a_head_of_a_track_nobody_played_yet(live):
+    """nginx has no copy of it: it asks the store with a GET (the address the app signs)."""
+    track = live.upload("owner", "tagged.opus")
+    status, headers, body = request(live.port, f"/stream/{track}", "HEAD", headers={"Cookie": live.cookie("owner")})
+    assert status == 200, body[:300]
+    assert headers["content-type"] == "audio/ogg"
+    assert int(headers["content-length"]) == (DATA / "tagged.opus").stat().st_size
+
+
+def copied_bytes(live: StoreLive) -> int:
+    """What nginx's copy of the audio holds (deploy/nginx.conf, musiccloud_audio)."""
+    time.sleep(0.3)
+    return sum(f.stat().st_size for f in (live.access_log.parent / "audio").rglob("*") if f.is_file())
+
+
+def test_a_seek_into_a_track_nobody_played_fetches_only_its_slice(live, tmp_path):
+    """A 6 MB file: a seek near its end copies one slice of 1 MiB, not the whole file."""
+    path = tmp_path / "long.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(secrets.token_bytes(1_500_000 * 4))
+    data = path.read_bytes()
+    cookie = live.cookie("owner")
+    result = upload(live.port, cookie, "long.wav", data)
+    assert result["status"] == "added", result
+    track = result["track"]["id"]
+    before = copied_bytes(live)
+    status, headers, body = live.seek(cookie, track, 5_000_000)
+    assert status == 206 and body == data[5_000_000:5_001_000]
+    assert headers["content-range"] == f"bytes 5000000-5000999/{len(data)}"
+    assert 2**20 <= copied_bytes(live) - before < 2 * 2**20
+    # The rest comes slice by slice as it is asked for, byte for byte.
+    status, _, body = request(live.port, f"/stream/{track}", headers={"Cookie": cookie})
+    assert status == 200 and body == data
+    assert copied_bytes(live) - before >= len(data)
 
 
 def test_the_address_reaches_neither_a_client_nor_the_access_log(live):

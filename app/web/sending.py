@@ -146,8 +146,9 @@ def send_remote_track(store: Storage, track: Sendable, *, confirm: bool = False)
     (when the app reads from it, or asked to `confirm` before a hand-off or a
     redirect; otherwise nginx or the client meets the outage)."""
     config = current_app.config
-    # The store checks the method too: a HEAD gets an address signed for HEAD.
-    head = request.method == "HEAD"
+    # The store checks the method too: a HEAD sent to the store gets an address signed
+    # for HEAD; nginx asks the store for its copy with a GET, whatever the client's method.
+    head = request.method == "HEAD" and config["S3_STREAM"] == "redirect"
     try:
         if confirm and (config["S3_STREAM"] == "redirect" or config["SEND_FILE_MODE"] == "x-accel"):
             store.stat(track.storage_path)
