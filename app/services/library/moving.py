@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -94,30 +96,47 @@ def library_files(connection: Connection | Session, *, waveforms: bool = True) -
     return named
 
 
+# Files copied at once: each copy waits mostly on the storages (a request to an object
+# store, a read back), so a few threads move a library several times faster.
+MOVE_THREADS = 8
+
+
+def _move_one(source: Storage, target: Storage, named: NamedFile) -> tuple[Copied | None, str, str]:
+    """(the copy, "", "") or (None, the failure's kind, its reason)."""
+    try:
+        return copy_verified(source, target, named.rel, named.sha256 or file_sha256(source, named.rel)), "", ""
+    except (FileNotFoundError, NotFound):
+        return None, "missing", ""
+    except CopyFailed as exc:
+        return None, exc.kind, exc.reason
+    except OSError as exc:
+        return None, "error", str(exc) or type(exc).__name__
+
+
 def move_library(source: Storage, target: Storage, *, progress: Callable[[str, str], None] | None = None) -> MoveReport:
-    """Copy every file the rows name from `source` to `target`, verified; return what happened."""
+    """Copy every file the rows name from `source` to `target`, verified (MOVE_THREADS at
+    once); return what happened."""
     report = MoveReport()
     wanted = library_files(db.session, waveforms=False)
     db.session.rollback()  # hold no transaction while copying
-    for named in wanted:
-        try:
-            copied = copy_verified(source, target, named.rel, named.sha256 or file_sha256(source, named.rel))
-        except (FileNotFoundError, NotFound):
-            outcome = _failed(report, named.rel, "missing")
-        except CopyFailed as exc:
-            outcome = _failed(report, named.rel, exc.kind, exc.reason)
-        except OSError as exc:
-            outcome = _failed(report, named.rel, "error", str(exc) or type(exc).__name__)
-        else:
-            if copied.already:
-                report.already += 1
-                outcome = "already"
-            else:
-                report.copied += 1
-                report.bytes += copied.size
-                outcome = "copied"
-        if progress is not None:
-            progress(named.rel, outcome)
+    with ThreadPoolExecutor(MOVE_THREADS) as pool:
+        # A batch at a time: a big library's files are never all queued at once.
+        for start in range(0, len(wanted), MOVE_THREADS * 32):
+            batch = wanted[start : start + MOVE_THREADS * 32]
+            for named, (copied, kind, reason) in zip(
+                batch, pool.map(partial(_move_one, source, target), batch), strict=True
+            ):
+                if copied is None:
+                    outcome = _failed(report, named.rel, kind, reason)
+                elif copied.already:
+                    report.already += 1
+                    outcome = "already"
+                else:
+                    report.copied += 1
+                    report.bytes += copied.size
+                    outcome = "copied"
+                if progress is not None:
+                    progress(named.rel, outcome)
     return report
 
 
