@@ -153,6 +153,9 @@ class Config:
     # are announced on this Redis, so every process forgets the stream grants it
     # remembered for them at once (app/web/revocations.py).
     SESSION_EVENTS_URL = (os.environ.get("SESSION_EVENTS_URL") or os.environ.get("REDIS_URL") or "").strip() or None
+    # Where each user's transcode slots (TRANSCODE_MAX_PER_USER) are counted across app
+    # servers (services/transcode/cache.py); unset: each machine counts its own.
+    TRANSCODE_SLOTS_URL = (os.environ.get("TRANSCODE_SLOTS_URL") or os.environ.get("REDIS_URL") or "").strip() or None
     JOBS_IMMEDIATE = _bool("JOBS_IMMEDIATE", False)
     JOBS_WORKERS = _int("JOBS_WORKERS", 2)
     JOBS_RETRIES = _int("JOBS_RETRIES", 3)
@@ -280,3 +283,4 @@ class TestConfig(Config):
     HUEY_URL = None  # never a developer's REDIS_URL
     DASHBOARD_CACHE_SECONDS = 0  # a test sees what it just added (one test turns it on)
     SESSION_EVENTS_URL = None
+    TRANSCODE_SLOTS_URL = None

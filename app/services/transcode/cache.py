@@ -20,6 +20,12 @@ Locks are flocks: the kernel drops them when a process dies, so a crash
 never leaves a variant locked or a slot taken. Job slots are flocks on
 `slot-all-<i>` (TRANSCODE_MAX_JOBS of them) and `slot-u<user>-<j>`
 (TRANSCODE_MAX_PER_USER), which holds across the processes of one machine.
+With several app servers (TRANSCODE_SLOTS_URL, by default REDIS_URL), a user's
+slots are leases in Redis instead (redis-py's locks), counted across every server:
+a lease lasts SLOT_LEASE_SECONDS and is renewed while its ffmpeg runs, so a slot
+of a server that died comes back within that time. Redis out of reach, each
+machine counts its own again (and says so in the log). The machine's own slots
+(TRANSCODE_MAX_JOBS) stay flocks: they share out its cores.
 
 Background encodes (pre-encoding, app/services/transcode/preencode.py) take the
 same slots but give way to listeners: a listener refused a slot leaves a mark
@@ -42,6 +48,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import redis
+import redis.lock
 
 from app.ops import metrics
 from app.services.errors import DomainError
@@ -84,6 +93,7 @@ class Limits:
     max_per_user: int
     abandon_seconds: float = 3.0
     retry_after: int = 5
+    shared_url: str | None = None  # Redis, where the users' slots are counted across servers
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Limits:
@@ -91,6 +101,7 @@ class Limits:
             max_jobs=config["TRANSCODE_MAX_JOBS"],
             max_per_user=config["TRANSCODE_MAX_PER_USER"],
             abandon_seconds=config["TRANSCODE_ABANDON_SECONDS"],
+            shared_url=config.get("TRANSCODE_SLOTS_URL"),
         )
 
 
@@ -110,16 +121,58 @@ class Variant:
         return f"{self.sha256}-{self.preset.name}"
 
 
-class Slots:
-    """Job slots held by one ffmpeg: one of all, one of its user's."""
+SLOT_LEASE_SECONDS = 30
 
-    def __init__(self, fds: list[int]) -> None:
+
+class Slots:
+    """Job slots held by one ffmpeg: one of all, one of its user's (a flock, or a lease in
+    Redis, renewed by a thread of its own until released)."""
+
+    def __init__(self, fds: list[int], leases: list[redis.lock.Lock] | None = None) -> None:
         self._fds = fds
+        self._leases = leases or []
+        self._released = threading.Event()
+        if self._leases:
+            threading.Thread(target=self._renew, name="transcode-slot-lease", daemon=True).start()
+
+    def _renew(self) -> None:
+        while not self._released.wait(SLOT_LEASE_SECONDS / 3):
+            for lease in self._leases:
+                try:
+                    lease.reacquire()
+                except redis.RedisError as exc:
+                    log.warning("transcode slot: its lease in Redis could not be renewed: %s", exc)
 
     def release(self) -> None:
+        self._released.set()
         fds, self._fds = self._fds, []
         for fd in fds:
             os.close(fd)  # closing drops the flock
+        leases, self._leases = self._leases, []
+        for lease in leases:
+            with contextlib.suppress(redis.RedisError):  # gone already: it ran out
+                lease.release()
+
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _shared_slot(url: str, user_id: int, count: int) -> redis.lock.Lock | None:
+    """A lease on one of the user's `count` slots, counted across servers; None when all
+    are taken. Raises redis.RedisError when Redis cannot be reached."""
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    for j in range(max(0, count)):
+        lease = client.lock(
+            f"musiccloud:transcode-slot:u{int(user_id)}:{j}",
+            timeout=SLOT_LEASE_SECONDS,
+            blocking=False,
+            thread_local=False,  # renewed by another thread
+        )
+        if lease.acquire():
+            return lease
+    return None
 
 
 def _try_flock(path: Path, mode: int) -> int | None:
@@ -149,7 +202,19 @@ def take_slots(storage: Storage, limits: Limits, user_id: int, *, background: bo
     their own per-user limit, which a background encode's giving way would not help) is
     marked for background encodes to give way."""
     taken: list[int] = []
+    leases: list[redis.lock.Lock] = []
     for prefix, count in (("all", limits.max_jobs), (f"u{int(user_id)}", limits.max_per_user)):
+        if prefix != "all" and limits.shared_url:
+            try:
+                lease = _shared_slot(limits.shared_url, user_id, count)
+            except redis.RedisError as exc:
+                log.warning("transcode slots: Redis cannot be reached (%s); this machine counts its own", exc)
+            else:
+                if lease is None:
+                    Slots(taken).release()
+                    raise TranscodeBusy(retry_after=limits.retry_after)
+                leases.append(lease)
+                continue
         for i in range(max(0, count)):
             fd = _try_flock(storage.variant_path(f"slot-{prefix}-{i}"), fcntl.LOCK_EX)
             if fd is not None:
@@ -162,7 +227,7 @@ def take_slots(storage: Storage, limits: Limits, user_id: int, *, background: bo
                     storage.variant_path(REFUSED_MARK).touch()
             raise TranscodeBusy(retry_after=limits.retry_after)
     metrics.transcode_started()  # every ffmpeg holds slots, so every start passes here
-    return Slots(taken)
+    return Slots(taken, leases)
 
 
 def last_refusal(storage: Storage) -> float:
