@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
+import redis
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, MetaData, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from app.web import ratelimits as _ratelimits  # noqa: F401 - registers the sqlite:// storage for the rate limits
 
@@ -54,3 +57,23 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def conflict_insert(session: Session, model: type) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `model` that can say what to do ON CONFLICT: PostgreSQL's or
+    SQLite's (the two databases the app runs on), whichever `session` is bound to."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+_redis_clients: dict[str, redis.Redis] = {}
+_redis_lock = threading.Lock()
+
+
+def redis_client(url: str) -> redis.Redis:
+    """One client (and its connection pool) per Redis URL in this process, with short
+    timeouts: a Redis that cannot be reached is an error within two seconds."""
+    with _redis_lock:
+        if url not in _redis_clients:
+            _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        return _redis_clients[url]

@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import Select, delete, event, func, inspect, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.extensions import db
+from app.extensions import conflict_insert, db
 from app.models import AlbumPlays, PlayEvent, Track, Visibility
 
 # Albums counted again in one statement.
@@ -35,16 +34,12 @@ BATCH = 500
 _TOUCHED = "album_plays_touched"
 
 
-def _insert(session: Session):
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(AlbumPlays)
-
-
 KEY = [AlbumPlays.user_id, AlbumPlays.album_id]
 
 
 def count_listen(user_id: int, album_id: int) -> None:
     """One more listen of the album by the user (the listen's track is visible to them)."""
-    stmt = _insert(db.session()).values(user_id=user_id, album_id=album_id, play_count=1)
+    stmt = conflict_insert(db.session(), AlbumPlays).values(user_id=user_id, album_id=album_id, play_count=1)
     db.session.execute(stmt.on_conflict_do_update(index_elements=KEY, set_={"play_count": AlbumPlays.play_count + 1}))
 
 
@@ -60,7 +55,7 @@ def _counted(*where) -> Select:
 
 def _replace(session: Session, rows: ColumnElement[bool], *listens: ColumnElement[bool]) -> None:
     session.execute(delete(AlbumPlays).where(rows))
-    stmt = _insert(session).from_select(["user_id", "album_id", "play_count"], _counted(*listens))
+    stmt = conflict_insert(session, AlbumPlays).from_select(["user_id", "album_id", "play_count"], _counted(*listens))
     session.execute(stmt.on_conflict_do_update(index_elements=KEY, set_={"play_count": stmt.excluded.play_count}))
 
 

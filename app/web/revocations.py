@@ -25,14 +25,13 @@ import redis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.extensions import redis_client
 from app.models import User
 
 CHANNEL = "musiccloud:sessions-ended"
 RECONNECT_SECONDS = 1.0
 log = logging.getLogger(__name__)
 _PENDING = "musiccloud_sessions_ended"
-_publishers: dict[str, redis.Redis] = {}
-_lock = threading.Lock()
 
 
 def events_url(config: dict) -> str | None:
@@ -58,7 +57,7 @@ def _publish(session: Session) -> None:
     if not url:
         return
     try:
-        client = _publisher(url)
+        client = redis_client(url)
         for user_id in ended:
             client.publish(CHANNEL, str(user_id))
     except redis.RedisError:
@@ -75,13 +74,6 @@ def _default_url() -> str | None:
     from flask import current_app, has_app_context  # noqa: PLC0415 - services run outside requests too
 
     return events_url(current_app.config) if has_app_context() else None
-
-
-def _publisher(url: str) -> redis.Redis:
-    with _lock:
-        if url not in _publishers:
-            _publishers[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        return _publishers[url]
 
 
 class Listener:

@@ -15,10 +15,9 @@ import re
 from collections.abc import Iterable
 
 from sqlalchemy import delete, event, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.extensions import db
+from app.extensions import conflict_insert, db
 from app.models import SearchWord, Track
 from app.models.library import WORD_MAX
 
@@ -42,9 +41,8 @@ def keys_of(word: str) -> set[str]:
 
 def _insert_ignoring_duplicates(rows: list[dict[str, str]]) -> None:
     # Two uploads may bring the same new word at the same moment: the second insert is a no-op.
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), 5000):
-        stmt = dialect.insert(SearchWord).values(rows[start : start + 5000]).on_conflict_do_nothing()
+        stmt = conflict_insert(db.session(), SearchWord).values(rows[start : start + 5000]).on_conflict_do_nothing()
         db.session.execute(stmt)
 
 

@@ -52,6 +52,7 @@ from typing import Any
 import redis
 import redis.lock
 
+from app.extensions import redis_client
 from app.ops import metrics
 from app.services.errors import DomainError
 from app.services.storage import Storage
@@ -154,15 +155,10 @@ class Slots:
                 lease.release()
 
 
-_clients: dict[str, redis.Redis] = {}
-
-
 def _shared_slot(url: str, user_id: int, count: int) -> redis.lock.Lock | None:
     """A lease on one of the user's `count` slots, counted across servers; None when all
     are taken. Raises redis.RedisError when Redis cannot be reached."""
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client(url)
     for j in range(max(0, count)):
         lease = client.lock(
             f"musiccloud:transcode-slot:u{int(user_id)}:{j}",
