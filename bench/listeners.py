@@ -40,6 +40,13 @@ class Result:
     worst_wait: float = 0.0
     seeks: list[float] = field(default_factory=list)  # ms; inf for a failed seek
 
+    def summary(self) -> str:
+        return (
+            f"{self.stalled} stalled over {STALL:.0f} s ({self.never_served} never served),"
+            f" {self.errors} errors, {self.tracks} tracks played, longest wait {self.worst_wait:.2f} s;"
+            f" seek median {self.seek_median:.1f} ms, p99 {self.seek_p99:.1f} ms ({len(self.seeks)} seeks)"
+        )
+
     @property
     def seek_median(self) -> float:
         return statistics.median(self.seeks) if self.seeks else float("inf")
@@ -177,11 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     targets = [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in args.targets]
     r = run(args.port, args.cookie, targets, args.listeners, args.seconds)
-    print(
-        f"{r.listeners} listeners: {r.stalled} stalled over {STALL:.0f} s ({r.never_served} never served),"
-        f" {r.errors} errors, {r.tracks} tracks played, longest wait {r.worst_wait:.2f} s;"
-        f" seek median {r.seek_median:.1f} ms, p99 {r.seek_p99:.1f} ms ({len(r.seeks)} seeks)"
-    )
+    print(f"{r.listeners} listeners: {r.summary()}")
 
 
 if __name__ == "__main__":

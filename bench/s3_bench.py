@@ -38,7 +38,6 @@ import argparse
 import http.client
 import multiprocessing
 import random
-import re
 import shutil
 import sqlite3
 import statistics
@@ -60,7 +59,7 @@ import listeners  # noqa: E402
 import nginx_local  # noqa: E402
 
 from bench.common import flask, free_port, gunicorn, instance_env, login_cookie, synthesize, wait_port  # noqa: E402
-from bench.stream_bench import WRK_RANGES, run_wrk  # noqa: E402
+from bench.stream_bench import WRK_RANGES, run_wrk, wrk_rate  # noqa: E402
 from tests.seaweed import Seaweed, seaweed  # noqa: E402
 
 RANGE = 256 * 1024
@@ -178,10 +177,7 @@ def ranges(port: int, path: str, headers: dict[str, str], size: int, *, seconds:
         }
     )
     out = run_wrk(["-t", "2", "-c", "32", "-d", f"{seconds}s", "-s", str(script)], port)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    return rps, errors
+    return wrk_rate(out)
 
 
 def loads(sites: Sites, size: int, args: argparse.Namespace, tmp: Path) -> None:
@@ -206,11 +202,7 @@ def loads(sites: Sites, size: int, args: argparse.Namespace, tmp: Path) -> None:
             r = generator.submit(
                 listeners.run, port, headers["Cookie"], sites.short[kind], args.listeners, args.listen_seconds
             ).result()
-            print(
-                f"  {kind:12} {r.stalled} stalled over {listeners.STALL:.0f} s ({r.never_served} never served),"
-                f" {r.errors} errors, {r.tracks} tracks played, longest wait {r.worst_wait:.2f} s;"
-                f" seek median {r.seek_median:.1f} ms, p99 {r.seek_p99:.1f} ms"
-            )
+            print(f"  {kind:12} {r.summary()}")
 
 
 def main() -> None:

@@ -270,19 +270,25 @@ def ranges(server: Server, cookie: str, *, clients: int, duration: int, tmp: Pat
         stop.set()
         verifier.join()
     cpu = cpu_seconds(pids) - cpu_before
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rps, wrk_errors = wrk_rate(out)
     read = re.search(r"requests in [\d.]+\w+, ([\d.]+)(\w+) read", out)
-    socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     p99 = re.search(r"99%\s+([\d.]+)(\w+)", out)
     return {
         "rps": rps,
-        "errors": socket_errors + non2xx + checked["wrong"],
+        "errors": wrk_errors + checked["wrong"],
         "sampled": checked["sampled"],
         "p99": f"{p99.group(1)}{p99.group(2)}" if p99 else "?",
         "cpu": cpu,
         "gib": wrk_bytes(read.group(1), read.group(2)) / 2**30,
     }
+
+
+def wrk_rate(out: str) -> tuple[float, int]:
+    """wrk's requests per second, and its errors: socket errors and answers not 2xx or 3xx."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return rps, socket_errors + non2xx
 
 
 def wrk_bytes(value: str, unit: str) -> float:
