@@ -213,12 +213,16 @@ def _alice_with_a_favourite(tmp_path, favourite_seconds: float, listened_seconds
     return owner, favourite, listened
 
 
-def _run_in_background(app, tmp_path, user_id: int, limits: Limits, pace, part: Path, outcome: dict, speed=4):
-    """A pre-encode job in a thread, returned once its first `part` is being written."""
+def _run_in_background(
+    app, tmp_path, user_id: int, limits: Limits, pace, part: Path, outcome: dict, speed=4, hold: Path | None = None
+):
+    """A pre-encode job in a thread, returned once its first `part` is being written.
+    With `hold`, its ffmpeg waits for that file to go (see slow_ffmpeg)."""
+    ffmpeg = slow_ffmpeg(tmp_path, speed, hold)
 
     def background() -> None:
         with app.app_context():
-            outcome.update(preencode.run(get_storage(), slow_ffmpeg(tmp_path, speed), user_id, limits, pace))
+            outcome.update(preencode.run(get_storage(), ffmpeg, user_id, limits, pace))
 
     worker = threading.Thread(target=background)
     worker.start()
@@ -274,13 +278,17 @@ def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_a
         part = variant.with_name(variant.name + ".part")
         outcome: dict = {}
         pace = preencode.Pace(calm=0.5, max_wait=30)
-        worker = _run_in_background(app, tmp_path, owner.id, Limits(2, 2), pace, part, outcome)
+        hold = tmp_path / "hold"
+        hold.touch()  # the favourite's encode stays under way until a listener is refused
+        worker = _run_in_background(app, tmp_path, owner.id, Limits(2, 2), pace, part, outcome, hold=hold)
         client = app.test_client()
         login(client, "alice", "correct horse battery")
-        first = client.get(f"/stream/{listened[0].id}?quality=medium")
+        first = client.get(f"/stream/{listened[0].id}?quality=medium", buffered=False)
         assert first.status_code == 200
         refused = client.get(f"/stream/{listened[1].id}?quality=medium", headers={"Accept": "application/json"})
         assert refused.status_code == 429
+        hold.unlink()
+        first.close()
         worker.join(60)
         # It gave way, then, the listener served, encoded the whole track after all.
         assert outcome == {
@@ -308,12 +316,15 @@ def test_a_pre_encode_that_finds_another_running_hands_its_listener_over(make_ap
         first_part = storage.variant_path(Variant(wanted[0].sha256, OPUS_128).name + ".part")
         outcome: dict = {}
         pace = preencode.Pace(calm=0.5, max_wait=30)
-        worker = _run_in_background(app, tmp_path, ids[0], Limits(4, 2), pace, first_part, outcome, speed=8)
+        hold = tmp_path / "hold"
+        hold.touch()  # Alice's job stays under way until Bob's has looked
+        worker = _run_in_background(app, tmp_path, ids[0], Limits(4, 2), pace, first_part, outcome, speed=8, hold=hold)
         # Bob's job does not wait for Alice's: it hands Bob over and ends at once.
         started = time.monotonic()
         handed = preencode.run(storage, slow_ffmpeg(tmp_path, 8), ids[1], Limits(4, 2), preencode.Pace())
         assert handed["handed_over"] == 1 and handed["encoded"] == 0
         assert time.monotonic() - started < 2
+        hold.unlink()
         worker.join(60)
         assert outcome["encoded"] == 2 and outcome["tracks"] == 2
         for track in wanted:

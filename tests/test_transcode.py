@@ -69,11 +69,15 @@ def probe(path: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def slow_ffmpeg(folder: Path, speed: float = 4) -> str:
+def slow_ffmpeg(folder: Path, speed: float = 4, hold: Path | None = None) -> str:
     """The real ffmpeg, made to read its input at `speed` times the speed of
-    playback (-readrate), so a test can look at an encode while it runs."""
-    script = folder / "ffmpeg-slow"
-    script.write_text(f'#!/bin/sh\nexec "{real_ffmpeg()}" -readrate {speed} "$@"\n')
+    playback (-readrate), so a test can look at an encode while it runs. With
+    `hold`, it starts only once that file is gone: the encode stays under way (its
+    slots taken, its .part there) for as long as the test needs, however busy the
+    machine."""
+    script = folder / ("ffmpeg-held" if hold else "ffmpeg-slow")
+    wait = f'while [ -e "{hold}" ]; do sleep 0.05; done\n' if hold else ""
+    script.write_text(f'#!/bin/sh\n{wait}exec "{real_ffmpeg()}" -readrate {speed} "$@"\n')
     script.chmod(0o755)
     return str(script)
 
