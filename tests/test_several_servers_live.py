@@ -6,7 +6,9 @@ other sees; one server or the store going away is an answer, never a 500."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import secrets
 import shutil
 import signal
@@ -26,8 +28,9 @@ import redis
 from sqlalchemy import create_engine, select
 
 from app.jobs.queue import make_huey
-from app.models import Job, Track
+from app.models import ArchiveImport, Job, Track
 from app.web.sending import presign_seconds
+from tests import archives as zips
 from tests.helpers import DATA, IN_CI, drop_pg_schema, free_port, new_pg_schema, redis_test_url, wait_for_port
 from tests.seaweed import TEST_BUCKET, Seaweed, new_prefix, seaweed
 from tests.servers import (
@@ -246,6 +249,61 @@ def test_a_job_queued_by_one_server_is_run_by_the_worker_and_seen_on_the_other(c
     jobs = wait_until(finished, "the upload's jobs finish")
     assert sorted((row.name, row.state) for row in jobs) == [("analyse_track", "done"), ("make_cover", "done")]
     assert {row.worker.rsplit(":", 1)[1] for row in jobs} == {str(cluster.worker.pid)}
+
+
+def upload_page(port: int, cookie: str) -> tuple[str, str]:
+    """The upload page's session cookie (it now holds a CSRF token) and that token."""
+    _, headers, page = request(port, "/library/upload", headers={"Cookie": cookie})
+    return (headers["set-cookie"].split(";")[0] if "set-cookie" in headers else cookie), csrf_token(page)
+
+
+def test_a_resumable_upload_goes_on_with_whichever_server_answers(cluster, tmp_path):
+    data = long_wav(tmp_path / "long.wav", 3)
+    cookie, token = upload_page(cluster.a.port, log_in(cluster.a.port, "owner", PASSWORD))
+    tus = {"Cookie": cookie, "X-CSRFToken": token, "Tus-Resumable": "1.0.0"}
+    name = base64.b64encode(b"Pieces/long.wav").decode()
+    status, headers, _ = request(
+        cluster.b.port,
+        "/library/uploads/",
+        "POST",
+        {**tus, "Upload-Length": str(len(data)), "Upload-Metadata": f"filename {name}"},
+    )
+    assert status == 201
+    url = urlsplit(headers["location"]).path
+    # Each piece to another server (the last through nginx); each knows how far it got.
+    cuts = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    for port, start, end in zip((cluster.a.port, cluster.b.port, cluster.nginx), cuts, cuts[1:], strict=False):
+        assert request(port, url, "HEAD", tus)[1]["upload-offset"] == str(start)
+        piece = {**tus, "Upload-Offset": str(start), "Content-Type": "application/offset+octet-stream"}
+        status, headers, body = request(port, url, "PATCH", piece, data[start:end])
+        assert (status, headers.get("upload-offset")) == (204, str(end)), body[:300]
+    status, _, body = request(cluster.a.port, url, headers=tus)
+    result = json.loads(body)["result"]
+    assert result["status"] == "added", result
+    assert seek(cluster.nginx, cookie, result["track"]["id"], 0, len(data) - 1) == (206, data)
+
+
+def test_an_archive_received_by_a_server_is_imported_by_the_worker(cluster):
+    tag = secrets.token_hex(4)  # songs this library does not have yet
+    archive = zips.build([(f"Box/{n}.mp3", zips.mp3_variant(f"{n} {tag}", album="Box")) for n in ("one", "two")])
+    cookie = log_in(cluster.a.port, "owner", PASSWORD)
+    result = upload(cluster.a.port, cookie, "box.zip", archive)
+    assert result["status"] == "archive", result
+    # Confirmed on the other server; the worker, on a folder of its own, imports it.
+    cookie, token = upload_page(cluster.b.port, cookie)
+    _, _, page = request(cluster.b.port, result["url"], headers={"Cookie": cookie})
+    entries = re.findall(rb'name="entry" value="(\d+)"', page)
+    assert len(entries) == 2
+    form = "&".join([f"csrf_token={token}", *(f"entry={e.decode()}" for e in entries)])
+    headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    assert request(cluster.b.port, result["url"], "POST", headers, form)[0] == 302
+    import_id = int(result["url"].rstrip("/").rsplit("/", 1)[1])
+    state = select(ArchiveImport.state, ArchiveImport.added).where(ArchiveImport.id == import_id)
+    wait_until(lambda: rows(cluster, state)[0].state == "done", "the worker imports the archive")
+    assert rows(cluster, state)[0].added == 2
+    # Nothing of it is left in the bucket.
+    prefix = urlsplit(cluster.settings["STORAGE_URL"]).path.strip("/") + "/.staging/"
+    assert cluster.store.keys(TEST_BUCKET, prefix) == []
 
 
 def subsonic_error(answer: tuple[int, dict[str, str], bytes]) -> dict:

@@ -16,16 +16,20 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Track
-from app.services import credentials
+from app.jobs.tasks import TASKS
+from app.models import ArchiveImport, ImportState, Job, JobState, Track
+from app.services import credentials, jobs
 from app.services.errors import NotFound
 from app.services.library.check import check_library
-from app.services.storage import StorageError, get_storage
+from app.services.storage import PartialConflict, StorageError, get_storage
 from app.services.storage_s3 import S3Storage
 from app.web.sending import presign_seconds
+from tests import archives as zips
 from tests.helpers import DATA, csrf_from, free_port, login
 from tests.seaweed import Seaweed
+from tests.test_archives import FLAC, TAGGED, confirm, offered, preview_of, track_count
 from tests.test_playlists import add, create, share
+from tests.test_resumable import TUS, Tus
 
 
 @pytest.fixture
@@ -358,3 +362,114 @@ def test_a_share_page_plays_without_web_audio_when_its_streams_leave_for_the_sto
         page = app.test_client().get(share(client, pid)).get_data(as_text=True)
         assert ("data-streams-elsewhere" in page) is elsewhere
         assert 'class="share-track"' in page
+
+
+# --- what every app server shares: resumable uploads and archives waiting for import ---
+
+
+def two_servers(make_app, tmp_path: Path, username: str) -> tuple:
+    """Two app servers on the same database and bucket, each with a folder of its own,
+    and a client of each logged in as `username`."""
+    servers = [make_app(UPLOAD_FOLDER=str(tmp_path / name)) for name in ("one", "two")]
+    clients = [server.test_client() for server in servers]
+    for client in clients:
+        login(client, username)
+    return servers, clients
+
+
+def local_files(*servers) -> list[Path]:
+    """What the servers keep on their own disks, the transcode cache aside."""
+    return [
+        p
+        for server in servers
+        for p in Path(server.config["UPLOAD_FOLDER"]).rglob("*")
+        if p.is_file() and ".variants" not in p.parts
+    ]
+
+
+def test_a_resumable_upload_goes_on_with_another_server(app, make_app, make_user, s3_settings, seaweedfs, tmp_path):
+    make_user("carol")
+    servers, (one, two) = two_servers(make_app, tmp_path, "carol")
+    tus_one, tus_two = Tus(one), Tus(two)
+    data = (DATA / "tagged.flac").read_bytes()
+    third = len(data) // 3
+    url = tus_one.create("Album/song.flac", len(data)).headers["Location"]
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    assert tus_one.patch(url, 0, data[:third]).status_code == 204
+    # The piece is in the bucket, not on the server that received it.
+    assert [k for k in seaweedfs.keys_of(s3_settings) if k.startswith(".partial/")] == [f".partial/{token}/{0:015d}"]
+    assert local_files(*servers) == []
+    # The other server knows how far it got, refuses a stale offset, and takes the next piece.
+    assert tus_two.head(url).headers["Upload-Offset"] == str(third)
+    stale = tus_two.patch(url, 0, data[:third])
+    assert stale.status_code == 409 and stale.get_json()["offset"] == third
+    assert tus_two.patch(url, third, data[third : 2 * third]).headers["Upload-Offset"] == str(2 * third)
+    assert tus_one.patch(url, 2 * third, data[2 * third :]).headers["Upload-Offset"] == str(len(data))
+    result = two.get(url, headers=TUS).get_json()["result"]
+    assert result["status"] == "added", result
+    track = db.session.get(Track, result["track"]["id"])
+    assert track.sha256 == hashlib.sha256(data).hexdigest()
+    with get_storage().open(track.storage_path) as fh:
+        assert fh.read() == data
+    assert [k for k in seaweedfs.keys_of(s3_settings) if k.startswith(".partial/")] == []
+    assert local_files(*servers) == []
+
+
+def test_pieces_saved_late_over_one_another_still_give_the_file(app, seaweedfs, s3_settings):
+    store = get_storage()
+    data = bytes(range(256)) * 8
+    store.partial_create("late")
+    assert store.partial_append("late", 0, iter([data[:100]]), len(data)) == 100
+    assert store.partial_append("late", 100, iter([data[100:200]]), len(data) - 100) == 200
+    # A request that began at 0 and broke off after 60 bytes, saved only now (by
+    # another server), replaces the first piece: the bytes that follow on are 60.
+    seaweedfs.client().put_object(Bucket=bucket_of(app), Key=key_of(app, f".partial/late/{0:015d}"), Body=data[:60])
+    assert store.partial_size("late") == 60
+    with pytest.raises(PartialConflict):
+        store.partial_append("late", 200, iter([data[200:]]), len(data) - 200)
+    # The client asks, and sends again from 60: over the piece at 100, which is skipped past.
+    assert store.partial_append("late", 60, iter([data[60:300]]), len(data) - 60) == 300
+    assert store.partial_size("late") == 300
+    assert store.partial_append("late", 300, iter([data[300:1000], data[1000:]]), len(data) - 300) == len(data)
+    assert [(f.rel, f.size) for f in store.list_partials()] == [("late", 60 + 100 + 240 + len(data) - 300)]
+    received = store.partial_take("late", len(data))
+    try:
+        received.finish()
+        assert received.path.read_bytes() == data and received.sha256 == hashlib.sha256(data).hexdigest()
+    finally:
+        received.discard()
+    assert list(store.list_partials()) == []
+    with pytest.raises(NotFound):
+        store.partial_size("late")
+
+
+def test_an_archive_received_by_one_server_is_imported_by_another(
+    app, make_app, make_user, s3_settings, seaweedfs, tmp_path
+):
+    make_user("carol")
+    servers, (one, _two) = two_servers(make_app, tmp_path, "carol")
+    archive = zips.build([("Band/one.mp3", TAGGED), ("Band/two.flac", FLAC)])
+    import_id, page = preview_of(one, archive)
+    assert set(offered(page)) == {"Band/one.mp3", "Band/two.flac"}
+    # The archive waits in the bucket; the server that previewed it kept no copy.
+    (staged,) = [k for k in seaweedfs.keys_of(s3_settings) if k.startswith(".staging/")]
+    assert local_files(*servers) == []
+    # Confirmed on a server that cannot reach the store: its job waits to be tried again.
+    down = make_app(UPLOAD_FOLDER=str(tmp_path / "down"), S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+    client = down.test_client()
+    login(client, "carol")
+    assert confirm(client, import_id, list(offered(page).values())).status_code == 302
+    found = db.session.get(ArchiveImport, import_id)
+    assert found.state == ImportState.RUNNING and found.archive_path == staged
+    assert db.session.get(Job, found.job_id).state == JobState.QUEUED
+    assert track_count() == 0
+    assert staged in seaweedfs.keys_of(s3_settings)
+    # The retry, by a worker on the other server, fetches it from the bucket and imports it.
+    with servers[1].app_context():
+        assert TASKS[jobs.IMPORT_ARCHIVE](import_id)["added"] == 2
+    db.session.expire_all()
+    assert db.session.get(ArchiveImport, import_id).state == ImportState.DONE
+    kept = db.session.scalars(select(Track)).all()
+    assert sorted(t.sha256 for t in kept) == sorted(hashlib.sha256(x).hexdigest() for x in (TAGGED, FLAC))
+    assert not [k for k in seaweedfs.keys_of(s3_settings) if k.startswith(".staging/")]
+    assert local_files(*servers, down) == []

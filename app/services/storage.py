@@ -20,8 +20,10 @@ fsynced and renamed into place: a reader never sees half a file, and a failure
 leaves nothing behind.
 
 `S3Storage` (app/services/storage_s3.py, STORAGE_URL=s3://bucket/prefix) keeps the
-same names as object keys under the prefix; uploads are still received and checked
-in the local .incoming/ folder, then put to the bucket before their rows commit.
+same names as object keys under the prefix, .staging/ and .partial/ too (every app
+server sees them); uploads are still received and checked in the local .incoming/
+folder, then put to the bucket before their rows commit. The transcode cache stays
+on each machine.
 """
 
 from __future__ import annotations
@@ -225,6 +227,14 @@ class IncomingFile:
             self._fh = None
 
 
+def check_token(token: str) -> str:
+    """A resumable upload's token, which names its bytes. Raises NotFound for anything
+    create() would not give (letters, digits, - and _)."""
+    if not token or len(token) > 64 or not set(token) <= _TOKEN_CHARS:
+        raise NotFound("UPLOAD_NOT_FOUND")
+    return token
+
+
 def _mkstemp(folder: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix="up-", suffix=".part", dir=folder)
 
@@ -268,9 +278,11 @@ class Storage(ABC):
         """Keep a received archive in the staging area until its import ends; return its name."""
 
     @abstractmethod
-    def staged_path(self, rel: str) -> Path:
-        """The file of a staged archive on this machine (staging is always local), for a
-        reader in another process. Raises NotFound for a name stage() would not give."""
+    def staged_copy(self, rel: str) -> contextlib.AbstractContextManager[Path]:
+        """A staged archive as a file on this machine, for the `with` block (readers in
+        other processes too): the staged file itself when the staging area is local, else
+        a copy removed after. Raises NotFound for a name stage() would not give,
+        FileNotFoundError when there is no such archive."""
 
     @abstractmethod
     def list_staged(self) -> Iterator[StoredFile]:
@@ -485,10 +497,18 @@ class LocalStorage(Storage):
         return f"{STAGING}/{name}"
 
     def staged_path(self, rel: str) -> Path:
+        """The file a staged archive's name stands for (there or not). Raises NotFound
+        for a name stage() would not give."""
         name = rel.removeprefix(STAGING + "/")
         if name == rel or not name or "/" in name or "\0" in name or name.startswith("."):
             raise NotFound("FILE_NOT_FOUND")
         return self.root / STAGING / name
+
+    @contextlib.contextmanager
+    def staged_copy(self, rel: str) -> Iterator[Path]:
+        path = self.staged_path(rel)
+        path.stat()  # FileNotFoundError now, not in a reader
+        yield path
 
     def list_staged(self) -> Iterator[StoredFile]:
         folder = self.root / STAGING
@@ -501,9 +521,7 @@ class LocalStorage(Storage):
 
     # --- resumable uploads ----------------------------------------------------------
     def _partial_path(self, token: str) -> Path:
-        if not token or len(token) > 64 or not set(token) <= _TOKEN_CHARS:
-            raise NotFound("UPLOAD_NOT_FOUND")
-        return self.root / PARTIAL / token
+        return self.root / PARTIAL / check_token(token)
 
     def partial_create(self, token: str) -> None:
         path = self._partial_path(token)
@@ -701,17 +719,18 @@ class LocalStorage(Storage):
 
 
 class LocalAreas:
-    """The parts of a storage that stay on this machine whatever holds the library
-    (ZIP archives waiting for their import, resumable uploads in progress, the
-    transcode cache), handed to `local_areas`, a storage that keeps them locally."""
+    """The working areas of a storage (ZIP archives waiting for their import, resumable
+    uploads in progress, the transcode cache), handed to `local_areas`, a storage that
+    keeps them on this machine. A storage that shares some of them between servers
+    overrides those (S3Storage keeps archives and resumable uploads in the bucket)."""
 
     local_areas: Storage
 
     def stage(self, incoming: IncomingFile, ext: str) -> str:
         return self.local_areas.stage(incoming, ext)
 
-    def staged_path(self, rel: str) -> Path:
-        return self.local_areas.staged_path(rel)
+    def staged_copy(self, rel: str) -> contextlib.AbstractContextManager[Path]:
+        return self.local_areas.staged_copy(rel)
 
     def list_staged(self) -> Iterator[StoredFile]:
         return self.local_areas.list_staged()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import posixpath
 import secrets
 import tempfile
@@ -37,14 +38,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app.services.errors import NotFound
 from app.services.storage import (
     CHUNK,
+    INCOMING,
+    PARTIAL,
+    STAGING,
     WAVEFORM_SUFFIX,
     IncomingFile,
     LocalAreas,
     LocalStorage,
+    PartialConflict,
     Storage,
     StorageError,
     StorageUnavailable,
     StoredFile,
+    check_token,
 )
 from app.services.tags import FORMATS
 
@@ -306,12 +312,154 @@ class S3Storage(LocalAreas, Storage):
             ExpiresIn=min(seconds, 7 * 24 * 3600),
         )
 
+    # --- ZIP archives waiting for their import (shared: any worker may import) ----------
+    def stage(self, incoming: IncomingFile, ext: str) -> str:
+        """Put the archive to the bucket, for a worker on any server, and keep it in the
+        local staging folder until its preview here has read it (staged_copy). A failed
+        put leaves neither."""
+        rel = self.staging.stage(incoming, ext)
+        try:
+            self._put(self.staging.staged_path(rel), self._staged_key(rel), ext)
+        except StorageError:
+            self.delete(rel)
+            raise
+        return rel
+
+    def _staged_key(self, rel: str) -> str:
+        self.staging.staged_path(rel)  # NotFound for a name stage() would not give
+        return self.prefix + rel
+
+    @contextlib.contextmanager
+    def staged_copy(self, rel: str) -> Iterator[Path]:
+        """The copy this server kept when it received the archive, or one fetched from
+        the bucket; removed after the block either way (the bucket keeps the archive)."""
+        kept = self.staging.staged_path(rel)
+        if kept.exists():
+            try:
+                yield kept
+            finally:
+                kept.unlink(missing_ok=True)
+            return
+        key = self._staged_key(rel)
+        folder = self.staging.root / INCOMING
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="staged-", dir=folder) as tmp:
+            path = Path(tmp) / posixpath.basename(rel)
+            try:
+                self.client.download_file(self.bucket, key, str(path), Config=self.transfer)
+            except (BotoCoreError, ClientError) as exc:
+                raise _failure(exc, rel) from exc
+            yield path
+
+    def list_staged(self) -> Iterator[StoredFile]:
+        for item in self._list(f"{self.prefix}{STAGING}/"):
+            yield StoredFile(item["Key"][len(self.prefix) :], int(item["Size"]), item["LastModified"].timestamp())
+
+    # --- resumable uploads (shared: each piece may reach another server) ---------------
+    # An upload is objects under .partial/<token>/: an empty one made at its creation,
+    # and one per piece received, named by the offset it starts at (15 digits). Each
+    # holds the file's bytes from its offset on, so the pieces that follow on from one
+    # another from 0 are the bytes received, whichever server wrote them, even when two
+    # requests wrote at the same offset (a client that retried while its first request
+    # was still being saved): the later one replaces the earlier, or is skipped past.
+
+    def _partial_prefix(self, token: str) -> str:
+        return f"{self.prefix}{PARTIAL}/{check_token(token)}/"
+
+    def _pieces(self, token: str) -> tuple[int, list[tuple[str, int]]]:
+        """The bytes received and the pieces that hold them in order: (key, bytes of
+        it received already by the pieces before it). Raises NotFound."""
+        prefix = self._partial_prefix(token)
+        found = sorted(
+            (int(name), int(item["Size"]), item["Key"])
+            for item in self._list(prefix)
+            if (name := item["Key"][len(prefix) :]).isdigit()
+        )
+        if not found:
+            raise NotFound("UPLOAD_NOT_FOUND")
+        size, used = 0, []
+        for start, length, key in found:
+            if start <= size < start + length:
+                used.append((key, size - start))
+                size = start + length
+        return size, used
+
+    def partial_create(self, token: str) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=f"{self._partial_prefix(token)}{0:015d}", Body=b"")
+        except (BotoCoreError, ClientError) as exc:
+            raise _failure(exc) from exc
+
+    def partial_size(self, token: str) -> int:
+        return self._pieces(token)[0]
+
+    def partial_append(self, token: str, offset: int, chunks: Iterator[bytes], limit: int) -> int:
+        """Receive the piece into a local file, then put it whole (what arrived before a
+        dropped connection too: the chunks then just stop)."""
+        size, _ = self._pieces(token)
+        if size != offset:
+            raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=size)
+        folder = self.staging.root / INCOMING
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="piece-", dir=folder)
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    piece = chunk[: limit - written]
+                    fh.write(piece)
+                    written += len(piece)
+                    if written >= limit:
+                        break
+            if written:
+                self._put(Path(tmp), f"{self._partial_prefix(token)}{offset:015d}", "")
+        finally:
+            Path(tmp).unlink()
+        return offset + written
+
+    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
+        """The pieces, one after the other, in a received file here; then they go."""
+        _size, used = self._pieces(token)
+        incoming = self.staging.incoming(max_bytes)
+        try:
+            for key, skip in used:
+                ranged = {"Range": f"bytes={skip}-"} if skip else {}
+                body = self.client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
+                with contextlib.closing(body):
+                    for chunk in body.iter_chunks(CHUNK):
+                        incoming.write(chunk)
+        except (BotoCoreError, ClientError) as exc:
+            incoming.discard()
+            raise _failure(exc) from exc
+        except BaseException:
+            incoming.discard()
+            raise
+        with contextlib.suppress(OSError):  # left over, the hourly clean-up removes them
+            self.partial_delete(token)
+        return incoming
+
+    def partial_delete(self, token: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._delete_prefix(self._partial_prefix(token))
+
+    def list_partials(self) -> Iterator[StoredFile]:
+        """One entry per upload (its token): the bytes of its pieces, its latest piece's time."""
+        uploads: dict[str, tuple[int, float]] = {}
+        for item in self._list(f"{self.prefix}{PARTIAL}/"):
+            token = item["Key"][len(self.prefix) + len(PARTIAL) + 1 :].split("/", 1)[0]
+            size, modified = uploads.get(token, (0, 0.0))
+            uploads[token] = (size + int(item["Size"]), max(modified, item["LastModified"].timestamp()))
+        for token, (size, modified) in sorted(uploads.items()):
+            yield StoredFile(token, size, modified)
+
     # --- deleting and checking --------------------------------------------------------
     def delete(self, rel: str | None) -> None:
         if not rel:
             return
+        if rel.startswith(STAGING + "/"):
+            self.staging.delete(rel)  # this server's copy
         try:
-            key = self.key(rel)
+            key = self._staged_key(rel) if rel.startswith(STAGING + "/") else self.key(rel)
         except NotFound:
             return
         try:

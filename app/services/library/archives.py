@@ -39,7 +39,7 @@ from app.services.errors import DomainError, NotFound
 from app.services.library import hints, quotas
 from app.services.library.adding import AUDIO_EXTENSIONS, AddBatch, AddOutcome, Received, add_received, bounded_map
 from app.services.library.quotas import MB, FileTooLarge, QuotaExceeded, UploadLimitExceeded, UploadLimits, Usage
-from app.services.storage import CHUNK, IncomingFile, Storage, StorageError
+from app.services.storage import CHUNK, IncomingFile, Storage, StorageError, StorageUnavailable
 from app.services.tags import AudioInfo, ParserPool, UnsupportedAudio
 from app.services.text import clean_tag
 from app.unit_of_work import commit
@@ -276,7 +276,7 @@ def preview(store: Storage, owner: User, incoming: IncomingFile, filename: str, 
         if incoming.too_large:
             raise FileTooLarge(size_bytes=incoming.size, limit_bytes=incoming.max_bytes)
         rel = store.stage(incoming, "zip")
-        with store.open(rel) as fh:
+        with store.staged_copy(rel) as path, path.open("rb") as fh:
             entries = read_directory(fh, limits)
             _mark_too_large(entries, quotas.limits_for(owner))
             _mark_duplicates(fh, owner.id, entries)
@@ -434,18 +434,19 @@ def run_import(
     todo = [e for e in found.entries if e.get("selected") and "outcome" not in e]
     if stop_after is not None:
         todo = todo[:stop_after]
-    try:
-        path = store.staged_path(found.archive_path or "")
-        fh = path.open("rb")
-    except (OSError, NotFound):
-        return _finish(store, found, "ARCHIVE_UNREADABLE")
-    with fh:
+    with contextlib.ExitStack() as held:
         try:
-            archive = zipfile.ZipFile(fh)
+            path = held.enter_context(store.staged_copy(found.archive_path or ""))
+            fh = held.enter_context(path.open("rb"))
+        except StorageUnavailable:
+            raise  # the object store is away for now: the job is tried again, the archive kept
+        except (OSError, NotFound):
+            return _finish(store, found, "ARCHIVE_UNREADABLE")
+        try:
+            archive = held.enter_context(zipfile.ZipFile(fh))
         except (zipfile.BadZipFile, EOFError, ValueError, OSError):
             return _finish(store, found, "ARCHIVE_UNREADABLE")
-        with archive:
-            _Importer(store, pool, found, archive, limits, path).run(todo)
+        _Importer(store, pool, found, archive, limits, path).run(todo)
     if stop_after is not None and any(e.get("selected") and "outcome" not in e for e in found.entries):
         return {"state": found.state.value}
     return _finish(store, found, None)
