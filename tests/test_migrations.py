@@ -236,3 +236,30 @@ def test_the_album_plays_migration_counts_the_existing_history(empty_database: s
         assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
         rows = set(db.session.execute(select(AlbumPlays.user_id, AlbumPlays.album_id, AlbumPlays.play_count)).tuples())
         assert rows == {(alice.id, albums["own"], 2), (alice.id, albums["shared"], 1)}
+
+
+def test_the_track_order_index_is_built_again_after_an_interrupted_build(tmp_path: Path) -> None:
+    """0031 on PostgreSQL builds CONCURRENTLY (outside a transaction); an interrupted build
+    leaves an invalid index of that name, which the next run drops and builds whole."""
+    schema, url = new_pg_schema()
+    try:
+        app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, UPLOAD_FOLDER=str(tmp_path / "up"))
+        cli = app.test_cli_runner()
+        with app.app_context():
+            assert cli.invoke(args=["db", "upgrade", "0030"]).exit_code == 0
+            with db.engine.begin() as conn:  # what an interrupted build leaves: an invalid index
+                conn.execute(text("CREATE INDEX ix_tracks_sort_id ON tracks (id)"))
+                conn.execute(
+                    text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_tracks_sort_id'::regclass")
+                )
+            result = cli.invoke(args=["db", "upgrade"])
+            assert result.exit_code == 0, result.output + repr(result.exception)
+            with db.engine.connect() as conn:
+                valid = conn.execute(
+                    text("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tracks_sort_id'::regclass")
+                ).scalar_one()
+            columns = next(i for i in inspect(db.engine).get_indexes("tracks") if i["name"] == "ix_tracks_sort_id")
+            assert valid is True and columns["column_names"] == ["id", "owner_id", "visibility"]
+            db.engine.dispose()
+    finally:
+        drop_pg_schema(schema)
