@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,16 @@ def _alice_with_a_favourite(tmp_path, favourite_seconds: float, listened_seconds
     return owner, favourite, listened
 
 
+@pytest.fixture
+def hold(tmp_path: Path) -> Iterator[Path]:
+    """A file that keeps a held ffmpeg (slow_ffmpeg's `hold`) from starting; gone at the
+    end of the test whatever happens, so no encode is left waiting."""
+    path = tmp_path / "hold"
+    path.touch()
+    yield path
+    path.unlink(missing_ok=True)
+
+
 def _run_in_background(
     app, tmp_path, user_id: int, limits: Limits, pace, part: Path, outcome: dict, speed=4, hold: Path | None = None
 ):
@@ -270,7 +281,7 @@ def test_pre_encoding_gives_way_when_a_listener_is_refused_a_slot(make_app, tmp_
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # slots and ffmpeg, not the database
-def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_are_served(make_app, tmp_path):
+def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_are_served(make_app, tmp_path, hold):
     app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=4), TRANSCODE_MAX_JOBS=2)
     with app.app_context():
         owner, favourite, listened = _alice_with_a_favourite(tmp_path, 16.0, 8.0)
@@ -278,8 +289,7 @@ def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_a
         part = variant.with_name(variant.name + ".part")
         outcome: dict = {}
         pace = preencode.Pace(calm=0.5, max_wait=30)
-        hold = tmp_path / "hold"
-        hold.touch()  # the favourite's encode stays under way until a listener is refused
+        # The favourite's encode stays under way until a listener is refused.
         worker = _run_in_background(app, tmp_path, owner.id, Limits(2, 2), pace, part, outcome, hold=hold)
         client = app.test_client()
         login(client, "alice", "correct horse battery")
@@ -298,7 +308,7 @@ def test_after_giving_way_the_pre_encode_starts_the_track_again_once_listeners_a
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a machine lock, not the database
-def test_a_pre_encode_that_finds_another_running_hands_its_listener_over(make_app, tmp_path):
+def test_a_pre_encode_that_finds_another_running_hands_its_listener_over(make_app, tmp_path, hold):
     app = make_app(FFMPEG=slow_ffmpeg(tmp_path, speed=8), TRANSCODE_MAX_JOBS=4)
     with app.app_context():
         people = [accounts.create_user(name, "correct horse battery", rounds=4) for name in ("alice", "bob")]
@@ -316,8 +326,7 @@ def test_a_pre_encode_that_finds_another_running_hands_its_listener_over(make_ap
         first_part = storage.variant_path(Variant(wanted[0].sha256, OPUS_128).name + ".part")
         outcome: dict = {}
         pace = preencode.Pace(calm=0.5, max_wait=30)
-        hold = tmp_path / "hold"
-        hold.touch()  # Alice's job stays under way until Bob's has looked
+        # Alice's job stays under way until Bob's has looked.
         worker = _run_in_background(app, tmp_path, ids[0], Limits(4, 2), pace, first_part, outcome, speed=8, hold=hold)
         # Bob's job does not wait for Alice's: it hands Bob over and ends at once.
         started = time.monotonic()
