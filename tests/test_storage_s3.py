@@ -21,7 +21,7 @@ from app.models import ArchiveImport, ImportState, Job, JobState, Track
 from app.services import credentials, jobs
 from app.services.errors import NotFound
 from app.services.library.check import check_library
-from app.services.storage import PartialConflict, StorageError, get_storage
+from app.services.storage import PartialConflict, StorageError, StorageUnavailable, get_storage
 from app.services.storage_s3 import S3Storage
 from app.web.sending import presign_seconds
 from tests import archives as zips
@@ -432,7 +432,7 @@ def test_pieces_saved_late_over_one_another_still_give_the_file(app, seaweedfs, 
     assert store.partial_size("late") == 300
     assert store.partial_append("late", 300, iter([data[300:1000], data[1000:]]), len(data) - 300) == len(data)
     assert [(f.rel, f.size) for f in store.list_partials()] == [("late", 60 + 100 + 240 + len(data) - 300)]
-    received = store.partial_take("late", len(data))
+    received = store.partial_take("late", len(data), len(data))
     try:
         received.finish()
         assert received.path.read_bytes() == data and received.sha256 == hashlib.sha256(data).hexdigest()
@@ -473,3 +473,80 @@ def test_an_archive_received_by_one_server_is_imported_by_another(
     assert sorted(t.sha256 for t in kept) == sorted(hashlib.sha256(x).hexdigest() for x in (TAGGED, FLAC))
     assert not [k for k in seaweedfs.keys_of(s3_settings) if k.startswith(".staging/")]
     assert local_files(*servers, down) == []
+
+
+def test_a_piece_saved_late_over_a_finished_upload_is_sent_again_not_added_short(app, seaweedfs, s3_settings):
+    store = get_storage()
+    data = bytes(range(256)) * 8
+    store.partial_create("short")
+    assert store.partial_append("short", 0, iter([data]), len(data)) == len(data)
+    # A broken request of the same piece, saved only now: 40 bytes where the file was.
+    seaweedfs.client().put_object(Bucket=bucket_of(app), Key=key_of(app, f".partial/short/{0:015d}"), Body=data[:40])
+    with pytest.raises(PartialConflict) as refused:
+        store.partial_take("short", len(data), len(data))
+    assert refused.value.params["offset"] == 40
+    assert store.partial_append("short", 40, iter([data[40:]]), len(data) - 40) == len(data)
+    received = store.partial_take("short", len(data), len(data))
+    try:
+        received.finish()
+        assert received.path.read_bytes() == data
+    finally:
+        received.discard()
+
+
+def test_an_upload_whose_file_could_not_be_added_is_added_when_the_client_asks(alice, db, monkeypatch):
+    data = (DATA / "tagged.flac").read_bytes()
+    tus = Tus(alice)
+    url = tus.create("song.flac", len(data)).headers["Location"]
+    take = S3Storage.partial_take
+    calls = []
+
+    def store_away_once(self, *args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise StorageUnavailable(reason="EndpointConnectionError")
+        return take(self, *args)
+
+    monkeypatch.setattr(S3Storage, "partial_take", store_away_once)
+    # The last byte arrives while the store cannot give the pieces back: a 503, nothing lost.
+    assert tus.patch(url, 0, data).status_code == 503
+    assert tus.head(url).headers["Upload-Offset"] == str(len(data))
+    # The client, with every byte sent, asks for the result: the file is added then.
+    result = alice.get(url, headers=TUS).get_json()["result"]
+    assert result["status"] == "added", result
+    assert db.session.get(Track, result["track"]["id"]).sha256 == hashlib.sha256(data).hexdigest()
+    assert alice.get(url, headers=TUS).get_json()["result"] == result  # once
+    assert len(calls) == 2
+
+
+def test_uploads_and_archives_begun_before_the_move_to_the_store_go_on(app, make_app, make_user, tmp_path):
+    make_user("carol")
+    folder = tmp_path / "library"
+    before = make_app(STORAGE_URL="", UPLOAD_FOLDER=str(folder))
+    client = before.test_client()
+    login(client, "carol")
+    data = (DATA / "tagged.flac").read_bytes()
+    tus = Tus(client)
+    url = tus.create("song.flac", len(data)).headers["Location"]
+    assert tus.patch(url, 0, data[:1000]).status_code == 204
+    import_id, page = preview_of(client, zips.build([("Box/one.mp3", TAGGED)]))
+    # The app restarted on the bucket, reading what is not moved yet from the folder.
+    after = make_app(UPLOAD_FOLDER=str(folder), STORAGE_FALLBACK_URL=str(folder))
+    client = after.test_client()
+    login(client, "carol")
+    tus = Tus(client)
+    assert tus.head(url).headers["Upload-Offset"] == "1000"
+    assert tus.patch(url, 1000, data[1000:]).status_code == 204
+    result = client.get(url, headers=TUS).get_json()["result"]
+    assert result["status"] == "added", result
+    assert confirm(client, import_id, list(offered(page).values())).status_code == 302
+    assert db.session.get(ArchiveImport, import_id).state == ImportState.DONE
+    assert track_count() == 2
+    assert [p for p in folder.rglob("*") if p.is_file() and ".variants" not in p.parts] == []
+
+
+def test_the_hourly_clean_up_goes_on_without_the_store(make_app):
+    down = make_app(S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+    with down.app_context():
+        done = TASKS[jobs.HOURLY_CLEANUP]()
+    assert done["archives_expired"] == 0 and done["uploads_expired"] == 0 and "jobs_pruned" in done

@@ -7,6 +7,7 @@ does no harm. What one returns is kept as its job's result (JSON).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,7 @@ from typing import Any
 from flask import current_app
 from huey import crontab
 
+from app.extensions import db
 from app.services import album_plays, dashboard, jobs, mixes, recommend
 from app.services.audio_tools import ffmpeg_path
 from app.services.jobs import (
@@ -39,6 +41,8 @@ from app.services.storage import get_storage
 from app.services.tags import pool_for
 from app.services.transcode import cache, preencode
 from app.unit_of_work import commit
+
+log = logging.getLogger(__name__)
 
 # Records of finished jobs are kept this long (the newest of each kind always).
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -77,8 +81,10 @@ def hourly_cleanup() -> dict[str, int]:
     resumable uploads past UPLOAD_RESUME_HOURS, and old job records."""
     store = get_storage()
     removed = check.remove_stale_incoming(store)
-    expired = archives.expire_previews(store, timedelta(hours=current_app.config["UPLOAD_RESUME_HOURS"]))
-    partial = resumable.expire(store)
+    lifetime = timedelta(hours=current_app.config["UPLOAD_RESUME_HOURS"])
+    # Each part on its own: the object store away leaves its part for the next hour.
+    expired = _unless_store_away("archives", lambda: archives.expire_previews(store, lifetime))
+    partial = _unless_store_away("resumable uploads", lambda: resumable.expire(store))
     pruned = jobs.prune(KEEP_DONE_JOBS)
     return {
         "stale_removed": len(removed),
@@ -86,6 +92,15 @@ def hourly_cleanup() -> dict[str, int]:
         "uploads_expired": partial,
         "jobs_pruned": pruned,
     }
+
+
+def _unless_store_away(what: str, part: Callable[[], int]) -> int:
+    try:
+        return part()
+    except OSError as exc:  # StorageUnavailable is one
+        db.session.rollback()
+        log.warning("hourly clean-up of %s left for the next hour: %s", what, exc)
+        return 0
 
 
 def trim_variants() -> dict[str, int]:

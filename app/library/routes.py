@@ -663,7 +663,8 @@ def _confirm_import(import_id: int) -> Response:
     chosen = {int(v) for v in request.form.getlist("entry") if v.isdigit() and len(v) < 9}
     leftover = archives.cancel(found) if request.form.get("cancel") else archives.confirm(found, chosen)
     commit()
-    get_storage().delete(leftover)
+    if leftover:  # after the commit, at best: what it leaves, the hourly clean-up removes
+        get_storage().delete_many([leftover])
     if found.state is ImportState.CANCELLED:
         flash(_("Nothing was imported from %(name)s.", name=found.original_filename), "info")
         return redirect(url_for("library.upload"))

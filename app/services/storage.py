@@ -304,8 +304,10 @@ class Storage(ABC):
         stop (a dropped connection) is kept, durably. Raises NotFound or PartialConflict."""
 
     @abstractmethod
-    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
-        """A complete partial upload as a received file (hashed), ready for keep()."""
+    def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
+        """A complete partial upload (`length` bytes) as a received file (hashed), ready for
+        keep(); the partial upload is gone. Raises NotFound, or PartialConflict when it
+        holds another number of bytes (its `offset`)."""
 
     @abstractmethod
     def partial_delete(self, token: str) -> None:
@@ -560,12 +562,20 @@ class LocalStorage(Storage):
                     written += len(piece)
                     if written >= limit:
                         break
+            except OSError as exc:  # a full or failing disk: what was written before stays
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fh.fileno(), offset + written)
+                raise StorageError("STORE_FAILED", reason=exc.strerror or "write error") from exc
             finally:
-                os.fsync(fh.fileno())
+                with contextlib.suppress(OSError):
+                    os.fsync(fh.fileno())
             return offset + written
 
-    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
+    def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
         source = self._partial_path(token)
+        size = self.partial_size(token)
+        if size != length:
+            raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=size)
         folder = self.root / INCOMING
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = _mkstemp(folder)
@@ -694,6 +704,10 @@ class LocalStorage(Storage):
     def remove_incoming(self, rel: str) -> None:
         if not rel.startswith(INCOMING + "/"):
             raise NotFound("FILE_NOT_FOUND")
+        path = self.local_path(rel)
+        if path.is_dir() and not path.is_symlink():  # a temporary folder (older versions made some)
+            shutil.rmtree(path, ignore_errors=True)
+            return
         self.delete(rel)
 
     def variant_path(self, name: str) -> Path:
@@ -744,8 +758,8 @@ class LocalAreas:
     def partial_append(self, token: str, offset: int, chunks: Iterator[bytes], limit: int) -> int:
         return self.local_areas.partial_append(token, offset, chunks, limit)
 
-    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
-        return self.local_areas.partial_take(token, max_bytes)
+    def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
+        return self.local_areas.partial_take(token, length, max_bytes)
 
     def partial_delete(self, token: str) -> None:
         self.local_areas.partial_delete(token)
@@ -831,19 +845,60 @@ class FallbackStorage(LocalAreas, Storage):
         self.fallback.delete_user(user_id)
 
     def list_files(self) -> Iterator[StoredFile]:
-        seen = set()
-        for found in self.primary.list_files():
-            seen.add(found.rel)
-            yield found
-        for found in self.fallback.list_files():
-            if found.rel not in seen:
-                yield found
+        yield from union(self.primary.list_files(), self.fallback.list_files())
 
     def list_incoming(self) -> Iterator[StoredFile]:
         return self.primary.list_incoming()
 
     def remove_incoming(self, rel: str) -> None:
         self.primary.remove_incoming(rel)
+
+    # Uploads and archives begun before the move stay where they were: found there too.
+    def _partials_of(self, token: str) -> Storage:
+        try:
+            self.primary.partial_size(token)
+        except NotFound:
+            return self.fallback
+        return self.primary
+
+    def partial_size(self, token: str) -> int:
+        return self._partials_of(token).partial_size(token)
+
+    def partial_append(self, token: str, offset: int, chunks: Iterator[bytes], limit: int) -> int:
+        return self._partials_of(token).partial_append(token, offset, chunks, limit)
+
+    def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
+        return self._partials_of(token).partial_take(token, length, max_bytes)
+
+    def partial_delete(self, token: str) -> None:
+        self.primary.partial_delete(token)
+        self.fallback.partial_delete(token)
+
+    def list_partials(self) -> Iterator[StoredFile]:
+        yield from union(self.primary.list_partials(), self.fallback.list_partials())
+
+    @contextlib.contextmanager
+    def staged_copy(self, rel: str) -> Iterator[Path]:
+        with contextlib.ExitStack() as held:
+            try:
+                path = held.enter_context(self.primary.staged_copy(rel))
+            except FileNotFoundError:
+                path = held.enter_context(self.fallback.staged_copy(rel))
+            yield path
+
+    def list_staged(self) -> Iterator[StoredFile]:
+        yield from union(self.primary.list_staged(), self.fallback.list_staged())
+
+
+def union(first: Iterator[StoredFile], second: Iterator[StoredFile]) -> Iterator[StoredFile]:
+    """Both listings, a name the first gave left out of the second."""
+    seen = set()
+    for found in first:
+        seen.add(found.rel)
+        yield found
+    for found in second:
+        if found.rel not in seen:
+            yield found
 
 
 def init_app(app: Flask) -> None:

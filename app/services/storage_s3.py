@@ -31,7 +31,8 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
-from boto3.s3.transfer import S3UploadFailedError, TransferConfig
+from boto3.exceptions import Boto3Error, S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -51,6 +52,7 @@ from app.services.storage import (
     StorageUnavailable,
     StoredFile,
     check_token,
+    union,
 )
 from app.services.tags import FORMATS
 
@@ -67,6 +69,17 @@ def _failure(exc: Exception, rel: str = "") -> OSError:
         if code in _MISSING:
             return FileNotFoundError(rel)
     return StorageUnavailable(reason=type(exc).__name__)
+
+
+def _put_failure(exc: Exception) -> StorageError:
+    """What a failed put means: the store refused it (a 4xx answer: STORE_FAILED), or
+    could not be reached or failed itself (StorageUnavailable, a 503 a client retries)."""
+    cause = exc.__cause__ if isinstance(exc, S3UploadFailedError) and exc.__cause__ is not None else exc
+    if isinstance(cause, ClientError):
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if 400 <= status < 500 and status not in {408, 429}:
+            return StorageError("STORE_FAILED", reason=str(cause.response.get("Error", {}).get("Code", status)))
+    return StorageUnavailable(reason=type(cause).__name__)
 
 
 def _client(config: Any, *, read_timeout: int, attempts: int) -> Any:
@@ -149,7 +162,8 @@ class S3Reader(io.RawIOBase):
 
 
 class S3Storage(LocalAreas, Storage):
-    """Kept files as objects in a bucket, under a prefix; uploads staged locally."""
+    """Kept files as objects in a bucket, under a prefix, with the resumable uploads and
+    the archives waiting for import; uploads received and checked locally first."""
 
     is_local = False
 
@@ -158,7 +172,7 @@ class S3Storage(LocalAreas, Storage):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         # Uploads being received and checked: a local folder, as for LocalStorage.
         self.staging = LocalStorage(staging)
-        # Archives waiting for import, resumable uploads and the transcode cache too.
+        # The transcode cache too (resumable uploads and archives: in the bucket, below).
         self.local_areas = self.staging
         self.client = client
         # /readyz asks with short timeouts and no retry, so a load balancer hears "no" quickly.
@@ -239,8 +253,10 @@ class S3Storage(LocalAreas, Storage):
                 ExtraArgs={"ContentType": CONTENT_TYPES.get(ext, "application/octet-stream")},
                 Config=self.transfer,
             )
-        except (BotoCoreError, ClientError, S3UploadFailedError, OSError) as exc:
-            raise StorageError("STORE_FAILED", reason=type(exc).__name__) from exc
+        except (BotoCoreError, ClientError, Boto3Error) as exc:
+            raise _put_failure(exc) from exc
+        except OSError as exc:  # the local file
+            raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
 
     def sync_user_folder(self, user_id: int) -> None:
         """Nothing to do: a put is durable when it returns."""
@@ -292,15 +308,7 @@ class S3Storage(LocalAreas, Storage):
     @contextlib.contextmanager
     def local_copy(self, rel: str) -> Iterator[Path]:
         """Download the object to a temporary file in the staging folder, for the `with` block."""
-        key = self.key(rel)
-        folder = self.staging.root / ".incoming"
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="copy-", dir=folder) as tmp:
-            path = Path(tmp) / posixpath.basename(rel)
-            try:
-                self.client.download_file(self.bucket, key, str(path), Config=self.transfer)
-            except (BotoCoreError, ClientError) as exc:
-                raise _failure(exc, rel) from exc
+        with self._download(self.key(rel), rel) as path:
             yield path
 
     def presigned_url(self, rel: str, seconds: int, *, head: bool = False) -> str:
@@ -332,28 +340,56 @@ class S3Storage(LocalAreas, Storage):
     @contextlib.contextmanager
     def staged_copy(self, rel: str) -> Iterator[Path]:
         """The copy this server kept when it received the archive, or one fetched from
-        the bucket; removed after the block either way (the bucket keeps the archive)."""
+        the bucket; removed after the block either way (the bucket keeps the archive).
+        Raises FileNotFoundError (no such archive), StorageUnavailable (the store away),
+        StorageError (this disk could not take the copy)."""
+        key = self._staged_key(rel)
         kept = self.staging.staged_path(rel)
         if kept.exists():
             try:
                 yield kept
             finally:
-                kept.unlink(missing_ok=True)
+                if self._has(key):  # else the only copy (staged before the bucket kept them)
+                    kept.unlink(missing_ok=True)
             return
-        key = self._staged_key(rel)
-        folder = self.staging.root / INCOMING
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="staged-", dir=folder) as tmp:
-            path = Path(tmp) / posixpath.basename(rel)
-            try:
-                self.client.download_file(self.bucket, key, str(path), Config=self.transfer)
-            except (BotoCoreError, ClientError) as exc:
-                raise _failure(exc, rel) from exc
+        with self._download(key, rel) as path:
             yield path
 
+    def _has(self, key: str) -> bool:
+        """Whether the bucket holds the key; True when it cannot say (nothing is dropped then)."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            return not isinstance(_failure(exc), FileNotFoundError)
+        return True
+
+    @contextlib.contextmanager
+    def _download(self, key: str, rel: str) -> Iterator[Path]:
+        """An object in a temporary file of .incoming/ for the block (one file, so a crash
+        leaves what the stale-upload clean-up removes)."""
+        folder = self.staging.root / INCOMING
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="copy-", suffix="-" + posixpath.basename(rel), dir=folder)
+        os.close(fd)
+        path = Path(name)
+        try:
+            try:
+                self.client.download_file(self.bucket, key, name, Config=self.transfer)
+            except (BotoCoreError, ClientError, Boto3Error) as exc:
+                raise _failure(exc, rel) from exc
+            except OSError as exc:  # this disk (full, failing)
+                raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
     def list_staged(self) -> Iterator[StoredFile]:
-        for item in self._list(f"{self.prefix}{STAGING}/"):
-            yield StoredFile(item["Key"][len(self.prefix) :], int(item["Size"]), item["LastModified"].timestamp())
+        """The bucket's, and any this server's folder holds (a preview a crash cut short)."""
+        bucket = (
+            StoredFile(item["Key"][len(self.prefix) :], int(item["Size"]), item["LastModified"].timestamp())
+            for item in self._list(f"{self.prefix}{STAGING}/")
+        )
+        yield from union(bucket, self.staging.list_staged())
 
     # --- resumable uploads (shared: each piece may reach another server) ---------------
     # An upload is objects under .partial/<token>/: an empty one made at its creation,
@@ -366,9 +402,9 @@ class S3Storage(LocalAreas, Storage):
     def _partial_prefix(self, token: str) -> str:
         return f"{self.prefix}{PARTIAL}/{check_token(token)}/"
 
-    def _pieces(self, token: str) -> tuple[int, list[tuple[str, int]]]:
-        """The bytes received and the pieces that hold them in order: (key, bytes of
-        it received already by the pieces before it). Raises NotFound."""
+    def _pieces(self, token: str) -> tuple[int, list[tuple[str, int, int]]]:
+        """The bytes received and the pieces that hold them in order: (key, its first
+        byte not in the pieces before it, its length). Raises NotFound."""
         prefix = self._partial_prefix(token)
         found = sorted(
             (int(name), int(item["Size"]), item["Key"])
@@ -380,7 +416,7 @@ class S3Storage(LocalAreas, Storage):
         size, used = 0, []
         for start, length, key in found:
             if start <= size < start + length:
-                used.append((key, size - start))
+                used.append((key, size - start, length))
                 size = start + length
         return size, used
 
@@ -404,41 +440,55 @@ class S3Storage(LocalAreas, Storage):
         fd, tmp = tempfile.mkstemp(prefix="piece-", dir=folder)
         written = 0
         try:
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:
-                    piece = chunk[: limit - written]
-                    fh.write(piece)
-                    written += len(piece)
-                    if written >= limit:
-                        break
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    for chunk in chunks:
+                        piece = chunk[: limit - written]
+                        fh.write(piece)
+                        written += len(piece)
+                        if written >= limit:
+                            break
+            except OSError as exc:  # this disk (full, failing): nothing of the piece is kept
+                raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
             if written:
                 self._put(Path(tmp), f"{self._partial_prefix(token)}{offset:015d}", "")
         finally:
             Path(tmp).unlink()
         return offset + written
 
-    def partial_take(self, token: str, max_bytes: int) -> IncomingFile:
-        """The pieces, one after the other, in a received file here; then they go."""
-        _size, used = self._pieces(token)
+    def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
+        """The pieces, one after the other, in a received file here; then they go. Each is
+        read only as far as the listing said, and the whole must be `length` bytes: a piece
+        saved late over another (a shorter one) makes it a PartialConflict at the offset
+        the pieces now reach, for the client to send from again."""
+        size, used = self._pieces(token)
+        if size != length:
+            raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=size)
         incoming = self.staging.incoming(max_bytes)
         try:
-            for key, skip in used:
-                ranged = {"Range": f"bytes={skip}-"} if skip else {}
-                body = self.client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
+            for key, first, end in used:
+                body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={first}-{end - 1}")["Body"]
                 with contextlib.closing(body):
                     for chunk in body.iter_chunks(CHUNK):
                         incoming.write(chunk)
         except (BotoCoreError, ClientError) as exc:
             incoming.discard()
-            raise _failure(exc) from exc
+            error = _failure(exc)
+            if isinstance(error, FileNotFoundError):  # taken by another server meanwhile
+                raise NotFound("UPLOAD_NOT_FOUND") from exc
+            raise error from exc
         except BaseException:
             incoming.discard()
             raise
+        if incoming.size != length:  # a piece replaced by a shorter one after the listing
+            incoming.discard()
+            raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=self.partial_size(token))
         with contextlib.suppress(OSError):  # left over, the hourly clean-up removes them
             self.partial_delete(token)
         return incoming
 
     def partial_delete(self, token: str) -> None:
+        self.staging.partial_delete(token)  # one begun when this folder kept them
         with contextlib.suppress(NotFound):
             self._delete_prefix(self._partial_prefix(token))
 
@@ -449,19 +499,20 @@ class S3Storage(LocalAreas, Storage):
             token = item["Key"][len(self.prefix) + len(PARTIAL) + 1 :].split("/", 1)[0]
             size, modified = uploads.get(token, (0, 0.0))
             uploads[token] = (size + int(item["Size"]), max(modified, item["LastModified"].timestamp()))
-        for token, (size, modified) in sorted(uploads.items()):
-            yield StoredFile(token, size, modified)
+        bucket = (StoredFile(token, size, modified) for token, (size, modified) in sorted(uploads.items()))
+        yield from union(bucket, self.staging.list_partials())  # and those begun when this folder kept them
 
     # --- deleting and checking --------------------------------------------------------
     def delete(self, rel: str | None) -> None:
         if not rel:
             return
-        if rel.startswith(STAGING + "/"):
-            self.staging.delete(rel)  # this server's copy
+        staged = rel.startswith(STAGING + "/")
         try:
-            key = self._staged_key(rel) if rel.startswith(STAGING + "/") else self.key(rel)
+            key = self._staged_key(rel) if staged else self.key(rel)
         except NotFound:
             return
+        if staged:
+            self.staging.delete(rel)  # this server's copy
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
@@ -113,6 +114,9 @@ def create() -> tuple[str, int, dict[str, str]]:
 def upload(token: str) -> Response:
     found = resumable.get_own(current_user.id, token)
     at = resumable.offset(get_storage(), found)
+    if request.method == "GET" and found.result is None and at == found.length:
+        # Every byte arrived but adding the file failed (the object store away): again now.
+        _finish(found)
     response = jsonify({"offset": at, "length": found.length, "result": found.result})
     response.headers.update(
         {"Upload-Offset": str(at), "Upload-Length": str(found.length), "Upload-Expires": _expires(found)}
@@ -149,6 +153,8 @@ def patch(token: str) -> tuple[str, int, dict[str, str]]:
 
 def _finish(found: ResumableUpload) -> None:
     """The last byte arrived: add the file like any upload (an archive gets its preview)."""
+    if not resumable.lock_unfinished(found):
+        return  # another request finished it meanwhile
     store = get_storage()
     name, path_hints = adding.split_relative_path(found.filename)
     incoming = resumable.take(store, found, _limit(name))
@@ -179,5 +185,6 @@ def terminate(token: str) -> tuple[str, int]:
     found = resumable.get_own(current_user.id, token)
     gone = resumable.terminate(get_storage(), found)
     commit()
-    get_storage().partial_delete(gone)
+    with contextlib.suppress(OSError):  # the store away: the hourly clean-up removes it later
+        get_storage().partial_delete(gone)
     return "", 204

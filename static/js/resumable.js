@@ -209,8 +209,12 @@ export class ResumableUpload {
           this.onprogress(this);
         }
         const done = await this.request("GET", url, this.headers({ Accept: "application/json" }));
+        const { result } = JSON.parse(done.body);
+        // Every byte there, the file not added yet (another request of it still adding it):
+        // ask again soon, as for a piece still being saved.
+        if (!result) throw new HttpError(409, done.body);
         this.store?.removeItem(this.key);
-        return JSON.parse(done.body).result;
+        return result;
       } catch (error) {
         // `sending` stays as it was (what the page shows) until the server says what it holds.
         if (this.paused) continue;

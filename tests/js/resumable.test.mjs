@@ -11,6 +11,7 @@ class FakeServer {
     this.drops = []; // PATCH numbers that break off half way
     this.patches = 0;
     this.offline = 0; // requests that fail as if offline
+    this.unfinished = 0;
     this.log = [];
   }
 
@@ -34,7 +35,14 @@ class FakeServer {
       const upload = this.uploads.get(url);
       if (!upload) return respond(404);
       if (method === "HEAD") return respond(200, { "Upload-Offset": String(upload.bytes.length) });
-      if (method === "GET") return respond(200, {}, JSON.stringify({ result: { status: "added", bytes: upload.bytes } }));
+      if (method === "GET") {
+        // `unfinished`: GETs that find every byte there and the file not added yet.
+        if (this.unfinished > 0) {
+          this.unfinished -= 1;
+          return respond(200, {}, JSON.stringify({ result: null }));
+        }
+        return respond(200, {}, JSON.stringify({ result: { status: "added", bytes: upload.bytes } }));
+      }
       // PATCH
       this.patches += 1;
       if (Number(headers["Upload-Offset"]) !== upload.bytes.length) return respond(409);
@@ -73,6 +81,17 @@ test("a file arrives whole, in pieces", async () => {
   const result = await up.run();
   assert.deepEqual(result.bytes, bytes);
   assert.equal(server.patches, 4);
+});
+
+test("every byte sent but the file not added yet: it asks again until the result is there", async () => {
+  const server = new FakeServer();
+  server.unfinished = 2;
+  const { blob, bytes } = file(5_000);
+  const up = new ResumableUpload({ file: blob, path: "a.mp3", endpoint: "/up/", csrf: "t", transport: server.transport, piece: 3000, wait: noWait });
+  const result = await up.run();
+  assert.deepEqual(result.bytes, bytes);
+  // Nothing sent twice: each time it asks where the upload is, then for the result.
+  assert.deepEqual(server.log, ["POST", "PATCH", "PATCH", "GET", "HEAD", "GET", "HEAD", "GET"]);
 });
 
 test("a dropped piece is resumed from the offset the server confirms, with a growing wait", async () => {

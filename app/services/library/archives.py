@@ -299,7 +299,7 @@ def preview(store: Storage, owner: User, incoming: IncomingFile, filename: str, 
         return job
     except BaseException:
         if rel is not None:
-            store.delete(rel)
+            store.delete_many([rel])  # never in place of the error that brought us here
         raise
     finally:
         incoming.discard()
@@ -626,7 +626,8 @@ def _finish(store: Storage, found: ArchiveImport, error_code: str | None) -> dic
     found.current = None
     found.finished_at = utcnow()
     commit()
-    store.delete(rel)
+    if rel:
+        store.delete_many([rel])  # at best: what it leaves, the hourly clean-up removes
     counts = {"added": found.added, "duplicates": found.duplicates, "rejected": found.rejected}
     return {"state": found.state.value, **counts}
 

@@ -127,11 +127,20 @@ def append(store: Storage, upload: ResumableUpload, at: int, chunks: Iterator[by
 
 
 def take(store: Storage, upload: ResumableUpload, max_bytes: int) -> IncomingFile:
-    """The complete upload as a received file, for add_file() or an archive's preview."""
+    """The complete upload as a received file, for add_file() or an archive's preview.
+    Raises UploadNotFound, or PartialConflict when fewer bytes are there after all (a
+    piece saved late over another, on another server: the client sends from `offset`)."""
     try:
-        return store.partial_take(upload.id, max_bytes)
+        return store.partial_take(upload.id, upload.length, max_bytes)
     except NotFound:
         raise UploadNotFound() from None
+
+
+def lock_unfinished(upload: ResumableUpload) -> bool:
+    """Lock the upload's row until the transaction ends (PostgreSQL: another server
+    finishing it at the same time waits); whether it is still unfinished."""
+    db.session.refresh(upload, with_for_update=True)
+    return upload.result is None
 
 
 def record_result(upload: ResumableUpload, result: dict[str, Any]) -> None:
