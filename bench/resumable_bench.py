@@ -22,13 +22,11 @@ import argparse
 import base64
 import http.client
 import re
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,19 +35,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import free_port, gunicorn, instance_env, login_cookie, wait_port  # noqa: E402
 
+from tests.helpers import noise_wav  # noqa: E402
 from tests.seaweed import seaweed  # noqa: E402
 
 PIECE = 8 * 1024 * 1024  # what static/js/resumable.js sends per PATCH
-
-
-def noise_wav(path: Path, megabytes: int) -> bytes:
-    frames = megabytes * 1_000_000 // 4
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(44100)
-        out.writeframes(secrets.token_bytes(frames * 4))
-    return path.read_bytes()
 
 
 class Site:

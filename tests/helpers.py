@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import os
 import re
+import secrets
 import socket
 import time
 import uuid
+import wave
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -251,3 +253,14 @@ def table_rows(page: str, name: str) -> list[list[str]]:
     reader = _TableReader(name)
     reader.feed(page)
     return reader.rows
+
+
+def noise_wav(path: Path, megabytes: int) -> bytes:
+    """A WAV file of about `megabytes` MB of noise (so that any misplaced byte shows); its bytes."""
+    frames = megabytes * 1_000_000 // 4
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(secrets.token_bytes(frames * 4))
+    return path.read_bytes()

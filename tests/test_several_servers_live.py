@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import wave
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,16 @@ from app.jobs.queue import make_huey
 from app.models import ArchiveImport, Job, Track
 from app.web.sending import presign_seconds
 from tests import archives as zips
-from tests.helpers import DATA, IN_CI, drop_pg_schema, free_port, new_pg_schema, redis_test_url, wait_for_port
+from tests.helpers import (
+    DATA,
+    IN_CI,
+    drop_pg_schema,
+    free_port,
+    new_pg_schema,
+    noise_wav,
+    redis_test_url,
+    wait_for_port,
+)
 from tests.seaweed import TEST_BUCKET, Seaweed, new_prefix, seaweed
 from tests.servers import (
     BIN,
@@ -258,7 +266,7 @@ def upload_page(port: int, cookie: str) -> tuple[str, str]:
 
 
 def test_a_resumable_upload_goes_on_with_whichever_server_answers(cluster, tmp_path):
-    data = long_wav(tmp_path / "long.wav", 3)
+    data = noise_wav(tmp_path / "long.wav", 3)
     cookie, token = upload_page(cluster.a.port, log_in(cluster.a.port, "owner", PASSWORD))
     tus = {"Cookie": cookie, "X-CSRFToken": token, "Tus-Resumable": "1.0.0"}
     name = base64.b64encode(b"Pieces/long.wav").decode()
@@ -361,17 +369,6 @@ def test_with_the_object_store_down_the_answers_are_503_and_it_recovers_without_
     assert cluster.a.process.poll() is None and cluster.b.process.poll() is None
 
 
-def long_wav(path: Path, megabytes: int) -> bytes:
-    """A WAV file of about `megabytes` MB of noise (so that any misplaced byte shows)."""
-    frames = megabytes * 1_000_000 // 4
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(secrets.token_bytes(frames * 4))
-    return path.read_bytes()
-
-
 def start_reading(port: int, path: str, cookie: str) -> tuple[socket.socket, int, dict[str, str], bytes]:
     """A slow client: a GET with a small receive buffer, of which only the head is read:
     (socket, status, headers, body bytes read so far)."""
@@ -411,7 +408,7 @@ def test_an_app_server_stopped_mid_download_and_a_retry_with_range_on_the_other(
     download is stopped in the middle of it. nginx moves the bytes from the store, so the
     download goes on to the end; a client's retry with Range and If-Range from the byte it
     had (a player that lost its connection) is answered by the other server."""
-    data = long_wav(tmp_path / "long.wav", 24)
+    data = noise_wav(tmp_path / "long.wav", 24)
     cookie = log_in(cluster.nginx, "owner", PASSWORD)
     result = upload(cluster.nginx, cookie, "long.wav", data)
     assert result["status"] == "added", result
