@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,15 +18,16 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs.tasks import TASKS
-from app.models import ArchiveImport, ImportState, Job, JobState, Track
+from app.models import ArchiveImport, ImportState, Job, JobState, Role, Track
 from app.services import credentials, jobs
 from app.services.errors import NotFound
+from app.services.library import check
 from app.services.library.check import check_library
 from app.services.storage import PartialConflict, StorageError, StorageUnavailable, get_storage
 from app.services.storage_s3 import S3Storage
 from app.web.sending import presign_seconds
 from tests import archives as zips
-from tests.helpers import DATA, csrf_from, free_port, login
+from tests.helpers import DATA, add_track, csrf_from, free_port, login
 from tests.seaweed import Seaweed
 from tests.test_archives import FLAC, TAGGED, confirm, offered, preview_of, track_count
 from tests.test_playlists import add, create, share
@@ -438,6 +440,9 @@ def test_pieces_saved_late_over_one_another_still_give_the_file(app, seaweedfs, 
         assert received.path.read_bytes() == data and received.sha256 == hashlib.sha256(data).hexdigest()
     finally:
         received.discard()
+    # The pieces stay until the file's outcome is committed and the caller removes them.
+    assert [f.rel for f in store.list_partials()] == ["late"]
+    store.partial_delete("late")
     assert list(store.list_partials()) == []
     with pytest.raises(NotFound):
         store.partial_size("late")
@@ -494,7 +499,9 @@ def test_a_piece_saved_late_over_a_finished_upload_is_sent_again_not_added_short
         received.discard()
 
 
-def test_an_upload_whose_file_could_not_be_added_is_added_when_the_client_asks(alice, db, monkeypatch):
+def test_an_upload_whose_file_could_not_be_added_is_added_when_the_client_asks(
+    alice, db, monkeypatch, seaweedfs, s3_settings
+):
     data = (DATA / "tagged.flac").read_bytes()
     tus = Tus(alice)
     url = tus.create("song.flac", len(data)).headers["Location"]
@@ -517,6 +524,73 @@ def test_an_upload_whose_file_could_not_be_added_is_added_when_the_client_asks(a
     assert db.session.get(Track, result["track"]["id"]).sha256 == hashlib.sha256(data).hexdigest()
     assert alice.get(url, headers=TUS).get_json()["result"] == result  # once
     assert len(calls) == 2
+    assert [k for k in seaweedfs.keys_of(s3_settings) if k.startswith(".partial/")] == []
+
+
+def test_an_upload_the_store_cannot_keep_is_added_when_the_client_asks_again(app, make_user, client, monkeypatch):
+    """The store away for the file's put (the pieces read back fine): a 503, the bytes
+    kept, and a listener's GET never adds a file."""
+    carol = make_user("carol")
+    login(client, "carol")
+    tus = Tus(client)
+    data = (DATA / "tagged.flac").read_bytes()
+    url = tus.create("song.flac", len(data)).headers["Location"]
+    keep = S3Storage.keep
+    calls = []
+
+    def store_away_once(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            args[0].discard()
+            raise StorageUnavailable(reason="EndpointConnectionError")
+        return keep(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Storage, "keep", store_away_once)
+    assert tus.patch(url, 0, data).status_code == 503
+    assert tus.head(url).headers["Upload-Offset"] == str(len(data))
+    assert track_count() == 0
+    # Carol made a listener meanwhile: she may not add it.
+    carol.role = Role.LISTENER
+    db.session.commit()
+    assert client.get(url, headers=TUS).status_code == 403
+    carol.role = Role.USER
+    db.session.commit()
+    result = client.get(url, headers=TUS).get_json()["result"]
+    assert result["status"] == "added", result
+    assert track_count() == 1 and len(calls) == 2
+
+
+def test_a_put_the_store_refuses_is_store_failed_and_one_it_cannot_answer_is_unavailable(
+    make_app, make_user, app, s3_settings
+):
+    make_user("carol")
+    answers = {}
+    for case, settings in {
+        "refused": {"S3_SECRET_ACCESS_KEY": "not-the-secret"},
+        "away": {"S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
+    }.items():
+        client = make_app(**settings).test_client()
+        login(client, "carol")
+        answers[case] = upload(client, (DATA / "tagged.mp3").read_bytes(), "song.mp3")
+    assert answers["refused"]["status"] == "rejected" and answers["refused"]["code"] == "STORE_FAILED"
+    assert answers["away"]["status"] == "rejected" and answers["away"]["code"] == "STORAGE_UNAVAILABLE"
+    assert track_count() == 0
+
+
+def test_a_copy_in_use_outlives_the_stale_upload_clean_up_and_a_crashs_does_not(app, user, seaweedfs):
+    track = add_track(user, "tagged.mp3")
+    store = get_storage()
+    incoming = Path(app.config["UPLOAD_FOLDER"]) / ".incoming"
+    left = incoming / "copy-left-by-a-crash.mp3"
+    hours_ago = time.time() - 7200
+    with store.local_copy(track.storage_path) as path:
+        left.write_bytes(b"x")
+        for old in (path, left):
+            os.utime(old, (hours_ago, hours_ago))  # a long import, and a crash long ago
+        removed = check.remove_stale_incoming(store)
+        assert path.is_file() and not left.exists()
+        assert removed == [f".incoming/{left.name}"]
+    assert not path.exists()
 
 
 def test_uploads_and_archives_begun_before_the_move_to_the_store_go_on(app, make_app, make_user, tmp_path):

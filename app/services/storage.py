@@ -306,8 +306,9 @@ class Storage(ABC):
     @abstractmethod
     def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
         """A complete partial upload (`length` bytes) as a received file (hashed), ready for
-        keep(); the partial upload is gone. Raises NotFound, or PartialConflict when it
-        holds another number of bytes (its `offset`)."""
+        keep(). Remove the partial upload with partial_delete() once the file's outcome is
+        committed (a local one is moved, so gone already). Raises NotFound, or
+        PartialConflict when it holds another number of bytes (its `offset`)."""
 
     @abstractmethod
     def partial_delete(self, token: str) -> None:
@@ -562,13 +563,15 @@ class LocalStorage(Storage):
                     written += len(piece)
                     if written >= limit:
                         break
-            except OSError as exc:  # a full or failing disk: what was written before stays
+                os.fsync(fh.fileno())
+            except OSError as exc:  # a full or failing disk: the piece goes, to be sent again
                 with contextlib.suppress(OSError):
-                    os.ftruncate(fh.fileno(), offset + written)
+                    os.ftruncate(fh.fileno(), offset)
                 raise StorageError("STORE_FAILED", reason=exc.strerror or "write error") from exc
-            finally:
+            except BaseException:  # what arrived before stays
                 with contextlib.suppress(OSError):
                     os.fsync(fh.fileno())
+                raise
             return offset + written
 
     def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
@@ -708,7 +711,16 @@ class LocalStorage(Storage):
         if path.is_dir() and not path.is_symlink():  # a temporary folder (older versions made some)
             shutil.rmtree(path, ignore_errors=True)
             return
-        self.delete(rel)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return
+        try:
+            # A file in use holds a shared flock (a copy an import reads): BlockingIOError, left.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def variant_path(self, name: str) -> Path:
         if not _VARIANT_NAME.match(name):

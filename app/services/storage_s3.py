@@ -20,6 +20,7 @@ StorageUnavailable (503), never an unexpected exception.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import posixpath
@@ -62,6 +63,10 @@ CONTENT_TYPES = {**dict(FORMATS.values()), "jpg": "image/jpeg"}
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
+def _error_code(exc: Exception) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
 def _failure(exc: Exception, rel: str = "") -> OSError:
     """What a boto3 error means to the app: a missing object, or the store unavailable."""
     if isinstance(exc, ClientError):
@@ -74,7 +79,8 @@ def _failure(exc: Exception, rel: str = "") -> OSError:
 def _put_failure(exc: Exception) -> StorageError:
     """What a failed put means: the store refused it (a 4xx answer: STORE_FAILED), or
     could not be reached or failed itself (StorageUnavailable, a 503 a client retries)."""
-    cause = exc.__cause__ if isinstance(exc, S3UploadFailedError) and exc.__cause__ is not None else exc
+    # boto3 raises S3UploadFailedError while handling the store's ClientError (not `from` it).
+    cause = (exc.__cause__ or exc.__context__ or exc) if isinstance(exc, S3UploadFailedError) else exc
     if isinstance(cause, ClientError):
         status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if 400 <= status < 500 and status not in {408, 429}:
@@ -356,32 +362,42 @@ class S3Storage(LocalAreas, Storage):
             yield path
 
     def _has(self, key: str) -> bool:
-        """Whether the bucket holds the key; True when it cannot say (nothing is dropped then)."""
+        """Whether the bucket surely holds the key (False when it cannot say: a local copy
+        is then kept, for the clean-up to remove once no import names it)."""
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
-        except (BotoCoreError, ClientError) as exc:
-            return not isinstance(_failure(exc), FileNotFoundError)
+        except (BotoCoreError, ClientError):
+            return False
         return True
 
     @contextlib.contextmanager
     def _download(self, key: str, rel: str) -> Iterator[Path]:
-        """An object in a temporary file of .incoming/ for the block (one file, so a crash
-        leaves what the stale-upload clean-up removes)."""
-        folder = self.staging.root / INCOMING
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="copy-", suffix="-" + posixpath.basename(rel), dir=folder)
-        os.close(fd)
-        path = Path(name)
+        """An object in a temporary file of .incoming/ for the block: one file, held with a
+        shared lock meanwhile, so that the stale-upload clean-up leaves it alone however
+        long the block lasts (a long import) and removes what a crash left."""
+        path: Path | None = None
+        fd = -1
         try:
             try:
+                folder = self.staging.root / INCOMING
+                folder.mkdir(parents=True, exist_ok=True)
+                made, name = tempfile.mkstemp(prefix="copy-", suffix="-" + posixpath.basename(rel), dir=folder)
+                os.close(made)
+                path = Path(name)
                 self.client.download_file(self.bucket, key, name, Config=self.transfer)
+                # boto3 downloads beside the name and renames onto it: the file to lock is this one.
+                fd = os.open(name, os.O_RDONLY)
+                fcntl.flock(fd, fcntl.LOCK_SH)
             except (BotoCoreError, ClientError, Boto3Error) as exc:
                 raise _failure(exc, rel) from exc
             except OSError as exc:  # this disk (full, failing)
                 raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
             yield path
         finally:
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            if fd >= 0:
+                os.close(fd)
 
     def list_staged(self) -> Iterator[StoredFile]:
         """The bucket's, and any this server's folder holds (a preview a crash cut short)."""
@@ -457,10 +473,11 @@ class S3Storage(LocalAreas, Storage):
         return offset + written
 
     def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
-        """The pieces, one after the other, in a received file here; then they go. Each is
-        read only as far as the listing said, and the whole must be `length` bytes: a piece
-        saved late over another (a shorter one) makes it a PartialConflict at the offset
-        the pieces now reach, for the client to send from again."""
+        """The pieces, one after the other, in a received file here (they stay until
+        partial_delete(), once the file is kept). Each is read only as far as the listing
+        said, and the whole must be `length` bytes: a piece saved late over another (a
+        shorter one) makes it a PartialConflict at the offset the pieces now reach, for
+        the client to send from again."""
         size, used = self._pieces(token)
         if size != length:
             raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=size)
@@ -473,8 +490,10 @@ class S3Storage(LocalAreas, Storage):
                         incoming.write(chunk)
         except (BotoCoreError, ClientError) as exc:
             incoming.discard()
+            if _error_code(exc) == "InvalidRange":  # a piece replaced by a shorter one meanwhile
+                raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=self.partial_size(token)) from exc
             error = _failure(exc)
-            if isinstance(error, FileNotFoundError):  # taken by another server meanwhile
+            if isinstance(error, FileNotFoundError):  # removed by another server meanwhile
                 raise NotFound("UPLOAD_NOT_FOUND") from exc
             raise error from exc
         except BaseException:
@@ -483,8 +502,6 @@ class S3Storage(LocalAreas, Storage):
         if incoming.size != length:  # a piece replaced by a shorter one after the listing
             incoming.discard()
             raise PartialConflict("UPLOAD_OFFSET_MISMATCH", offset=self.partial_size(token))
-        with contextlib.suppress(OSError):  # left over, the hourly clean-up removes them
-            self.partial_delete(token)
         return incoming
 
     def partial_delete(self, token: str) -> None:

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import ClientDisconnected
 
 from app.models import ResumableUpload
 from app.services.errors import DomainError
 from app.services.library import adding, archives, resumable
-from app.services.storage import CHUNK, get_storage
+from app.services.storage import CHUNK, StorageUnavailable, get_storage
 from app.unit_of_work import commit, committing
 from app.web.messages import message
 from app.web.serializers import add_result_data
@@ -116,6 +116,8 @@ def upload(token: str) -> Response:
     at = resumable.offset(get_storage(), found)
     if request.method == "GET" and found.result is None and at == found.length:
         # Every byte arrived but adding the file failed (the object store away): again now.
+        if not current_user.can_upload:
+            abort(403)
         _finish(found)
     response = jsonify({"offset": at, "length": found.length, "result": found.result})
     response.headers.update(
@@ -152,30 +154,40 @@ def patch(token: str) -> tuple[str, int, dict[str, str]]:
 
 
 def _finish(found: ResumableUpload) -> None:
-    """The last byte arrived: add the file like any upload (an archive gets its preview)."""
+    """The last byte arrived: add the file like any upload (an archive gets its preview),
+    recording the outcome in the same transaction. The object store away meanwhile is a
+    503 that loses nothing: the bytes stay until the outcome is committed, and the
+    client's next request for the result tries again."""
     if not resumable.lock_unfinished(found):
         return  # another request finished it meanwhile
     store = get_storage()
     name, path_hints = adding.split_relative_path(found.filename)
     incoming = resumable.take(store, found, _limit(name))
     if archives.is_archive_name(name):
-        result = preview_archive(incoming, name).data()
-        resumable.record_result(found, result)
-        commit()
-        return
-    batch = adding.AddBatch(store)
-    with committing(batch):
-        added = adding.add_file(
-            store,
-            parser_pool(),
-            current_user,
-            incoming,
-            name,
-            batch=batch,
-            max_bytes=max_upload_bytes(),
-            path_hints=path_hints,
-        )
-        resumable.record_result(found, add_result_data(added))
+        archive = preview_archive(incoming, name, record=lambda done: resumable.record_result(found, done.data()))
+        if isinstance(archive.error, StorageUnavailable):
+            raise archive.error
+        if archive.error is not None and resumable.lock_unfinished(found):  # the preview rolled back
+            resumable.record_result(found, archive.data())
+            commit()
+    else:
+        batch = adding.AddBatch(store)
+        with committing(batch):
+            added = adding.add_file(
+                store,
+                parser_pool(),
+                current_user,
+                incoming,
+                name,
+                batch=batch,
+                max_bytes=max_upload_bytes(),
+                path_hints=path_hints,
+            )
+            if isinstance(added.error, StorageUnavailable):
+                raise added.error
+            resumable.record_result(found, add_result_data(added))
+    with contextlib.suppress(OSError):  # the store away: the hourly clean-up removes them later
+        store.partial_delete(found.id)
 
 
 @bp.delete("/<token>")

@@ -75,16 +75,22 @@ class ArchiveResult:
         return {"name": self.name, "status": "archive", "url": self.url, "message": _("review what it holds")}
 
 
-def preview_archive(incoming: IncomingFile, filename: str) -> ArchiveResult:
-    """Stage a received ZIP archive and record its preview: one action, committed here."""
+def preview_archive(
+    incoming: IncomingFile, filename: str, record: Callable[[ArchiveResult], None] | None = None
+) -> ArchiveResult:
+    """Stage a received ZIP archive and record its preview: one action, committed here
+    (with what `record` adds, given the result). On failure nothing is committed."""
     store = get_storage()
     try:
         found = archives.preview(store, current_user, incoming, filename, archives.limits_for(current_app.config))
     except (archives.ArchiveError, FileTooLarge, StorageError) as exc:
         db.session.rollback()
         return ArchiveResult(filename, error=exc)
+    result = ArchiveResult(filename, import_id=found.id)
+    if record is not None:
+        record(result)
     commit(archives.StagedArchive(store, found.archive_path or ""))
-    return ArchiveResult(filename, import_id=found.id)
+    return result
 
 
 class UploadRequest(Request):

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import InvalidRequestError
 
 from app.extensions import db
 from app.models import ResumableUpload, User
@@ -112,6 +113,10 @@ def offset(store: Storage, upload: ResumableUpload) -> int:
     try:
         return store.partial_size(upload.id)
     except NotFound:
+        # Taken by a request adding the file just now (a local upload's file moves out):
+        # wait for it (PostgreSQL), and it is complete.
+        if not lock_unfinished(upload):
+            return upload.length
         raise UploadNotFound() from None
 
 
@@ -127,7 +132,8 @@ def append(store: Storage, upload: ResumableUpload, at: int, chunks: Iterator[by
 
 
 def take(store: Storage, upload: ResumableUpload, max_bytes: int) -> IncomingFile:
-    """The complete upload as a received file, for add_file() or an archive's preview.
+    """The complete upload as a received file, for add_file() or an archive's preview;
+    its bytes in the store go once the outcome is committed (the caller's partial_delete).
     Raises UploadNotFound, or PartialConflict when fewer bytes are there after all (a
     piece saved late over another, on another server: the client sends from `offset`)."""
     try:
@@ -138,8 +144,12 @@ def take(store: Storage, upload: ResumableUpload, max_bytes: int) -> IncomingFil
 
 def lock_unfinished(upload: ResumableUpload) -> bool:
     """Lock the upload's row until the transaction ends (PostgreSQL: another server
-    finishing it at the same time waits); whether it is still unfinished."""
-    db.session.refresh(upload, with_for_update=True)
+    finishing it at the same time waits); whether it is still unfinished. Raises
+    UploadNotFound when it was removed meanwhile."""
+    try:
+        db.session.refresh(upload, with_for_update=True)
+    except InvalidRequestError:  # the row is gone (terminated, expired)
+        raise UploadNotFound() from None
     return upload.result is None
 
 
