@@ -593,7 +593,7 @@ def test_a_copy_in_use_outlives_the_stale_upload_clean_up_and_a_crashs_does_not(
     assert not path.exists()
 
 
-def test_uploads_and_archives_begun_before_the_move_to_the_store_go_on(app, make_app, make_user, tmp_path):
+def test_uploads_and_archives_begun_before_the_move_to_the_store_go_on(app, make_app, make_user, tmp_path, monkeypatch):
     make_user("carol")
     folder = tmp_path / "library"
     before = make_app(STORAGE_URL="", UPLOAD_FOLDER=str(folder))
@@ -610,13 +610,22 @@ def test_uploads_and_archives_begun_before_the_move_to_the_store_go_on(app, make
     login(client, "carol")
     tus = Tus(client)
     assert tus.head(url).headers["Upload-Offset"] == "1000"
-    assert tus.patch(url, 1000, data[1000:]).status_code == 204
+    # The store away as the file is put: a 503, and the bytes on the old disk stay.
+    keep = S3Storage.keep
+    monkeypatch.setattr(S3Storage, "keep", lambda self, incoming, *a, **k: incoming.discard() or _away())
+    assert tus.patch(url, 1000, data[1000:]).status_code == 503
+    assert tus.head(url).headers["Upload-Offset"] == str(len(data))
+    monkeypatch.setattr(S3Storage, "keep", keep)
     result = client.get(url, headers=TUS).get_json()["result"]
     assert result["status"] == "added", result
     assert confirm(client, import_id, list(offered(page).values())).status_code == 302
     assert db.session.get(ArchiveImport, import_id).state == ImportState.DONE
     assert track_count() == 2
     assert [p for p in folder.rglob("*") if p.is_file() and ".variants" not in p.parts] == []
+
+
+def _away():
+    raise StorageUnavailable(reason="EndpointConnectionError")
 
 
 def test_the_hourly_clean_up_goes_on_without_the_store(make_app):

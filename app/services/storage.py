@@ -29,6 +29,7 @@ on each machine.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -306,8 +307,8 @@ class Storage(ABC):
     @abstractmethod
     def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
         """A complete partial upload (`length` bytes) as a received file (hashed), ready for
-        keep(). Remove the partial upload with partial_delete() once the file's outcome is
-        committed (a local one is moved, so gone already). Raises NotFound, or
+        keep(). The partial upload stays: remove it with partial_delete() once the file's
+        outcome is committed, so that a failure before loses nothing. Raises NotFound, or
         PartialConflict when it holds another number of bytes (its `offset`)."""
 
     @abstractmethod
@@ -575,6 +576,8 @@ class LocalStorage(Storage):
             return offset + written
 
     def partial_take(self, token: str, length: int, max_bytes: int) -> IncomingFile:
+        """A second name for the partial file in .incoming/ (its bytes stay under the
+        first until partial_delete(), so a failure before the outcome commits loses none)."""
         source = self._partial_path(token)
         size = self.partial_size(token)
         if size != length:
@@ -583,11 +586,13 @@ class LocalStorage(Storage):
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = _mkstemp(folder)
         os.close(fd)
+        Path(name).unlink()
         try:
-            source.replace(name)
+            os.link(source, name)
         except FileNotFoundError:
-            Path(name).unlink()
             raise NotFound("UPLOAD_NOT_FOUND") from None
+        except OSError:  # a file system without hard links
+            shutil.copyfile(source, name)
         return IncomingFile.adopt(Path(name), max_bytes)
 
     def partial_delete(self, token: str) -> None:
@@ -712,8 +717,13 @@ class LocalStorage(Storage):
             shutil.rmtree(path, ignore_errors=True)
             return
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            path.unlink(missing_ok=True)  # a symbolic link: nothing the app reads
             return
         try:
             # A file in use holds a shared flock (a copy an import reads): BlockingIOError, left.

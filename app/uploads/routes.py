@@ -185,6 +185,8 @@ def _finish(found: ResumableUpload) -> None:
             )
             if isinstance(added.error, StorageUnavailable):
                 raise added.error
+            if added.outcome is not adding.AddOutcome.ADDED and not resumable.lock_unfinished(found):
+                return  # its rollback let go of the row, and another request finished it meanwhile
             resumable.record_result(found, add_result_data(added))
     with contextlib.suppress(OSError):  # the store away: the hourly clean-up removes them later
         store.partial_delete(found.id)

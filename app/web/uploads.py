@@ -87,9 +87,15 @@ def preview_archive(
         db.session.rollback()
         return ArchiveResult(filename, error=exc)
     result = ArchiveResult(filename, import_id=found.id)
+    staged = archives.StagedArchive(store, found.archive_path or "")
     if record is not None:
-        record(result)
-    commit(archives.StagedArchive(store, found.archive_path or ""))
+        try:
+            record(result)
+        except BaseException:
+            db.session.rollback()
+            staged.abandon()
+            raise
+    commit(staged)
     return result
 
 

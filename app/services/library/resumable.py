@@ -113,8 +113,8 @@ def offset(store: Storage, upload: ResumableUpload) -> int:
     try:
         return store.partial_size(upload.id)
     except NotFound:
-        # Taken by a request adding the file just now (a local upload's file moves out):
-        # wait for it (PostgreSQL), and it is complete.
+        # Removed by a request that has just added the file: wait for its commit
+        # (PostgreSQL), and it is complete.
         if not lock_unfinished(upload):
             return upload.length
         raise UploadNotFound() from None
@@ -148,8 +148,10 @@ def lock_unfinished(upload: ResumableUpload) -> bool:
     UploadNotFound when it was removed meanwhile."""
     try:
         db.session.refresh(upload, with_for_update=True)
-    except InvalidRequestError:  # the row is gone (terminated, expired)
-        raise UploadNotFound() from None
+    except InvalidRequestError as exc:
+        if "Could not refresh instance" not in str(exc):
+            raise
+        raise UploadNotFound() from None  # the row is gone (terminated, expired)
     return upload.result is None
 
 
