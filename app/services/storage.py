@@ -712,7 +712,10 @@ class LocalStorage(Storage):
     def remove_incoming(self, rel: str) -> None:
         if not rel.startswith(INCOMING + "/"):
             raise NotFound("FILE_NOT_FOUND")
-        path = self.local_path(rel)
+        try:
+            path = self.local_path(rel)
+        except NotFound:
+            return
         if path.is_dir() and not path.is_symlink():  # a temporary folder (older versions made some)
             shutil.rmtree(path, ignore_errors=True)
             return
