@@ -139,7 +139,7 @@ class IncomingFile:
             finally:
                 os.close(fd)
         except OSError as exc:
-            self.error = StorageError("STORE_FAILED", reason=exc.strerror or "write error")
+            self.error = disk_failure(exc)
 
     @classmethod
     def adopt(cls, path: Path, max_bytes: int) -> IncomingFile:
@@ -169,7 +169,7 @@ class IncomingFile:
         try:
             self._fh.write(data)
         except OSError as exc:
-            self._give_up(StorageError("STORE_FAILED", reason=exc.strerror or "write error"))
+            self._give_up(disk_failure(exc))
         else:
             self._hash.update(data)
         return len(data)
@@ -204,7 +204,7 @@ class IncomingFile:
             self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError as exc:
-            self.error = self.error or StorageError("STORE_FAILED", reason=exc.strerror or "write error")
+            self.error = self.error or disk_failure(exc)
         finally:
             self._fh.close()
             self._fh = None
@@ -226,6 +226,11 @@ class IncomingFile:
                 self._fh.truncate(0)
             self._fh.close()
             self._fh = None
+
+
+def disk_failure(exc: OSError) -> StorageError:
+    """A file of this machine that could not be written or read (a full or failing disk)."""
+    return StorageError("STORE_FAILED", reason=exc.strerror or "write error")
 
 
 def check_token(token: str) -> str:
@@ -568,7 +573,7 @@ class LocalStorage(Storage):
             except OSError as exc:  # a full or failing disk: the piece goes, to be sent again
                 with contextlib.suppress(OSError):
                     os.ftruncate(fh.fileno(), offset)
-                raise StorageError("STORE_FAILED", reason=exc.strerror or "write error") from exc
+                raise disk_failure(exc) from exc
             except BaseException:  # what arrived before stays
                 with contextlib.suppress(OSError):
                     os.fsync(fh.fileno())

@@ -53,6 +53,7 @@ from app.services.storage import (
     StorageUnavailable,
     StoredFile,
     check_token,
+    disk_failure,
     union,
 )
 from app.services.tags import FORMATS
@@ -69,10 +70,8 @@ def _error_code(exc: Exception) -> str:
 
 def _failure(exc: Exception, rel: str = "") -> OSError:
     """What a boto3 error means to the app: a missing object, or the store unavailable."""
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _MISSING:
-            return FileNotFoundError(rel)
+    if _error_code(exc) in _MISSING:
+        return FileNotFoundError(rel)
     return StorageUnavailable(reason=type(exc).__name__)
 
 
@@ -84,7 +83,7 @@ def _put_failure(exc: Exception) -> StorageError:
     if isinstance(cause, ClientError):
         status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if 400 <= status < 500 and status not in {408, 429}:
-            return StorageError("STORE_FAILED", reason=str(cause.response.get("Error", {}).get("Code", status)))
+            return StorageError("STORE_FAILED", reason=_error_code(cause) or str(status))
     return StorageUnavailable(reason=type(cause).__name__)
 
 
@@ -262,7 +261,7 @@ class S3Storage(LocalAreas, Storage):
         except (BotoCoreError, ClientError, Boto3Error) as exc:
             raise _put_failure(exc) from exc
         except OSError as exc:  # the local file
-            raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
+            raise disk_failure(exc) from exc
 
     def sync_user_folder(self, user_id: int) -> None:
         """Nothing to do: a put is durable when it returns."""
@@ -391,7 +390,7 @@ class S3Storage(LocalAreas, Storage):
             except (BotoCoreError, ClientError, Boto3Error) as exc:
                 raise _failure(exc, rel) from exc
             except OSError as exc:  # this disk (full, failing)
-                raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
+                raise disk_failure(exc) from exc
             yield path
         finally:
             if path is not None:
@@ -401,11 +400,7 @@ class S3Storage(LocalAreas, Storage):
 
     def list_staged(self) -> Iterator[StoredFile]:
         """The bucket's, and any this server's folder holds (a preview a crash cut short)."""
-        bucket = (
-            StoredFile(item["Key"][len(self.prefix) :], int(item["Size"]), item["LastModified"].timestamp())
-            for item in self._list(f"{self.prefix}{STAGING}/")
-        )
-        yield from union(bucket, self.staging.list_staged())
+        yield from union(self._list(f"{STAGING}/"), self.staging.list_staged())
 
     # --- resumable uploads (shared: each piece may reach another server) ---------------
     # An upload is objects under .partial/<token>/: an empty one made at its creation,
@@ -415,17 +410,20 @@ class S3Storage(LocalAreas, Storage):
     # requests wrote at the same offset (a client that retried while its first request
     # was still being saved): the later one replaces the earlier, or is skipped past.
 
-    def _partial_prefix(self, token: str) -> str:
-        return f"{self.prefix}{PARTIAL}/{check_token(token)}/"
+    def _partial_folder(self, token: str) -> str:
+        return f"{PARTIAL}/{check_token(token)}/"
+
+    def _piece_key(self, token: str, offset: int) -> str:
+        return f"{self.prefix}{self._partial_folder(token)}{offset:015d}"
 
     def _pieces(self, token: str) -> tuple[int, list[tuple[str, int, int]]]:
         """The bytes received and the pieces that hold them in order: (key, its first
         byte not in the pieces before it, its length). Raises NotFound."""
-        prefix = self._partial_prefix(token)
+        folder = self._partial_folder(token)
         found = sorted(
-            (int(name), int(item["Size"]), item["Key"])
-            for item in self._list(prefix)
-            if (name := item["Key"][len(prefix) :]).isdigit()
+            (int(name), piece.size, self.prefix + piece.rel)
+            for piece in self._list(folder)
+            if (name := piece.rel[len(folder) :]).isdigit()
         )
         if not found:
             raise NotFound("UPLOAD_NOT_FOUND")
@@ -438,7 +436,7 @@ class S3Storage(LocalAreas, Storage):
 
     def partial_create(self, token: str) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=f"{self._partial_prefix(token)}{0:015d}", Body=b"")
+            self.client.put_object(Bucket=self.bucket, Key=self._piece_key(token, 0), Body=b"")
         except (BotoCoreError, ClientError) as exc:
             raise _failure(exc) from exc
 
@@ -465,9 +463,9 @@ class S3Storage(LocalAreas, Storage):
                         if written >= limit:
                             break
             except OSError as exc:  # this disk (full, failing): nothing of the piece is kept
-                raise StorageError("STORE_FAILED", reason=exc.strerror or type(exc).__name__) from exc
+                raise disk_failure(exc) from exc
             if written:
-                self._put(Path(tmp), f"{self._partial_prefix(token)}{offset:015d}", "")
+                self._put(Path(tmp), self._piece_key(token, offset), "")
         finally:
             Path(tmp).unlink()
         return offset + written
@@ -507,15 +505,15 @@ class S3Storage(LocalAreas, Storage):
     def partial_delete(self, token: str) -> None:
         self.staging.partial_delete(token)  # one begun when this folder kept them
         with contextlib.suppress(NotFound):
-            self._delete_prefix(self._partial_prefix(token))
+            self._delete_prefix(self._partial_folder(token))
 
     def list_partials(self) -> Iterator[StoredFile]:
         """One entry per upload (its token): the bytes of its pieces, its latest piece's time."""
         uploads: dict[str, tuple[int, float]] = {}
-        for item in self._list(f"{self.prefix}{PARTIAL}/"):
-            token = item["Key"][len(self.prefix) + len(PARTIAL) + 1 :].split("/", 1)[0]
+        for piece in self._list(f"{PARTIAL}/"):
+            token = piece.rel.split("/", 2)[1]
             size, modified = uploads.get(token, (0, 0.0))
-            uploads[token] = (size + int(item["Size"]), max(modified, item["LastModified"].timestamp()))
+            uploads[token] = (size + piece.size, max(modified, piece.modified))
         bucket = (StoredFile(token, size, modified) for token, (size, modified) in sorted(uploads.items()))
         yield from union(bucket, self.staging.list_partials())  # and those begun when this folder kept them
 
@@ -538,13 +536,12 @@ class S3Storage(LocalAreas, Storage):
                 raise error from exc
 
     def delete_user(self, user_id: int) -> None:
-        self._delete_prefix(f"{self.prefix}{int(user_id)}/")
+        self._delete_prefix(f"{int(user_id)}/")
 
     def list_files(self) -> Iterator[StoredFile]:
-        for item in self._list(self.prefix):
-            rel = item["Key"][len(self.prefix) :]
-            if rel.split("/", 1)[0].isdigit():
-                yield StoredFile(rel, int(item["Size"]), item["LastModified"].timestamp())
+        for found in self._list(""):
+            if found.rel.split("/", 1)[0].isdigit():
+                yield found
 
     def list_incoming(self) -> Iterator[StoredFile]:
         return self.staging.list_incoming()
@@ -552,15 +549,19 @@ class S3Storage(LocalAreas, Storage):
     def remove_incoming(self, rel: str) -> None:
         self.staging.remove_incoming(rel)
 
-    def _list(self, prefix: str) -> Iterator[dict]:
+    def _list(self, under: str) -> Iterator[StoredFile]:
+        """The objects whose names (keys without the prefix) begin with `under`."""
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                yield from page.get("Contents", [])
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + under):
+                for item in page.get("Contents", []):
+                    rel = item["Key"][len(self.prefix) :]
+                    yield StoredFile(rel, int(item["Size"]), item["LastModified"].timestamp())
         except (BotoCoreError, ClientError) as exc:
             raise _failure(exc) from exc
 
-    def _delete_prefix(self, prefix: str) -> None:
-        keys = [item["Key"] for item in self._list(prefix)]
+    def _delete_prefix(self, under: str) -> None:
+        keys = [self.prefix + found.rel for found in self._list(under)]
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             try:
