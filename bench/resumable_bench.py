@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
-import re
 import statistics
 import subprocess
 import sys
@@ -37,6 +35,7 @@ from common import free_port, gunicorn, instance_env, login_cookie, wait_port  #
 
 from tests.helpers import noise_wav  # noqa: E402
 from tests.seaweed import seaweed  # noqa: E402
+from tests.servers import request, upload_page  # noqa: E402
 
 PIECE = 8 * 1024 * 1024  # what static/js/resumable.js sends per PATCH
 
@@ -46,23 +45,11 @@ class Site:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        cookie = login_cookie(port)
-        status, headers, page = self.request("GET", "/library/upload", {"Cookie": cookie})
-        assert status == 200, status
-        self.cookie = headers["set-cookie"].split(";")[0] if "set-cookie" in headers else cookie
-        self.token = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1).decode()
-
-    def request(self, method: str, path: str, headers: dict[str, str], body: bytes | None = None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        self.cookie, self.token = upload_page(port, login_cookie(port))
 
     def tus(self, method: str, path: str, body: bytes | None = None, **extra: str):
         headers = {"Cookie": self.cookie, "X-CSRFToken": self.token, "Tus-Resumable": "1.0.0", **extra}
-        return self.request(method, path, headers, body)
+        return request(self.port, path, method, headers, body)
 
     def upload(self, name: str, data: bytes) -> dict[str, list[float]]:
         times: dict[str, list[float]] = {"piece": [], "offset": [], "end": [], "whole": []}

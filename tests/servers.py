@@ -168,12 +168,18 @@ def upload_form(token: str, name: str, content: bytes) -> tuple[bytes, dict[str,
     return body, {"Accept": "application/json", "Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
+def upload_page(port: int, cookie: str, host: str | None = None) -> tuple[str, str]:
+    """The upload page's session cookie (the session now holds a CSRF token) and that token."""
+    extra = {"Host": host} if host else {}
+    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie, **extra})
+    return (got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie), csrf_token(page)
+
+
 def upload(port: int, cookie: str, name: str, content: bytes, host: str | None = None) -> dict:
     """Upload one file through the upload form, asking for JSON; its result."""
     extra = {"Host": host} if host else {}
-    _, got, page = request(port, "/library/upload", headers={"Cookie": cookie, **extra})
-    cookie = got["set-cookie"].split(";")[0] if "set-cookie" in got else cookie  # the session now holds the token
-    body, form_headers = upload_form(csrf_token(page), name, content)
+    cookie, token = upload_page(port, cookie, host)
+    body, form_headers = upload_form(token, name, content)
     headers = {"Cookie": cookie, **form_headers, **extra}
     status, _, answer = request(port, "/library/upload", "POST", headers, body)
     assert status == 200, answer[:300]

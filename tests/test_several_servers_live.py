@@ -52,6 +52,7 @@ from tests.servers import (
     server_env,
     try_login,
     upload,
+    upload_page,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,12 +258,6 @@ def test_a_job_queued_by_one_server_is_run_by_the_worker_and_seen_on_the_other(c
     jobs = wait_until(finished, "the upload's jobs finish")
     assert sorted((row.name, row.state) for row in jobs) == [("analyse_track", "done"), ("make_cover", "done")]
     assert {row.worker.rsplit(":", 1)[1] for row in jobs} == {str(cluster.worker.pid)}
-
-
-def upload_page(port: int, cookie: str) -> tuple[str, str]:
-    """The upload page's session cookie (it now holds a CSRF token) and that token."""
-    _, headers, page = request(port, "/library/upload", headers={"Cookie": cookie})
-    return (headers["set-cookie"].split(";")[0] if "set-cookie" in headers else cookie), csrf_token(page)
 
 
 def test_a_resumable_upload_goes_on_with_whichever_server_answers(cluster, tmp_path):
